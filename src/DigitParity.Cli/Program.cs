@@ -1,0 +1,45 @@
+using System.CommandLine;
+
+namespace DigitParity.Cli;
+
+/// <summary>The <c>digitparity</c> command: parsing and rendering only; the work happens in the library.</summary>
+public static class Program
+{
+    public static int Main(string[] args) => Run(args, Console.Out, Console.Error, interactive: !Console.IsOutputRedirected);
+
+    /// <summary>Runs the command line against the given writers; returns the exit code.</summary>
+    public static int Run(string[] args, TextWriter output, TextWriter error, bool interactive = false)
+    {
+        var root = new RootCommand("DigitParity: multi-task digit & parity recognition on MNIST, on our own SIMD engine.")
+        {
+            TrainCommand.Create(output, error, interactive),
+        };
+        ParseResult parsed = root.Parse(args);
+        if (parsed.Errors.Count > 0)
+        {
+            string command = parsed.CommandResult.Command == root ? "digitparity" : $"digitparity {parsed.CommandResult.Command.Name}";
+            error.WriteLine($"digitparity: error: {parsed.Errors[0].Message} (see '{command} --help')");
+            return 2;
+        }
+        try
+        {
+            return parsed.Invoke(new InvocationConfiguration { Output = output, Error = error, EnableDefaultExceptionHandler = false });
+        }
+        catch (Exception e) when (UserError.Describe(e) is { } message)
+        {
+            error.WriteLine($"digitparity: error: {message}");
+            return 1;
+        }
+    }
+}
+
+/// <summary>Which exceptions are a user's mistake (bad file, bad value), reported as one line without a stack trace.</summary>
+internal static class UserError
+{
+    public static string? Describe(Exception e) => e switch
+    {
+        InvalidDataException or FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException => e.Message,
+        IOException => e.Message,
+        _ => null,
+    };
+}

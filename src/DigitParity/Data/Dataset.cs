@@ -1,0 +1,98 @@
+namespace DigitParity.Data;
+
+/// <summary>
+/// Images as bytes plus their class labels. Pixels stay as bytes (a quarter of the memory of floats)
+/// and become <c>pixel / 255</c> floats only when a batch is gathered.
+/// </summary>
+public sealed class Dataset
+{
+    /// <summary>Creates a dataset; <paramref name="pixels"/> holds <c>count × featureCount</c> bytes.</summary>
+    public Dataset(byte[] pixels, byte[] labels, int rows, int columns)
+    {
+        ArgumentNullException.ThrowIfNull(pixels);
+        ArgumentNullException.ThrowIfNull(labels);
+        ArgumentOutOfRangeException.ThrowIfLessThan(rows, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(columns, 1);
+        if ((long)labels.Length * rows * columns != pixels.Length)
+            throw new ArgumentException($"{pixels.Length} pixels do not hold {labels.Length} images of {rows}x{columns}.", nameof(pixels));
+        Pixels = pixels;
+        Labels = labels;
+        Rows = rows;
+        Columns = columns;
+    }
+
+    /// <summary>Pixels of all images, (Count, Rows, Columns).</summary>
+    public byte[] Pixels { get; }
+
+    /// <summary>Class (digit) label of each image.</summary>
+    public byte[] Labels { get; }
+
+    /// <summary>Image height.</summary>
+    public int Rows { get; }
+
+    /// <summary>Image width.</summary>
+    public int Columns { get; }
+
+    /// <summary>Number of images.</summary>
+    public int Count => Labels.Length;
+
+    /// <summary>Inputs per image (Rows × Columns; 784 for MNIST).</summary>
+    public int FeatureCount => Rows * Columns;
+
+    /// <summary>Pixels of image <paramref name="index"/>.</summary>
+    public ReadOnlySpan<byte> Image(int index) => Pixels.AsSpan(index * FeatureCount, FeatureCount);
+
+    /// <summary>The first <paramref name="count"/> images (shares no storage with this dataset).</summary>
+    public Dataset Take(int count)
+    {
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(count, Count);
+        return new Dataset(Pixels.AsSpan(0, count * FeatureCount).ToArray(), Labels.AsSpan(0, count).ToArray(), Rows, Columns);
+    }
+
+    /// <summary>Reads an image file and its label file and checks that they belong together.</summary>
+    public static Dataset Load(string imagesPath, string labelsPath, int classCount = 10)
+    {
+        var images = IdxReader.ReadImages(imagesPath);
+        var labels = IdxReader.ReadLabels(labelsPath, classCount);
+        if (labels.Length != images.Count)
+            throw new InvalidDataException($"{labelsPath}: {labels.Length} labels, expected {images.Count} to match the images in {imagesPath}");
+        return new Dataset(images.Pixels, labels, images.Rows, images.Columns);
+    }
+}
+
+/// <summary>A training set and a validation (test) set, loaded from one directory.</summary>
+/// <param name="Train">The training images.</param>
+/// <param name="Validation">The held-out images.</param>
+public sealed record DataSplits(Dataset Train, Dataset Validation);
+
+/// <summary>Finds and loads the four standard MNIST IDX files, raw or gzip.</summary>
+public static class MnistFiles
+{
+    /// <summary>Standard base names of the four files.</summary>
+    public static readonly string[] BaseNames =
+        ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"];
+
+    /// <summary>Loads the training and test sets from <paramref name="directory"/>.</summary>
+    public static DataSplits Load(string directory, int classCount = 10)
+    {
+        if (!Directory.Exists(directory))
+            throw new DirectoryNotFoundException($"{directory}: directory not found, expected a directory holding the four MNIST IDX files");
+        string[] paths = BaseNames.Select(name => Find(directory, name)).ToArray();
+        var train = Dataset.Load(paths[0], paths[1], classCount);
+        var validation = Dataset.Load(paths[2], paths[3], classCount);
+        if (train.Rows != validation.Rows || train.Columns != validation.Columns)
+            throw new InvalidDataException($"{paths[2]}: images of {validation.Rows}x{validation.Columns}, expected {train.Rows}x{train.Columns} like the training images");
+        return new DataSplits(train, validation);
+    }
+
+    /// <summary>The directory of the MNIST copy that ships beside the program.</summary>
+    public static string EmbeddedDirectory => Path.Combine(AppContext.BaseDirectory, "data", "mnist");
+
+    private static string Find(string directory, string baseName)
+    {
+        string raw = Path.Combine(directory, baseName);
+        if (File.Exists(raw)) return raw;
+        if (File.Exists(raw + ".gz")) return raw + ".gz";
+        throw new FileNotFoundException($"{directory}: no {baseName} or {baseName}.gz, expected the four MNIST IDX files ({string.Join(", ", BaseNames)})");
+    }
+}

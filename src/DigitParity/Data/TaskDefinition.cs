@@ -1,0 +1,25 @@
+namespace DigitParity.Data;
+
+/// <summary>
+/// One prediction task of the network: a head with <see cref="ClassCount"/> outputs whose label is a
+/// function of the digit (class index). Adding a derived task is one line, e.g.
+/// <c>new TaskDefinition("gt4", 2, d => d > 4 ? 1 : 0)</c>.
+/// </summary>
+/// <param name="Name">Name used in output, metrics and checkpoints.</param>
+/// <param name="ClassCount">Number of classes of this task (the head's width).</param>
+/// <param name="LabelOf">Maps a digit (class index) to this task's label in <c>[0, ClassCount)</c>.</param>
+/// <param name="ClassNames">Display names of the classes; null means "0", "1", ...</param>
+public sealed record TaskDefinition(string Name, int ClassCount, Func<int, int> LabelOf, IReadOnlyList<string>? ClassNames = null)
+{
+    /// <summary>The digit itself, 0-9.</summary>
+    public static TaskDefinition Digit { get; } = new("digit", 10, d => d);
+
+    /// <summary>Parity of the digit: 0 = even, 1 = odd.</summary>
+    public static TaskDefinition Parity { get; } = new("parity", 2, d => d % 2, ["even", "odd"]);
+
+    /// <summary>The tutorial's two tasks: digit and parity.</summary>
+    public static IReadOnlyList<TaskDefinition> DigitAndParity { get; } = [Digit, Parity];
+
+    /// <summary>Display name of class <paramref name="label"/>.</summary>
+    public string ClassName(int label) => ClassNames is { } names && label < names.Count ? names[label] : label.ToString(System.Globalization.CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,62 @@
+using System.Numerics.Tensors;
+
+namespace DigitParity.Data;
+
+/// <summary>A dataset with every task's label derived once, up front (not per sample in the batch loop).</summary>
+public sealed class LabeledDataset
+{
+    /// <summary>Derives the labels of <paramref name="tasks"/> for every sample of <paramref name="data"/>.</summary>
+    public LabeledDataset(Dataset data, IReadOnlyList<TaskDefinition> tasks)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        ArgumentNullException.ThrowIfNull(tasks);
+        Data = data;
+        Tasks = tasks;
+        Labels = new int[tasks.Count][];
+        for (int t = 0; t < tasks.Count; t++)
+        {
+            var task = tasks[t];
+            // Derive through a per-class table: one call of LabelOf per class, not per sample.
+            int classes = data.Labels.Length == 0 ? 0 : data.Labels.Max() + 1;
+            var table = new int[classes];
+            for (int c = 0; c < classes; c++)
+            {
+                table[c] = task.LabelOf(c);
+                if ((uint)table[c] >= (uint)task.ClassCount)
+                    throw new ArgumentException($"Task {task.Name} maps class {c} to {table[c]}, expected a label in 0-{task.ClassCount - 1}.", nameof(tasks));
+            }
+            var labels = new int[data.Count];
+            for (int i = 0; i < labels.Length; i++) labels[i] = table[data.Labels[i]];
+            Labels[t] = labels;
+        }
+    }
+
+    /// <summary>The images and class labels.</summary>
+    public Dataset Data { get; }
+
+    /// <summary>The tasks whose labels were derived.</summary>
+    public IReadOnlyList<TaskDefinition> Tasks { get; }
+
+    /// <summary>Per task, the label of every sample.</summary>
+    public int[][] Labels { get; }
+
+    /// <summary>Number of samples.</summary>
+    public int Count => Data.Count;
+
+    /// <summary>
+    /// Copies samples <paramref name="indices"/> into a batch: x (B, features) = pixel / 255, and each task's labels.
+    /// </summary>
+    public void Gather(ReadOnlySpan<int> indices, Span<float> x, int[][] labels)
+    {
+        int features = Data.FeatureCount;
+        if (x.Length < indices.Length * features) throw new ArgumentException("x is too small for the batch.", nameof(x));
+        for (int b = 0; b < indices.Length; b++)
+        {
+            int index = indices[b];
+            Span<float> row = x.Slice(b * features, features);
+            TensorPrimitives.ConvertTruncating<byte, float>(Data.Image(index), row);
+            TensorPrimitives.Divide(row, 255f, row);
+            for (int t = 0; t < Labels.Length; t++) labels[t][b] = Labels[t][index];
+        }
+    }
+}

@@ -1,0 +1,320 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace DigitParity.Engine;
+
+/// <summary>What Gemm.Multiply does besides the product.</summary>
+[Flags]
+public enum GemmOptions
+{
+    /// <summary>C = op(A)·B (+ bias).</summary>
+    None = 0,
+
+    /// <summary>C = C + op(A)·B (+ bias): add to what C holds.</summary>
+    Accumulate = 1,
+
+    /// <summary>Apply max(0, ·) to the result before storing it.</summary>
+    Relu = 2,
+
+    /// <summary>Read A as its transpose: A is stored k × m (row stride lda) and used as m × k.</summary>
+    TransposeA = 4,
+}
+
+/// <summary>Instruction sets the matrix multiply can run on; the best available is the default.</summary>
+internal enum GemmIsa
+{
+    Scalar,
+    Avx2,
+    Avx512,
+}
+
+/// <summary>
+/// Single-precision matrix multiply over flat row-major buffers:
+/// <c>C (m × n) = [C +] [bias +] op(A) (m × k) · B (k × n)</c>, then optionally ReLU.
+/// Every element is computed as <c>acc = init; for p in 0..k: acc = fma(A[i,p], B[p,j], acc)</c>, in that order,
+/// by every path — register-blocked AVX-512, AVX2, scalar, and the naive reference — so all of them agree bit for bit
+/// and results do not depend on how columns are split between threads.
+/// </summary>
+public static unsafe class Gemm
+{
+    /// <summary>Rows of the register tile: 5 rows × 4 vectors = 20 accumulators (AVX-512).</summary>
+    internal const int TileRows = 5;
+
+    /// <summary>The instruction set Gemm.Multiply uses on this machine.</summary>
+    internal static GemmIsa BestIsa { get; } =
+        Avx512F.IsSupported ? GemmIsa.Avx512 : Avx2.IsSupported && Fma.IsSupported ? GemmIsa.Avx2 : GemmIsa.Scalar;
+
+    /// <summary>
+    /// C (m × n, row stride <paramref name="ldc"/>) = op(A) · B, with B k × n (row stride <paramref name="ldb"/>),
+    /// A m × k (row stride <paramref name="lda"/>) or, with <see cref="GemmOptions.TransposeA"/>, k × m.
+    /// <paramref name="bias"/> is empty or holds n values added to every row.
+    /// </summary>
+    public static void Multiply(ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, ReadOnlySpan<float> bias,
+        Span<float> c, int ldc, int m, int n, int k, GemmOptions options = GemmOptions.None)
+        => Multiply(a, lda, b, ldb, bias, c, ldc, m, n, k, options, BestIsa);
+
+    internal static void Multiply(ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, ReadOnlySpan<float> bias,
+        Span<float> c, int ldc, int m, int n, int k, GemmOptions options, GemmIsa isa)
+    {
+        CheckArguments(a, lda, b, ldb, bias, c, ldc, m, n, k, options);
+        if (m == 0 || n == 0) return;
+        if (isa == GemmIsa.Avx512 && !Avx512F.IsSupported || isa == GemmIsa.Avx2 && !(Avx2.IsSupported && Fma.IsSupported))
+            throw new PlatformNotSupportedException($"{isa} is not supported on this processor.");
+        fixed (float* pa = a, pb = b, pbias = bias, pc = c)
+        {
+            var args = new Operands(pa, lda, pb, ldb, bias.IsEmpty ? null : pbias, pc, ldc, k, options);
+            switch (isa)
+            {
+                case GemmIsa.Avx512: Blocked<Simd512, Vector512<float>>(args, m, n); break;
+                case GemmIsa.Avx2: Blocked<Simd256, Vector256<float>>(args, m, n); break;
+                default: Scalar(args, m, n); break;
+            }
+        }
+    }
+
+    /// <summary>The reference: a plain triple loop with the same operation order. Test oracle only.</summary>
+    public static void MultiplyNaive(ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, ReadOnlySpan<float> bias,
+        Span<float> c, int ldc, int m, int n, int k, GemmOptions options = GemmOptions.None)
+    {
+        CheckArguments(a, lda, b, ldb, bias, c, ldc, m, n, k, options);
+        bool transposeA = (options & GemmOptions.TransposeA) != 0;
+        for (int i = 0; i < m; i++)
+        {
+            for (int j = 0; j < n; j++)
+            {
+                float acc = Initial(c[i * ldc + j], bias.IsEmpty ? 0f : bias[j], options, !bias.IsEmpty);
+                for (int p = 0; p < k; p++)
+                    acc = MathF.FusedMultiplyAdd(transposeA ? a[p * lda + i] : a[i * lda + p], b[p * ldb + j], acc);
+                c[i * ldc + j] = (options & GemmOptions.Relu) != 0 ? MathF.Max(acc, 0f) : acc;
+            }
+        }
+    }
+
+    private static float Initial(float c, float bias, GemmOptions options, bool hasBias)
+    {
+        bool accumulate = (options & GemmOptions.Accumulate) != 0;
+        return accumulate && hasBias ? c + bias : accumulate ? c : hasBias ? bias : 0f;
+    }
+
+    private static void CheckArguments(ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, ReadOnlySpan<float> bias,
+        ReadOnlySpan<float> c, int ldc, int m, int n, int k, GemmOptions options)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(m);
+        ArgumentOutOfRangeException.ThrowIfNegative(n);
+        ArgumentOutOfRangeException.ThrowIfNegative(k);
+        bool transposeA = (options & GemmOptions.TransposeA) != 0;
+        ArgumentOutOfRangeException.ThrowIfLessThan(lda, Math.Max(1, transposeA ? m : k));
+        ArgumentOutOfRangeException.ThrowIfLessThan(ldb, Math.Max(1, n));
+        ArgumentOutOfRangeException.ThrowIfLessThan(ldc, Math.Max(1, n));
+        if (m == 0 || n == 0) return;
+        long needA = k == 0 ? 0 : transposeA ? (long)(k - 1) * lda + m : (long)(m - 1) * lda + k;
+        long needB = k == 0 ? 0 : (long)(k - 1) * ldb + n;
+        long needC = (long)(m - 1) * ldc + n;
+        if (a.Length < needA) throw new ArgumentException($"A holds {a.Length} floats; this product reads {needA}.", nameof(a));
+        if (b.Length < needB) throw new ArgumentException($"B holds {b.Length} floats; this product reads {needB}.", nameof(b));
+        if (c.Length < needC) throw new ArgumentException($"C holds {c.Length} floats; this product writes {needC}.", nameof(c));
+        if (!bias.IsEmpty && bias.Length < n) throw new ArgumentException($"bias holds {bias.Length} floats; expected {n}.", nameof(bias));
+    }
+
+    /// <summary>Pointers and strides shared by every tile. A[i, p] lives at <c>A + i·RowStride + p·DepthStride</c>.</summary>
+    private readonly struct Operands(float* a, int lda, float* b, int ldb, float* bias, float* c, int ldc, int k, GemmOptions options)
+    {
+        public readonly float* A = a;
+        public readonly nint RowStride = (options & GemmOptions.TransposeA) != 0 ? 1 : lda;
+        public readonly nint DepthStride = (options & GemmOptions.TransposeA) != 0 ? lda : 1;
+        public readonly float* B = b;
+        public readonly nint Ldb = ldb;
+        public readonly float* Bias = bias;
+        public readonly float* C = c;
+        public readonly nint Ldc = ldc;
+        public readonly int K = k;
+        public readonly bool Accumulate = (options & GemmOptions.Accumulate) != 0;
+        public readonly bool Relu = (options & GemmOptions.Relu) != 0;
+    }
+
+    // Column panels outside, row blocks inside: one k × 64 panel of B stays in L2 while A streams past it.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Blocked<TS, TV>(in Operands x, int m, int n) where TS : struct, ISimd<TV> where TV : struct
+    {
+        int width = TS.TileVectors * TS.Count;
+        for (int j = 0; j < n; j += width)
+        {
+            int columns = Math.Min(width, n - j);
+            for (int i = 0; i < m; i += TileRows)
+            {
+                int rows = Math.Min(TileRows, m - i);
+                if (rows == TileRows && columns == width)
+                    FullTile<TS, TV>(x, i, j);
+                else
+                    for (int jj = j; jj < j + columns; jj += TS.Count)
+                        EdgeTile<TS, TV>(x, i, jj, rows, Math.Min(TS.Count, j + columns - jj));
+            }
+        }
+    }
+
+    // C[i..i+5, j..j+width] in 5 × TileVectors accumulators: per step of p, TileVectors loads of B
+    // and 5 broadcasts of A feed 5 × TileVectors FMAs.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void FullTile<TS, TV>(in Operands x, int i, int j) where TS : struct, ISimd<TV> where TV : struct
+    {
+        int w = TS.Count;
+        bool four = TS.TileVectors == 4;
+        float* c0 = x.C + i * x.Ldc + j;
+        TV c00, c01, c02 = TS.Zero, c03 = TS.Zero, c10, c11, c12 = TS.Zero, c13 = TS.Zero, c20, c21, c22 = TS.Zero, c23 = TS.Zero,
+           c30, c31, c32 = TS.Zero, c33 = TS.Zero, c40, c41, c42 = TS.Zero, c43 = TS.Zero;
+        {
+            TV b0 = TS.Zero, b1 = TS.Zero, b2 = TS.Zero, b3 = TS.Zero;
+            if (x.Bias != null)
+            {
+                b0 = TS.Load(x.Bias + j); b1 = TS.Load(x.Bias + j + w);
+                if (four) { b2 = TS.Load(x.Bias + j + 2 * w); b3 = TS.Load(x.Bias + j + 3 * w); }
+            }
+            if (x.Accumulate)
+            {
+                float* r = c0;
+                c00 = TS.Add(TS.Load(r), b0); c01 = TS.Add(TS.Load(r + w), b1);
+                if (four) { c02 = TS.Add(TS.Load(r + 2 * w), b2); c03 = TS.Add(TS.Load(r + 3 * w), b3); }
+                r += x.Ldc;
+                c10 = TS.Add(TS.Load(r), b0); c11 = TS.Add(TS.Load(r + w), b1);
+                if (four) { c12 = TS.Add(TS.Load(r + 2 * w), b2); c13 = TS.Add(TS.Load(r + 3 * w), b3); }
+                r += x.Ldc;
+                c20 = TS.Add(TS.Load(r), b0); c21 = TS.Add(TS.Load(r + w), b1);
+                if (four) { c22 = TS.Add(TS.Load(r + 2 * w), b2); c23 = TS.Add(TS.Load(r + 3 * w), b3); }
+                r += x.Ldc;
+                c30 = TS.Add(TS.Load(r), b0); c31 = TS.Add(TS.Load(r + w), b1);
+                if (four) { c32 = TS.Add(TS.Load(r + 2 * w), b2); c33 = TS.Add(TS.Load(r + 3 * w), b3); }
+                r += x.Ldc;
+                c40 = TS.Add(TS.Load(r), b0); c41 = TS.Add(TS.Load(r + w), b1);
+                if (four) { c42 = TS.Add(TS.Load(r + 2 * w), b2); c43 = TS.Add(TS.Load(r + 3 * w), b3); }
+            }
+            else
+            {
+                c00 = c10 = c20 = c30 = c40 = b0;
+                c01 = c11 = c21 = c31 = c41 = b1;
+                if (four) { c02 = c12 = c22 = c32 = c42 = b2; c03 = c13 = c23 = c33 = c43 = b3; }
+            }
+        }
+
+        float* a = x.A + i * x.RowStride;
+        float* b = x.B + j;
+        nint rs = x.RowStride, ds = x.DepthStride, ldb = x.Ldb;
+        int k = x.K;
+        for (int p = 0; p < k; p++)
+        {
+            TV b0 = TS.Load(b), b1 = TS.Load(b + w), b2 = TS.Zero, b3 = TS.Zero;
+            if (four) { b2 = TS.Load(b + 2 * w); b3 = TS.Load(b + 3 * w); }
+            TV av = TS.Broadcast(a[0]);
+            c00 = TS.MultiplyAdd(av, b0, c00); c01 = TS.MultiplyAdd(av, b1, c01);
+            if (four) { c02 = TS.MultiplyAdd(av, b2, c02); c03 = TS.MultiplyAdd(av, b3, c03); }
+            av = TS.Broadcast(a[rs]);
+            c10 = TS.MultiplyAdd(av, b0, c10); c11 = TS.MultiplyAdd(av, b1, c11);
+            if (four) { c12 = TS.MultiplyAdd(av, b2, c12); c13 = TS.MultiplyAdd(av, b3, c13); }
+            av = TS.Broadcast(a[2 * rs]);
+            c20 = TS.MultiplyAdd(av, b0, c20); c21 = TS.MultiplyAdd(av, b1, c21);
+            if (four) { c22 = TS.MultiplyAdd(av, b2, c22); c23 = TS.MultiplyAdd(av, b3, c23); }
+            av = TS.Broadcast(a[3 * rs]);
+            c30 = TS.MultiplyAdd(av, b0, c30); c31 = TS.MultiplyAdd(av, b1, c31);
+            if (four) { c32 = TS.MultiplyAdd(av, b2, c32); c33 = TS.MultiplyAdd(av, b3, c33); }
+            av = TS.Broadcast(a[4 * rs]);
+            c40 = TS.MultiplyAdd(av, b0, c40); c41 = TS.MultiplyAdd(av, b1, c41);
+            if (four) { c42 = TS.MultiplyAdd(av, b2, c42); c43 = TS.MultiplyAdd(av, b3, c43); }
+            a += ds;
+            b += ldb;
+        }
+
+        StoreRow<TS, TV>(c0, w, four, x.Relu, c00, c01, c02, c03);
+        StoreRow<TS, TV>(c0 + x.Ldc, w, four, x.Relu, c10, c11, c12, c13);
+        StoreRow<TS, TV>(c0 + 2 * x.Ldc, w, four, x.Relu, c20, c21, c22, c23);
+        StoreRow<TS, TV>(c0 + 3 * x.Ldc, w, four, x.Relu, c30, c31, c32, c33);
+        StoreRow<TS, TV>(c0 + 4 * x.Ldc, w, four, x.Relu, c40, c41, c42, c43);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreRow<TS, TV>(float* c, int w, bool four, bool relu, TV v0, TV v1, TV v2, TV v3)
+        where TS : struct, ISimd<TV> where TV : struct
+    {
+        if (relu) { v0 = TS.Relu(v0); v1 = TS.Relu(v1); v2 = TS.Relu(v2); v3 = TS.Relu(v3); }
+        TS.Store(c, v0);
+        TS.Store(c + w, v1);
+        if (four) { TS.Store(c + 2 * w, v2); TS.Store(c + 3 * w, v3); }
+    }
+
+    // Up to 5 rows × one vector of up to Count columns, with masked loads and stores so that
+    // nothing outside C or B is touched: the edges of any shape (1×1, 5×63, 101×785, ...).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void EdgeTile<TS, TV>(in Operands x, int i, int j, int rows, int columns) where TS : struct, ISimd<TV> where TV : struct
+    {
+        TV mask = TS.FirstLanes(columns);
+        TV init = x.Bias != null ? TS.LoadMasked(x.Bias + j, mask) : TS.Zero;
+        float* c = x.C + i * x.Ldc + j;
+        nint ldc = x.Ldc;
+        TV r0 = init, r1 = init, r2 = init, r3 = init, r4 = init;
+        if (x.Accumulate)
+        {
+            r0 = TS.Add(TS.LoadMasked(c, mask), init);
+            if (rows > 1) r1 = TS.Add(TS.LoadMasked(c + ldc, mask), init);
+            if (rows > 2) r2 = TS.Add(TS.LoadMasked(c + 2 * ldc, mask), init);
+            if (rows > 3) r3 = TS.Add(TS.LoadMasked(c + 3 * ldc, mask), init);
+            if (rows > 4) r4 = TS.Add(TS.LoadMasked(c + 4 * ldc, mask), init);
+        }
+        float* a = x.A + i * x.RowStride;
+        float* b = x.B + j;
+        nint rs = x.RowStride, ds = x.DepthStride, ldb = x.Ldb;
+        int k = x.K;
+        for (int p = 0; p < k; p++)
+        {
+            TV bv = TS.LoadMasked(b, mask);
+            r0 = TS.MultiplyAdd(TS.Broadcast(a[0]), bv, r0);
+            if (rows > 1) r1 = TS.MultiplyAdd(TS.Broadcast(a[rs]), bv, r1);
+            if (rows > 2) r2 = TS.MultiplyAdd(TS.Broadcast(a[2 * rs]), bv, r2);
+            if (rows > 3) r3 = TS.MultiplyAdd(TS.Broadcast(a[3 * rs]), bv, r3);
+            if (rows > 4) r4 = TS.MultiplyAdd(TS.Broadcast(a[4 * rs]), bv, r4);
+            a += ds;
+            b += ldb;
+        }
+        if (x.Relu) { r0 = TS.Relu(r0); r1 = TS.Relu(r1); r2 = TS.Relu(r2); r3 = TS.Relu(r3); r4 = TS.Relu(r4); }
+        TS.StoreMasked(c, mask, r0);
+        if (rows > 1) TS.StoreMasked(c + ldc, mask, r1);
+        if (rows > 2) TS.StoreMasked(c + 2 * ldc, mask, r2);
+        if (rows > 3) TS.StoreMasked(c + 3 * ldc, mask, r3);
+        if (rows > 4) TS.StoreMasked(c + 4 * ldc, mask, r4);
+    }
+
+    // No SIMD: the i-p-j loop order streams rows of B; per element the operation order is unchanged.
+    private static void Scalar(in Operands x, int m, int n)
+    {
+        for (int i = 0; i < m; i++)
+        {
+            float* c = x.C + i * x.Ldc;
+            for (int j = 0; j < n; j++)
+                c[j] = Initial(c[j], x.Bias != null ? x.Bias[j] : 0f, x.Accumulate ? GemmOptions.Accumulate : GemmOptions.None, x.Bias != null);
+            float* a = x.A + i * x.RowStride;
+            for (int p = 0; p < x.K; p++)
+            {
+                float aip = a[p * x.DepthStride];
+                float* b = x.B + p * x.Ldb;
+                for (int j = 0; j < n; j++) c[j] = MathF.FusedMultiplyAdd(aip, b[j], c[j]);
+            }
+            if (x.Relu)
+                for (int j = 0; j < n; j++) c[j] = MathF.Max(c[j], 0f);
+        }
+    }
+
+    /// <summary>dst (cols × rows) = srcᵀ, for src rows × cols with row stride <paramref name="lds"/>.</summary>
+    public static void Transpose(ReadOnlySpan<float> src, int lds, Span<float> dst, int ldd, int rows, int cols)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(rows);
+        ArgumentOutOfRangeException.ThrowIfNegative(cols);
+        if (rows == 0 || cols == 0) return;
+        ArgumentOutOfRangeException.ThrowIfLessThan(lds, cols);
+        ArgumentOutOfRangeException.ThrowIfLessThan(ldd, rows);
+        if (src.Length < (long)(rows - 1) * lds + cols) throw new ArgumentException("Source too short.", nameof(src));
+        if (dst.Length < (long)(cols - 1) * ldd + rows) throw new ArgumentException("Destination too short.", nameof(dst));
+        for (int r = 0; r < rows; r++)
+        {
+            ReadOnlySpan<float> row = src.Slice(r * lds, cols);
+            for (int c = 0; c < cols; c++) dst[c * ldd + r] = row[c];
+        }
+    }
+}

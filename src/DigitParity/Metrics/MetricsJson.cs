@@ -1,0 +1,69 @@
+using System.Text.Json;
+using DigitParity.IO;
+using DigitParity.Training;
+
+namespace DigitParity.Metrics;
+
+/// <summary>
+/// Writes a run's per-epoch metrics as JSON:
+/// <c>{"epochs":[{"epoch":1,"seconds":…,"samples_per_sec":…,"learning_rate":…,
+/// "train":{"loss":…,"pooled_accuracy":…,"tasks":{"digit":{"loss":…,"accuracy":…,"confusion":[[…]]},…}},
+/// "validation":{…}}]}</c>.
+/// </summary>
+public static class MetricsJson
+{
+    /// <summary>Writes <paramref name="epochs"/> to <paramref name="path"/> atomically.</summary>
+    public static void Write(string path, IReadOnlyList<EpochResult> epochs)
+        => AtomicFile.Write(path, stream => Write(stream, epochs));
+
+    /// <summary>Writes <paramref name="epochs"/> to <paramref name="stream"/>.</summary>
+    public static void Write(Stream stream, IReadOnlyList<EpochResult> epochs)
+    {
+        ArgumentNullException.ThrowIfNull(epochs);
+        using var json = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true });
+        json.WriteStartObject();
+        json.WriteStartArray("epochs");
+        foreach (var epoch in epochs)
+        {
+            json.WriteStartObject();
+            json.WriteNumber("epoch", epoch.Epoch);
+            json.WriteNumber("seconds", epoch.Seconds);
+            json.WriteNumber("samples_per_sec", epoch.SamplesPerSecond);
+            json.WriteNumber("learning_rate", epoch.LearningRate);
+            WriteSnapshot(json, "train", epoch.Train);
+            WriteSnapshot(json, "validation", epoch.Validation);
+            json.WriteEndObject();
+        }
+        json.WriteEndArray();
+        json.WriteEndObject();
+    }
+
+    /// <summary>Writes one snapshot as a property <paramref name="name"/> of the current object.</summary>
+    public static void WriteSnapshot(Utf8JsonWriter json, string name, MetricsSnapshot snapshot)
+    {
+        ArgumentNullException.ThrowIfNull(json);
+        ArgumentNullException.ThrowIfNull(snapshot);
+        json.WriteStartObject(name);
+        json.WriteNumber("samples", snapshot.Samples);
+        json.WriteNumber("loss", snapshot.Loss);
+        json.WriteNumber("pooled_accuracy", snapshot.PooledAccuracy);
+        json.WriteStartObject("tasks");
+        foreach (var task in snapshot.Tasks)
+        {
+            json.WriteStartObject(task.Name);
+            json.WriteNumber("loss", task.Loss);
+            json.WriteNumber("accuracy", task.Accuracy);
+            json.WriteStartArray("confusion");
+            foreach (var row in task.Confusion)
+            {
+                json.WriteStartArray();
+                foreach (long count in row) json.WriteNumberValue(count);
+                json.WriteEndArray();
+            }
+            json.WriteEndArray();
+            json.WriteEndObject();
+        }
+        json.WriteEndObject();
+        json.WriteEndObject();
+    }
+}

@@ -1,0 +1,180 @@
+using DigitParity.Data;
+using DigitParity.Engine;
+
+namespace DigitParity.Model;
+
+/// <summary>Shape of a multi-task MLP: a ReLU trunk of fully connected layers, then one linear head per task.</summary>
+/// <param name="InputSize">Features per sample (784 for MNIST).</param>
+/// <param name="Hidden">Widths of the trunk's layers, e.g. [128, 64].</param>
+/// <param name="Tasks">The heads, in output order.</param>
+public sealed record ModelConfig(int InputSize, IReadOnlyList<int> Hidden, IReadOnlyList<TaskDefinition> Tasks)
+{
+    /// <summary>The tutorial's network: 784 → 128 → 64 → {digit: 10, parity: 2}.</summary>
+    public static ModelConfig Tutorial { get; } = new(784, [128, 64], TaskDefinition.DigitAndParity);
+
+    /// <summary>Total width of all heads together.</summary>
+    public int HeadWidth => Tasks.Sum(t => t.ClassCount);
+}
+
+/// <summary>
+/// The shared trunk and the task heads. All heads are one Linear layer whose output columns are
+/// split by task ([digit 0-9 | parity 0-1]), so the heads cost one matrix multiply, not one per task.
+/// <code>
+/// x (B, 784) -fc1+ReLU-> h1 (B, 128) -fc2+ReLU-> h2 (B, 64) -heads-> logits (B, 10 + 2)
+/// </code>
+/// </summary>
+public sealed class MultiTaskNetwork
+{
+    private readonly int[] _taskOffsets;
+
+    /// <summary>Builds the layers and allocates all parameters (zero until <see cref="Initialize"/>).</summary>
+    public MultiTaskNetwork(ModelConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        if (config.Tasks.Count == 0) throw new ArgumentException("A network needs at least one task.", nameof(config));
+        if (config.Tasks.Select(t => t.Name).Distinct().Count() != config.Tasks.Count)
+            throw new ArgumentException("Task names must be distinct.", nameof(config));
+        if (config.Hidden.Count == 0 || config.Hidden.Any(h => h < 1))
+            throw new ArgumentException("The trunk needs at least one hidden layer, each at least one wide.", nameof(config));
+        Config = config;
+        var layout = new ParameterLayout();
+        var trunk = new List<Linear>();
+        int width = config.InputSize;
+        for (int l = 0; l < config.Hidden.Count; l++)
+        {
+            trunk.Add(new Linear(layout, $"fc{l + 1}", width, config.Hidden[l]));
+            width = config.Hidden[l];
+        }
+        Trunk = trunk;
+        Heads = new Linear(layout, "heads", width, config.HeadWidth);
+        Parameters = new ParameterStore(layout);
+        _taskOffsets = new int[config.Tasks.Count];
+        for (int t = 1; t < _taskOffsets.Length; t++) _taskOffsets[t] = _taskOffsets[t - 1] + config.Tasks[t - 1].ClassCount;
+    }
+
+    /// <summary>The network's shape.</summary>
+    public ModelConfig Config { get; }
+
+    /// <summary>The tasks, in head order.</summary>
+    public IReadOnlyList<TaskDefinition> Tasks => Config.Tasks;
+
+    /// <summary>Trunk layers, each followed by ReLU.</summary>
+    public IReadOnlyList<Linear> Trunk { get; }
+
+    /// <summary>All task heads as one layer; task t owns columns [TaskOffset(t), TaskOffset(t) + classes).</summary>
+    public Linear Heads { get; }
+
+    /// <summary>Parameters and gradients, one allocation each.</summary>
+    public ParameterStore Parameters { get; }
+
+    /// <summary>First column of task <paramref name="task"/> in the head output.</summary>
+    public int TaskOffset(int task) => _taskOffsets[task];
+
+    /// <summary>Seeds every layer (PyTorch's Linear default, uniform ±1/sqrt(fan_in)) from <paramref name="seed"/>.</summary>
+    public void Initialize(ulong seed)
+    {
+        var rng = new Rng(seed, stream: 1);
+        foreach (var layer in Trunk) layer.Initialize(Parameters, rng);
+        Heads.Initialize(Parameters, rng);
+    }
+
+    /// <summary>Buffers for batches of up to <paramref name="maxBatch"/> samples.</summary>
+    public Workspace CreateWorkspace(int maxBatch) => new(this, maxBatch);
+
+    // x (B, In) -> logits (B, HeadWidth). Every worker runs this; barriers separate the layers.
+    internal void Forward(Workspace ws, int batch, WorkerPool pool, int worker)
+    {
+        ReadOnlySpan<float> input = ws.Input;
+        for (int l = 0; l < Trunk.Count; l++)
+        {
+            Trunk[l].Forward(Parameters, input, ws.Activations[l], batch, relu: true, worker, pool.Count);
+            pool.Barrier();
+            input = ws.Activations[l];
+        }
+        Heads.Forward(Parameters, input, ws.Logits, batch, relu: false, worker, pool.Count);
+    }
+
+    // Per task: mean cross-entropy, argmax predictions and, if asked, dlogits = (softmax − onehot) / B.
+    // One worker runs this; it reads ws.Labels and writes ws.Predictions and ws.LogitGradients.
+    internal void Loss(Workspace ws, int batch, bool gradients, Span<double> taskLosses)
+    {
+        float scale = 1f / batch;
+        for (int t = 0; t < Tasks.Count; t++)
+        {
+            int offset = _taskOffsets[t];
+            taskLosses[t] = SoftmaxCrossEntropy.Forward(ws.Logits[offset..], Config.HeadWidth, Tasks[t].ClassCount,
+                ws.Labels[t].AsSpan(0, batch), ws.Predictions[t], gradients ? ws.LogitGradients.AsSpan(offset) : default, scale);
+        }
+    }
+
+    // dlogits (B, HeadWidth) -> gradients of every parameter. Every worker runs this.
+    internal void Backward(Workspace ws, int batch, WorkerPool pool, int worker)
+    {
+        int last = Trunk.Count - 1;
+        Backward(Heads, ws.Activations[last], ws.LogitGradients, ws.ActivationGradients[last], ws.TransposedWeights[Trunk.Count], ws, batch, pool, worker);
+        for (int l = last; l >= 1; l--)
+        {
+            pool.Barrier();
+            Backward(Trunk[l], ws.Activations[l - 1], ws.ActivationGradients[l], ws.ActivationGradients[l - 1], ws.TransposedWeights[l], ws, batch, pool, worker);
+        }
+        pool.Barrier();
+        Trunk[0].Backward(Parameters, ws.Input, ws.ActivationGradients[0], default, default, batch, worker, pool.Count);
+    }
+
+    // One layer's backward, then the ReLU that precedes it on the same columns of dx: dx = dx where x > 0.
+    private void Backward(Linear layer, float[] x, float[] dy, float[] dx, float[] wT, Workspace ws, int batch, WorkerPool pool, int worker)
+    {
+        layer.Backward(Parameters, x, dy, dx, wT, batch, worker, pool.Count);
+        var (i0, i1) = layer.InputShare(worker, pool.Count);
+        if (i0 < i1) Activations.ReluBackward(x, dx, dx, batch, layer.In, i0, i1);
+    }
+}
+
+/// <summary>Every buffer a forward/backward pass needs, sized once for a maximum batch.</summary>
+public sealed class Workspace
+{
+    internal Workspace(MultiTaskNetwork network, int maxBatch)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxBatch, 1);
+        var config = network.Config;
+        MaxBatch = maxBatch;
+        Input = new float[maxBatch * config.InputSize];
+        Activations = config.Hidden.Select(h => new float[maxBatch * h]).ToArray();
+        ActivationGradients = config.Hidden.Select(h => new float[maxBatch * h]).ToArray();
+        Logits = new float[maxBatch * config.HeadWidth];
+        LogitGradients = new float[maxBatch * config.HeadWidth];
+        // Transposed weights for dx = dy·Wᵀ: trunk layers 1.. and the heads (slot Trunk.Count); fc1 needs no dx.
+        TransposedWeights = new float[config.Hidden.Count + 1][];
+        TransposedWeights[0] = [];
+        for (int l = 1; l < config.Hidden.Count; l++) TransposedWeights[l] = new float[network.Trunk[l].In * network.Trunk[l].Out];
+        TransposedWeights[config.Hidden.Count] = new float[network.Heads.In * network.Heads.Out];
+        Labels = config.Tasks.Select(_ => new int[maxBatch]).ToArray();
+        Predictions = config.Tasks.Select(_ => new int[maxBatch]).ToArray();
+    }
+
+    /// <summary>Largest batch these buffers hold.</summary>
+    public int MaxBatch { get; }
+
+    /// <summary>x: (B, InputSize).</summary>
+    public float[] Input { get; }
+
+    /// <summary>Post-ReLU output of each trunk layer: (B, Hidden[l]).</summary>
+    public float[][] Activations { get; }
+
+    /// <summary>Gradients of the loss with respect to <see cref="Activations"/>.</summary>
+    public float[][] ActivationGradients { get; }
+
+    /// <summary>All heads' logits: (B, HeadWidth).</summary>
+    public float[] Logits { get; }
+
+    /// <summary>Gradient of the loss with respect to <see cref="Logits"/>.</summary>
+    public float[] LogitGradients { get; }
+
+    internal float[][] TransposedWeights { get; }
+
+    /// <summary>Per task: the batch's labels.</summary>
+    public int[][] Labels { get; }
+
+    /// <summary>Per task: the argmax of each sample's logits after a forward pass.</summary>
+    public int[][] Predictions { get; }
+}

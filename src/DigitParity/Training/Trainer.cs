@@ -1,0 +1,164 @@
+using System.Diagnostics;
+using DigitParity.Data;
+using DigitParity.Engine;
+using DigitParity.Metrics;
+using DigitParity.Model;
+
+namespace DigitParity.Training;
+
+/// <summary>
+/// Trains a <see cref="MultiTaskNetwork"/> with SGD: per epoch, shuffle, then for each batch
+/// gather → forward → loss → backward → update, then evaluate on the validation set.
+/// The same seed and thread count give bit-identical weights and metrics.
+/// </summary>
+public sealed class Trainer : IDisposable
+{
+    private readonly MultiTaskNetwork _network;
+    private readonly TrainingOptions _options;
+    private readonly WorkerPool _pool;
+    private readonly Sgd _sgd;
+    private readonly Rng _shuffle;
+    private readonly TrainStep _trainStep;
+    private readonly Evaluator _evaluator;
+
+    /// <summary>Prepares training of an initialized <paramref name="network"/>.</summary>
+    public Trainer(MultiTaskNetwork network, TrainingOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(network);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        _network = network;
+        _options = options;
+        _pool = new WorkerPool(options.Threads);
+        _sgd = new Sgd(network.Parameters, options.LearningRate, options.Momentum, options.WeightDecay);
+        _shuffle = new Rng(options.Seed, stream: 2);
+        _trainStep = new TrainStep(network, _sgd, _pool, network.CreateWorkspace(options.BatchSize));
+        _evaluator = new Evaluator(network, _pool, options.EvaluationBatchSize);
+    }
+
+    /// <summary>The optimizer (its momentum buffer is part of the training state).</summary>
+    public Sgd Optimizer => _sgd;
+
+    /// <summary>Runs every epoch; <paramref name="callbacks"/> may be null.</summary>
+    public IReadOnlyList<EpochResult> Fit(LabeledDataset train, LabeledDataset validation, ITrainingCallbacks? callbacks = null,
+        CancellationToken cancellation = default)
+    {
+        ArgumentNullException.ThrowIfNull(train);
+        ArgumentNullException.ThrowIfNull(validation);
+        CheckShape(train);
+        CheckShape(validation);
+        var results = new List<EpochResult>();
+        var order = Enumerable.Range(0, train.Count).ToArray();
+        var metric = new MultiTaskMetric(_network.Tasks);
+        for (int epoch = 1; epoch <= _options.Epochs; epoch++)
+        {
+            cancellation.ThrowIfCancellationRequested();
+            var (seconds, trainMetrics) = TrainEpoch(train, order, epoch, metric, callbacks, cancellation);
+            var validationMetrics = _evaluator.Evaluate(validation);
+            var result = new EpochResult(epoch, seconds, train.Count / seconds, trainMetrics, validationMetrics, _sgd.LearningRate);
+            results.Add(result);
+            callbacks?.OnEpochCompleted(result);
+        }
+        return results;
+    }
+
+    /// <summary>Loss, accuracies and confusion matrices of the current weights on <paramref name="data"/>.</summary>
+    public MetricsSnapshot Evaluate(LabeledDataset data)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        CheckShape(data);
+        return _evaluator.Evaluate(data);
+    }
+
+    private (double Seconds, MetricsSnapshot Metrics) TrainEpoch(LabeledDataset train, int[] order, int epoch, MultiTaskMetric metric,
+        ITrainingCallbacks? callbacks, CancellationToken cancellation)
+    {
+        _shuffle.Shuffle(order);
+        metric.Reset();
+        int batchSize = _options.BatchSize;
+        int batches = (train.Count + batchSize - 1) / batchSize;
+        long start = Stopwatch.GetTimestamp(), intervalStart = start;
+        int intervalSamples = 0;
+        for (int batch = 0; batch < batches; batch++)
+        {
+            int first = batch * batchSize;
+            int size = Math.Min(batchSize, train.Count - first);
+            _trainStep.Run(train, order.AsSpan(first, size), metric);
+            intervalSamples += size;
+            if ((batch + 1) % _options.LogInterval == 0 && callbacks is not null)
+            {
+                long now = Stopwatch.GetTimestamp();
+                double speed = intervalSamples / Stopwatch.GetElapsedTime(intervalStart, now).TotalSeconds;
+                callbacks.OnProgress(new BatchProgress(epoch, batch + 1, batches, speed, metric.Compute()));
+                cancellation.ThrowIfCancellationRequested();
+                intervalStart = Stopwatch.GetTimestamp();
+                intervalSamples = 0;
+            }
+        }
+        return (Stopwatch.GetElapsedTime(start).TotalSeconds, metric.Compute());
+    }
+
+    private void CheckShape(LabeledDataset data)
+    {
+        if (data.Data.FeatureCount != _network.Config.InputSize)
+            throw new ArgumentException($"The data has {data.Data.FeatureCount} features per sample; the network expects {_network.Config.InputSize}.");
+        if (!data.Tasks.Select(t => t.Name).SequenceEqual(_network.Tasks.Select(t => t.Name)))
+            throw new ArgumentException("The data's tasks differ from the network's.");
+    }
+
+    /// <summary>Stops the worker threads.</summary>
+    public void Dispose() => _pool.Dispose();
+
+    /// <summary>One SGD step on all workers: forward, loss (worker 0), backward, update.</summary>
+    private sealed class TrainStep(MultiTaskNetwork network, Sgd sgd, WorkerPool pool, Workspace ws) : IParallelWork
+    {
+        private readonly double[] _taskLosses = new double[network.Tasks.Count];
+        private int _batch;
+
+        public void Run(LabeledDataset data, ReadOnlySpan<int> indices, MultiTaskMetric metric)
+        {
+            _batch = indices.Length;
+            data.Gather(indices, ws.Input, ws.Labels);
+            pool.Run(this);
+            metric.Update(_batch, ws.Labels, ws.Predictions, _taskLosses);
+        }
+
+        public void Execute(int worker)
+        {
+            network.Forward(ws, _batch, pool, worker);
+            pool.Barrier();
+            if (worker == 0) network.Loss(ws, _batch, gradients: true, _taskLosses);
+            pool.Barrier();
+            network.Backward(ws, _batch, pool, worker);
+            pool.Barrier();
+            sgd.Step(worker, pool.Count);
+        }
+    }
+}
+
+/// <summary>Forward passes over a dataset in large batches, accumulated into a metric.</summary>
+internal sealed class Evaluator(MultiTaskNetwork network, WorkerPool pool, int batchSize) : IParallelWork
+{
+    private readonly Workspace _ws = network.CreateWorkspace(batchSize);
+    private readonly MultiTaskMetric _metric = new(network.Tasks);
+    private readonly double[] _taskLosses = new double[network.Tasks.Count];
+    private readonly int[] _indices = new int[batchSize];
+    private int _batch;
+
+    public MetricsSnapshot Evaluate(LabeledDataset data)
+    {
+        _metric.Reset();
+        for (int first = 0; first < data.Count; first += batchSize)
+        {
+            _batch = Math.Min(batchSize, data.Count - first);
+            for (int i = 0; i < _batch; i++) _indices[i] = first + i;
+            data.Gather(_indices.AsSpan(0, _batch), _ws.Input, _ws.Labels);
+            pool.Run(this);
+            network.Loss(_ws, _batch, gradients: false, _taskLosses);
+            _metric.Update(_batch, _ws.Labels, _ws.Predictions, _taskLosses);
+        }
+        return _metric.Compute();
+    }
+
+    public void Execute(int worker) => network.Forward(_ws, _batch, pool, worker);
+}

@@ -1,0 +1,78 @@
+using DigitParity.Metrics;
+
+namespace DigitParity.Training;
+
+/// <summary>Settings of a training run; the defaults are the tutorial's.</summary>
+public sealed record TrainingOptions
+{
+    /// <summary>Passes over the training set.</summary>
+    public int Epochs { get; init; } = 3;
+
+    /// <summary>Samples per SGD step.</summary>
+    public int BatchSize { get; init; } = 100;
+
+    /// <summary>η.</summary>
+    public float LearningRate { get; init; } = 0.1f;
+
+    /// <summary>μ.</summary>
+    public float Momentum { get; init; } = 0.9f;
+
+    /// <summary>λ, applied to weights (not biases).</summary>
+    public float WeightDecay { get; init; } = 1e-5f;
+
+    /// <summary>Drives initialization and shuffling.</summary>
+    public ulong Seed { get; init; } = 1;
+
+    /// <summary>Worker threads (each owns a block of every layer's output columns).</summary>
+    public int Threads { get; init; } = Environment.ProcessorCount;
+
+    /// <summary>Batches between progress reports.</summary>
+    public int LogInterval { get; init; } = 100;
+
+    /// <summary>Samples per forward pass during evaluation.</summary>
+    public int EvaluationBatchSize { get; init; } = 1000;
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid setting.</summary>
+    public void Validate()
+    {
+        static void Require(bool ok, string message)
+        {
+            if (!ok) throw new ArgumentException(message);
+        }
+        Require(Epochs >= 1, $"epochs must be at least 1 (got {Epochs})");
+        Require(BatchSize >= 1, $"batch size must be at least 1 (got {BatchSize})");
+        Require(float.IsFinite(LearningRate) && LearningRate > 0, $"learning rate must be a positive number (got {LearningRate})");
+        Require(float.IsFinite(Momentum) && Momentum >= 0 && Momentum < 1, $"momentum must be in [0, 1) (got {Momentum})");
+        Require(float.IsFinite(WeightDecay) && WeightDecay >= 0, $"weight decay must be zero or positive (got {WeightDecay})");
+        Require(Threads >= 1 && Threads <= 256, $"threads must be in 1-256 (got {Threads})");
+        Require(LogInterval >= 1, $"log interval must be at least 1 (got {LogInterval})");
+        Require(EvaluationBatchSize >= 1, $"evaluation batch size must be at least 1 (got {EvaluationBatchSize})");
+    }
+}
+
+/// <summary>Running figures, reported every <see cref="TrainingOptions.LogInterval"/> batches.</summary>
+/// <param name="Epoch">1-based epoch.</param>
+/// <param name="Batch">Batches done in this epoch.</param>
+/// <param name="BatchesPerEpoch">Batches in the epoch.</param>
+/// <param name="SamplesPerSecond">Throughput since the previous report.</param>
+/// <param name="Running">The training metric since the start of this epoch.</param>
+public sealed record BatchProgress(int Epoch, int Batch, int BatchesPerEpoch, double SamplesPerSecond, MetricsSnapshot Running);
+
+/// <summary>The figures of one finished epoch.</summary>
+/// <param name="Epoch">1-based epoch.</param>
+/// <param name="Seconds">Wall time of the epoch's training steps (validation excluded).</param>
+/// <param name="SamplesPerSecond">Training samples / <paramref name="Seconds"/>.</param>
+/// <param name="Train">Training metric over this epoch only.</param>
+/// <param name="Validation">Metric over the validation set after this epoch.</param>
+/// <param name="LearningRate">η used in this epoch.</param>
+public sealed record EpochResult(int Epoch, double Seconds, double SamplesPerSecond, MetricsSnapshot Train, MetricsSnapshot Validation, float LearningRate);
+
+/// <summary>Hooks a training run calls; the CLI renders them, tests record them.</summary>
+public interface ITrainingCallbacks
+{
+    /// <summary>Every <see cref="TrainingOptions.LogInterval"/> batches.</summary>
+    void OnProgress(BatchProgress progress);
+
+    /// <summary>After each epoch's validation.</summary>
+    void OnEpochCompleted(EpochResult result);
+}
