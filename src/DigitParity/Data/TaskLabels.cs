@@ -48,15 +48,31 @@ public sealed class LabeledDataset
     /// </summary>
     public void Gather(ReadOnlySpan<int> indices, Span<float> x, int[][] labels)
     {
+        GatherPixels(indices, x);
+        GatherLabels(indices, labels);
+    }
+
+    /// <summary>x (B, features) = pixel / 255 for samples <paramref name="indices"/>.</summary>
+    public void GatherPixels(ReadOnlySpan<int> indices, Span<float> x)
+    {
         int features = Data.FeatureCount;
         if (x.Length < indices.Length * features) throw new ArgumentException("x is too small for the batch.", nameof(x));
         for (int b = 0; b < indices.Length; b++)
         {
-            int index = indices[b];
             Span<float> row = x.Slice(b * features, features);
-            TensorPrimitives.ConvertTruncating<byte, float>(Data.Image(index), row);
+            TensorPrimitives.ConvertTruncating<byte, float>(Data.Image(indices[b]), row);
             TensorPrimitives.Divide(row, 255f, row);
-            for (int t = 0; t < Labels.Length; t++) labels[t][b] = Labels[t][index];
+        }
+    }
+
+    /// <summary>Each task's labels of samples <paramref name="indices"/>.</summary>
+    public void GatherLabels(ReadOnlySpan<int> indices, int[][] labels)
+    {
+        ArgumentNullException.ThrowIfNull(labels);
+        for (int t = 0; t < Labels.Length; t++)
+        {
+            int[] source = Labels[t], target = labels[t];
+            for (int b = 0; b < indices.Length; b++) target[b] = source[indices[b]];
         }
     }
 }

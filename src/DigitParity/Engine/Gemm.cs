@@ -118,22 +118,27 @@ public static unsafe class Gemm
     }
 
     /// <summary>Pointers and strides shared by every tile. A[i, p] lives at <c>A + i·RowStride + p·DepthStride</c>.</summary>
-    private readonly struct Operands(float* a, int lda, float* b, int ldb, float* bias, float* c, int ldc, int k, GemmOptions options)
+    private struct Operands(float* a, int lda, float* b, int ldb, float* bias, float* c, int ldc, int k, GemmOptions options)
     {
-        public readonly float* A = a;
-        public readonly nint RowStride = (options & GemmOptions.TransposeA) != 0 ? 1 : lda;
-        public readonly nint DepthStride = (options & GemmOptions.TransposeA) != 0 ? lda : 1;
-        public readonly float* B = b;
-        public readonly nint Ldb = ldb;
-        public readonly float* Bias = bias;
-        public readonly float* C = c;
-        public readonly nint Ldc = ldc;
-        public readonly int K = k;
-        public readonly bool Accumulate = (options & GemmOptions.Accumulate) != 0;
-        public readonly bool Relu = (options & GemmOptions.Relu) != 0;
+        public float* A = a;
+        public nint RowStride = (options & GemmOptions.TransposeA) != 0 ? 1 : lda;
+        public nint DepthStride = (options & GemmOptions.TransposeA) != 0 ? lda : 1;
+        public float* B = b;
+        public nint Ldb = ldb;
+        public float* Bias = bias;
+        public float* C = c;
+        public nint Ldc = ldc;
+        public int K = k;
+        public bool Accumulate = (options & GemmOptions.Accumulate) != 0;
+        public bool Relu = (options & GemmOptions.Relu) != 0;
     }
 
-    // Column panels outside, row blocks inside: one k × 64 panel of B stays in L2 while A streams past it.
+    /// <summary>Depth of a block of B kept in L1: 128 rows × 64 floats = 32 KiB.</summary>
+    private const int DepthBlock = 256;
+
+    // Column panels outside, then depth blocks, then row tiles: a DepthBlock × 64 block of B stays in L1
+    // while A streams past it. Between depth blocks the partial sums go through C unchanged (a float
+    // stored and reloaded is exact), so blocking does not change a single bit of the result.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Blocked<TS, TV>(in Operands x, int m, int n) where TS : struct, ISimd<TV> where TV : struct
     {
@@ -141,15 +146,27 @@ public static unsafe class Gemm
         for (int j = 0; j < n; j += width)
         {
             int columns = Math.Min(width, n - j);
-            for (int i = 0; i < m; i += TileRows)
+            int p0 = 0;
+            do
             {
-                int rows = Math.Min(TileRows, m - i);
-                if (rows == TileRows && columns == width)
-                    FullTile<TS, TV>(x, i, j);
-                else
-                    for (int jj = j; jj < j + columns; jj += TS.Count)
-                        EdgeTile<TS, TV>(x, i, jj, rows, Math.Min(TS.Count, j + columns - jj));
+                Operands block = x;
+                block.A = x.A + p0 * x.DepthStride;
+                block.B = x.B + p0 * x.Ldb;
+                block.K = Math.Min(DepthBlock, x.K - p0);
+                if (p0 > 0) { block.Bias = null; block.Accumulate = true; }
+                block.Relu = x.Relu && p0 + block.K == x.K;
+                for (int i = 0; i < m; i += TileRows)
+                {
+                    int rows = Math.Min(TileRows, m - i);
+                    if (rows == TileRows && columns == width)
+                        FullTile<TS, TV>(block, i, j);
+                    else
+                        for (int jj = j; jj < j + columns; jj += TS.Count)
+                            EdgeTile<TS, TV>(block, i, jj, rows, Math.Min(TS.Count, j + columns - jj));
+                }
+                p0 += DepthBlock;
             }
+            while (p0 < x.K);
         }
     }
 
@@ -311,10 +328,22 @@ public static unsafe class Gemm
         ArgumentOutOfRangeException.ThrowIfLessThan(ldd, rows);
         if (src.Length < (long)(rows - 1) * lds + cols) throw new ArgumentException("Source too short.", nameof(src));
         if (dst.Length < (long)(cols - 1) * ldd + rows) throw new ArgumentException("Destination too short.", nameof(dst));
-        for (int r = 0; r < rows; r++)
+        fixed (float* s = src, d = dst)
         {
-            ReadOnlySpan<float> row = src.Slice(r * lds, cols);
-            for (int c = 0; c < cols; c++) dst[c * ldd + r] = row[c];
+            // 8 source rows at a time: each destination row receives 8 contiguous floats per pass.
+            int r = 0;
+            for (; r + 8 <= rows; r += 8)
+            {
+                float* s0 = s + r * lds;
+                for (int c = 0; c < cols; c++)
+                {
+                    float* t = d + c * ldd + r;
+                    t[0] = s0[c]; t[1] = s0[lds + c]; t[2] = s0[2 * lds + c]; t[3] = s0[3 * lds + c];
+                    t[4] = s0[4 * lds + c]; t[5] = s0[5 * lds + c]; t[6] = s0[6 * lds + c]; t[7] = s0[7 * lds + c];
+                }
+            }
+            for (; r < rows; r++)
+                for (int c = 0; c < cols; c++) d[c * ldd + r] = s[r * lds + c];
         }
     }
 }

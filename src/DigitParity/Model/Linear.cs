@@ -4,16 +4,18 @@ using DigitParity.Engine;
 namespace DigitParity.Model;
 
 /// <summary>
-/// Fully connected layer y = x·W + b with W stored (in, out), so both the forward product and the
-/// weight gradient stream contiguous rows of W through the micro-kernel. Work is split between
-/// workers by output columns (16-float granules): each worker owns a contiguous block of every row of W.
+/// Fully connected layer y = x·W + b, W logically (In, Out). W is stored in column panels of
+/// <see cref="PanelWidth"/> columns: panel p holds columns [64p, 64p + 64) of every input row, (In, 64)
+/// row-major, and the panels follow each other. A worker owns whole panels, so its block of W, of dW and
+/// of the momentum is one contiguous stretch of memory that stays in its core's cache, and no cache
+/// line (nor a prefetched neighbour) is ever shared with the other worker.
 /// </summary>
 public sealed class Linear
 {
-    /// <summary>Columns a worker's share is rounded to.</summary>
-    private const int Granule = 16;
+    /// <summary>Columns per weight panel: one 5 × 64 micro-kernel tile wide.</summary>
+    public const int PanelWidth = 64;
 
-    /// <summary>Declares the layer's weight (in, out) and bias (out) in <paramref name="layout"/>.</summary>
+    /// <summary>Declares the layer's weight (In, Out) and bias (Out) in <paramref name="layout"/>.</summary>
     public Linear(ParameterLayout layout, string name, int inFeatures, int outFeatures)
     {
         ArgumentNullException.ThrowIfNull(layout);
@@ -31,51 +33,102 @@ public sealed class Linear
     /// <summary>Output features.</summary>
     public int Out { get; }
 
-    /// <summary>The weight tensor, (In, Out).</summary>
+    /// <summary>The weight tensor, logically (In, Out), stored in column panels.</summary>
     public ParameterTensor Weight { get; }
 
     /// <summary>The bias tensor, (Out).</summary>
     public ParameterTensor Bias { get; }
 
-    /// <summary>PyTorch's default: W and b uniform in ±1/sqrt(In).</summary>
+    /// <summary>Position of W[i, j] inside the weight tensor's storage.</summary>
+    public int WeightIndex(int i, int j)
+    {
+        int panel = j / PanelWidth, start = panel * PanelWidth;
+        return start * In + i * PanelColumns(start) + (j - start);
+    }
+
+    /// <summary>W as a plain row-major (In, Out) array.</summary>
+    public float[] ReadWeight(ParameterStore store)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        var w = new float[In * Out];
+        Span<float> stored = store.Value(Weight);
+        for (int i = 0; i < In; i++)
+            for (int j = 0; j < Out; j++) w[i * Out + j] = stored[WeightIndex(i, j)];
+        return w;
+    }
+
+    /// <summary>Sets W from a plain row-major (In, Out) array.</summary>
+    public void WriteWeight(ParameterStore store, ReadOnlySpan<float> w)
+    {
+        ArgumentNullException.ThrowIfNull(store);
+        if (w.Length != In * Out) throw new ArgumentException($"Expected {In * Out} weights, got {w.Length}.", nameof(w));
+        Span<float> stored = store.Value(Weight);
+        for (int i = 0; i < In; i++)
+            for (int j = 0; j < Out; j++) stored[WeightIndex(i, j)] = w[i * Out + j];
+    }
+
+    /// <summary>PyTorch's default: W and b uniform in ±1/sqrt(In), drawn in row-major (i, j) order.</summary>
     public void Initialize(ParameterStore store, Rng rng)
     {
+        ArgumentNullException.ThrowIfNull(store);
+        ArgumentNullException.ThrowIfNull(rng);
         float bound = 1f / MathF.Sqrt(In);
-        foreach (ref float w in store.Value(Weight)) w = rng.NextUniform(bound);
+        Span<float> w = store.Value(Weight);
+        for (int i = 0; i < In; i++)
+            for (int j = 0; j < Out; j++) w[WeightIndex(i, j)] = rng.NextUniform(bound);
         foreach (ref float b in store.Value(Bias)) b = rng.NextUniform(bound);
     }
 
-    // x: (B, In) -> y: (B, Out) = x·W + b, then ReLU if asked. This worker computes columns [j0, j1).
+    // x: (B, In) -> y: (B, Out) = x·W + b, then ReLU if asked. This worker computes its panels' columns.
     internal void Forward(ParameterStore store, ReadOnlySpan<float> x, Span<float> y, int batch, bool relu, int worker, int workers)
     {
-        var (j0, j1) = Partition.Share(Out, Granule, worker, workers);
-        if (j0 >= j1) return;
-        Gemm.Multiply(x, In, store.Value(Weight)[j0..], Out, store.Value(Bias)[j0..j1], y[j0..], Out,
-            batch, j1 - j0, In, relu ? GemmOptions.Relu : GemmOptions.None);
+        var (j0, j1) = OutputShare(worker, workers);
+        Span<float> w = store.Value(Weight), bias = store.Value(Bias);
+        for (int j = j0; j < j1; j += PanelWidth)
+        {
+            int n = PanelColumns(j);
+            Gemm.Multiply(x, In, w[(j * In)..], n, bias[j..(j + n)], y[j..], Out, batch, n, In,
+                relu ? GemmOptions.Relu : GemmOptions.None);
+        }
     }
 
     // dy: (B, Out) -> dW (In, Out) = xᵀ·dy, db (Out) = Σ_b dy, and dx (B, In) = dy·Wᵀ unless dx is empty.
-    // This worker computes the dW/db columns [j0, j1) and the dx columns [i0, i1); wT (Out, In) is
+    // This worker computes dW and db for its panels and the dx columns [i0, i1); wT (Out, In) is
     // scratch for the transposed rows i0..i1 of W, so no barrier is needed inside.
     internal void Backward(ParameterStore store, ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx, Span<float> wT,
         int batch, int worker, int workers)
     {
-        var (j0, j1) = Partition.Share(Out, Granule, worker, workers);
+        var (j0, j1) = OutputShare(worker, workers);
+        Span<float> dw = store.Gradient(Weight), db = store.Gradient(Bias);
+        for (int j = j0; j < j1; j += PanelWidth)
+        {
+            int n = PanelColumns(j);
+            Gemm.Multiply(x, In, dy[j..], Out, default, dw[(j * In)..], n, In, n, batch, GemmOptions.TransposeA);
+        }
         if (j0 < j1)
         {
-            Gemm.Multiply(x, In, dy[j0..], Out, default, store.Gradient(Weight)[j0..], Out,
-                In, j1 - j0, batch, GemmOptions.TransposeA);
-            Span<float> db = store.Gradient(Bias)[j0..j1];
-            db.Clear();
-            for (int b = 0; b < batch; b++) TensorPrimitives.Add(db, dy.Slice(b * Out + j0, j1 - j0), db);
+            Span<float> dbShare = db[j0..j1];
+            dbShare.Clear();
+            for (int b = 0; b < batch; b++) TensorPrimitives.Add(dbShare, dy.Slice(b * Out + j0, j1 - j0), dbShare);
         }
         if (dx.IsEmpty) return;
-        var (i0, i1) = Partition.Share(In, Granule, worker, workers);
+        var (i0, i1) = InputShare(worker, workers);
         if (i0 >= i1) return;
-        Gemm.Transpose(store.Value(Weight)[(i0 * Out)..], Out, wT[i0..], In, i1 - i0, Out);
+        Span<float> w = store.Value(Weight);
+        for (int j = 0; j < Out; j += PanelWidth)
+        {
+            int n = PanelColumns(j);
+            Gemm.Transpose(w[(j * In + i0 * n)..], n, wT[(j * In + i0)..], In, i1 - i0, n);
+        }
         Gemm.Multiply(dy, Out, wT[i0..], In, default, dx[i0..], In, batch, i1 - i0, Out);
     }
 
+    /// <summary>The output columns (whole panels) this worker computes: y, dW and db.</summary>
+    internal (int Start, int End) OutputShare(int worker, int workers) => Partition.Share(Out, PanelWidth, worker, workers);
+
     /// <summary>The dx columns this worker writes in <see cref="Backward"/>.</summary>
-    internal (int Start, int End) InputShare(int worker, int workers) => Partition.Share(In, Granule, worker, workers);
+    internal (int Start, int End) InputShare(int worker, int workers) => Partition.Share(In, 16, worker, workers);
+
+    /// <summary>Width of the panel that starts at column <paramref name="start"/> (the last may be narrower).</summary>
+    private int PanelColumns(int start) => Math.Min(PanelWidth, Out - start);
 }

@@ -26,6 +26,7 @@ public sealed record ModelConfig(int InputSize, IReadOnlyList<int> Hidden, IRead
 public sealed class MultiTaskNetwork
 {
     private readonly int[] _taskOffsets;
+    private readonly int[] _taskClasses;
 
     /// <summary>Builds the layers and allocates all parameters (zero until <see cref="Initialize"/>).</summary>
     public MultiTaskNetwork(ModelConfig config)
@@ -48,6 +49,7 @@ public sealed class MultiTaskNetwork
         Trunk = trunk;
         Heads = new Linear(layout, "heads", width, config.HeadWidth);
         Parameters = new ParameterStore(layout);
+        _taskClasses = config.Tasks.Select(t => t.ClassCount).ToArray();
         _taskOffsets = new int[config.Tasks.Count];
         for (int t = 1; t < _taskOffsets.Length; t++) _taskOffsets[t] = _taskOffsets[t - 1] + config.Tasks[t - 1].ClassCount;
     }
@@ -94,39 +96,46 @@ public sealed class MultiTaskNetwork
         Heads.Forward(Parameters, input, ws.Logits, batch, relu: false, worker, pool.Count);
     }
 
-    // Per task: mean cross-entropy, argmax predictions and, if asked, dlogits = (softmax − onehot) / B.
+    // Per task: summed cross-entropy, argmax predictions and, if asked, dlogits = (softmax − onehot) / B.
     // One worker runs this; it reads ws.Labels and writes ws.Predictions and ws.LogitGradients.
-    internal void Loss(Workspace ws, int batch, bool gradients, Span<double> taskLosses)
-    {
-        float scale = 1f / batch;
-        for (int t = 0; t < Tasks.Count; t++)
-        {
-            int offset = _taskOffsets[t];
-            taskLosses[t] = SoftmaxCrossEntropy.Forward(ws.Logits[offset..], Config.HeadWidth, Tasks[t].ClassCount,
-                ws.Labels[t].AsSpan(0, batch), ws.Predictions[t], gradients ? ws.LogitGradients.AsSpan(offset) : default, scale);
-        }
-    }
+    internal void Loss(Workspace ws, int batch, Span<double> taskLosses)
+        => SoftmaxCrossEntropy.Forward(ws.Logits, Config.HeadWidth, _taskOffsets, _taskClasses, ws.Labels, ws.Predictions,
+            batch, 1f / batch, ws.LogitGradients, taskLosses);
 
-    // dlogits (B, HeadWidth) -> gradients of every parameter. Every worker runs this.
-    internal void Backward(Workspace ws, int batch, WorkerPool pool, int worker)
+    // dlogits (B, HeadWidth) -> gradients of every parameter. Every worker runs this. As soon as no worker
+    // reads a layer's weights any more (after the barrier behind its backward; at once for fc1, which
+    // computes no dx), this worker hands its columns of that layer to `update`.
+    internal void Backward(Workspace ws, int batch, WorkerPool pool, int worker, IParameterUpdate? update)
     {
         int last = Trunk.Count - 1;
-        Backward(Heads, ws.Activations[last], ws.LogitGradients, ws.ActivationGradients[last], ws.TransposedWeights[Trunk.Count], ws, batch, pool, worker);
+        Backward(Heads, ws.Activations[last], ws.LogitGradients, ws.ActivationGradients[last], ws.TransposedWeights[Trunk.Count], batch, pool, worker);
+        pool.Barrier();
+        Update(update, Heads, worker, pool.Count);
         for (int l = last; l >= 1; l--)
         {
+            Backward(Trunk[l], ws.Activations[l - 1], ws.ActivationGradients[l], ws.ActivationGradients[l - 1], ws.TransposedWeights[l], batch, pool, worker);
             pool.Barrier();
-            Backward(Trunk[l], ws.Activations[l - 1], ws.ActivationGradients[l], ws.ActivationGradients[l - 1], ws.TransposedWeights[l], ws, batch, pool, worker);
+            Update(update, Trunk[l], worker, pool.Count);
         }
-        pool.Barrier();
         Trunk[0].Backward(Parameters, ws.Input, ws.ActivationGradients[0], default, default, batch, worker, pool.Count);
+        Update(update, Trunk[0], worker, pool.Count);
     }
 
     // One layer's backward, then the ReLU that precedes it on the same columns of dx: dx = dx where x > 0.
-    private void Backward(Linear layer, float[] x, float[] dy, float[] dx, float[] wT, Workspace ws, int batch, WorkerPool pool, int worker)
+    private void Backward(Linear layer, FloatBuffer x, FloatBuffer dy, FloatBuffer dx, FloatBuffer wT, int batch, WorkerPool pool, int worker)
     {
         layer.Backward(Parameters, x, dy, dx, wT, batch, worker, pool.Count);
         var (i0, i1) = layer.InputShare(worker, pool.Count);
         if (i0 < i1) Activations.ReluBackward(x, dx, dx, batch, layer.In, i0, i1);
+    }
+
+    private static void Update(IParameterUpdate? update, Linear layer, int worker, int workers)
+    {
+        if (update is null) return;
+        var (j0, j1) = layer.OutputShare(worker, workers);
+        if (j0 >= j1) return;
+        update.Apply(layer.Weight, j0, j1);
+        update.Apply(layer.Bias, j0, j1);
     }
 }
 
@@ -138,16 +147,16 @@ public sealed class Workspace
         ArgumentOutOfRangeException.ThrowIfLessThan(maxBatch, 1);
         var config = network.Config;
         MaxBatch = maxBatch;
-        Input = new float[maxBatch * config.InputSize];
-        Activations = config.Hidden.Select(h => new float[maxBatch * h]).ToArray();
-        ActivationGradients = config.Hidden.Select(h => new float[maxBatch * h]).ToArray();
-        Logits = new float[maxBatch * config.HeadWidth];
-        LogitGradients = new float[maxBatch * config.HeadWidth];
+        Input = new FloatBuffer(maxBatch * config.InputSize);
+        Activations = config.Hidden.Select(h => new FloatBuffer(maxBatch * h)).ToArray();
+        ActivationGradients = config.Hidden.Select(h => new FloatBuffer(maxBatch * h)).ToArray();
+        Logits = new FloatBuffer(maxBatch * config.HeadWidth);
+        LogitGradients = new FloatBuffer(maxBatch * config.HeadWidth);
         // Transposed weights for dx = dy·Wᵀ: trunk layers 1.. and the heads (slot Trunk.Count); fc1 needs no dx.
-        TransposedWeights = new float[config.Hidden.Count + 1][];
-        TransposedWeights[0] = [];
-        for (int l = 1; l < config.Hidden.Count; l++) TransposedWeights[l] = new float[network.Trunk[l].In * network.Trunk[l].Out];
-        TransposedWeights[config.Hidden.Count] = new float[network.Heads.In * network.Heads.Out];
+        TransposedWeights = new FloatBuffer[config.Hidden.Count + 1];
+        TransposedWeights[0] = new FloatBuffer(0);
+        for (int l = 1; l < config.Hidden.Count; l++) TransposedWeights[l] = new FloatBuffer(network.Trunk[l].In * network.Trunk[l].Out);
+        TransposedWeights[config.Hidden.Count] = new FloatBuffer(network.Heads.In * network.Heads.Out);
         Labels = config.Tasks.Select(_ => new int[maxBatch]).ToArray();
         Predictions = config.Tasks.Select(_ => new int[maxBatch]).ToArray();
     }
@@ -156,21 +165,21 @@ public sealed class Workspace
     public int MaxBatch { get; }
 
     /// <summary>x: (B, InputSize).</summary>
-    public float[] Input { get; }
+    public FloatBuffer Input { get; }
 
     /// <summary>Post-ReLU output of each trunk layer: (B, Hidden[l]).</summary>
-    public float[][] Activations { get; }
+    public FloatBuffer[] Activations { get; }
 
     /// <summary>Gradients of the loss with respect to <see cref="Activations"/>.</summary>
-    public float[][] ActivationGradients { get; }
+    public FloatBuffer[] ActivationGradients { get; }
 
     /// <summary>All heads' logits: (B, HeadWidth).</summary>
-    public float[] Logits { get; }
+    public FloatBuffer Logits { get; }
 
     /// <summary>Gradient of the loss with respect to <see cref="Logits"/>.</summary>
-    public float[] LogitGradients { get; }
+    public FloatBuffer LogitGradients { get; }
 
-    internal float[][] TransposedWeights { get; }
+    internal FloatBuffer[] TransposedWeights { get; }
 
     /// <summary>Per task: the batch's labels.</summary>
     public int[][] Labels { get; }

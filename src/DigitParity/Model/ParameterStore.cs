@@ -1,3 +1,5 @@
+using DigitParity.Engine;
+
 namespace DigitParity.Model;
 
 /// <summary>One named tensor inside the flat parameter buffer.</summary>
@@ -46,18 +48,18 @@ public sealed class ParameterStore
     {
         ArgumentNullException.ThrowIfNull(layout);
         Tensors = layout.Tensors.ToArray();
-        Values = new float[layout.Size];
-        Gradients = new float[layout.Size];
+        Values = new FloatBuffer(layout.Size);
+        Gradients = new FloatBuffer(layout.Size);
     }
 
     /// <summary>The tensors, in allocation order.</summary>
     public IReadOnlyList<ParameterTensor> Tensors { get; }
 
     /// <summary>Every parameter value.</summary>
-    public float[] Values { get; }
+    public FloatBuffer Values { get; }
 
     /// <summary>Every gradient, same layout as <see cref="Values"/>.</summary>
-    public float[] Gradients { get; }
+    public FloatBuffer Gradients { get; }
 
     /// <summary>Number of trainable parameters (padding excluded).</summary>
     public int Count => Tensors.Sum(t => t.Length);

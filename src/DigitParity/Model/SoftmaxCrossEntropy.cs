@@ -1,47 +1,63 @@
+using System.Numerics.Tensors;
+
 namespace DigitParity.Model;
 
-/// <summary>Softmax + cross-entropy of one head, over a column block of the combined head output.</summary>
+/// <summary>Softmax + cross-entropy of every head at once, over the combined head output.</summary>
 public static class SoftmaxCrossEntropy
 {
     /// <summary>
-    /// logits: (B, C) rows of stride <paramref name="stride"/> -> summed loss Σ_b −log softmax(logits_b)[label_b].
-    /// log-softmax is computed stably as x − max − log Σ exp(x − max).
-    /// Writes each row's argmax to <paramref name="predictions"/> and, unless <paramref name="dlogits"/> is empty,
-    /// the gradient of <c>scale × loss</c>: dlogits = scale · (softmax − onehot(label)).
+    /// logits: (B, width), where head t owns columns [offsets[t], offsets[t] + classes[t]).
+    /// Per head, writes the summed loss Σ_b −log softmax(logits_b)[label_b] to <paramref name="taskLosses"/>
+    /// and each row's argmax to <paramref name="predictions"/>; log-softmax is computed stably as
+    /// x − max − log Σ exp(x − max). <paramref name="work"/> (B × width) receives the gradient of
+    /// <c>scale × loss</c>, dlogits = scale · (softmax − onehot(label)); for evaluation it is scratch.
     /// </summary>
-    public static double Forward(ReadOnlySpan<float> logits, int stride, int classes, ReadOnlySpan<int> labels,
-        Span<int> predictions, Span<float> dlogits, float scale)
+    public static void Forward(ReadOnlySpan<float> logits, int width, ReadOnlySpan<int> offsets, ReadOnlySpan<int> classes,
+        IReadOnlyList<int[]> labels, IReadOnlyList<int[]> predictions, int batch, float scale, Span<float> work, Span<double> taskLosses)
     {
-        int batch = labels.Length;
-        ArgumentOutOfRangeException.ThrowIfLessThan(classes, 1);
-        ArgumentOutOfRangeException.ThrowIfLessThan(stride, classes);
-        if (batch == 0) return 0;
-        if (logits.Length < (batch - 1) * stride + classes) throw new ArgumentException("logits too short for the batch.", nameof(logits));
-        if (predictions.Length < batch) throw new ArgumentException("predictions too short for the batch.", nameof(predictions));
-        if (!dlogits.IsEmpty && dlogits.Length < (batch - 1) * stride + classes) throw new ArgumentException("dlogits too short for the batch.", nameof(dlogits));
-        double loss = 0;
+        int tasks = offsets.Length;
+        if (classes.Length != tasks || labels.Count < tasks || predictions.Count < tasks || taskLosses.Length < tasks)
+            throw new ArgumentException("offsets, classes, labels, predictions and taskLosses must cover every task.");
+        for (int t = 0; t < tasks; t++)
+        {
+            if (classes[t] < 1 || offsets[t] < 0 || offsets[t] + classes[t] > width) throw new ArgumentException($"Head {t} lies outside the {width} logits.");
+            if (labels[t].Length < batch || predictions[t].Length < batch) throw new ArgumentException($"Head {t}: labels or predictions shorter than the batch.");
+        }
+        if (logits.Length < batch * width || work.Length < batch * width) throw new ArgumentException("logits or work shorter than batch × width.");
+        taskLosses[..tasks].Clear();
+        Span<float> all = work[..(batch * width)];
+
+        // 1. Shift each head's row by its max; argmax; the loss's −(x[label] − max) term.
         for (int b = 0; b < batch; b++)
         {
-            ReadOnlySpan<float> row = logits.Slice(b * stride, classes);
-            int label = labels[b];
-            if ((uint)label >= (uint)classes) throw new ArgumentOutOfRangeException(nameof(labels), $"label {label} is outside 0-{classes - 1}.");
-            int argmax = 0;
-            float max = row[0];
-            for (int c = 1; c < classes; c++)
+            for (int t = 0; t < tasks; t++)
             {
-                if (row[c] > max) { max = row[c]; argmax = c; }
+                int at = b * width + offsets[t];
+                ReadOnlySpan<float> row = logits.Slice(at, classes[t]);
+                int label = labels[t][b];
+                if ((uint)label >= (uint)classes[t]) throw new ArgumentOutOfRangeException(nameof(labels), $"label {label} of head {t} is outside 0-{classes[t] - 1}.");
+                int argmax = TensorPrimitives.IndexOfMax(row);
+                float max = row[argmax];
+                TensorPrimitives.Subtract(row, max, work.Slice(at, classes[t]));
+                predictions[t][b] = argmax;
+                taskLosses[t] -= work[at + label];
             }
-            float sum = 0f;
-            for (int c = 0; c < classes; c++) sum += MathF.Exp(row[c] - max);
-            float logSum = MathF.Log(sum);
-            loss += logSum - (row[label] - max);
-            predictions[b] = argmax;
-            if (dlogits.IsEmpty) continue;
-            Span<float> grad = dlogits.Slice(b * stride, classes);
-            float inverse = 1f / sum;
-            for (int c = 0; c < classes; c++) grad[c] = scale * (MathF.Exp(row[c] - max) * inverse);
-            grad[label] -= scale;
         }
-        return loss;
+
+        // 2. One vectorised exp over the whole (B, width) block.
+        TensorPrimitives.Exp(all, all);
+
+        // 3. log Σ exp completes the loss; exp / Σ exp − onehot is the gradient.
+        for (int b = 0; b < batch; b++)
+        {
+            for (int t = 0; t < tasks; t++)
+            {
+                Span<float> row = work.Slice(b * width + offsets[t], classes[t]);
+                float sum = TensorPrimitives.Sum(row);
+                taskLosses[t] += MathF.Log(sum);
+                TensorPrimitives.Multiply(row, scale / sum, row);
+                row[labels[t][b]] -= scale;
+            }
+        }
     }
 }

@@ -1,4 +1,5 @@
-using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 using DigitParity.Engine;
 using DigitParity.Model;
 
@@ -12,10 +13,11 @@ namespace DigitParity.Training;
 /// v ← μ·v + g        (μ = momentum; v starts at 0)
 /// w ← w − η·v        (η = learning rate)
 /// </code>
+/// During training each worker updates the columns it computed, right after computing them, so a
+/// block of weights, its gradient and its momentum stay in that core's cache.
 /// </summary>
-public sealed class Sgd
+public sealed class Sgd : IParameterUpdate
 {
-    private const int Granule = 16;
     private readonly ParameterStore _store;
 
     /// <summary>Creates the optimizer and its zeroed momentum buffer (same layout as the parameters).</summary>
@@ -26,7 +28,7 @@ public sealed class Sgd
         LearningRate = learningRate;
         Momentum = momentum;
         WeightDecay = weightDecay;
-        Velocity = new float[store.Values.Length];
+        Velocity = new FloatBuffer(store.Values.Length);
     }
 
     /// <summary>η.</summary>
@@ -39,25 +41,65 @@ public sealed class Sgd
     public float WeightDecay { get; }
 
     /// <summary>The momentum buffer v, laid out like <see cref="ParameterStore.Values"/>.</summary>
-    public float[] Velocity { get; }
+    public FloatBuffer Velocity { get; }
 
-    /// <summary>Applies one update to every parameter (single-threaded).</summary>
-    public void Step() => Step(worker: 0, workers: 1);
-
-    // This worker's share of every tensor; shares are disjoint, so workers need no synchronisation here.
-    internal void Step(int worker, int workers)
+    /// <summary>Applies one update to every parameter.</summary>
+    public void Step()
     {
-        foreach (var tensor in _store.Tensors)
+        foreach (var tensor in _store.Tensors) Apply(tensor, 0, tensor.Shape[^1]);
+    }
+
+    /// <inheritdoc/>
+    /// <remarks>Weights are stored in column panels (see <see cref="Linear"/>), so whole panels of columns
+    /// [start, end) are the single contiguous run [start·rows, end·rows) of the tensor.</remarks>
+    public void Apply(ParameterTensor tensor, int start, int end)
+    {
+        ArgumentNullException.ThrowIfNull(tensor);
+        int columns = tensor.Shape[^1];
+        if ((uint)start > (uint)end || end > columns) throw new ArgumentOutOfRangeException(nameof(end), $"columns [{start}, {end}) are outside 0-{columns}.");
+        int rows = tensor.Length / columns;
+        int offset = tensor.Offset + start * rows, length = (end - start) * rows;
+        Update(_store.Values.AsSpan(offset, length), _store.Gradients.AsSpan(offset, length), Velocity.AsSpan(offset, length),
+            LearningRate, Momentum, tensor.Decay ? WeightDecay : 0f);
+    }
+
+    /// <summary>The update rule above on one contiguous run, in a single pass (g is not modified).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Update(Span<float> w, ReadOnlySpan<float> g, Span<float> v, float learningRate, float momentum, float weightDecay)
+    {
+        if (g.Length != w.Length || v.Length != w.Length) throw new ArgumentException("w, g and v must have the same length.");
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
         {
-            var (start, end) = Partition.Share(tensor.Length, Granule, worker, workers);
-            if (start >= end) continue;
-            int offset = tensor.Offset + start, length = end - start;
-            Span<float> w = _store.Values.AsSpan(offset, length);
-            Span<float> g = _store.Gradients.AsSpan(offset, length);
-            Span<float> v = Velocity.AsSpan(offset, length);
-            if (tensor.Decay && WeightDecay != 0f) TensorPrimitives.MultiplyAdd(w, WeightDecay, g, g);
-            TensorPrimitives.MultiplyAdd(v, Momentum, g, v);
-            TensorPrimitives.MultiplyAdd(v, -LearningRate, w, w);
+            var lr = Vector512.Create(learningRate);
+            var mu = Vector512.Create(momentum);
+            var wd = Vector512.Create(weightDecay);
+            for (; i <= w.Length - Vector512<float>.Count; i += Vector512<float>.Count)
+            {
+                var wi = Vector512.Create(w[i..]);
+                var vi = mu * Vector512.Create(v[i..]) + (Vector512.Create(g[i..]) + wd * wi);
+                vi.CopyTo(v[i..]);
+                (wi - lr * vi).CopyTo(w[i..]);
+            }
+        }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            var lr = Vector256.Create(learningRate);
+            var mu = Vector256.Create(momentum);
+            var wd = Vector256.Create(weightDecay);
+            for (; i <= w.Length - Vector256<float>.Count; i += Vector256<float>.Count)
+            {
+                var wi = Vector256.Create(w[i..]);
+                var vi = mu * Vector256.Create(v[i..]) + (Vector256.Create(g[i..]) + wd * wi);
+                vi.CopyTo(v[i..]);
+                (wi - lr * vi).CopyTo(w[i..]);
+            }
+        }
+        for (; i < w.Length; i++)
+        {
+            float vi = momentum * v[i] + (g[i] + weightDecay * w[i]);
+            v[i] = vi;
+            w[i] -= learningRate * vi;
         }
     }
 }

@@ -83,7 +83,7 @@ public sealed class Trainer : IDisposable
         {
             int first = batch * batchSize;
             int size = Math.Min(batchSize, train.Count - first);
-            _trainStep.Run(train, order.AsSpan(first, size), metric);
+            _trainStep.Run(train, order, first, size, metric);
             intervalSamples += size;
             if ((batch + 1) % _options.LogInterval == 0 && callbacks is not null)
             {
@@ -109,29 +109,34 @@ public sealed class Trainer : IDisposable
     /// <summary>Stops the worker threads.</summary>
     public void Dispose() => _pool.Dispose();
 
-    /// <summary>One SGD step on all workers: forward, loss (worker 0), backward, update.</summary>
+    /// <summary>One SGD step on all workers: gather, forward, loss (worker 0), backward with updates.</summary>
     private sealed class TrainStep(MultiTaskNetwork network, Sgd sgd, WorkerPool pool, Workspace ws) : IParallelWork
     {
         private readonly double[] _taskLosses = new double[network.Tasks.Count];
-        private int _batch;
+        private LabeledDataset? _data;
+        private int[] _indices = [];
+        private int _first, _batch;
 
-        public void Run(LabeledDataset data, ReadOnlySpan<int> indices, MultiTaskMetric metric)
+        public void Run(LabeledDataset data, int[] order, int first, int batch, MultiTaskMetric metric)
         {
-            _batch = indices.Length;
-            data.Gather(indices, ws.Input, ws.Labels);
+            (_data, _indices, _first, _batch) = (data, order, first, batch);
+            data.GatherLabels(order.AsSpan(first, batch), ws.Labels);
             pool.Run(this);
             metric.Update(_batch, ws.Labels, ws.Predictions, _taskLosses);
         }
 
         public void Execute(int worker)
         {
+            // Each worker converts its share of the batch's rows, so no core waits for one gatherer.
+            var (r0, r1) = Partition.Share(_batch, 1, worker, pool.Count);
+            int features = network.Config.InputSize;
+            _data!.GatherPixels(_indices.AsSpan(_first + r0, r1 - r0), ws.Input.AsSpan(r0 * features));
+            pool.Barrier();
             network.Forward(ws, _batch, pool, worker);
             pool.Barrier();
-            if (worker == 0) network.Loss(ws, _batch, gradients: true, _taskLosses);
+            if (worker == 0) network.Loss(ws, _batch, _taskLosses);
             pool.Barrier();
-            network.Backward(ws, _batch, pool, worker);
-            pool.Barrier();
-            sgd.Step(worker, pool.Count);
+            network.Backward(ws, _batch, pool, worker, sgd);
         }
     }
 }
@@ -154,7 +159,7 @@ internal sealed class Evaluator(MultiTaskNetwork network, WorkerPool pool, int b
             for (int i = 0; i < _batch; i++) _indices[i] = first + i;
             data.Gather(_indices.AsSpan(0, _batch), _ws.Input, _ws.Labels);
             pool.Run(this);
-            network.Loss(_ws, _batch, gradients: false, _taskLosses);
+            network.Loss(_ws, _batch, _taskLosses);
             _metric.Update(_batch, _ws.Labels, _ws.Predictions, _taskLosses);
         }
         return _metric.Compute();
