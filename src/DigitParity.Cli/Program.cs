@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.CommandLine.Help;
 
 namespace DigitParity.Cli;
 
@@ -10,10 +11,14 @@ public static class Program
     /// <summary>Runs the command line against the given writers; returns the exit code.</summary>
     public static int Run(string[] args, TextWriter output, TextWriter error, bool interactive = false)
     {
-        var root = new RootCommand("DigitParity: multi-task digit & parity recognition on MNIST, on our own SIMD engine.")
+        // A plain command named like the tool (RootCommand would take the assembly's name for usage lines).
+        var root = new Command("digitparity", "DigitParity: multi-task digit & parity recognition on MNIST, on our own SIMD engine.")
         {
+            new HelpOption { Recursive = true },
+            new VersionOption(),
             TrainCommand.Create(output, error, interactive),
         };
+        if (args.Length == 0) args = ["--help"];
         ParseResult parsed = root.Parse(args);
         if (parsed.Errors.Count > 0)
         {

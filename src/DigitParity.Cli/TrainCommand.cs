@@ -29,6 +29,14 @@ internal static class TrainCommand
         var logInterval = new Option<int>("--log-interval") { Description = "Batches between speed lines", DefaultValueFactory = _ => defaults.LogInterval };
         var metrics = new Option<string?>("--metrics") { Description = "Write per-epoch metrics as JSON to this file", HelpName = "FILE" };
 
+        AtLeast(epochs, 1);
+        AtLeast(batchSize, 1);
+        AtLeast(threads, 1);
+        AtLeast(logInterval, 1);
+        Require(lr, v => float.IsFinite(v) && v > 0, "a positive number");
+        Require(momentum, v => float.IsFinite(v) && v >= 0 && v < 1, "a number in [0, 1)");
+        Require(weightDecay, v => float.IsFinite(v) && v >= 0, "zero or a positive number");
+
         var command = new Command("train", "Train the multi-task digit & parity network (defaults: the MXNet tutorial's settings)")
         {
             epochs, batchSize, lr, momentum, weightDecay, seed, data, threads, logInterval, metrics,
@@ -59,6 +67,23 @@ internal static class TrainCommand
         });
         return command;
     }
+
+    private static void AtLeast(Option<int> option, int minimum) => Require(option, v => v >= minimum, $"at least {minimum}");
+
+    private static void Require<T>(Option<T> option, Func<T, bool> valid, string expected)
+        => option.Validators.Add(result =>
+        {
+            T value;
+            try
+            {
+                value = result.GetValueOrDefault<T>();
+            }
+            catch (InvalidOperationException)
+            {
+                return; // not a T at all: the parser reports that itself
+            }
+            if (!valid(value)) result.AddError(string.Create(CultureInfo.InvariantCulture, $"{option.Name} must be {expected} (got {value})"));
+        });
 
     private static int Run(TrainingOptions options, string? dataDirectory, string? metricsPath, TextWriter output, bool interactive)
     {

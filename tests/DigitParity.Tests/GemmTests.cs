@@ -1,0 +1,103 @@
+using System.Runtime.Intrinsics.X86;
+using DigitParity.Engine;
+
+namespace DigitParity.Tests;
+
+public sealed class GemmTests
+{
+    public static TheoryData<int, int, int> Shapes() => new()
+    {
+        { 1, 1, 1 }, { 5, 63, 7 }, { 101, 785, 13 }, { 100, 128, 784 }, { 784, 64, 100 },
+        { 4, 17, 300 }, { 13, 12, 64 }, { 6, 65, 129 }, { 3, 5, 0 },
+    };
+
+    internal static IEnumerable<GemmIsa> AvailableIsas()
+    {
+        yield return GemmIsa.Scalar;
+        if (Avx2.IsSupported && Fma.IsSupported) yield return GemmIsa.Avx2;
+        if (Avx512F.IsSupported) yield return GemmIsa.Avx512;
+    }
+
+    // Every path performs the same fma sequence per element, so the fast kernels must equal the naive loop bit for bit.
+    [Theory]
+    [MemberData(nameof(Shapes))]
+    public void EveryKernelMatchesTheNaiveReferenceExactly(int m, int n, int k)
+    {
+        var rng = new Rng(42);
+        foreach (var options in new[] { GemmOptions.None, GemmOptions.Relu, GemmOptions.Accumulate, GemmOptions.TransposeA, GemmOptions.TransposeA | GemmOptions.Accumulate | GemmOptions.Relu })
+        {
+            foreach (bool withBias in new[] { false, true })
+            {
+                bool transpose = (options & GemmOptions.TransposeA) != 0;
+                int lda = (transpose ? m : k) + 3, ldb = n + 1, ldc = n + 2;
+                float[] a = Random(rng, (transpose ? k : m) * lda + 1);
+                float[] b = Random(rng, Math.Max(k, 1) * ldb);
+                float[] bias = withBias ? Random(rng, n) : [];
+                float[] initial = Random(rng, m * ldc);
+                float[] expected = initial.ToArray();
+                Gemm.MultiplyNaive(a, lda, b, ldb, bias, expected, ldc, m, n, k, options);
+                foreach (var isa in AvailableIsas())
+                {
+                    float[] actual = initial.ToArray();
+                    Gemm.Multiply(a, lda, b, ldb, bias, actual, ldc, m, n, k, options, isa);
+                    Assert.True(expected.AsSpan().SequenceEqual(actual), $"{isa} differs for {m}x{n}x{k} {options} bias={withBias}");
+                }
+            }
+        }
+    }
+
+    [Fact]
+    public void NaiveReferenceMatchesAHandWorkedProduct()
+    {
+        // [1 2; 3 4] · [5 6; 7 8] = [19 22; 43 50], plus bias [1, -100] and ReLU.
+        float[] c = new float[4];
+        Gemm.MultiplyNaive([1, 2, 3, 4], 2, [5, 6, 7, 8], 2, [1, -100], c, 2, 2, 2, 2, GemmOptions.Relu);
+        Assert.Equal(new float[] { 20, 0, 44, 0 }, c);
+        Gemm.MultiplyNaive([1, 3, 2, 4], 2, [5, 6, 7, 8], 2, default, c, 2, 2, 2, 2, GemmOptions.TransposeA);
+        Assert.Equal(new float[] { 19, 22, 43, 50 }, c);
+    }
+
+    [Fact]
+    public void WritesNothingOutsideTheRequestedBlock()
+    {
+        float[] c = Enumerable.Repeat(-7f, 10 * 20).ToArray();
+        var rng = new Rng(3);
+        Gemm.Multiply(Random(rng, 7 * 9), 9, Random(rng, 9 * 20), 20, default, c.AsSpan(20 + 2), 20, 7, 13, 9);
+        for (int r = 0; r < 10; r++)
+            for (int col = 0; col < 20; col++)
+            {
+                bool inside = r >= 1 && r < 8 && col >= 2 && col < 15;
+                if (!inside) Assert.Equal(-7f, c[r * 20 + col]);
+            }
+    }
+
+    [Fact]
+    public void RejectsBuffersTooShortForTheShape()
+    {
+        float[] a = new float[6], b = new float[6], c = new float[3];
+        Assert.Throws<ArgumentException>(() => Gemm.Multiply(a, 3, b, 3, default, c, 3, 2, 3, 2));
+        Assert.Throws<ArgumentException>(() => Gemm.Multiply(a, 3, b, 3, default, new float[6], 3, 2, 3, 3));
+        Assert.Throws<ArgumentException>(() => Gemm.Multiply(a, 3, b, 3, new float[2], new float[6], 3, 2, 3, 2));
+        Assert.Throws<ArgumentOutOfRangeException>(() => Gemm.Multiply(a, 1, b, 3, default, new float[6], 3, 2, 3, 2));
+        Assert.Throws<ArgumentOutOfRangeException>(() => Gemm.Multiply(a, 3, b, 3, default, c, 3, -1, 3, 2));
+    }
+
+    [Fact]
+    public void TransposeMatchesDefinition()
+    {
+        var rng = new Rng(5);
+        float[] src = Random(rng, 11 * 13);
+        float[] dst = new float[13 * 12];
+        Gemm.Transpose(src, 13, dst, 12, 11, 13);
+        for (int r = 0; r < 11; r++)
+            for (int c = 0; c < 13; c++) Assert.Equal(src[r * 13 + c], dst[c * 12 + r]);
+        Assert.Throws<ArgumentException>(() => Gemm.Transpose(src, 13, new float[10], 12, 11, 13));
+    }
+
+    internal static float[] Random(Rng rng, int n)
+    {
+        var values = new float[n];
+        for (int i = 0; i < n; i++) values[i] = rng.NextUniform(1f);
+        return values;
+    }
+}

@@ -1,0 +1,125 @@
+using System.Buffers.Binary;
+using DigitParity.Data;
+
+namespace DigitParity.Tests;
+
+public sealed class IdxReaderTests
+{
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void ReadsImagesAndLabels_RawAndGzip(bool gzip)
+    {
+        var raw = TestData.ImagesIdx(3, 2, 4, i => (byte)(i * 10));
+        using var images = new TempFile(gzip ? TestData.Gzip(raw) : raw, gzip ? ".gz" : "");
+        var result = IdxReader.ReadImages(images.Path);
+        Assert.Equal((3, 2, 4), (result.Count, result.Rows, result.Columns));
+        Assert.Equal(Enumerable.Range(0, 24).Select(i => (byte)(i * 10)), result.Pixels);
+
+        var labelsRaw = TestData.LabelsIdx(7, 0, 9);
+        using var labels = new TempFile(gzip ? TestData.Gzip(labelsRaw) : labelsRaw);
+        Assert.Equal(new byte[] { 7, 0, 9 }, IdxReader.ReadLabels(labels.Path));
+    }
+
+    [Fact]
+    public void RealMnistFilesHaveTheStandardShapes()
+    {
+        var mnist = TestData.Mnist;
+        Assert.Equal((60000, 28, 28), (mnist.Train.Count, mnist.Train.Rows, mnist.Train.Columns));
+        Assert.Equal(10000, mnist.Validation.Count);
+        // The first training label of MNIST is a 5 and the first test label a 7.
+        Assert.Equal(5, mnist.Train.Labels[0]);
+        Assert.Equal(7, mnist.Validation.Labels[0]);
+    }
+
+    public static TheoryData<string, byte[], string> MalformedImages() => new()
+    {
+        { "wrong magic", TestData.ImagesIdx(2, 2, 2, magic: 0x00000801), "magic number 0x00000801, expected 0x00000803" },
+        { "truncated", TestData.ImagesIdx(2, 2, 2)[..^3], "expected 8 as the header says (file truncated?)" },
+        { "trailing bytes", [.. TestData.ImagesIdx(2, 2, 2), 1, 2], "(trailing bytes)" },
+        { "short header", TestData.ImagesIdx(2, 2, 2)[..10], "expected an IDX images header of 16 bytes" },
+        { "zero count", TestData.ImagesIdx(0, 2, 2), "image count 0, expected a positive count" },
+        { "huge side", WithHeader(TestData.ImagesIdx(1, 1, 1), 1, 100000, 1), "expected each side in 1-4096" },
+        { "gigabytes claimed", WithHeader(TestData.ImagesIdx(1, 1, 1), int.MaxValue, 4096, 4096), "expected at most 1073741824 bytes" },
+    };
+
+    [Theory]
+    [MemberData(nameof(MalformedImages))]
+    public void MalformedImageFilesRaiseInvalidDataNamingTheFile(string _, byte[] content, string expected)
+    {
+        foreach (bool gzip in new[] { false, true })
+        {
+            using var file = new TempFile(gzip ? TestData.Gzip(content) : content);
+            var error = Assert.Throws<InvalidDataException>(() => IdxReader.ReadImages(file.Path));
+            Assert.StartsWith(file.Path + ":", error.Message);
+            Assert.Contains(expected, error.Message);
+        }
+    }
+
+    [Fact]
+    public void LyingHeaderInGzipDoesNotAllocateWhatItClaims()
+    {
+        // 1,000,000 images of 28x28 = 784 MB claimed, 16 bytes delivered.
+        var content = TestData.Gzip(WithHeader(TestData.ImagesIdx(1, 1, 1), 1_000_000, 28, 28)[..16]);
+        using var file = new TempFile(content);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        var error = Assert.Throws<InvalidDataException>(() => IdxReader.ReadImages(file.Path));
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.Contains("file truncated?", error.Message);
+        Assert.True(allocated < 8 << 20, $"allocated {allocated} bytes for a 16-byte file");
+    }
+
+    [Fact]
+    public void LabelOutsideTheClassesIsRejected()
+    {
+        using var file = new TempFile(TestData.LabelsIdx(1, 2, 10));
+        var error = Assert.Throws<InvalidDataException>(() => IdxReader.ReadLabels(file.Path));
+        Assert.Contains("label 10 at index 2, expected a label in 0-9", error.Message);
+    }
+
+    [Fact]
+    public void LabelFileWithImageMagicIsRejected()
+    {
+        using var file = new TempFile(TestData.ImagesIdx(1, 1, 1));
+        var error = Assert.Throws<InvalidDataException>(() => IdxReader.ReadLabels(file.Path));
+        Assert.Contains("expected 0x00000801", error.Message);
+    }
+
+    [Fact]
+    public void CorruptGzipIsReportedAsInvalidData()
+    {
+        var gz = TestData.Gzip(TestData.ImagesIdx(4, 8, 8));
+        for (int i = 12; i < gz.Length - 8; i++) gz[i] ^= 0x5A;
+        using var file = new TempFile(gz);
+        var error = Assert.Throws<InvalidDataException>(() => IdxReader.ReadImages(file.Path));
+        Assert.StartsWith(file.Path + ":", error.Message);
+    }
+
+    [Fact]
+    public void LabelCountMustMatchImageCount()
+    {
+        using var images = new TempFile(TestData.ImagesIdx(3, 2, 2));
+        using var labels = new TempFile(TestData.LabelsIdx(1, 2));
+        var error = Assert.Throws<InvalidDataException>(() => Dataset.Load(images.Path, labels.Path));
+        Assert.Contains("2 labels, expected 3", error.Message);
+    }
+
+    [Fact]
+    public void MissingFilesAndDirectoriesAreNamed()
+    {
+        string dir = Directory.CreateTempSubdirectory().FullName;
+        var missing = Assert.Throws<FileNotFoundException>(() => MnistFiles.Load(dir));
+        Assert.Contains("train-images-idx3-ubyte", missing.Message);
+        var noDir = Assert.Throws<DirectoryNotFoundException>(() => MnistFiles.Load(Path.Combine(dir, "nope")));
+        Assert.Contains("nope", noDir.Message);
+    }
+
+    private static byte[] WithHeader(byte[] idx, int count, int rows, int columns)
+    {
+        var copy = idx.ToArray();
+        BinaryPrimitives.WriteInt32BigEndian(copy.AsSpan(4), count);
+        BinaryPrimitives.WriteInt32BigEndian(copy.AsSpan(8), rows);
+        BinaryPrimitives.WriteInt32BigEndian(copy.AsSpan(12), columns);
+        return copy;
+    }
+}

@@ -1,0 +1,72 @@
+using System.Buffers.Binary;
+using System.IO.Compression;
+using DigitParity.Data;
+
+namespace DigitParity.Tests;
+
+/// <summary>Builders of IDX bytes and small datasets shared by the tests.</summary>
+internal static class TestData
+{
+    public static byte[] ImagesIdx(int count, int rows, int columns, Func<int, byte>? pixel = null, int magic = IdxReader.ImagesMagic)
+    {
+        var bytes = new byte[16 + count * rows * columns];
+        BinaryPrimitives.WriteInt32BigEndian(bytes, magic);
+        BinaryPrimitives.WriteInt32BigEndian(bytes.AsSpan(4), count);
+        BinaryPrimitives.WriteInt32BigEndian(bytes.AsSpan(8), rows);
+        BinaryPrimitives.WriteInt32BigEndian(bytes.AsSpan(12), columns);
+        for (int i = 16; i < bytes.Length; i++) bytes[i] = pixel?.Invoke(i - 16) ?? (byte)(i * 7);
+        return bytes;
+    }
+
+    public static byte[] LabelsIdx(params byte[] labels)
+    {
+        var bytes = new byte[8 + labels.Length];
+        BinaryPrimitives.WriteInt32BigEndian(bytes, IdxReader.LabelsMagic);
+        BinaryPrimitives.WriteInt32BigEndian(bytes.AsSpan(4), labels.Length);
+        labels.CopyTo(bytes, 8);
+        return bytes;
+    }
+
+    public static byte[] Gzip(byte[] raw)
+    {
+        using var buffer = new MemoryStream();
+        using (var gzip = new GZipStream(buffer, CompressionLevel.Fastest, leaveOpen: true)) gzip.Write(raw);
+        return buffer.ToArray();
+    }
+
+    /// <summary>The embedded MNIST, loaded once for all tests.</summary>
+    public static DataSplits Mnist => LazyMnist.Value;
+
+    private static readonly Lazy<DataSplits> LazyMnist = new(() => MnistFiles.Load(MnistFiles.EmbeddedDirectory));
+
+    /// <summary>Writes the first samples of a dataset as the four IDX files into a new temporary directory.</summary>
+    public static string WriteMnistSubset(int train, int test, bool gzip)
+    {
+        string dir = Directory.CreateTempSubdirectory("digitparity-").FullName;
+        void Write(string name, byte[] raw) => File.WriteAllBytes(Path.Combine(dir, gzip ? name + ".gz" : name), gzip ? Gzip(raw) : raw);
+        void WriteSet(Dataset data, int count, string prefix)
+        {
+            var subset = data.Take(count);
+            var images = ImagesIdx(count, subset.Rows, subset.Columns, i => subset.Pixels[i]);
+            Write($"{prefix}-images-idx3-ubyte", images);
+            Write($"{prefix}-labels-idx1-ubyte", LabelsIdx(subset.Labels));
+        }
+        WriteSet(Mnist.Train, train, "train");
+        WriteSet(Mnist.Validation, test, "t10k");
+        return dir;
+    }
+}
+
+/// <summary>A temporary file deleted at the end of a test.</summary>
+internal sealed class TempFile : IDisposable
+{
+    public TempFile(byte[] content, string suffix = "")
+    {
+        Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"digitparity-{Guid.NewGuid():N}{suffix}");
+        File.WriteAllBytes(Path, content);
+    }
+
+    public string Path { get; }
+
+    public void Dispose() => File.Delete(Path);
+}
