@@ -1,0 +1,155 @@
+using System.Text.Json;
+using DigitParity.Cli;
+using DigitParity.Data;
+using DigitParity.Metrics;
+using DigitParity.Training;
+
+namespace DigitParity.Tests;
+
+public sealed class CliTests
+{
+    [Theory]
+    [InlineData("--epochs -1", "--epochs must be at least 1 (got -1)")]
+    [InlineData("--batch-size 0", "--batch-size must be at least 1 (got 0)")]
+    [InlineData("--threads 0", "--threads must be at least 1 (got 0)")]
+    [InlineData("--lr -0.5", "--lr must be a positive number (got -0.5)")]
+    [InlineData("--momentum 1.5", "--momentum must be a number in [0, 1) (got 1.5)")]
+    [InlineData("--lr abc", "Cannot parse argument 'abc' for option '--lr'")]
+    [InlineData("--bogus", "Unrecognized command or argument '--bogus'")]
+    public void BadValuesGiveOneLineAndExitCode2(string args, string expected)
+    {
+        var (code, output, error) = Run(["train", .. args.Split(' ')]);
+        Assert.Equal(2, code);
+        Assert.Equal("", output);
+        string line = Assert.Single(error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith("digitparity: error: ", line);
+        Assert.Contains(expected, line);
+    }
+
+    [Fact]
+    public void MissingDataDirectoryGivesOneLineNamingIt()
+    {
+        string missing = Path.Combine(Path.GetTempPath(), "digitparity-no-such-dir");
+        var (code, _, error) = Run(["train", "--data", missing]);
+        Assert.Equal(1, code);
+        Assert.Equal($"digitparity: error: {missing}: directory not found, expected a directory holding the four MNIST IDX files\n", error);
+    }
+
+    [Fact]
+    public void CorruptDataFileGivesOneLineNamingTheFile()
+    {
+        string dir = TestData.WriteMnistSubset(50, 20, gzip: false);
+        string labels = Path.Combine(dir, "t10k-labels-idx1-ubyte");
+        File.WriteAllBytes(labels, TestData.LabelsIdx(1, 2, 3));
+        var (code, _, error) = Run(["train", "--data", dir]);
+        Assert.Equal(1, code);
+        Assert.Equal($"digitparity: error: {labels}: 3 labels, expected 20 to match the images in {Path.Combine(dir, "t10k-images-idx3-ubyte")}\n", error);
+    }
+
+    [Fact]
+    public void HelpListsEveryOptionWithItsDefault()
+    {
+        var (code, output, _) = Run(["train", "--help"]);
+        Assert.Equal(0, code);
+        foreach (var expected in new[] { "--epochs", "[default: 3]", "--batch-size", "[default: 100]", "--lr", "[default: 0.1]",
+                     "--momentum", "[default: 0.9]", "--weight-decay", "[default: 1E-05]", "--seed", "[default: 1]", "--data",
+                     "--threads", "--log-interval", "--metrics", "digitparity train [options]" })
+            Assert.Contains(expected, output);
+    }
+
+    [Fact]
+    public void TrainOnADataDirectoryPrintsTheTutorialsLinesAndWritesMetricsJson()
+    {
+        string dir = TestData.WriteMnistSubset(2000, 500, gzip: true);
+        string metrics = Path.Combine(dir, "metrics.json");
+        var (code, output, error) = Run(["train", "--data", dir, "--epochs", "2", "--log-interval", "10", "--metrics", metrics]);
+        Assert.Equal("", error);
+        Assert.Equal(0, code);
+        Assert.Contains("Data: 2000 training and 500 validation images of 28x28", output);
+        Assert.Contains("Epoch[1] Batch [10/20]  Speed: ", output);
+        Assert.Contains("Epoch[2] Time cost=", output);
+        Assert.Contains("Epoch[2] Validation-accuracy=", output);
+        Assert.Contains("Label=digit", output);
+        Assert.Contains("Label=parity", output);
+
+        using var json = JsonDocument.Parse(File.ReadAllText(metrics));
+        var epochs = json.RootElement.GetProperty("epochs");
+        Assert.Equal(2, epochs.GetArrayLength());
+        var first = epochs[0];
+        Assert.Equal(1, first.GetProperty("epoch").GetInt32());
+        Assert.True(first.GetProperty("seconds").GetDouble() > 0);
+        Assert.True(first.GetProperty("samples_per_sec").GetDouble() > 0);
+        var train = first.GetProperty("train");
+        Assert.InRange(train.GetProperty("pooled_accuracy").GetDouble(), 0, 1);
+        Assert.InRange(train.GetProperty("tasks").GetProperty("parity").GetProperty("accuracy").GetDouble(), 0, 1);
+        var validation = first.GetProperty("validation");
+        Assert.True(validation.GetProperty("loss").GetDouble() > 0);
+        var digitConfusion = validation.GetProperty("tasks").GetProperty("digit").GetProperty("confusion");
+        Assert.Equal(10, digitConfusion.GetArrayLength());
+        Assert.Equal(500, digitConfusion.EnumerateArray().SelectMany(r => r.EnumerateArray()).Sum(v => v.GetInt64()));
+        Assert.Equal(2, validation.GetProperty("tasks").GetProperty("parity").GetProperty("confusion").GetArrayLength());
+    }
+
+    [Fact]
+    public void ConfusionTableSnapshot()
+    {
+        string table = ConfusionTable.Render(TaskDefinition.Parity, [[4791, 135], [111, 4963]]);
+        Assert.Equal(
+            "Label=parity  (rows: true label, columns: predicted)\n" +
+            "true | even  odd\n" +
+            "-----+----------\n" +
+            "even | 4791  135\n" +
+            "odd  |  111 4963\n", table);
+    }
+
+    [Fact]
+    public void PipedEpochReportSnapshot()
+    {
+        var output = new StringWriter { NewLine = "\n" };
+        var reporter = new TrainingReporter(output, interactive: false, TaskDefinition.DigitAndParity);
+        var digit = new long[10][];
+        for (int i = 0; i < 10; i++) { digit[i] = new long[10]; digit[i][i] = 10; }
+        digit[3][5] = 2;
+        var validation = new MetricsSnapshot(102, 0.25, 0.985,
+            [new TaskMetrics("digit", 0.2, 100.0 / 102, digit), new TaskMetrics("parity", 0.05, 1.0, [[50, 0], [0, 52]])]);
+        var train = validation with { Loss = 0.5 };
+        reporter.OnProgress(new BatchProgress(1, 100, 600, 512345.678, train));
+        reporter.OnEpochCompleted(new EpochResult(1, 0.125, 480000, train, validation, 0.1f));
+        Assert.Equal("""
+            Epoch[1] Batch [100/600]  Speed: 512345.68 samples/sec  Train-accuracy=0.985000  digit=0.9804 parity=1.0000  loss=0.5000
+            Epoch[1] Train-accuracy=0.985000  digit=0.9804 parity=1.0000  loss=0.5000
+            Epoch[1] Time cost=0.125 s  (480000 samples/sec)
+            Epoch[1] Validation-accuracy=0.985000  digit=0.9804 parity=1.0000  loss=0.2500
+
+            Label=digit  (rows: true label, columns: predicted)
+            true |  0  1  2  3  4  5  6  7  8  9
+            -----+------------------------------
+            0    | 10  0  0  0  0  0  0  0  0  0
+            1    |  0 10  0  0  0  0  0  0  0  0
+            2    |  0  0 10  0  0  0  0  0  0  0
+            3    |  0  0  0 10  0  2  0  0  0  0
+            4    |  0  0  0  0 10  0  0  0  0  0
+            5    |  0  0  0  0  0 10  0  0  0  0
+            6    |  0  0  0  0  0  0 10  0  0  0
+            7    |  0  0  0  0  0  0  0 10  0  0
+            8    |  0  0  0  0  0  0  0  0 10  0
+            9    |  0  0  0  0  0  0  0  0  0 10
+
+            Label=parity  (rows: true label, columns: predicted)
+            true | even  odd
+            -----+----------
+            even |   50    0
+            odd  |    0   52
+
+
+            """.Replace("\r\n", "\n"), output.ToString());
+    }
+
+    private static (int Code, string Output, string Error) Run(string[] args)
+    {
+        var output = new StringWriter { NewLine = "\n" };
+        var error = new StringWriter { NewLine = "\n" };
+        int code = Program.Run(args, output, error);
+        return (code, output.ToString(), error.ToString());
+    }
+}

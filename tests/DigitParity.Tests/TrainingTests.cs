@@ -1,0 +1,125 @@
+using DigitParity.Data;
+using DigitParity.Engine;
+using DigitParity.Model;
+using DigitParity.Training;
+
+namespace DigitParity.Tests;
+
+public sealed class TrainingTests
+{
+    [Fact]
+    public void OverfitsATinyBatchToPerfectAccuracy()
+    {
+        var config = new ModelConfig(784, [32, 16], TaskDefinition.DigitAndParity);
+        var data = new LabeledDataset(TestData.Mnist.Train.Take(20), config.Tasks);
+        var network = new MultiTaskNetwork(config);
+        network.Initialize(3);
+        using var trainer = new Trainer(network, new TrainingOptions { Epochs = 150, BatchSize = 20, Threads = 1 });
+        trainer.Fit(data, data);
+        var result = trainer.Evaluate(data);
+        Assert.Equal(1.0, result["digit"].Accuracy);
+        Assert.Equal(1.0, result["parity"].Accuracy);
+        Assert.True(result.Loss < 0.05, $"loss {result.Loss}");
+    }
+
+    [Fact]
+    public void SameSeedGivesIdenticalBitsAndThreadCountDoesNotMatter()
+    {
+        var (runA, weightsA) = Train(seed: 5, threads: 2);
+        var (runB, weightsB) = Train(seed: 5, threads: 2);
+        var (runC, weightsC) = Train(seed: 5, threads: 1);
+        var (_, weightsD) = Train(seed: 6, threads: 2);
+        Assert.True(weightsA.AsSpan().SequenceEqual(weightsB));
+        Assert.True(weightsA.AsSpan().SequenceEqual(weightsC));
+        Assert.False(weightsA.AsSpan().SequenceEqual(weightsD));
+        for (int e = 0; e < runA.Count; e++)
+        {
+            Assert.Equal(runA[e].Train.Loss, runB[e].Train.Loss);
+            Assert.Equal(runA[e].Validation.Loss, runC[e].Validation.Loss);
+            Assert.Equal(runA[e].Validation["digit"].Confusion, runB[e].Validation["digit"].Confusion);
+        }
+    }
+
+    [Fact]
+    public void OneEpochOnEmbeddedMnistReaches94PercentDigitAccuracy()
+    {
+        var config = ModelConfig.Tutorial;
+        var train = new LabeledDataset(TestData.Mnist.Train, config.Tasks);
+        var validation = new LabeledDataset(TestData.Mnist.Validation, config.Tasks);
+        var network = new MultiTaskNetwork(config);
+        network.Initialize(1);
+        using var trainer = new Trainer(network, new TrainingOptions { Epochs = 1 });
+        var epoch = trainer.Fit(train, validation).Single();
+        Assert.True(epoch.Validation["digit"].Accuracy >= 0.94, $"digit accuracy {epoch.Validation["digit"].Accuracy}");
+        Assert.True(epoch.Validation["parity"].Accuracy >= 0.96, $"parity accuracy {epoch.Validation["parity"].Accuracy}");
+        Assert.Equal(60000, epoch.Train.Samples);
+        Assert.Equal(10000, epoch.Validation.Samples);
+    }
+
+    [Fact]
+    public void AThirdDerivedTaskIsOneLineAndTrainsWithThreeHeads()
+    {
+        TaskDefinition[] tasks = [TaskDefinition.Digit, TaskDefinition.Parity, new("gt4", 2, d => d > 4 ? 1 : 0)];
+        var config = ModelConfig.Tutorial with { Tasks = tasks };
+        var train = new LabeledDataset(TestData.Mnist.Train.Take(10000), tasks);
+        var validation = new LabeledDataset(TestData.Mnist.Validation.Take(2000), tasks);
+        Assert.Equal(TestData.Mnist.Train.Labels[0] > 4 ? 1 : 0, train.Labels[2][0]);
+        var network = new MultiTaskNetwork(config);
+        Assert.Equal(14, config.HeadWidth);
+        network.Initialize(2);
+        using var trainer = new Trainer(network, new TrainingOptions { Epochs = 2 });
+        var last = trainer.Fit(train, validation)[^1];
+        Assert.Equal(["digit", "parity", "gt4"], last.Validation.Tasks.Select(t => t.Name));
+        Assert.True(last.Validation["gt4"].Accuracy > 0.9, $"gt4 accuracy {last.Validation["gt4"].Accuracy}");
+        Assert.Equal(2, last.Validation["gt4"].Confusion.Length);
+    }
+
+    [Fact]
+    public void TrainingMetricIsResetEveryEpoch()
+    {
+        var config = ModelConfig.Tutorial;
+        var data = new LabeledDataset(TestData.Mnist.Train.Take(1000), config.Tasks);
+        var network = new MultiTaskNetwork(config);
+        network.Initialize(1);
+        var log = new RecordingCallbacks();
+        using var trainer = new Trainer(network, new TrainingOptions { Epochs = 3, LogInterval = 5 });
+        var run = trainer.Fit(data, data, log);
+        Assert.All(run, e => Assert.Equal(1000, e.Train.Samples));
+        Assert.All(run, e => Assert.Equal(1000, e.Train["digit"].Confusion.Sum(r => r.Sum())));
+        Assert.Equal(3 * 2, log.Progress.Count); // 10 batches per epoch, a report every 5
+        Assert.Equal(500, log.Progress[0].Running.Samples);
+        Assert.Equal(1000, log.Progress[1].Running.Samples);
+        Assert.Equal(500, log.Progress[2].Running.Samples); // counted from the start of epoch 2 only
+        Assert.Equal([1, 2, 3], log.Epochs.Select(e => e.Epoch));
+    }
+
+    [Fact]
+    public void InvalidOptionsAreRejectedUpFront()
+    {
+        var network = new MultiTaskNetwork(ModelConfig.Tutorial);
+        Assert.Throws<ArgumentException>(() => new Trainer(network, new TrainingOptions { Epochs = 0 }));
+        Assert.Throws<ArgumentException>(() => new Trainer(network, new TrainingOptions { BatchSize = 0 }));
+        Assert.Throws<ArgumentException>(() => new Trainer(network, new TrainingOptions { LearningRate = float.NaN }));
+        Assert.Throws<ArgumentException>(() => new Trainer(network, new TrainingOptions { Momentum = 1 }));
+    }
+
+    private static (IReadOnlyList<EpochResult> Run, float[] Weights) Train(ulong seed, int threads)
+    {
+        var config = ModelConfig.Tutorial;
+        var train = new LabeledDataset(TestData.Mnist.Train.Take(3000), config.Tasks);
+        var validation = new LabeledDataset(TestData.Mnist.Validation.Take(500), config.Tasks);
+        var network = new MultiTaskNetwork(config);
+        network.Initialize(seed);
+        using var trainer = new Trainer(network, new TrainingOptions { Epochs = 2, Seed = seed, Threads = threads, BatchSize = 64 });
+        var run = trainer.Fit(train, validation);
+        return (run, network.Parameters.Values.ToArray());
+    }
+
+    private sealed class RecordingCallbacks : ITrainingCallbacks
+    {
+        public List<BatchProgress> Progress { get; } = [];
+        public List<EpochResult> Epochs { get; } = [];
+        public void OnProgress(BatchProgress progress) => Progress.Add(progress);
+        public void OnEpochCompleted(EpochResult result) => Epochs.Add(result);
+    }
+}
