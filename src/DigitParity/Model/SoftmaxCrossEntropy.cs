@@ -28,19 +28,22 @@ public static class SoftmaxCrossEntropy
         Span<float> all = work[..(batch * width)];
 
         // 1. Shift each head's row by its max; argmax; the loss's −(x[label] − max) term.
+        //    Rows are 2-10 wide: plain loops beat a library call per row here.
         for (int b = 0; b < batch; b++)
         {
             for (int t = 0; t < tasks; t++)
             {
-                int at = b * width + offsets[t];
-                ReadOnlySpan<float> row = logits.Slice(at, classes[t]);
+                int at = b * width + offsets[t], count = classes[t];
+                ReadOnlySpan<float> row = logits.Slice(at, count);
+                Span<float> shifted = work.Slice(at, count);
                 int label = labels[t][b];
-                if ((uint)label >= (uint)classes[t]) throw new ArgumentOutOfRangeException(nameof(labels), $"label {label} of head {t} is outside 0-{classes[t] - 1}.");
-                int argmax = TensorPrimitives.IndexOfMax(row);
+                if ((uint)label >= (uint)count) throw new ArgumentOutOfRangeException(nameof(labels), $"label {label} of head {t} is outside 0-{count - 1}.");
+                int argmax = 0;
+                for (int c = 1; c < count; c++) if (row[c] > row[argmax]) argmax = c;
                 float max = row[argmax];
-                TensorPrimitives.Subtract(row, max, work.Slice(at, classes[t]));
+                for (int c = 0; c < count; c++) shifted[c] = row[c] - max;
                 predictions[t][b] = argmax;
-                taskLosses[t] -= work[at + label];
+                taskLosses[t] -= shifted[label];
             }
         }
 
@@ -53,9 +56,11 @@ public static class SoftmaxCrossEntropy
             for (int t = 0; t < tasks; t++)
             {
                 Span<float> row = work.Slice(b * width + offsets[t], classes[t]);
-                float sum = TensorPrimitives.Sum(row);
+                float sum = 0f;
+                for (int c = 0; c < row.Length; c++) sum += row[c];
                 taskLosses[t] += MathF.Log(sum);
-                TensorPrimitives.Multiply(row, scale / sum, row);
+                float factor = scale / sum;
+                for (int c = 0; c < row.Length; c++) row[c] *= factor;
                 row[labels[t][b]] -= scale;
             }
         }
