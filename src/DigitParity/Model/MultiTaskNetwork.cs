@@ -99,7 +99,7 @@ public sealed class MultiTaskNetwork
     // Per task: summed cross-entropy, argmax predictions and, if asked, dlogits = (softmax − onehot) / B.
     // One worker runs this; it reads ws.Labels and writes ws.Predictions and ws.LogitGradients.
     internal void Loss(Workspace ws, int batch, Span<double> taskLosses)
-        => SoftmaxCrossEntropy.Forward(ws.Logits, Config.HeadWidth, _taskOffsets, _taskClasses, ws.Labels, ws.Predictions,
+        => SoftmaxCrossEntropy.Forward(ws.Logits, Heads.Out, _taskOffsets, _taskClasses, ws.Labels, ws.Predictions,
             batch, 1f / batch, ws.LogitGradients, taskLosses);
 
     // dlogits (B, HeadWidth) -> gradients of every parameter. Every worker runs this. As soon as no worker

@@ -10,7 +10,7 @@ namespace DigitParity.Model;
 public sealed record ParameterTensor(string Name, int Offset, int[] Shape, bool Decay)
 {
     /// <summary>Number of floats.</summary>
-    public int Length => Shape.Aggregate(1, (a, b) => a * b);
+    public int Length { get; } = Shape.Aggregate(1, (a, b) => a * b);
 }
 
 /// <summary>Collects the tensors of a model before the single allocation.</summary>

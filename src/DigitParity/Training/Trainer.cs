@@ -98,6 +98,10 @@ public sealed class Trainer : IDisposable
         return (Stopwatch.GetElapsedTime(start).TotalSeconds, metric.Compute());
     }
 
+    /// <summary>One SGD step on samples order[first..first+size) (for tests and benchmarks).</summary>
+    internal void TrainBatch(LabeledDataset data, int[] order, int first, int size, MultiTaskMetric metric)
+        => _trainStep.Run(data, order, first, size, metric);
+
     private void CheckShape(LabeledDataset data)
     {
         if (data.Data.FeatureCount != _network.Config.InputSize)
