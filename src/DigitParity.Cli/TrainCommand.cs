@@ -102,7 +102,7 @@ internal static class TrainCommand
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"Model: {config.InputSize} -> {string.Join(" -> ", config.Hidden)} -> heads {string.Join(", ", config.Tasks.Select(t => $"{t.Name} ({t.ClassCount})"))}; {network.Parameters.Count:N0} parameters"));
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"SGD: lr {options.LearningRate}, momentum {options.Momentum}, weight decay {options.WeightDecay}, batch {options.BatchSize}, {options.Epochs} epochs, seed {options.Seed}, {options.Threads} threads"));
+            $"SGD: lr {options.LearningRate}, momentum {options.Momentum}, weight decay {options.WeightDecay:0.#########}, batch {options.BatchSize}, {options.Epochs} epochs, seed {options.Seed}, {options.Threads} threads"));
 
         var reporter = new TrainingReporter(output, interactive, config.Tasks, epochs => { if (metricsPath is not null) MetricsJson.Write(metricsPath, epochs); });
         using var trainer = new Trainer(network, options);

@@ -133,8 +133,8 @@ public static unsafe class Gemm
         public bool Relu = (options & GemmOptions.Relu) != 0;
     }
 
-    /// <summary>Depth of a block of B kept in L1: 128 rows × 64 floats = 32 KiB.</summary>
-    private const int DepthBlock = 256;
+    /// <summary>Depth of a block of B kept in L1: 128 rows × 64 floats = 32 KiB (measured best of 64-256 for fc1).</summary>
+    private const int DepthBlock = 128;
 
     // Column panels outside, then depth blocks, then row tiles: a DepthBlock × 64 block of B stays in L1
     // while A streams past it. Between depth blocks the partial sums go through C unchanged (a float

@@ -93,17 +93,25 @@ public sealed class Linear
     }
 
     // dy: (B, Out) -> dW (In, Out) = xᵀ·dy, db (Out) = Σ_b dy, and dx (B, In) = dy·Wᵀ unless dx is empty.
-    // This worker computes dW and db for its panels and the dx columns [i0, i1); wT (Out, In) is
-    // scratch for the transposed rows i0..i1 of W, so no barrier is needed inside.
-    internal void Backward(ParameterStore store, ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx, Span<float> wT,
-        int batch, int worker, int workers)
+    // This worker computes dW and db for its panels and the dx columns [i0, i1). Scratch (no barrier needed):
+    // packed (B, Out) takes this worker's panels of dy contiguously, since a strided dy block thrashes L1
+    // (measured 20 % slower); wT (Out, In) takes the transposed rows i0..i1 of W.
+    internal void Backward(ParameterStore store, ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx, Span<float> packed,
+        Span<float> wT, int batch, int worker, int workers)
     {
         var (j0, j1) = OutputShare(worker, workers);
         Span<float> dw = store.Gradient(Weight), db = store.Gradient(Bias);
         for (int j = j0; j < j1; j += PanelWidth)
         {
             int n = PanelColumns(j);
-            Gemm.Multiply(x, In, dy[j..], Out, default, dw[(j * In)..], n, In, n, batch, GemmOptions.TransposeA);
+            ReadOnlySpan<float> dyPanel = dy[j..];
+            if (n != Out)
+            {
+                Span<float> panel = packed.Slice(j * batch, n * batch);
+                for (int b = 0; b < batch; b++) dy.Slice(b * Out + j, n).CopyTo(panel.Slice(b * n, n));
+                dyPanel = panel;
+            }
+            Gemm.Multiply(x, In, dyPanel, n == Out ? Out : n, default, dw[(j * In)..], n, In, n, batch, GemmOptions.TransposeA);
         }
         if (j0 < j1)
         {

@@ -108,23 +108,23 @@ public sealed class MultiTaskNetwork
     internal void Backward(Workspace ws, int batch, WorkerPool pool, int worker, IParameterUpdate? update)
     {
         int last = Trunk.Count - 1;
-        Backward(Heads, ws.Activations[last], ws.LogitGradients, ws.ActivationGradients[last], ws.TransposedWeights[Trunk.Count], batch, pool, worker);
+        Backward(Heads, ws.Activations[last], ws.LogitGradients, ws.ActivationGradients[last], ws.PackedGradients[Trunk.Count], ws.TransposedWeights[Trunk.Count], batch, pool, worker);
         pool.Barrier();
         Update(update, Heads, worker, pool.Count);
         for (int l = last; l >= 1; l--)
         {
-            Backward(Trunk[l], ws.Activations[l - 1], ws.ActivationGradients[l], ws.ActivationGradients[l - 1], ws.TransposedWeights[l], batch, pool, worker);
+            Backward(Trunk[l], ws.Activations[l - 1], ws.ActivationGradients[l], ws.ActivationGradients[l - 1], ws.PackedGradients[l], ws.TransposedWeights[l], batch, pool, worker);
             pool.Barrier();
             Update(update, Trunk[l], worker, pool.Count);
         }
-        Trunk[0].Backward(Parameters, ws.Input, ws.ActivationGradients[0], default, default, batch, worker, pool.Count);
+        Trunk[0].Backward(Parameters, ws.Input, ws.ActivationGradients[0], default, ws.PackedGradients[0], default, batch, worker, pool.Count);
         Update(update, Trunk[0], worker, pool.Count);
     }
 
     // One layer's backward, then the ReLU that precedes it on the same columns of dx: dx = dx where x > 0.
-    private void Backward(Linear layer, FloatBuffer x, FloatBuffer dy, FloatBuffer dx, FloatBuffer wT, int batch, WorkerPool pool, int worker)
+    private void Backward(Linear layer, FloatBuffer x, FloatBuffer dy, FloatBuffer dx, FloatBuffer packed, FloatBuffer wT, int batch, WorkerPool pool, int worker)
     {
-        layer.Backward(Parameters, x, dy, dx, wT, batch, worker, pool.Count);
+        layer.Backward(Parameters, x, dy, dx, packed, wT, batch, worker, pool.Count);
         var (i0, i1) = layer.InputShare(worker, pool.Count);
         if (i0 < i1) Activations.ReluBackward(x, dx, dx, batch, layer.In, i0, i1);
     }
@@ -157,6 +157,8 @@ public sealed class Workspace
         TransposedWeights[0] = new FloatBuffer(0);
         for (int l = 1; l < config.Hidden.Count; l++) TransposedWeights[l] = new FloatBuffer(network.Trunk[l].In * network.Trunk[l].Out);
         TransposedWeights[config.Hidden.Count] = new FloatBuffer(network.Heads.In * network.Heads.Out);
+        // Contiguous copies of dy's panels for the weight gradient, per layer (heads last).
+        PackedGradients = network.Trunk.Append(network.Heads).Select(l => new FloatBuffer(maxBatch * l.Out)).ToArray();
         Labels = config.Tasks.Select(_ => new int[maxBatch]).ToArray();
         Predictions = config.Tasks.Select(_ => new int[maxBatch]).ToArray();
     }
@@ -180,6 +182,8 @@ public sealed class Workspace
     public FloatBuffer LogitGradients { get; }
 
     internal FloatBuffer[] TransposedWeights { get; }
+
+    internal FloatBuffer[] PackedGradients { get; }
 
     /// <summary>Per task: the batch's labels.</summary>
     public int[][] Labels { get; }
