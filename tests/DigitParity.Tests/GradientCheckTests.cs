@@ -194,9 +194,6 @@ public sealed class GradientCheckTests
 
         public void Execute(int worker)
         {
-            var (r0, r1) = MultiTaskNetwork.InputRows(batch, worker, pool.Count);
-            network.IndexInput(ws, batch, r0, r1);
-            pool.Barrier();
             network.Forward(ws, batch, pool, worker);
             pool.Barrier();
             if (worker == 0) network.Loss(ws, batch, TaskLosses);

@@ -80,20 +80,15 @@ public sealed class Linear
     }
 
     // x: (B, In) -> y: (B, Out) = x·W + b, then ReLU if asked. This worker computes its panels' columns.
-    // With depth lists (see Gemm.FindActiveDepth over x), each 5-row tile skips the inputs that are zero in all its rows.
-    internal void Forward(ParameterStore store, ReadOnlySpan<float> x, Span<float> y, int batch, bool relu, int worker, int workers,
-        ReadOnlySpan<int> depthLists = default, ReadOnlySpan<int> depthCounts = default)
+    internal void Forward(ParameterStore store, ReadOnlySpan<float> x, Span<float> y, int batch, bool relu, int worker, int workers)
     {
         var (j0, j1) = OutputShare(worker, workers);
         Span<float> w = store.Value(Weight), bias = store.Value(Bias);
-        var options = relu ? GemmOptions.Relu : GemmOptions.None;
         for (int j = j0; j < j1; j += PanelWidth)
         {
             int n = PanelColumns(j);
-            if (depthCounts.IsEmpty)
-                Gemm.Multiply(x, In, w[(j * In)..], n, bias[j..(j + n)], y[j..], Out, batch, n, In, options);
-            else
-                Gemm.MultiplySparse(x, In, w[(j * In)..], n, bias[j..(j + n)], y[j..], Out, batch, n, In, options, depthLists, depthCounts);
+            Gemm.Multiply(x, In, w[(j * In)..], n, bias[j..(j + n)], y[j..], Out, batch, n, In,
+                relu ? GemmOptions.Relu : GemmOptions.None);
         }
     }
 

@@ -131,10 +131,10 @@ public sealed class Trainer : IDisposable
 
         public void Execute(int worker)
         {
-            // Each worker converts and indexes its share of the batch's rows, so no core waits for one gatherer.
-            var (r0, r1) = MultiTaskNetwork.InputRows(_batch, worker, pool.Count);
-            _data!.GatherPixels(_indices.AsSpan(_first + r0, r1 - r0), ws.Input.AsSpan(r0 * network.Config.InputSize));
-            network.IndexInput(ws, _batch, r0, r1);
+            // Each worker converts its share of the batch's rows, so no core waits for one gatherer.
+            var (r0, r1) = Partition.Share(_batch, 1, worker, pool.Count);
+            int features = network.Config.InputSize;
+            _data!.GatherPixels(_indices.AsSpan(_first + r0, r1 - r0), ws.Input.AsSpan(r0 * features));
             pool.Barrier();
             network.Forward(ws, _batch, pool, worker);
             pool.Barrier();
@@ -152,7 +152,6 @@ internal sealed class Evaluator(MultiTaskNetwork network, WorkerPool pool, int b
     private readonly MultiTaskMetric _metric = new(network.Tasks);
     private readonly double[] _taskLosses = new double[network.Tasks.Count];
     private readonly int[] _indices = new int[batchSize];
-    private LabeledDataset? _data;
     private int _batch;
 
     public MetricsSnapshot Evaluate(LabeledDataset data)
@@ -162,8 +161,7 @@ internal sealed class Evaluator(MultiTaskNetwork network, WorkerPool pool, int b
         {
             _batch = Math.Min(batchSize, data.Count - first);
             for (int i = 0; i < _batch; i++) _indices[i] = first + i;
-            _data = data;
-            data.GatherLabels(_indices.AsSpan(0, _batch), _ws.Labels);
+            data.Gather(_indices.AsSpan(0, _batch), _ws.Input, _ws.Labels);
             pool.Run(this);
             network.Loss(_ws, _batch, _taskLosses);
             _metric.Update(_batch, _ws.Labels, _ws.Predictions, _taskLosses);
@@ -171,12 +169,5 @@ internal sealed class Evaluator(MultiTaskNetwork network, WorkerPool pool, int b
         return _metric.Compute();
     }
 
-    public void Execute(int worker)
-    {
-        var (r0, r1) = MultiTaskNetwork.InputRows(_batch, worker, pool.Count);
-        _data!.GatherPixels(_indices.AsSpan(r0, r1 - r0), _ws.Input.AsSpan(r0 * network.Config.InputSize));
-        network.IndexInput(_ws, _batch, r0, r1);
-        pool.Barrier();
-        network.Forward(_ws, _batch, pool, worker);
-    }
+    public void Execute(int worker) => network.Forward(_ws, _batch, pool, worker);
 }
