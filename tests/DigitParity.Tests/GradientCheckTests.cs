@@ -83,8 +83,10 @@ public sealed class GradientCheckTests
         int[][] labels = [[2, 0, 1, 0], [1, 0, 1, 1]];
         int[][] predictions = [new int[batch], new int[batch]];
         float[] grad = new float[batch * width];
-        double[] losses = new double[2];
-        SoftmaxCrossEntropy.Forward(logits, width, [0, 3], [3, 2], labels, predictions, batch, 1f / batch, grad, losses);
+        double[] rowLosses = new double[batch * 2], losses = new double[2];
+        SoftmaxCrossEntropy.Forward(logits, width, [0, 3], [3, 2], labels, predictions, 0, 2, 1f / batch, grad, rowLosses);
+        SoftmaxCrossEntropy.Forward(logits, width, [0, 3], [3, 2], labels, predictions, 2, batch, 1f / batch, grad, rowLosses);
+        SoftmaxCrossEntropy.SumRows(rowLosses, batch, losses);
 
         double[] L = logits.Select(v => (double)v).ToArray();
         double Reference(int task)
@@ -196,9 +198,11 @@ public sealed class GradientCheckTests
         {
             network.Forward(ws, batch, pool, worker);
             pool.Barrier();
-            if (worker == 0) network.Loss(ws, batch, TaskLosses);
+            network.Loss(ws, batch, worker, pool.Count);
             pool.Barrier();
             network.Backward(ws, batch, pool, worker, update: null);
+            pool.Barrier();
+            if (worker == 0) network.SumLosses(ws, batch, TaskLosses);
         }
     }
 }

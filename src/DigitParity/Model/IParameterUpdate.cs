@@ -4,8 +4,8 @@ namespace DigitParity.Model;
 public interface IParameterUpdate
 {
     /// <summary>
-    /// Columns [<paramref name="start"/>, <paramref name="end"/>) of <paramref name="tensor"/>'s last dimension are
-    /// ready; they are whole weight panels, so their storage is contiguous.
+    /// Elements [<paramref name="offset"/>, <paramref name="offset"/> + <paramref name="length"/>) of
+    /// <paramref name="tensor"/>'s storage are ready (one contiguous run: whole weight panels or whole rows of one).
     /// </summary>
-    void Apply(ParameterTensor tensor, int start, int end);
+    void Apply(ParameterTensor tensor, int offset, int length);
 }

@@ -79,49 +79,59 @@ public sealed class Linear
         foreach (ref float b in store.Value(Bias)) b = rng.NextUniform(bound);
     }
 
-    // x: (B, In) -> y: (B, Out) = x·W + b, then ReLU if asked. This worker computes its panels' columns.
+    // x: (B, In) -> y: (B, Out) = x·W + b, then ReLU if asked. This worker computes its panels' columns or,
+    // for a one-panel layer split between workers, its rows of the batch.
     internal void Forward(ParameterStore store, ReadOnlySpan<float> x, Span<float> y, int batch, bool relu, int worker, int workers)
     {
-        var (j0, j1) = OutputShare(worker, workers);
         Span<float> w = store.Value(Weight), bias = store.Value(Bias);
+        var options = relu ? GemmOptions.Relu : GemmOptions.None;
+        if (SplitsRows(workers))
+        {
+            var (b0, b1) = Partition.Share(batch, Gemm.TileRows, worker, workers);
+            if (b0 < b1) Gemm.Multiply(x[(b0 * In)..], In, w, Out, bias, y[(b0 * Out)..], Out, b1 - b0, Out, In, options);
+            return;
+        }
+        var (j0, j1) = OutputShare(worker, workers);
         for (int j = j0; j < j1; j += PanelWidth)
         {
             int n = PanelColumns(j);
-            Gemm.Multiply(x, In, w[(j * In)..], n, bias[j..(j + n)], y[j..], Out, batch, n, In,
-                relu ? GemmOptions.Relu : GemmOptions.None);
+            Gemm.Multiply(x, In, w[(j * In)..], n, bias[j..(j + n)], y[j..], Out, batch, n, In, options);
         }
     }
 
     // dy: (B, Out) -> dW (In, Out) = xᵀ·dy, db (Out) = Σ_b dy, and dx (B, In) = dy·Wᵀ unless dx is empty.
-    // This worker computes dW and db for its panels and the dx columns [i0, i1). Scratch (no barrier needed):
-    // packed (B, Out) takes this worker's panels of dy contiguously, since a strided dy block thrashes L1
-    // (measured 20 % slower); wT (Out, In) takes the transposed rows i0..i1 of W.
+    // This worker computes dW and db for its panels (or, for a one-panel layer split between workers, the dW
+    // rows [i0, i1), with db on worker 0) and the dx columns [i0, i1). Scratch (no barrier needed): packed (B, Out)
+    // takes this worker's panels of dy contiguously, since a strided dy block thrashes L1 (measured 20 % slower);
+    // wT (Out, In) takes the transposed rows i0..i1 of W.
     internal void Backward(ParameterStore store, ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx, Span<float> packed,
         Span<float> wT, int batch, int worker, int workers)
     {
-        var (j0, j1) = OutputShare(worker, workers);
         Span<float> dw = store.Gradient(Weight), db = store.Gradient(Bias);
-        for (int j = j0; j < j1; j += PanelWidth)
-        {
-            int n = PanelColumns(j);
-            ReadOnlySpan<float> dyPanel = dy[j..];
-            if (n != Out)
-            {
-                Span<float> panel = packed.Slice(j * batch, n * batch);
-                for (int b = 0; b < batch; b++) dy.Slice(b * Out + j, n).CopyTo(panel.Slice(b * n, n));
-                dyPanel = panel;
-            }
-            Gemm.Multiply(x, In, dyPanel, n == Out ? Out : n, default, dw[(j * In)..], n, In, n, batch, GemmOptions.TransposeA);
-        }
-        if (j0 < j1)
-        {
-            Span<float> dbShare = db[j0..j1];
-            dbShare.Clear();
-            for (int b = 0; b < batch; b++) TensorPrimitives.Add(dbShare, dy.Slice(b * Out + j0, j1 - j0), dbShare);
-        }
-        if (dx.IsEmpty) return;
         var (i0, i1) = InputShare(worker, workers);
-        if (i0 >= i1) return;
+        if (SplitsRows(workers))
+        {
+            if (i0 < i1) Gemm.Multiply(x[i0..], In, dy, Out, default, dw[(i0 * Out)..], Out, i1 - i0, Out, batch, GemmOptions.TransposeA);
+            if (worker == 0) ColumnSums(dy, batch, 0, Out, db);
+        }
+        else
+        {
+            var (j0, j1) = OutputShare(worker, workers);
+            for (int j = j0; j < j1; j += PanelWidth)
+            {
+                int n = PanelColumns(j);
+                ReadOnlySpan<float> dyPanel = dy[j..];
+                if (n != Out)
+                {
+                    Span<float> panel = packed.Slice(j * batch, n * batch);
+                    for (int b = 0; b < batch; b++) dy.Slice(b * Out + j, n).CopyTo(panel.Slice(b * n, n));
+                    dyPanel = panel;
+                }
+                Gemm.Multiply(x, In, dyPanel, n == Out ? Out : n, default, dw[(j * In)..], n, In, n, batch, GemmOptions.TransposeA);
+            }
+            if (j0 < j1) ColumnSums(dy, batch, j0, j1, db[j0..j1]);
+        }
+        if (dx.IsEmpty || i0 >= i1) return;
         Span<float> w = store.Value(Weight);
         for (int j = 0; j < Out; j += PanelWidth)
         {
@@ -130,6 +140,32 @@ public sealed class Linear
         }
         Gemm.Multiply(dy, Out, wT[i0..], In, default, dx[i0..], In, batch, i1 - i0, Out);
     }
+
+    // Hands this worker's share of W and b (the parts its Backward computed) to the optimizer.
+    internal void Update(IParameterUpdate update, int worker, int workers)
+    {
+        if (SplitsRows(workers))
+        {
+            var (i0, i1) = InputShare(worker, workers);
+            if (i0 < i1) update.Apply(Weight, i0 * Out, (i1 - i0) * Out);
+            if (worker == 0) update.Apply(Bias, 0, Out);
+            return;
+        }
+        var (j0, j1) = OutputShare(worker, workers);
+        if (j0 >= j1) return;
+        update.Apply(Weight, j0 * In, (j1 - j0) * In); // whole panels are contiguous
+        update.Apply(Bias, j0, j1 - j0);
+    }
+
+    // db[c − j0] = Σ_b dy[b, c] for columns [j0, j1).
+    private void ColumnSums(ReadOnlySpan<float> dy, int batch, int j0, int j1, Span<float> db)
+    {
+        db.Clear();
+        for (int b = 0; b < batch; b++) TensorPrimitives.Add(db, dy.Slice(b * Out + j0, j1 - j0), db);
+    }
+
+    /// <summary>A one-panel layer is split between workers by rows, not panels, so that every worker has a share.</summary>
+    private bool SplitsRows(int workers) => workers > 1 && Out <= PanelWidth;
 
     /// <summary>The output columns (whole panels) this worker computes: y, dW and db.</summary>
     internal (int Start, int End) OutputShare(int worker, int workers) => Partition.Share(Out, PanelWidth, worker, workers);

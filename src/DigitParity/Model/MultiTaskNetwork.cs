@@ -96,11 +96,17 @@ public sealed class MultiTaskNetwork
         Heads.Forward(Parameters, input, ws.Logits, batch, relu: false, worker, pool.Count);
     }
 
-    // Per task: summed cross-entropy, argmax predictions and, if asked, dlogits = (softmax − onehot) / B.
-    // One worker runs this; it reads ws.Labels and writes ws.Predictions and ws.LogitGradients.
-    internal void Loss(Workspace ws, int batch, Span<double> taskLosses)
-        => SoftmaxCrossEntropy.Forward(ws.Logits, Heads.Out, _taskOffsets, _taskClasses, ws.Labels, ws.Predictions,
-            batch, 1f / batch, ws.LogitGradients, taskLosses);
+    // This worker's rows of the batch: per task, each row's cross-entropy, argmax predictions and
+    // dlogits = (softmax − onehot) / B. Reads ws.Labels; writes ws.RowLosses, ws.Predictions, ws.LogitGradients.
+    internal void Loss(Workspace ws, int batch, int worker, int workers)
+    {
+        var (b0, b1) = Partition.Share(batch, 1, worker, workers);
+        SoftmaxCrossEntropy.Forward(ws.Logits, Heads.Out, _taskOffsets, _taskClasses, ws.Labels, ws.Predictions,
+            b0, b1, 1f / batch, ws.LogitGradients, ws.RowLosses);
+    }
+
+    // Per task, the loss summed over the batch (in row order, whatever the split).
+    internal void SumLosses(Workspace ws, int batch, Span<double> taskLosses) => SoftmaxCrossEntropy.SumRows(ws.RowLosses, batch, taskLosses);
 
     // dlogits (B, HeadWidth) -> gradients of every parameter. Every worker runs this. As soon as no worker
     // reads a layer's weights any more (after the barrier behind its backward; at once for fc1, which
@@ -131,11 +137,7 @@ public sealed class MultiTaskNetwork
 
     private static void Update(IParameterUpdate? update, Linear layer, int worker, int workers)
     {
-        if (update is null) return;
-        var (j0, j1) = layer.OutputShare(worker, workers);
-        if (j0 >= j1) return;
-        update.Apply(layer.Weight, j0, j1);
-        update.Apply(layer.Bias, j0, j1);
+        if (update is not null) layer.Update(update, worker, workers);
     }
 }
 
@@ -159,6 +161,7 @@ public sealed class Workspace
         TransposedWeights[config.Hidden.Count] = new FloatBuffer(network.Heads.In * network.Heads.Out);
         // Contiguous copies of dy's panels for the weight gradient, per layer (heads last).
         PackedGradients = network.Trunk.Append(network.Heads).Select(l => new FloatBuffer(maxBatch * l.Out)).ToArray();
+        RowLosses = new double[maxBatch * config.Tasks.Count];
         Labels = config.Tasks.Select(_ => new int[maxBatch]).ToArray();
         Predictions = config.Tasks.Select(_ => new int[maxBatch]).ToArray();
     }
@@ -184,6 +187,9 @@ public sealed class Workspace
     internal FloatBuffer[] TransposedWeights { get; }
 
     internal FloatBuffer[] PackedGradients { get; }
+
+    /// <summary>Per sample and task, the cross-entropy after <c>Loss</c>: (B, tasks).</summary>
+    internal double[] RowLosses { get; }
 
     /// <summary>Per task: the batch's labels.</summary>
     public int[][] Labels { get; }

@@ -6,30 +6,31 @@ namespace DigitParity.Model;
 public static class SoftmaxCrossEntropy
 {
     /// <summary>
-    /// logits: (B, width), where head t owns columns [offsets[t], offsets[t] + classes[t]).
-    /// Per head, writes the summed loss Σ_b −log softmax(logits_b)[label_b] to <paramref name="taskLosses"/>
-    /// and each row's argmax to <paramref name="predictions"/>; log-softmax is computed stably as
+    /// logits: (B, width), where head t owns columns [offsets[t], offsets[t] + classes[t]). For the rows
+    /// [<paramref name="rowStart"/>, <paramref name="rowEnd"/>): writes each head's loss −log softmax(logits_b)[label_b]
+    /// to <c>rowLosses[b·heads + t]</c> and its argmax to <c>predictions[t][b]</c>; log-softmax is computed stably as
     /// x − max − log Σ exp(x − max). <paramref name="work"/> (B × width) receives the gradient of
     /// <c>scale × loss</c>, dlogits = scale · (softmax − onehot(label)); for evaluation it is scratch.
+    /// Rows are independent, so workers may take disjoint row ranges.
     /// </summary>
     public static void Forward(ReadOnlySpan<float> logits, int width, ReadOnlySpan<int> offsets, ReadOnlySpan<int> classes,
-        IReadOnlyList<int[]> labels, IReadOnlyList<int[]> predictions, int batch, float scale, Span<float> work, Span<double> taskLosses)
+        IReadOnlyList<int[]> labels, IReadOnlyList<int[]> predictions, int rowStart, int rowEnd, float scale, Span<float> work,
+        Span<double> rowLosses)
     {
         int tasks = offsets.Length;
-        if (classes.Length != tasks || labels.Count < tasks || predictions.Count < tasks || taskLosses.Length < tasks)
-            throw new ArgumentException("offsets, classes, labels, predictions and taskLosses must cover every task.");
+        if (classes.Length != tasks || labels.Count < tasks || predictions.Count < tasks)
+            throw new ArgumentException("offsets, classes, labels and predictions must cover every head.");
+        if (rowStart < 0 || rowEnd < rowStart) throw new ArgumentOutOfRangeException(nameof(rowEnd));
         for (int t = 0; t < tasks; t++)
         {
             if (classes[t] < 1 || offsets[t] < 0 || offsets[t] + classes[t] > width) throw new ArgumentException($"Head {t} lies outside the {width} logits.");
-            if (labels[t].Length < batch || predictions[t].Length < batch) throw new ArgumentException($"Head {t}: labels or predictions shorter than the batch.");
+            if (labels[t].Length < rowEnd || predictions[t].Length < rowEnd) throw new ArgumentException($"Head {t}: labels or predictions shorter than the rows.");
         }
-        if (logits.Length < batch * width || work.Length < batch * width) throw new ArgumentException("logits or work shorter than batch × width.");
-        taskLosses[..tasks].Clear();
-        Span<float> all = work[..(batch * width)];
+        if (logits.Length < rowEnd * width || work.Length < rowEnd * width || rowLosses.Length < rowEnd * tasks)
+            throw new ArgumentException("logits, work or rowLosses too short for the rows.");
 
-        // 1. Shift each head's row by its max; argmax; the loss's −(x[label] − max) term.
-        //    Rows are 2-10 wide: plain loops beat a library call per row here.
-        for (int b = 0; b < batch; b++)
+        // 1. Shift each head's row by its max; argmax. Rows are 2-10 wide: plain loops beat a library call per row.
+        for (int b = rowStart; b < rowEnd; b++)
         {
             for (int t = 0; t < tasks; t++)
             {
@@ -43,26 +44,37 @@ public static class SoftmaxCrossEntropy
                 float max = row[argmax];
                 for (int c = 0; c < count; c++) shifted[c] = row[c] - max;
                 predictions[t][b] = argmax;
-                taskLosses[t] -= shifted[label];
+                rowLosses[b * tasks + t] = -shifted[label];
             }
         }
 
-        // 2. One vectorised exp over the whole (B, width) block.
-        TensorPrimitives.Exp(all, all);
+        // 2. One vectorised exp over the whole block of rows.
+        Span<float> block = work[(rowStart * width)..(rowEnd * width)];
+        TensorPrimitives.Exp(block, block);
 
         // 3. log Σ exp completes the loss; exp / Σ exp − onehot is the gradient.
-        for (int b = 0; b < batch; b++)
+        for (int b = rowStart; b < rowEnd; b++)
         {
             for (int t = 0; t < tasks; t++)
             {
                 Span<float> row = work.Slice(b * width + offsets[t], classes[t]);
                 float sum = 0f;
                 for (int c = 0; c < row.Length; c++) sum += row[c];
-                taskLosses[t] += MathF.Log(sum);
+                rowLosses[b * tasks + t] += MathF.Log(sum);
                 float factor = scale / sum;
                 for (int c = 0; c < row.Length; c++) row[c] *= factor;
                 row[labels[t][b]] -= scale;
             }
         }
+    }
+
+    /// <summary>Per head, the sum over rows [0, batch) of <paramref name="rowLosses"/>, in row order (so any split gives the same bits).</summary>
+    public static void SumRows(ReadOnlySpan<double> rowLosses, int batch, Span<double> taskLosses)
+    {
+        int tasks = taskLosses.Length;
+        if (rowLosses.Length < batch * tasks) throw new ArgumentException("rowLosses too short.", nameof(rowLosses));
+        taskLosses.Clear();
+        for (int b = 0; b < batch; b++)
+            for (int t = 0; t < tasks; t++) taskLosses[t] += rowLosses[b * tasks + t];
     }
 }

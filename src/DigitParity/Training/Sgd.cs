@@ -46,20 +46,17 @@ public sealed class Sgd : IParameterUpdate
     /// <summary>Applies one update to every parameter.</summary>
     public void Step()
     {
-        foreach (var tensor in _store.Tensors) Apply(tensor, 0, tensor.Shape[^1]);
+        foreach (var tensor in _store.Tensors) Apply(tensor, 0, tensor.Length);
     }
 
     /// <inheritdoc/>
-    /// <remarks>Weights are stored in column panels (see <see cref="Linear"/>), so whole panels of columns
-    /// [start, end) are the single contiguous run [start·rows, end·rows) of the tensor.</remarks>
-    public void Apply(ParameterTensor tensor, int start, int end)
+    public void Apply(ParameterTensor tensor, int offset, int length)
     {
         ArgumentNullException.ThrowIfNull(tensor);
-        int columns = tensor.Shape[^1];
-        if ((uint)start > (uint)end || end > columns) throw new ArgumentOutOfRangeException(nameof(end), $"columns [{start}, {end}) are outside 0-{columns}.");
-        int rows = tensor.Length / columns;
-        int offset = tensor.Offset + start * rows, length = (end - start) * rows;
-        Update(_store.Values.AsSpan(offset, length), _store.Gradients.AsSpan(offset, length), Velocity.AsSpan(offset, length),
+        if (offset < 0 || length < 0 || offset + length > tensor.Length)
+            throw new ArgumentOutOfRangeException(nameof(length), $"[{offset}, {offset + length}) is outside {tensor.Name}'s {tensor.Length} elements.");
+        int start = tensor.Offset + offset;
+        Update(_store.Values.AsSpan(start, length), _store.Gradients.AsSpan(start, length), Velocity.AsSpan(start, length),
             LearningRate, Momentum, tensor.Decay ? WeightDecay : 0f);
     }
 

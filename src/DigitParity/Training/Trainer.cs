@@ -126,6 +126,7 @@ public sealed class Trainer : IDisposable
             (_data, _indices, _first, _batch) = (data, order, first, batch);
             data.GatherLabels(order.AsSpan(first, batch), ws.Labels);
             pool.Run(this);
+            network.SumLosses(ws, _batch, _taskLosses);
             metric.Update(_batch, ws.Labels, ws.Predictions, _taskLosses);
         }
 
@@ -138,7 +139,7 @@ public sealed class Trainer : IDisposable
             pool.Barrier();
             network.Forward(ws, _batch, pool, worker);
             pool.Barrier();
-            if (worker == 0) network.Loss(ws, _batch, _taskLosses);
+            network.Loss(ws, _batch, worker, pool.Count);
             pool.Barrier();
             network.Backward(ws, _batch, pool, worker, sgd);
         }
@@ -152,6 +153,7 @@ internal sealed class Evaluator(MultiTaskNetwork network, WorkerPool pool, int b
     private readonly MultiTaskMetric _metric = new(network.Tasks);
     private readonly double[] _taskLosses = new double[network.Tasks.Count];
     private readonly int[] _indices = new int[batchSize];
+    private LabeledDataset? _data;
     private int _batch;
 
     public MetricsSnapshot Evaluate(LabeledDataset data)
@@ -161,13 +163,22 @@ internal sealed class Evaluator(MultiTaskNetwork network, WorkerPool pool, int b
         {
             _batch = Math.Min(batchSize, data.Count - first);
             for (int i = 0; i < _batch; i++) _indices[i] = first + i;
-            data.Gather(_indices.AsSpan(0, _batch), _ws.Input, _ws.Labels);
+            _data = data;
+            data.GatherLabels(_indices.AsSpan(0, _batch), _ws.Labels);
             pool.Run(this);
-            network.Loss(_ws, _batch, _taskLosses);
+            network.SumLosses(_ws, _batch, _taskLosses);
             _metric.Update(_batch, _ws.Labels, _ws.Predictions, _taskLosses);
         }
         return _metric.Compute();
     }
 
-    public void Execute(int worker) => network.Forward(_ws, _batch, pool, worker);
+    public void Execute(int worker)
+    {
+        var (r0, r1) = Partition.Share(_batch, 1, worker, pool.Count);
+        _data!.GatherPixels(_indices.AsSpan(r0, r1 - r0), _ws.Input.AsSpan(r0 * network.Config.InputSize));
+        pool.Barrier();
+        network.Forward(_ws, _batch, pool, worker);
+        pool.Barrier();
+        network.Loss(_ws, _batch, worker, pool.Count);
+    }
 }
