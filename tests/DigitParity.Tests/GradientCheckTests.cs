@@ -196,6 +196,9 @@ public sealed class GradientCheckTests
 
         public void Execute(int worker)
         {
+            var (r0, r1) = MultiTaskNetwork.InputRows(batch, worker, pool.Count);
+            network.IndexInput(ws, batch, r0, r1);
+            pool.Barrier();
             network.Forward(ws, batch, pool, worker);
             pool.Barrier();
             network.Loss(ws, batch, worker, pool.Count);

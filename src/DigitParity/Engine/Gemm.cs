@@ -1,3 +1,4 @@
+using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -39,7 +40,7 @@ internal enum GemmIsa
 public static unsafe class Gemm
 {
     /// <summary>Rows of the register tile: 5 rows × 4 vectors = 20 accumulators (AVX-512).</summary>
-    internal const int TileRows = 5;
+    public const int TileRows = 5;
 
     /// <summary>The instruction set Gemm.Multiply uses on this machine.</summary>
     internal static GemmIsa BestIsa { get; } =
@@ -54,21 +55,92 @@ public static unsafe class Gemm
         Span<float> c, int ldc, int m, int n, int k, GemmOptions options = GemmOptions.None)
         => Multiply(a, lda, b, ldb, bias, c, ldc, m, n, k, options, BestIsa);
 
+    /// <summary>
+    /// As <see cref="Multiply(ReadOnlySpan{float}, int, ReadOnlySpan{float}, int, ReadOnlySpan{float}, Span{float}, int, int, int, int, GemmOptions)"/>,
+    /// skipping depth steps where A is zero: tile t (rows 5t..5t+4 of A) visits only the p listed in
+    /// <c>depthLists[t·k .. t·k + depthCounts[t])</c>, ascending, which must include every p where one of its rows is
+    /// non-zero (see <see cref="FindActiveDepth"/>). A skipped step would add exactly ±0, so the result is the dense one.
+    /// </summary>
+    public static void MultiplySparse(ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, ReadOnlySpan<float> bias,
+        Span<float> c, int ldc, int m, int n, int k, GemmOptions options, ReadOnlySpan<int> depthLists, ReadOnlySpan<int> depthCounts)
+    {
+        if ((options & GemmOptions.TransposeA) != 0) throw new ArgumentException("Depth lists are for A read row by row.", nameof(options));
+        int tiles = (m + TileRows - 1) / TileRows;
+        if (depthCounts.Length < tiles || depthLists.Length < (long)tiles * k)
+            throw new ArgumentException($"Depth lists must cover {tiles} tiles of {k} entries.", nameof(depthLists));
+        for (int t = 0; t < tiles; t++)
+        {
+            int count = depthCounts[t], previous = -1;
+            if ((uint)count > (uint)k) throw new ArgumentOutOfRangeException(nameof(depthCounts), $"tile {t} lists {count} steps; the depth is {k}.");
+            foreach (int p in depthLists.Slice(t * k, count))
+            {
+                if (p <= previous || p >= k) throw new ArgumentException($"tile {t}: depth list not ascending within 0-{k - 1}.", nameof(depthLists));
+                previous = p;
+            }
+        }
+        Multiply(a, lda, b, ldb, bias, c, ldc, m, n, k, options, BestIsa, depthLists, depthCounts);
+    }
+
     internal static void Multiply(ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, ReadOnlySpan<float> bias,
-        Span<float> c, int ldc, int m, int n, int k, GemmOptions options, GemmIsa isa)
+        Span<float> c, int ldc, int m, int n, int k, GemmOptions options, GemmIsa isa,
+        ReadOnlySpan<int> depthLists = default, ReadOnlySpan<int> depthCounts = default)
     {
         CheckArguments(a, lda, b, ldb, bias, c, ldc, m, n, k, options);
         if (m == 0 || n == 0) return;
         if (isa == GemmIsa.Avx512 && !Avx512F.IsSupported || isa == GemmIsa.Avx2 && !(Avx2.IsSupported && Fma.IsSupported))
             throw new PlatformNotSupportedException($"{isa} is not supported on this processor.");
+        bool sparse = !depthCounts.IsEmpty;
         fixed (float* pa = a, pb = b, pbias = bias, pc = c)
+        fixed (int* lists = depthLists, counts = depthCounts)
         {
             var args = new Operands(pa, lda, pb, ldb, bias.IsEmpty ? null : pbias, pc, ldc, k, options);
             switch (isa)
             {
-                case GemmIsa.Avx512: Blocked<Simd512, Vector512<float>>(args, m, n); break;
-                case GemmIsa.Avx2: Blocked<Simd256, Vector256<float>>(args, m, n); break;
-                default: Scalar(args, m, n); break;
+                case GemmIsa.Avx512: Blocked<Simd512, Vector512<float>>(args, m, n, sparse ? lists : null, counts); break;
+                case GemmIsa.Avx2: Blocked<Simd256, Vector256<float>>(args, m, n, sparse ? lists : null, counts); break;
+                default: Scalar(args, m, n); break; // dense: skipping zeros is only a shortcut
+            }
+        }
+    }
+
+    /// <summary>
+    /// For the tiles [<paramref name="firstTile"/>, <paramref name="endTile"/>) of A (m × k, row stride lda), lists the
+    /// depth steps p at which any of the tile's 5 rows is non-zero: into <c>lists[t·k ..]</c>, with the count in counts[t].
+    /// </summary>
+    public static void FindActiveDepth(ReadOnlySpan<float> a, int lda, int m, int k, Span<int> lists, Span<int> counts, int firstTile, int endTile)
+    {
+        int tiles = (m + TileRows - 1) / TileRows;
+        ArgumentOutOfRangeException.ThrowIfLessThan(lda, k);
+        if ((uint)firstTile > (uint)endTile || endTile > tiles) throw new ArgumentOutOfRangeException(nameof(endTile));
+        if (m > 0 && a.Length < (long)(m - 1) * lda + k) throw new ArgumentException("A too short.", nameof(a));
+        if (lists.Length < (long)tiles * k || counts.Length < tiles) throw new ArgumentException("lists or counts too short.");
+        fixed (float* pa = a)
+        fixed (int* pl = lists)
+        {
+            for (int t = firstTile; t < endTile; t++)
+            {
+                int r0 = t * TileRows, r1 = Math.Min(m, r0 + TileRows), found = 0, p = 0;
+                int* list = pl + (nint)t * k;
+                if (Vector512.IsHardwareAccelerated)
+                {
+                    for (; p + 16 <= k; p += 16)
+                    {
+                        // A lane is active when any row is non-zero there (-0 counts as zero: it adds nothing).
+                        var zero = Vector512<float>.AllBitsSet;
+                        for (int r = r0; r < r1; r++)
+                            zero &= Vector512.Equals(Vector512.Load(pa + (nint)r * lda + p), Vector512<float>.Zero);
+                        for (ulong bits = ~zero.ExtractMostSignificantBits() & 0xFFFF; bits != 0; bits &= bits - 1)
+                            list[found++] = p + BitOperations.TrailingZeroCount(bits);
+                    }
+                }
+                for (; p < k; p++)
+                {
+                    for (int r = r0; r < r1; r++)
+                    {
+                        if (pa[(nint)r * lda + p] != 0f) { list[found++] = p; break; }
+                    }
+                }
+                counts[t] = found;
             }
         }
     }
@@ -139,30 +211,48 @@ public static unsafe class Gemm
     // Column panels outside, then depth blocks, then row tiles: a DepthBlock × 64 block of B stays in L1
     // while A streams past it. Between depth blocks the partial sums go through C unchanged (a float
     // stored and reloaded is exact), so blocking does not change a single bit of the result.
+    // With depth lists, tile t visits only the p in lists[t·k ..] (ascending), block by block via a cursor.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Blocked<TS, TV>(in Operands x, int m, int n) where TS : struct, ISimd<TV> where TV : struct
+    private static void Blocked<TS, TV>(in Operands x, int m, int n, int* lists, int* counts) where TS : struct, ISimd<TV> where TV : struct
     {
         int width = TS.TileVectors * TS.Count;
+        int tiles = (m + TileRows - 1) / TileRows;
+        int* cursor = stackalloc int[lists == null ? 1 : tiles];
         for (int j = 0; j < n; j += width)
         {
             int columns = Math.Min(width, n - j);
+            if (lists != null) new Span<int>(cursor, tiles).Clear();
             int p0 = 0;
             do
             {
                 Operands block = x;
-                block.A = x.A + p0 * x.DepthStride;
-                block.B = x.B + p0 * x.Ldb;
-                block.K = Math.Min(DepthBlock, x.K - p0);
-                if (p0 > 0) { block.Bias = null; block.Accumulate = true; }
-                block.Relu = x.Relu && p0 + block.K == x.K;
-                for (int i = 0; i < m; i += TileRows)
+                int depth = Math.Min(DepthBlock, x.K - p0);
+                if (lists == null)
                 {
+                    block.A = x.A + p0 * x.DepthStride;
+                    block.B = x.B + p0 * x.Ldb;
+                }
+                if (p0 > 0) { block.Bias = null; block.Accumulate = true; }
+                block.Relu = x.Relu && p0 + depth == x.K;
+                for (int t = 0, i = 0; i < m; t++, i += TileRows)
+                {
+                    int* list = null;
+                    int count = depth;
+                    if (lists != null)
+                    {
+                        int* all = lists + (nint)t * x.K;
+                        int start = cursor[t], end = start;
+                        while (end < counts[t] && all[end] < p0 + depth) end++;
+                        cursor[t] = end;
+                        list = all + start;
+                        count = end - start;
+                    }
                     int rows = Math.Min(TileRows, m - i);
                     if (rows == TileRows && columns == width)
-                        FullTile<TS, TV>(block, i, j);
+                        FullTile<TS, TV>(block, i, j, list, count);
                     else
                         for (int jj = j; jj < j + columns; jj += TS.Count)
-                            EdgeTile<TS, TV>(block, i, jj, rows, Math.Min(TS.Count, j + columns - jj));
+                            EdgeTile<TS, TV>(block, i, jj, rows, Math.Min(TS.Count, j + columns - jj), list, count);
                 }
                 p0 += DepthBlock;
             }
@@ -173,7 +263,7 @@ public static unsafe class Gemm
     // C[i..i+5, j..j+width] in 5 × TileVectors accumulators: per step of p, TileVectors loads of B
     // and 5 broadcasts of A feed 5 × TileVectors FMAs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void FullTile<TS, TV>(in Operands x, int i, int j) where TS : struct, ISimd<TV> where TV : struct
+    private static void FullTile<TS, TV>(in Operands x, int i, int j, int* list, int count) where TS : struct, ISimd<TV> where TV : struct
     {
         int w = TS.Count;
         bool four = TS.TileVectors == 4;
@@ -213,12 +303,13 @@ public static unsafe class Gemm
             }
         }
 
-        float* a = x.A + i * x.RowStride;
-        float* b = x.B + j;
+        float* a0 = x.A + i * x.RowStride;
+        float* b0p = x.B + j;
         nint rs = x.RowStride, ds = x.DepthStride, ldb = x.Ldb;
-        int k = x.K;
-        for (int p = 0; p < k; p++)
+        for (int q = 0; q < count; q++)
         {
+            nint p = list == null ? q : list[q];
+            float* a = a0 + p * ds, b = b0p + p * ldb;
             TV b0 = TS.Load(b), b1 = TS.Load(b + w), b2 = TS.Zero, b3 = TS.Zero;
             if (four) { b2 = TS.Load(b + 2 * w); b3 = TS.Load(b + 3 * w); }
             TV av = TS.Broadcast(a[0]);
@@ -236,8 +327,6 @@ public static unsafe class Gemm
             av = TS.Broadcast(a[4 * rs]);
             c40 = TS.MultiplyAdd(av, b0, c40); c41 = TS.MultiplyAdd(av, b1, c41);
             if (four) { c42 = TS.MultiplyAdd(av, b2, c42); c43 = TS.MultiplyAdd(av, b3, c43); }
-            a += ds;
-            b += ldb;
         }
 
         StoreRow<TS, TV>(c0, w, four, x.Relu, c00, c01, c02, c03);
@@ -260,7 +349,7 @@ public static unsafe class Gemm
     // Up to 5 rows × one vector of up to Count columns, with masked loads and stores so that
     // nothing outside C or B is touched: the edges of any shape (1×1, 5×63, 101×785, ...).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void EdgeTile<TS, TV>(in Operands x, int i, int j, int rows, int columns) where TS : struct, ISimd<TV> where TV : struct
+    private static void EdgeTile<TS, TV>(in Operands x, int i, int j, int rows, int columns, int* list, int count) where TS : struct, ISimd<TV> where TV : struct
     {
         TV mask = TS.FirstLanes(columns);
         TV init = x.Bias != null ? TS.LoadMasked(x.Bias + j, mask) : TS.Zero;
@@ -275,20 +364,19 @@ public static unsafe class Gemm
             if (rows > 3) r3 = TS.Add(TS.LoadMasked(c + 3 * ldc, mask), init);
             if (rows > 4) r4 = TS.Add(TS.LoadMasked(c + 4 * ldc, mask), init);
         }
-        float* a = x.A + i * x.RowStride;
-        float* b = x.B + j;
+        float* a0 = x.A + i * x.RowStride;
+        float* b0 = x.B + j;
         nint rs = x.RowStride, ds = x.DepthStride, ldb = x.Ldb;
-        int k = x.K;
-        for (int p = 0; p < k; p++)
+        for (int q = 0; q < count; q++)
         {
+            nint p = list == null ? q : list[q];
+            float* a = a0 + p * ds, b = b0 + p * ldb;
             TV bv = TS.LoadMasked(b, mask);
             r0 = TS.MultiplyAdd(TS.Broadcast(a[0]), bv, r0);
             if (rows > 1) r1 = TS.MultiplyAdd(TS.Broadcast(a[rs]), bv, r1);
             if (rows > 2) r2 = TS.MultiplyAdd(TS.Broadcast(a[2 * rs]), bv, r2);
             if (rows > 3) r3 = TS.MultiplyAdd(TS.Broadcast(a[3 * rs]), bv, r3);
             if (rows > 4) r4 = TS.MultiplyAdd(TS.Broadcast(a[4 * rs]), bv, r4);
-            a += ds;
-            b += ldb;
         }
         if (x.Relu) { r0 = TS.Relu(r0); r1 = TS.Relu(r1); r2 = TS.Relu(r2); r3 = TS.Relu(r3); r4 = TS.Relu(r4); }
         TS.StoreMasked(c, mask, r0);

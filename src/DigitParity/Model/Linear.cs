@@ -81,7 +81,9 @@ public sealed class Linear
 
     // x: (B, In) -> y: (B, Out) = x·W + b, then ReLU if asked. This worker computes its panels' columns or,
     // for a one-panel layer split between workers, its rows of the batch.
-    internal void Forward(ParameterStore store, ReadOnlySpan<float> x, Span<float> y, int batch, bool relu, int worker, int workers)
+    // With depth lists (Gemm.FindActiveDepth over x), each 5-row tile skips the inputs that are zero in all its rows.
+    internal void Forward(ParameterStore store, ReadOnlySpan<float> x, Span<float> y, int batch, bool relu, int worker, int workers,
+        ReadOnlySpan<int> depthLists = default, ReadOnlySpan<int> depthCounts = default)
     {
         Span<float> w = store.Value(Weight), bias = store.Value(Bias);
         var options = relu ? GemmOptions.Relu : GemmOptions.None;
@@ -95,7 +97,10 @@ public sealed class Linear
         for (int j = j0; j < j1; j += PanelWidth)
         {
             int n = PanelColumns(j);
-            Gemm.Multiply(x, In, w[(j * In)..], n, bias[j..(j + n)], y[j..], Out, batch, n, In, options);
+            if (depthCounts.IsEmpty)
+                Gemm.Multiply(x, In, w[(j * In)..], n, bias[j..(j + n)], y[j..], Out, batch, n, In, options);
+            else
+                Gemm.MultiplySparse(x, In, w[(j * In)..], n, bias[j..(j + n)], y[j..], Out, batch, n, In, options, depthLists, depthCounts);
         }
     }
 

@@ -83,17 +83,26 @@ public sealed class MultiTaskNetwork
     /// <summary>Buffers for batches of up to <paramref name="maxBatch"/> samples.</summary>
     public Workspace CreateWorkspace(int maxBatch) => new(this, maxBatch);
 
-    // x (B, In) -> logits (B, HeadWidth). Every worker runs this; barriers separate the layers.
+    /// <summary>The rows of the input batch a worker fills (whole 5-row tiles), before <see cref="IndexInput"/>.</summary>
+    internal static (int Start, int End) InputRows(int batch, int worker, int workers) => Partition.Share(batch, Gemm.TileRows, worker, workers);
+
+    // Rows [r0, r1) of ws.Input are filled: list, per 5-row tile, the inputs that are non-zero in any of its rows,
+    // so fc1 skips the rest (most MNIST pixels are 0). Must run for all rows before Forward.
+    internal void IndexInput(Workspace ws, int batch, int r0, int r1)
+        => Gemm.FindActiveDepth(ws.Input, Config.InputSize, batch, Config.InputSize, ws.InputDepthLists, ws.InputDepthCounts,
+            r0 / Gemm.TileRows, (r1 + Gemm.TileRows - 1) / Gemm.TileRows);
+
+    // x (B, In) -> logits (B, HeadWidth). Every worker runs this, after IndexInput; barriers separate the layers.
     internal void Forward(Workspace ws, int batch, WorkerPool pool, int worker)
     {
-        ReadOnlySpan<float> input = ws.Input;
-        for (int l = 0; l < Trunk.Count; l++)
+        Trunk[0].Forward(Parameters, ws.Input, ws.Activations[0], batch, relu: true, worker, pool.Count, ws.InputDepthLists, ws.InputDepthCounts);
+        pool.Barrier();
+        for (int l = 1; l < Trunk.Count; l++)
         {
-            Trunk[l].Forward(Parameters, input, ws.Activations[l], batch, relu: true, worker, pool.Count);
+            Trunk[l].Forward(Parameters, ws.Activations[l - 1], ws.Activations[l], batch, relu: true, worker, pool.Count);
             pool.Barrier();
-            input = ws.Activations[l];
         }
-        Heads.Forward(Parameters, input, ws.Logits, batch, relu: false, worker, pool.Count);
+        Heads.Forward(Parameters, ws.Activations[^1], ws.Logits, batch, relu: false, worker, pool.Count);
     }
 
     // This worker's rows of the batch: per task, each row's cross-entropy, argmax predictions and
@@ -161,6 +170,9 @@ public sealed class Workspace
         TransposedWeights[config.Hidden.Count] = new FloatBuffer(network.Heads.In * network.Heads.Out);
         // Contiguous copies of dy's panels for the weight gradient, per layer (heads last).
         PackedGradients = network.Trunk.Append(network.Heads).Select(l => new FloatBuffer(maxBatch * l.Out)).ToArray();
+        int tiles = (maxBatch + Gemm.TileRows - 1) / Gemm.TileRows;
+        InputDepthLists = new int[tiles * config.InputSize];
+        InputDepthCounts = new int[tiles];
         RowLosses = new double[maxBatch * config.Tasks.Count];
         Labels = config.Tasks.Select(_ => new int[maxBatch]).ToArray();
         Predictions = config.Tasks.Select(_ => new int[maxBatch]).ToArray();
@@ -187,6 +199,11 @@ public sealed class Workspace
     internal FloatBuffer[] TransposedWeights { get; }
 
     internal FloatBuffer[] PackedGradients { get; }
+
+    /// <summary>Per 5-row tile of the input, the inputs that are non-zero in the tile (see Gemm.FindActiveDepth).</summary>
+    internal int[] InputDepthLists { get; }
+
+    internal int[] InputDepthCounts { get; }
 
     /// <summary>Per sample and task, the cross-entropy after <c>Loss</c>: (B, tasks).</summary>
     internal double[] RowLosses { get; }

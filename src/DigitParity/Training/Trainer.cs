@@ -132,10 +132,10 @@ public sealed class Trainer : IDisposable
 
         public void Execute(int worker)
         {
-            // Each worker converts its share of the batch's rows, so no core waits for one gatherer.
-            var (r0, r1) = Partition.Share(_batch, 1, worker, pool.Count);
-            int features = network.Config.InputSize;
-            _data!.GatherPixels(_indices.AsSpan(_first + r0, r1 - r0), ws.Input.AsSpan(r0 * features));
+            // Each worker converts and indexes its share of the batch's rows, so no core waits for one gatherer.
+            var (r0, r1) = MultiTaskNetwork.InputRows(_batch, worker, pool.Count);
+            _data!.GatherPixels(_indices.AsSpan(_first + r0, r1 - r0), ws.Input.AsSpan(r0 * network.Config.InputSize));
+            network.IndexInput(ws, _batch, r0, r1);
             pool.Barrier();
             network.Forward(ws, _batch, pool, worker);
             pool.Barrier();
@@ -174,8 +174,9 @@ internal sealed class Evaluator(MultiTaskNetwork network, WorkerPool pool, int b
 
     public void Execute(int worker)
     {
-        var (r0, r1) = Partition.Share(_batch, 1, worker, pool.Count);
+        var (r0, r1) = MultiTaskNetwork.InputRows(_batch, worker, pool.Count);
         _data!.GatherPixels(_indices.AsSpan(r0, r1 - r0), _ws.Input.AsSpan(r0 * network.Config.InputSize));
+        network.IndexInput(_ws, _batch, r0, r1);
         pool.Barrier();
         network.Forward(_ws, _batch, pool, worker);
         pool.Barrier();
