@@ -123,3 +123,28 @@ public sealed class IdxReaderTests
         return copy;
     }
 }
+
+public sealed class GatherTests
+{
+    [Fact]
+    public void PixelsBecomeExactlyPixelOver255()
+    {
+        byte[] all = Enumerable.Range(0, 256).Select(i => (byte)i).Concat(new byte[] { 255, 1, 7 }).ToArray();
+        float[] x = new float[all.Length];
+        LabeledDataset.ToUnitFloats(all, x);
+        for (int i = 0; i < all.Length; i++) Assert.Equal(all[i] / 255f, x[i]);
+    }
+
+    [Fact]
+    public void GatherCopiesTheChosenSamplesAndTheirTaskLabels()
+    {
+        var data = new LabeledDataset(TestData.Mnist.Validation.Take(50), TaskDefinition.DigitAndParity);
+        float[] x = new float[2 * 784];
+        int[][] labels = [new int[2], new int[2]];
+        data.Gather([7, 3], x, labels);
+        Assert.Equal(data.Data.Image(7)[200] / 255f, x[200]);
+        Assert.Equal(data.Data.Image(3)[400] / 255f, x[784 + 400]);
+        Assert.Equal([data.Data.Labels[7], data.Data.Labels[3]], labels[0]);
+        Assert.Equal([data.Data.Labels[7] % 2, data.Data.Labels[3] % 2], labels[1]);
+    }
+}

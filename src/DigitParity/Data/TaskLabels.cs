@@ -1,4 +1,4 @@
-using System.Numerics.Tensors;
+using System.Runtime.Intrinsics;
 
 namespace DigitParity.Data;
 
@@ -57,12 +57,32 @@ public sealed class LabeledDataset
     {
         int features = Data.FeatureCount;
         if (x.Length < indices.Length * features) throw new ArgumentException("x is too small for the batch.", nameof(x));
-        for (int b = 0; b < indices.Length; b++)
+        for (int b = 0; b < indices.Length; b++) ToUnitFloats(Data.Image(indices[b]), x.Slice(b * features, features));
+    }
+
+    /// <summary>
+    /// destination[i] = source[i] / 255, bit for bit the correctly rounded division, in one vectorised pass.
+    /// A vector division costs ~10 cycles, so the quotient is q = x·(1/255) refined once with the exact residual
+    /// x − 255q (one fma); a test checks all 256 byte values against <c>b / 255f</c>.
+    /// </summary>
+    public static void ToUnitFloats(ReadOnlySpan<byte> source, Span<float> destination)
+    {
+        if (destination.Length < source.Length) throw new ArgumentException("destination is shorter than source.", nameof(destination));
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
         {
-            Span<float> row = x.Slice(b * features, features);
-            TensorPrimitives.ConvertTruncating<byte, float>(Data.Image(indices[b]), row);
-            TensorPrimitives.Divide(row, 255f, row);
+            var divisor = Vector512.Create(255f);
+            var reciprocal = Vector512.Create(1f / 255f);
+            for (; i + 16 <= source.Length; i += 16)
+            {
+                var bytes = Vector128.Create(source.Slice(i, 16));
+                var x = Vector512.ConvertToSingle(Vector512.WidenLower(Vector256.WidenLower(bytes.ToVector256()).ToVector512()).AsInt32());
+                var q = x * reciprocal;
+                var residual = Vector512.FusedMultiplyAdd(-q, divisor, x);
+                Vector512.FusedMultiplyAdd(residual, reciprocal, q).CopyTo(destination[i..]);
+            }
         }
+        for (; i < source.Length; i++) destination[i] = source[i] / 255f;
     }
 
     /// <summary>Each task's labels of samples <paramref name="indices"/>.</summary>
