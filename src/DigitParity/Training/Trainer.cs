@@ -136,6 +136,13 @@ public sealed class Trainer : IDisposable
             var (r0, r1) = MultiTaskNetwork.InputRows(_batch, worker, pool.Count);
             _data!.GatherPixels(_indices.AsSpan(_first + r0, r1 - r0), ws.Input.AsSpan(r0 * network.Config.InputSize));
             network.IndexInput(ws, _batch, r0, r1);
+            // Start fetching this worker's rows of the next batch while this step computes.
+            int next = _first + _batch;
+            if (next < _indices.Length)
+            {
+                var (n0, n1) = MultiTaskNetwork.InputRows(Math.Min(_batch, _indices.Length - next), worker, pool.Count);
+                _data.Prefetch(_indices.AsSpan(next + n0, n1 - n0));
+            }
             pool.Barrier();
             network.Forward(ws, _batch, pool, worker);
             pool.Barrier();
