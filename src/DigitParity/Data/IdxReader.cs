@@ -43,10 +43,7 @@ public static class IdxReader
     {
         using var source = Decompressed(stream, name, out long? rawLength);
         Span<byte> header = stackalloc byte[8];
-        ReadHeader(source, name, header, "labels");
-        int magic = BinaryPrimitives.ReadInt32BigEndian(header);
-        if (magic != LabelsMagic)
-            throw Bad(name, $"magic number 0x{magic:X8}, expected 0x{LabelsMagic:X8} (an IDX label file)");
+        ReadHeader(source, name, header, LabelsMagic, "labels");
         int count = BinaryPrimitives.ReadInt32BigEndian(header[4..]);
         if (count <= 0) throw Bad(name, $"label count {count}, expected a positive count");
         byte[] labels = ReadPayload(source, name, header.Length, count, rawLength);
@@ -70,10 +67,7 @@ public static class IdxReader
     {
         using var source = Decompressed(stream, name, out long? rawLength);
         Span<byte> header = stackalloc byte[16];
-        ReadHeader(source, name, header, "images");
-        int magic = BinaryPrimitives.ReadInt32BigEndian(header);
-        if (magic != ImagesMagic)
-            throw Bad(name, $"magic number 0x{magic:X8}, expected 0x{ImagesMagic:X8} (an IDX image file)");
+        ReadHeader(source, name, header, ImagesMagic, "images");
         int count = BinaryPrimitives.ReadInt32BigEndian(header[4..]);
         int rows = BinaryPrimitives.ReadInt32BigEndian(header[8..]);
         int columns = BinaryPrimitives.ReadInt32BigEndian(header[12..]);
@@ -111,22 +105,26 @@ public static class IdxReader
             stream.Position = start;
             if (b0 == 0x1f && b1 == 0x8b) return new GZipStream(stream, CompressionMode.Decompress, leaveOpen: true);
             rawLength = stream.Length - start;
-            return new NonClosing(stream);
+            return new PrefixedStream([], stream, ownsInner: false);
         }
         var buffered = new BufferedStream(stream, 1 << 16);
         Span<byte> peek = stackalloc byte[2];
         // BufferedStream cannot un-read; peek through its buffer by reading into a pushback wrapper.
         int got = buffered.ReadAtLeast(peek, 2, throwOnEndOfStream: false);
-        var prefixed = new PrefixedStream(peek[..got].ToArray(), buffered);
+        var prefixed = new PrefixedStream(peek[..got].ToArray(), buffered, ownsInner: true);
         if (got == 2 && peek[0] == 0x1f && peek[1] == 0x8b) return new GZipStream(prefixed, CompressionMode.Decompress);
         return prefixed;
     }
 
-    private static void ReadHeader(Stream source, string name, Span<byte> header, string kind)
+    // Fills the header and checks its magic number.
+    private static void ReadHeader(Stream source, string name, Span<byte> header, int expectedMagic, string kind)
     {
         int got = ReadFully(source, name, header);
         if (got < header.Length)
             throw Bad(name, $"{got} bytes, expected an IDX {kind} header of {header.Length} bytes (file truncated?)");
+        int magic = BinaryPrimitives.ReadInt32BigEndian(header);
+        if (magic != expectedMagic)
+            throw Bad(name, $"magic number 0x{magic:X8}, expected 0x{expectedMagic:X8} (an IDX {kind} file)");
     }
 
     private static byte[] ReadPayload(Stream source, string name, int headerLength, long expected, long? rawLength)
@@ -173,24 +171,11 @@ public static class IdxReader
 
     private static InvalidDataException Bad(string name, string found) => new($"{name}: {found}");
 
-    /// <summary>Lets us dispose the decompression wrapper without closing the caller's stream.</summary>
-    private sealed class NonClosing(Stream inner) : Stream
-    {
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override int Read(byte[] buffer, int offset, int count) => inner.Read(buffer, offset, count);
-        public override int Read(Span<byte> buffer) => inner.Read(buffer);
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-    }
-
-    /// <summary>A stream that first replays a few already-read bytes, for sniffing non-seekable input.</summary>
-    private sealed class PrefixedStream(byte[] prefix, Stream inner) : Stream
+    /// <summary>
+    /// A read-only stream that first replays a few already-read bytes (for sniffing non-seekable input) and
+    /// closes its inner stream only if it owns it (never the caller's).
+    /// </summary>
+    private sealed class PrefixedStream(byte[] prefix, Stream inner, bool ownsInner) : Stream
     {
         private int _position;
         public override bool CanRead => true;
@@ -214,6 +199,10 @@ public static class IdxReader
         public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
         public override void SetLength(long value) => throw new NotSupportedException();
         public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-        protected override void Dispose(bool disposing) { if (disposing) inner.Dispose(); base.Dispose(disposing); }
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing && ownsInner) inner.Dispose();
+            base.Dispose(disposing);
+        }
     }
 }
