@@ -46,6 +46,48 @@ public sealed class GemmTests
         }
     }
 
+    [Theory]
+    [InlineData(100, 64, 784, false)]
+    [InlineData(784, 64, 100, true)]
+    [InlineData(23, 70, 131, false)]
+    [InlineData(131, 21, 23, true)]
+    public void SparseDepthListsGiveExactlyTheDenseProduct(int m, int n, int k, bool transpose)
+    {
+        // Mostly-zero A, like MNIST pixels: the sparse kernel must skip only zero contributions.
+        var rng = new Rng(21);
+        int lda = transpose ? m : k;
+        float[] a = Random(rng, m * k);
+        for (int i = 0; i < a.Length; i++) if (rng.NextFloat() < 0.8f) a[i] = 0f;
+        float[] b = Random(rng, k * n), bias = Random(rng, n);
+        int tiles = (m + 4) / 5;
+        int[] lists = new int[tiles * k], counts = new int[tiles];
+        if (transpose) Gemm.FindActiveDepthTransposed(a, lda, m, k, lists, counts, 0, tiles);
+        else Gemm.FindActiveDepth(a, lda, m, k, lists, counts, 0, tiles);
+
+        // The lists are exactly the depth steps where some row of the tile is non-zero.
+        for (int t = 0; t < tiles; t++)
+        {
+            var expected = Enumerable.Range(0, k).Where(p => Enumerable.Range(t * 5, Math.Min(5, m - t * 5))
+                .Any(i => (transpose ? a[p * lda + i] : a[i * lda + p]) != 0f));
+            Assert.Equal(expected, lists.AsSpan(t * k, counts[t]).ToArray());
+        }
+        var options = (transpose ? GemmOptions.TransposeA : GemmOptions.None) | GemmOptions.Relu;
+        float[] dense = new float[m * n], sparse = new float[m * n];
+        Gemm.MultiplyNaive(a, lda, b, n, bias, dense, n, m, n, k, options);
+        Gemm.MultiplySparse(a, lda, b, n, bias, sparse, n, m, n, k, options, lists, counts);
+        Assert.True(dense.AsSpan().SequenceEqual(sparse));
+    }
+
+    [Fact]
+    public void SparseRejectsListsThatWouldReadOutOfBounds()
+    {
+        float[] a = new float[10 * 4], b = new float[4 * 3], c = new float[10 * 3];
+        int[] counts = [1, 1];
+        Assert.Throws<ArgumentException>(() => Gemm.MultiplySparse(a, 4, b, 3, default, c, 3, 10, 3, 4, GemmOptions.None, new int[8] { 4, 0, 0, 0, 0, 0, 0, 0 }, counts));
+        Assert.Throws<ArgumentOutOfRangeException>(() => Gemm.MultiplySparse(a, 4, b, 3, default, c, 3, 10, 3, 4, GemmOptions.None, new int[8], [5, 0]));
+        Assert.Throws<ArgumentException>(() => Gemm.MultiplySparse(a, 4, b, 3, default, c, 3, 10, 3, 4, GemmOptions.None, new int[4], counts));
+    }
+
     [Fact]
     public void NaiveReferenceMatchesAHandWorkedProduct()
     {

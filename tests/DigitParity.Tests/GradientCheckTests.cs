@@ -123,6 +123,8 @@ public sealed class GradientCheckTests
         var rng = new Rng(8);
         var ws = network.CreateWorkspace(batch);
         float[] x = GemmTests.Random(rng, batch * 9);
+        for (int i = 0; i < x.Length; i += 3) x[i] = 0f; // zeros exercise the sparse paths of fc1
+        for (int i = 27; i < 36; i++) x[i] = 0f;          // and a whole zero sample
         x.CopyTo(ws.Input.Span);
         int[] digits = [0, 1, 2, 3, 4, 5];
         for (int t = 0; t < 2; t++)
@@ -199,6 +201,7 @@ public sealed class GradientCheckTests
             var (r0, r1) = MultiTaskNetwork.InputRows(batch, worker, pool.Count);
             network.IndexInput(ws, batch, r0, r1);
             pool.Barrier();
+            network.IndexInputColumns(ws, batch, worker, pool.Count);
             network.Forward(ws, batch, pool, worker);
             pool.Barrier();
             network.Loss(ws, batch, worker, pool.Count);

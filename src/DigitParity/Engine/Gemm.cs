@@ -57,14 +57,14 @@ public static unsafe class Gemm
 
     /// <summary>
     /// As <see cref="Multiply(ReadOnlySpan{float}, int, ReadOnlySpan{float}, int, ReadOnlySpan{float}, Span{float}, int, int, int, int, GemmOptions)"/>,
-    /// skipping depth steps where A is zero: tile t (rows 5t..5t+4 of A) visits only the p listed in
+    /// skipping depth steps where op(A) is zero: tile t (rows 5t..5t+4 of op(A)) visits only the p listed in
     /// <c>depthLists[t·k .. t·k + depthCounts[t])</c>, ascending, which must include every p where one of its rows is
-    /// non-zero (see <see cref="FindActiveDepth"/>). A skipped step would add exactly ±0, so the result is the dense one.
+    /// non-zero (see <see cref="FindActiveDepth"/> and <see cref="FindActiveDepthTransposed"/>). A skipped step would add
+    /// exactly ±0, so the result is the dense one.
     /// </summary>
     public static void MultiplySparse(ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, ReadOnlySpan<float> bias,
         Span<float> c, int ldc, int m, int n, int k, GemmOptions options, ReadOnlySpan<int> depthLists, ReadOnlySpan<int> depthCounts)
     {
-        if ((options & GemmOptions.TransposeA) != 0) throw new ArgumentException("Depth lists are for A read row by row.", nameof(options));
         int tiles = (m + TileRows - 1) / TileRows;
         if (depthCounts.Length < tiles || depthLists.Length < (long)tiles * k)
             throw new ArgumentException($"Depth lists must cover {tiles} tiles of {k} entries.", nameof(depthLists));
@@ -79,6 +79,49 @@ public static unsafe class Gemm
             }
         }
         Multiply(a, lda, b, ldb, bias, c, ldc, m, n, k, options, BestIsa, depthLists, depthCounts);
+    }
+
+    /// <summary>
+    /// For op(A) = Aᵀ, A stored k × m (row stride lda): for the tiles [<paramref name="firstTile"/>, <paramref name="endTile"/>)
+    /// of op(A) — columns 5t..5t+4 of A — lists the rows p of A where one of those columns is non-zero, ascending,
+    /// into <c>lists[t·k ..]</c> with the count in counts[t].
+    /// </summary>
+    public static void FindActiveDepthTransposed(ReadOnlySpan<float> a, int lda, int m, int k, Span<int> lists, Span<int> counts, int firstTile, int endTile)
+    {
+        int tiles = (m + TileRows - 1) / TileRows;
+        ArgumentOutOfRangeException.ThrowIfLessThan(lda, m);
+        if ((uint)firstTile > (uint)endTile || endTile > tiles) throw new ArgumentOutOfRangeException(nameof(endTile));
+        if (k > 0 && a.Length < (long)(k - 1) * lda + m) throw new ArgumentException("A too short.", nameof(a));
+        if (lists.Length < (long)tiles * k || counts.Length < tiles) throw new ArgumentException("lists or counts too short.");
+        counts[firstTile..endTile].Clear();
+        int c0 = firstTile * TileRows, c1 = Math.Min(m, endTile * TileRows);
+        fixed (float* pa = a)
+        fixed (int* pl = lists, pc = counts)
+        {
+            for (int p = 0; p < k; p++)
+            {
+                float* row = pa + (nint)p * lda;
+                int c = c0;
+                if (Vector512.IsHardwareAccelerated)
+                {
+                    for (; c + 16 <= c1; c += 16)
+                    {
+                        ulong bits = ~Vector512.Equals(Vector512.Load(row + c), Vector512<float>.Zero).ExtractMostSignificantBits() & 0xFFFF;
+                        for (; bits != 0; bits &= bits - 1)
+                            Append(pl, pc, (c + BitOperations.TrailingZeroCount(bits)) / TileRows, k, p);
+                    }
+                }
+                for (; c < c1; c++)
+                    if (row[c] != 0f) Append(pl, pc, c / TileRows, k, p);
+            }
+        }
+
+        static void Append(int* lists, int* counts, int tile, int k, int p)
+        {
+            int* list = lists + (nint)tile * k;
+            int n = counts[tile];
+            if (n == 0 || list[n - 1] != p) { list[n] = p; counts[tile] = n + 1; }
+        }
     }
 
     internal static void Multiply(ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, ReadOnlySpan<float> bias,

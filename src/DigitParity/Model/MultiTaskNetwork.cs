@@ -92,6 +92,15 @@ public sealed class MultiTaskNetwork
         => Gemm.FindActiveDepth(ws.Input, Config.InputSize, batch, Config.InputSize, ws.InputDepthLists, ws.InputDepthCounts,
             r0 / Gemm.TileRows, (r1 + Gemm.TileRows - 1) / Gemm.TileRows);
 
+    // Once all of ws.Input is filled (after a barrier): per tile of 5 inputs, this worker's share of tiles, list the
+    // samples where the tile is non-zero, so fc1's weight gradient skips the rest. Training only.
+    internal void IndexInputColumns(Workspace ws, int batch, int worker, int workers)
+    {
+        int tiles = (Config.InputSize + Gemm.TileRows - 1) / Gemm.TileRows;
+        var (t0, t1) = Partition.Share(tiles, 1, worker, workers);
+        Gemm.FindActiveDepthTransposed(ws.Input, Config.InputSize, Config.InputSize, batch, ws.InputColumnLists, ws.InputColumnCounts, t0, t1);
+    }
+
     // x (B, In) -> logits (B, HeadWidth). Every worker runs this, after IndexInput; barriers separate the layers.
     internal void Forward(Workspace ws, int batch, WorkerPool pool, int worker)
     {
@@ -132,7 +141,8 @@ public sealed class MultiTaskNetwork
             pool.Barrier();
             Update(update, Trunk[l], worker, pool.Count);
         }
-        Trunk[0].Backward(Parameters, ws.Input, ws.ActivationGradients[0], default, ws.PackedGradients[0], default, batch, worker, pool.Count);
+        Trunk[0].Backward(Parameters, ws.Input, ws.ActivationGradients[0], default, ws.PackedGradients[0], default, batch, worker, pool.Count,
+            ws.InputColumnLists, ws.InputColumnCounts);
         Update(update, Trunk[0], worker, pool.Count);
     }
 
@@ -173,6 +183,9 @@ public sealed class Workspace
         int tiles = (maxBatch + Gemm.TileRows - 1) / Gemm.TileRows;
         InputDepthLists = new int[tiles * config.InputSize];
         InputDepthCounts = new int[tiles];
+        int inputTiles = (config.InputSize + Gemm.TileRows - 1) / Gemm.TileRows;
+        InputColumnLists = new int[inputTiles * maxBatch];
+        InputColumnCounts = new int[inputTiles];
         RowLosses = new double[maxBatch * config.Tasks.Count];
         Labels = config.Tasks.Select(_ => new int[maxBatch]).ToArray();
         Predictions = config.Tasks.Select(_ => new int[maxBatch]).ToArray();
@@ -204,6 +217,11 @@ public sealed class Workspace
     internal int[] InputDepthLists { get; }
 
     internal int[] InputDepthCounts { get; }
+
+    /// <summary>Per tile of 5 inputs, the samples where it is non-zero (see Gemm.FindActiveDepthTransposed).</summary>
+    internal int[] InputColumnLists { get; }
+
+    internal int[] InputColumnCounts { get; }
 
     /// <summary>Per sample and task, the cross-entropy after <c>Loss</c>: (B, tasks).</summary>
     internal double[] RowLosses { get; }

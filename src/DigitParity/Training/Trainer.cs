@@ -144,6 +144,7 @@ public sealed class Trainer : IDisposable
                 _data.Prefetch(_indices.AsSpan(next + n0, n1 - n0));
             }
             pool.Barrier();
+            network.IndexInputColumns(ws, _batch, worker, pool.Count);
             network.Forward(ws, _batch, pool, worker);
             pool.Barrier();
             network.Loss(ws, _batch, worker, pool.Count);
