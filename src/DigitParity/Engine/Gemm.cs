@@ -93,34 +93,46 @@ public static unsafe class Gemm
         if ((uint)firstTile > (uint)endTile || endTile > tiles) throw new ArgumentOutOfRangeException(nameof(endTile));
         if (k > 0 && a.Length < (long)(k - 1) * lda + m) throw new ArgumentException("A too short.", nameof(a));
         if (lists.Length < (long)tiles * k || counts.Length < tiles) throw new ArgumentException("lists or counts too short.");
-        counts[firstTile..endTile].Clear();
-        int c0 = firstTile * TileRows, c1 = Math.Min(m, endTile * TileRows);
+        // First a bit per non-zero column of every row; then tile by tile, row by row, the OR of the tile's 5 bits
+        // decides whether the row joins its list. Appends are branch-free (always store, advance the count by 0 or 1:
+        // before row p a count is at most p, so the store stays inside the tile's list).
+        int words = (m + 63) / 64 + 1;
+        Span<ulong> masks = (long)words * k <= 4096 ? stackalloc ulong[words * k] : new ulong[words * k];
+        masks.Clear();
         fixed (float* pa = a)
         fixed (int* pl = lists, pc = counts)
+        fixed (ulong* bits = masks)
         {
             for (int p = 0; p < k; p++)
             {
                 float* row = pa + (nint)p * lda;
-                int c = c0;
+                ulong* rowBits = bits + (nint)p * words;
+                int c = 0;
                 if (Vector512.IsHardwareAccelerated)
                 {
-                    for (; c + 16 <= c1; c += 16)
+                    for (; c + 16 <= m; c += 16)
                     {
-                        ulong bits = ~Vector512.Equals(Vector512.Load(row + c), Vector512<float>.Zero).ExtractMostSignificantBits() & 0xFFFF;
-                        for (; bits != 0; bits &= bits - 1)
-                            Append(pl, pc, (c + BitOperations.TrailingZeroCount(bits)) / TileRows, k, p);
+                        ulong nonZero = ~Vector512.Equals(Vector512.Load(row + c), Vector512<float>.Zero).ExtractMostSignificantBits() & 0xFFFF;
+                        rowBits[c >> 6] |= nonZero << (c & 63);
                     }
                 }
-                for (; c < c1; c++)
-                    if (row[c] != 0f) Append(pl, pc, c / TileRows, k, p);
+                for (; c < m; c++)
+                    if (row[c] != 0f) rowBits[c >> 6] |= 1UL << (c & 63);
             }
-        }
-
-        static void Append(int* lists, int* counts, int tile, int k, int p)
-        {
-            int* list = lists + (nint)tile * k;
-            int n = counts[tile];
-            if (n == 0 || list[n - 1] != p) { list[n] = p; counts[tile] = n + 1; }
+            for (int t = firstTile; t < endTile; t++)
+            {
+                int bit = t * TileRows, word = bit >> 6, offset = bit & 63, n = 0;
+                int* list = pl + (nint)t * k;
+                ulong* w = bits + word;
+                for (int p = 0; p < k; p++, w += words)
+                {
+                    // The tile's 5 bits, taking the next word's low bits when it straddles two (no branch).
+                    ulong v = ((w[0] >> offset) | ((w[1] << 1) << (63 - offset))) & 31;
+                    list[n] = p;
+                    n += (int)((v + 31) >> 5);
+                }
+                pc[t] = n;
+            }
         }
     }
 
