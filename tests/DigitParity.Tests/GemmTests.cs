@@ -59,10 +59,22 @@ public sealed class GemmTests
         float[] a = Random(rng, m * k);
         for (int i = 0; i < a.Length; i++) if (rng.NextFloat() < 0.8f) a[i] = 0f;
         float[] b = Random(rng, k * n), bias = Random(rng, n);
-        int tiles = (m + 4) / 5;
+        int tiles = ActiveDepth.Tiles(m);
         int[] lists = new int[tiles * k], counts = new int[tiles];
-        if (transpose) Gemm.FindActiveDepthTransposed(a, lda, m, k, lists, counts, 0, tiles);
-        else Gemm.FindActiveDepth(a, lda, m, k, lists, counts, 0, tiles);
+        if (transpose)
+        {
+            var masks = new ulong[k * ActiveDepth.MaskWords(m)];
+            ActiveDepth.NonZeroMasks(a, lda, m, 0, k, masks);
+            ActiveDepth.ForColumns(masks, m, k, lists, counts, 0, tiles / 2);
+            ActiveDepth.ForColumns(masks, m, k, lists, counts, tiles / 2, tiles);
+        }
+        else
+        {
+            var masks = new ulong[m * ActiveDepth.MaskWords(k)];
+            ActiveDepth.NonZeroMasks(a, lda, k, 0, m / 2, masks);
+            ActiveDepth.NonZeroMasks(a, lda, k, m / 2, m, masks);
+            ActiveDepth.ForRows(masks, m, k, lists, counts, 0, tiles);
+        }
 
         // The lists are exactly the depth steps where some row of the tile is non-zero.
         for (int t = 0; t < tiles; t++)

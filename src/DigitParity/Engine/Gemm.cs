@@ -59,7 +59,7 @@ public static unsafe class Gemm
     /// As <see cref="Multiply(ReadOnlySpan{float}, int, ReadOnlySpan{float}, int, ReadOnlySpan{float}, Span{float}, int, int, int, int, GemmOptions)"/>,
     /// skipping depth steps where op(A) is zero: tile t (rows 5t..5t+4 of op(A)) visits only the p listed in
     /// <c>depthLists[t·k .. t·k + depthCounts[t])</c>, ascending, which must include every p where one of its rows is
-    /// non-zero (see <see cref="FindActiveDepth"/> and <see cref="FindActiveDepthTransposed"/>). A skipped step would add
+    /// non-zero (see <see cref="ActiveDepth"/>). A skipped step would add
     /// exactly ±0, so the result is the dense one.
     /// </summary>
     public static void MultiplySparse(ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, ReadOnlySpan<float> bias,
@@ -81,61 +81,6 @@ public static unsafe class Gemm
         Multiply(a, lda, b, ldb, bias, c, ldc, m, n, k, options, BestIsa, depthLists, depthCounts);
     }
 
-    /// <summary>
-    /// For op(A) = Aᵀ, A stored k × m (row stride lda): for the tiles [<paramref name="firstTile"/>, <paramref name="endTile"/>)
-    /// of op(A) — columns 5t..5t+4 of A — lists the rows p of A where one of those columns is non-zero, ascending,
-    /// into <c>lists[t·k ..]</c> with the count in counts[t].
-    /// </summary>
-    public static void FindActiveDepthTransposed(ReadOnlySpan<float> a, int lda, int m, int k, Span<int> lists, Span<int> counts, int firstTile, int endTile)
-    {
-        int tiles = (m + TileRows - 1) / TileRows;
-        ArgumentOutOfRangeException.ThrowIfLessThan(lda, m);
-        if ((uint)firstTile > (uint)endTile || endTile > tiles) throw new ArgumentOutOfRangeException(nameof(endTile));
-        if (k > 0 && a.Length < (long)(k - 1) * lda + m) throw new ArgumentException("A too short.", nameof(a));
-        if (lists.Length < (long)tiles * k || counts.Length < tiles) throw new ArgumentException("lists or counts too short.");
-        // First a bit per non-zero column of every row; then tile by tile, row by row, the OR of the tile's 5 bits
-        // decides whether the row joins its list. Appends are branch-free (always store, advance the count by 0 or 1:
-        // before row p a count is at most p, so the store stays inside the tile's list).
-        int words = (m + 63) / 64 + 1;
-        Span<ulong> masks = (long)words * k <= 4096 ? stackalloc ulong[words * k] : new ulong[words * k];
-        masks.Clear();
-        fixed (float* pa = a)
-        fixed (int* pl = lists, pc = counts)
-        fixed (ulong* bits = masks)
-        {
-            for (int p = 0; p < k; p++)
-            {
-                float* row = pa + (nint)p * lda;
-                ulong* rowBits = bits + (nint)p * words;
-                int c = 0;
-                if (Vector512.IsHardwareAccelerated)
-                {
-                    for (; c + 16 <= m; c += 16)
-                    {
-                        ulong nonZero = ~Vector512.Equals(Vector512.Load(row + c), Vector512<float>.Zero).ExtractMostSignificantBits() & 0xFFFF;
-                        rowBits[c >> 6] |= nonZero << (c & 63);
-                    }
-                }
-                for (; c < m; c++)
-                    if (row[c] != 0f) rowBits[c >> 6] |= 1UL << (c & 63);
-            }
-            for (int t = firstTile; t < endTile; t++)
-            {
-                int bit = t * TileRows, word = bit >> 6, offset = bit & 63, n = 0;
-                int* list = pl + (nint)t * k;
-                ulong* w = bits + word;
-                for (int p = 0; p < k; p++, w += words)
-                {
-                    // The tile's 5 bits, taking the next word's low bits when it straddles two (no branch).
-                    ulong v = ((w[0] >> offset) | ((w[1] << 1) << (63 - offset))) & 31;
-                    list[n] = p;
-                    n += (int)((v + 31) >> 5);
-                }
-                pc[t] = n;
-            }
-        }
-    }
-
     internal static void Multiply(ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, ReadOnlySpan<float> bias,
         Span<float> c, int ldc, int m, int n, int k, GemmOptions options, GemmIsa isa,
         ReadOnlySpan<int> depthLists = default, ReadOnlySpan<int> depthCounts = default)
@@ -154,48 +99,6 @@ public static unsafe class Gemm
                 case GemmIsa.Avx512: Blocked<Simd512, Vector512<float>>(args, m, n, sparse ? lists : null, counts); break;
                 case GemmIsa.Avx2: Blocked<Simd256, Vector256<float>>(args, m, n, sparse ? lists : null, counts); break;
                 default: Scalar(args, m, n); break; // dense: skipping zeros is only a shortcut
-            }
-        }
-    }
-
-    /// <summary>
-    /// For the tiles [<paramref name="firstTile"/>, <paramref name="endTile"/>) of A (m × k, row stride lda), lists the
-    /// depth steps p at which any of the tile's 5 rows is non-zero: into <c>lists[t·k ..]</c>, with the count in counts[t].
-    /// </summary>
-    public static void FindActiveDepth(ReadOnlySpan<float> a, int lda, int m, int k, Span<int> lists, Span<int> counts, int firstTile, int endTile)
-    {
-        int tiles = (m + TileRows - 1) / TileRows;
-        ArgumentOutOfRangeException.ThrowIfLessThan(lda, k);
-        if ((uint)firstTile > (uint)endTile || endTile > tiles) throw new ArgumentOutOfRangeException(nameof(endTile));
-        if (m > 0 && a.Length < (long)(m - 1) * lda + k) throw new ArgumentException("A too short.", nameof(a));
-        if (lists.Length < (long)tiles * k || counts.Length < tiles) throw new ArgumentException("lists or counts too short.");
-        fixed (float* pa = a)
-        fixed (int* pl = lists)
-        {
-            for (int t = firstTile; t < endTile; t++)
-            {
-                int r0 = t * TileRows, r1 = Math.Min(m, r0 + TileRows), found = 0, p = 0;
-                int* list = pl + (nint)t * k;
-                if (Vector512.IsHardwareAccelerated)
-                {
-                    for (; p + 16 <= k; p += 16)
-                    {
-                        // A lane is active when any row is non-zero there (-0 counts as zero: it adds nothing).
-                        var zero = Vector512<float>.AllBitsSet;
-                        for (int r = r0; r < r1; r++)
-                            zero &= Vector512.Equals(Vector512.Load(pa + (nint)r * lda + p), Vector512<float>.Zero);
-                        for (ulong bits = ~zero.ExtractMostSignificantBits() & 0xFFFF; bits != 0; bits &= bits - 1)
-                            list[found++] = p + BitOperations.TrailingZeroCount(bits);
-                    }
-                }
-                for (; p < k; p++)
-                {
-                    for (int r = r0; r < r1; r++)
-                    {
-                        if (pa[(nint)r * lda + p] != 0f) { list[found++] = p; break; }
-                    }
-                }
-                counts[t] = found;
             }
         }
     }

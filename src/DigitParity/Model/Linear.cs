@@ -81,7 +81,7 @@ public sealed class Linear
 
     // x: (B, In) -> y: (B, Out) = x·W + b, then ReLU if asked. This worker computes its panels' columns or,
     // for a one-panel layer split between workers, its rows of the batch.
-    // With depth lists (Gemm.FindActiveDepth over x), each 5-row tile skips the inputs that are zero in all its rows.
+    // With depth lists (ActiveDepth.ForRows over x), each 5-row tile skips the inputs that are zero in all its rows.
     internal void Forward(ParameterStore store, ReadOnlySpan<float> x, Span<float> y, int batch, bool relu, int worker, int workers,
         ReadOnlySpan<int> depthLists = default, ReadOnlySpan<int> depthCounts = default)
     {
@@ -109,7 +109,7 @@ public sealed class Linear
     // rows [i0, i1), with db on worker 0) and the dx columns [i0, i1). Scratch (no barrier needed): packed (B, Out)
     // takes this worker's panels of dy contiguously, since a strided dy block thrashes L1 (measured 20 % slower);
     // wT (Out, In) takes the transposed rows i0..i1 of W.
-    // With depth lists over xᵀ (Gemm.FindActiveDepthTransposed), each 5-input tile of dW skips the samples where it is zero.
+    // With depth lists over xᵀ (ActiveDepth.ForColumns), each 5-input tile of dW skips the samples where it is zero.
     internal void Backward(ParameterStore store, ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx, Span<float> packed,
         Span<float> wT, int batch, int worker, int workers, ReadOnlySpan<int> depthLists = default, ReadOnlySpan<int> depthCounts = default)
     {

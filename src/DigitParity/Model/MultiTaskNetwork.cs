@@ -86,19 +86,22 @@ public sealed class MultiTaskNetwork
     /// <summary>The rows of the input batch a worker fills (whole 5-row tiles), before <see cref="IndexInput"/>.</summary>
     internal static (int Start, int End) InputRows(int batch, int worker, int workers) => Partition.Share(batch, Gemm.TileRows, worker, workers);
 
-    // Rows [r0, r1) of ws.Input are filled: list, per 5-row tile, the inputs that are non-zero in any of its rows,
-    // so fc1 skips the rest (most MNIST pixels are 0). Must run for all rows before Forward.
+    // Rows [r0, r1) of ws.Input are filled: mask their non-zero inputs and list, per 5-row tile, the inputs that are
+    // non-zero in any of its rows, so fc1 skips the rest (most MNIST pixels are 0). Must run for all rows before Forward.
     internal void IndexInput(Workspace ws, int batch, int r0, int r1)
-        => Gemm.FindActiveDepth(ws.Input, Config.InputSize, batch, Config.InputSize, ws.InputDepthLists, ws.InputDepthCounts,
-            r0 / Gemm.TileRows, (r1 + Gemm.TileRows - 1) / Gemm.TileRows);
+    {
+        int inputs = Config.InputSize;
+        ActiveDepth.NonZeroMasks(ws.Input, inputs, inputs, r0, r1, ws.InputMasks);
+        ActiveDepth.ForRows(ws.InputMasks, batch, inputs, ws.InputDepthLists, ws.InputDepthCounts,
+            r0 / Gemm.TileRows, ActiveDepth.Tiles(r1));
+    }
 
-    // Once all of ws.Input is filled (after a barrier): per tile of 5 inputs, this worker's share of tiles, list the
-    // samples where the tile is non-zero, so fc1's weight gradient skips the rest. Training only.
+    // Once every row is indexed (after a barrier): for this worker's share of the tiles of 5 inputs, list the samples
+    // where the tile is non-zero, so fc1's weight gradient skips the rest. Training only.
     internal void IndexInputColumns(Workspace ws, int batch, int worker, int workers)
     {
-        int tiles = (Config.InputSize + Gemm.TileRows - 1) / Gemm.TileRows;
-        var (t0, t1) = Partition.Share(tiles, 1, worker, workers);
-        Gemm.FindActiveDepthTransposed(ws.Input, Config.InputSize, Config.InputSize, batch, ws.InputColumnLists, ws.InputColumnCounts, t0, t1);
+        var (t0, t1) = Partition.Share(ActiveDepth.Tiles(Config.InputSize), 1, worker, workers);
+        ActiveDepth.ForColumns(ws.InputMasks, Config.InputSize, batch, ws.InputColumnLists, ws.InputColumnCounts, t0, t1);
     }
 
     // x (B, In) -> logits (B, HeadWidth). Every worker runs this, after IndexInput; barriers separate the layers.
@@ -183,7 +186,8 @@ public sealed class Workspace
         int tiles = (maxBatch + Gemm.TileRows - 1) / Gemm.TileRows;
         InputDepthLists = new int[tiles * config.InputSize];
         InputDepthCounts = new int[tiles];
-        int inputTiles = (config.InputSize + Gemm.TileRows - 1) / Gemm.TileRows;
+        InputMasks = new ulong[maxBatch * ActiveDepth.MaskWords(config.InputSize)];
+        int inputTiles = ActiveDepth.Tiles(config.InputSize);
         InputColumnLists = new int[inputTiles * maxBatch];
         InputColumnCounts = new int[inputTiles];
         RowLosses = new double[maxBatch * config.Tasks.Count];
@@ -213,12 +217,15 @@ public sealed class Workspace
 
     internal FloatBuffer[] PackedGradients { get; }
 
-    /// <summary>Per 5-row tile of the input, the inputs that are non-zero in the tile (see Gemm.FindActiveDepth).</summary>
+    /// <summary>Per input row, a bit per non-zero input (see ActiveDepth.NonZeroMasks).</summary>
+    internal ulong[] InputMasks { get; }
+
+    /// <summary>Per 5-row tile of the input, the inputs that are non-zero in the tile (see ActiveDepth.ForRows).</summary>
     internal int[] InputDepthLists { get; }
 
     internal int[] InputDepthCounts { get; }
 
-    /// <summary>Per tile of 5 inputs, the samples where it is non-zero (see Gemm.FindActiveDepthTransposed).</summary>
+    /// <summary>Per tile of 5 inputs, the samples where it is non-zero (see ActiveDepth.ForColumns).</summary>
     internal int[] InputColumnLists { get; }
 
     internal int[] InputColumnCounts { get; }
