@@ -202,9 +202,7 @@ public sealed class GradientCheckTests
             network.IndexInput(ws, batch, r0, r1);
             pool.Barrier();
             network.IndexInputColumns(ws, batch, worker, pool.Count);
-            network.Forward(ws, batch, pool, worker);
-            pool.Barrier();
-            network.Loss(ws, batch, worker, pool.Count);
+            network.ForwardLoss(ws, batch, pool, worker);
             pool.Barrier();
             network.Backward(ws, batch, pool, worker, update: null);
             pool.Barrier();

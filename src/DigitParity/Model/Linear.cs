@@ -89,7 +89,7 @@ public sealed class Linear
         var options = relu ? GemmOptions.Relu : GemmOptions.None;
         if (SplitsRows(workers))
         {
-            var (b0, b1) = Partition.Share(batch, Gemm.TileRows, worker, workers);
+            var (b0, b1) = RowShare(batch, worker, workers);
             if (b0 < b1) Gemm.Multiply(x[(b0 * In)..], In, w, Out, bias, y[(b0 * Out)..], Out, b1 - b0, Out, In, options);
             return;
         }
@@ -175,7 +175,10 @@ public sealed class Linear
     }
 
     /// <summary>A one-panel layer is split between workers by rows, not panels, so that every worker has a share.</summary>
-    private bool SplitsRows(int workers) => workers > 1 && Out <= PanelWidth;
+    internal bool SplitsRows(int workers) => workers > 1 && Out <= PanelWidth;
+
+    /// <summary>The batch rows a worker computes in a row-split forward pass (whole 5-row tiles).</summary>
+    internal static (int Start, int End) RowShare(int batch, int worker, int workers) => Partition.Share(batch, Gemm.TileRows, worker, workers);
 
     /// <summary>The output columns (whole panels) this worker computes: y, dW and db.</summary>
     internal (int Start, int End) OutputShare(int worker, int workers) => Partition.Share(Out, PanelWidth, worker, workers);

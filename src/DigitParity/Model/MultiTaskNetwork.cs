@@ -104,24 +104,34 @@ public sealed class MultiTaskNetwork
         ActiveDepth.ForColumns(ws.InputMasks, Config.InputSize, batch, ws.InputColumnLists, ws.InputColumnCounts, t0, t1);
     }
 
-    // x (B, In) -> logits (B, HeadWidth). Every worker runs this, after IndexInput; barriers separate the layers.
+    // x (B, In) -> logits (B, HeadWidth). Every worker runs this, after IndexInput. A barrier separates two layers
+    // unless both split the batch's rows between workers the same way (then each worker only reads its own rows).
     internal void Forward(Workspace ws, int batch, WorkerPool pool, int worker)
     {
-        Trunk[0].Forward(Parameters, ws.Input, ws.Activations[0], batch, relu: true, worker, pool.Count, ws.InputDepthLists, ws.InputDepthCounts);
-        pool.Barrier();
+        int workers = pool.Count;
+        Trunk[0].Forward(Parameters, ws.Input, ws.Activations[0], batch, relu: true, worker, workers, ws.InputDepthLists, ws.InputDepthCounts);
         for (int l = 1; l < Trunk.Count; l++)
         {
-            Trunk[l].Forward(Parameters, ws.Activations[l - 1], ws.Activations[l], batch, relu: true, worker, pool.Count);
-            pool.Barrier();
+            if (!(Trunk[l - 1].SplitsRows(workers) && Trunk[l].SplitsRows(workers))) pool.Barrier();
+            Trunk[l].Forward(Parameters, ws.Activations[l - 1], ws.Activations[l], batch, relu: true, worker, workers);
         }
-        Heads.Forward(Parameters, ws.Activations[^1], ws.Logits, batch, relu: false, worker, pool.Count);
+        if (!(Trunk[^1].SplitsRows(workers) && Heads.SplitsRows(workers))) pool.Barrier();
+        Heads.Forward(Parameters, ws.Activations[^1], ws.Logits, batch, relu: false, worker, workers);
+    }
+
+    // Forward, then this worker's rows of the loss (the same rows as a row-split head, so no barrier then).
+    internal void ForwardLoss(Workspace ws, int batch, WorkerPool pool, int worker)
+    {
+        Forward(ws, batch, pool, worker);
+        if (!Heads.SplitsRows(pool.Count)) pool.Barrier();
+        Loss(ws, batch, worker, pool.Count);
     }
 
     // This worker's rows of the batch: per task, each row's cross-entropy, argmax predictions and
     // dlogits = (softmax − onehot) / B. Reads ws.Labels; writes ws.RowLosses, ws.Predictions, ws.LogitGradients.
     internal void Loss(Workspace ws, int batch, int worker, int workers)
     {
-        var (b0, b1) = Partition.Share(batch, 1, worker, workers);
+        var (b0, b1) = Linear.RowShare(batch, worker, workers);
         SoftmaxCrossEntropy.Forward(ws.Logits, Heads.Out, _taskOffsets, _taskClasses, ws.Labels, ws.Predictions,
             b0, b1, 1f / batch, ws.LogitGradients, ws.RowLosses);
     }

@@ -145,9 +145,7 @@ public sealed class Trainer : IDisposable
             }
             pool.Barrier();
             network.IndexInputColumns(ws, _batch, worker, pool.Count);
-            network.Forward(ws, _batch, pool, worker);
-            pool.Barrier();
-            network.Loss(ws, _batch, worker, pool.Count);
+            network.ForwardLoss(ws, _batch, pool, worker);
             pool.Barrier();
             network.Backward(ws, _batch, pool, worker, sgd);
         }
@@ -186,8 +184,6 @@ internal sealed class Evaluator(MultiTaskNetwork network, WorkerPool pool, int b
         _data!.GatherPixels(_indices.AsSpan(r0, r1 - r0), _ws.Input.AsSpan(r0 * network.Config.InputSize));
         network.IndexInput(_ws, _batch, r0, r1);
         pool.Barrier();
-        network.Forward(_ws, _batch, pool, worker);
-        pool.Barrier();
-        network.Loss(_ws, _batch, worker, pool.Count);
+        network.ForwardLoss(_ws, _batch, pool, worker);
     }
 }
