@@ -87,7 +87,7 @@ internal static class TrainCommand
 
     private static int Run(TrainingOptions options, string? dataDirectory, string? metricsPath, TextWriter output, bool interactive)
     {
-        if (metricsPath is not null) CheckWritable(metricsPath);
+        if (metricsPath is not null) Paths.CheckWritable(metricsPath, "the metrics file");
         var clock = Stopwatch.StartNew();
         string directory = dataDirectory ?? MnistFiles.EmbeddedDirectory;
         var splits = MnistFiles.Load(directory);
@@ -109,15 +109,5 @@ internal static class TrainCommand
         trainer.Fit(train, validation, reporter);
         if (metricsPath is not null) output.WriteLine($"Metrics written to {metricsPath}");
         return 0;
-    }
-
-    // Fail before training, not after, when the metrics file cannot be written.
-    private static void CheckWritable(string path)
-    {
-        string? directory = Path.GetDirectoryName(Path.GetFullPath(path));
-        if (directory is null || !Directory.Exists(directory))
-            throw new DirectoryNotFoundException($"{path}: directory {directory} does not exist, expected a writable location for the metrics file");
-        if (Directory.Exists(path))
-            throw new IOException($"{path}: is a directory, expected a file name for the metrics JSON");
     }
 }

@@ -1,0 +1,15 @@
+namespace DigitParity.Cli;
+
+/// <summary>Checks on output paths, made before any long work starts.</summary>
+internal static class Paths
+{
+    /// <summary>Fails now, not after the work, when <paramref name="path"/> cannot receive <paramref name="what"/>.</summary>
+    public static void CheckWritable(string path, string what)
+    {
+        string? directory = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (directory is null || !Directory.Exists(directory))
+            throw new DirectoryNotFoundException($"{path}: directory {directory} does not exist, expected a writable location for {what}");
+        if (Directory.Exists(path))
+            throw new IOException($"{path}: is a directory, expected a file name for {what}");
+    }
+}
