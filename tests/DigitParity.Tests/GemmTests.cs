@@ -51,6 +51,7 @@ public sealed class GemmTests
     [InlineData(784, 64, 100, true)]
     [InlineData(23, 70, 131, false)]
     [InlineData(131, 21, 23, true)]
+    [InlineData(797, 20, 37, true)]
     public void SparseDepthListsGiveExactlyTheDenseProduct(int m, int n, int k, bool transpose)
     {
         // Mostly-zero A, like MNIST pixels: the sparse kernel must skip only zero contributions.
@@ -65,8 +66,11 @@ public sealed class GemmTests
         {
             var masks = new ulong[k * ActiveDepth.MaskWords(m)];
             ActiveDepth.NonZeroMasks(a, lda, m, 0, k, masks);
-            ActiveDepth.ForColumns(masks, m, k, lists, counts, 0, tiles / 2);
-            ActiveDepth.ForColumns(masks, m, k, lists, counts, tiles / 2, tiles);
+            var tileMasks = new ulong[ActiveDepth.TileWords(m) * ActiveDepth.TileStride(k)];
+            ActiveDepth.TileMasks(masks, m, k, 0, k / 2, tileMasks);
+            ActiveDepth.TileMasks(masks, m, k, k / 2, k, tileMasks);
+            ActiveDepth.ForColumns(tileMasks, m, k, lists, counts, 0, tiles / 2);
+            ActiveDepth.ForColumns(tileMasks, m, k, lists, counts, tiles / 2, tiles);
         }
         else
         {

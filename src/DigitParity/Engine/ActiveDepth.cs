@@ -1,5 +1,6 @@
 using System.Numerics;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace DigitParity.Engine;
 
@@ -74,35 +75,93 @@ public static unsafe class ActiveDepth
         }
     }
 
+    /// <summary>Words per column of a tile-mask table of <paramref name="columns"/> columns (one bit per 5-column tile).</summary>
+    public static int TileWords(int columns) => (Tiles(columns) + 63) / 64;
+
+    /// <summary>Rows a tile-mask table holds for <paramref name="rows"/> rows (padded to whole 8-row vectors).</summary>
+    public static int TileStride(int rows) => (rows + 7) / 8 * 8;
+
+    /// <summary>
+    /// For rows [<paramref name="firstRow"/>, <paramref name="endRow"/>) of A (k rows of <paramref name="columns"/>): from the
+    /// row masks, one bit per tile of 5 columns, set when the tile has a non-zero in that row. Stored word-major,
+    /// <c>tileMasks[w · TileStride(k) + row]</c>, so that 8 rows of one word are one vector for <see cref="ForColumns"/>.
+    /// </summary>
+    public static void TileMasks(ReadOnlySpan<ulong> masks, int columns, int k, int firstRow, int endRow, Span<ulong> tileMasks)
+    {
+        int words = MaskWords(columns), tileWords = TileWords(columns), stride = TileStride(k);
+        if ((uint)firstRow > (uint)endRow || endRow > k) throw new ArgumentOutOfRangeException(nameof(endRow));
+        if (masks.Length < (long)k * words) throw new ArgumentException("masks is too short.", nameof(masks));
+        if (tileMasks.Length < (long)tileWords * stride) throw new ArgumentException("tileMasks is too short.", nameof(tileMasks));
+        const ulong EveryFifth = 0x0084210842108421UL; // bits 0, 5, ..., 55: the first bit of 12 tiles
+        Span<ulong> row = stackalloc ulong[tileWords + 1];
+        fixed (ulong* pm = masks, pt = tileMasks)
+        {
+            for (int p = firstRow; p < endRow; p++)
+            {
+                ulong* bits = pm + (nint)p * words;
+                row.Clear();
+                // 60 columns (12 tiles) at a time: OR each tile's 5 bits into its first bit, then gather those bits.
+                for (int tile = 0, bit = 0; bit < columns; tile += 12, bit += 60)
+                {
+                    int w = bit >> 6, offset = bit & 63;
+                    ulong v = (bits[w] >> offset) | ((bits[w + 1] << 1) << (63 - offset));
+                    ulong any = v | (v >> 1) | (v >> 2) | (v >> 3) | (v >> 4);
+                    ulong tiles12 = Bmi2.X64.IsSupported ? Bmi2.X64.ParallelBitExtract(any, EveryFifth) : EveryFifthBits(any);
+                    row[tile >> 6] |= tiles12 << (tile & 63);
+                    if ((tile & 63) > 52) row[(tile >> 6) + 1] |= tiles12 >> (64 - (tile & 63));
+                }
+                for (int w = 0; w < tileWords; w++) pt[(nint)w * stride + p] = row[w];
+            }
+        }
+    }
+
     /// <summary>
     /// For op(A) = Aᵀ with A stored k × m: for the tiles [<paramref name="firstTile"/>, <paramref name="endTile"/>) of op(A) —
     /// columns 5t..5t+4 of A — lists the rows of A where one of those columns is non-zero, ascending, into
-    /// <c>lists[t·k ..]</c>, with the count in counts[t]. <paramref name="masks"/> holds A's k row masks.
+    /// <c>lists[t·k ..]</c>, with the count in counts[t]. <paramref name="tileMasks"/> comes from <see cref="TileMasks"/>
+    /// for all k rows.
     /// </summary>
-    public static void ForColumns(ReadOnlySpan<ulong> masks, int m, int k, Span<int> lists, Span<int> counts, int firstTile, int endTile)
+    public static void ForColumns(ReadOnlySpan<ulong> tileMasks, int m, int k, Span<int> lists, Span<int> counts, int firstTile, int endTile)
     {
-        int words = MaskWords(m), tiles = Tiles(m);
-        CheckTiles(masks, (long)k * words, lists, counts, tiles, k, firstTile, endTile);
-        fixed (ulong* pm = masks)
+        int tiles = Tiles(m), stride = TileStride(k);
+        CheckTiles(tileMasks, (long)TileWords(m) * stride, lists, counts, tiles, k, firstTile, endTile);
+        fixed (ulong* pt = tileMasks)
         fixed (int* pl = lists)
         {
             for (int t = firstTile; t < endTile; t++)
             {
-                int bit = t * Gemm.TileRows, word = bit >> 6, offset = bit & 63, n = 0;
+                ulong* word = pt + (nint)(t >> 6) * stride;
+                int shift = 63 - (t & 63), found = 0;
                 int* list = pl + (nint)t * k;
-                ulong* w = pm + word;
-                for (int p = 0; p < k; p++, w += words)
+                for (int p = 0; p < k; p += 8)
                 {
-                    // The tile's 5 bits, taking the next word's low bits when they straddle two. The append is
-                    // branch-free: always store, advance by 0 or 1 (before row p the count is at most p, so the
-                    // store stays inside the tile's list).
-                    ulong v = ((w[0] >> offset) | ((w[1] << 1) << (63 - offset))) & 31;
-                    list[n] = p;
-                    n += (int)((v + 31) >> 5);
+                    // Bit t of 8 rows' tile masks, moved to the sign bit: one byte of "row is active" flags.
+                    uint active = Vector512.IsHardwareAccelerated
+                        ? (uint)(Vector512.Load(word + p) << shift).ExtractMostSignificantBits()
+                        : SignBits(word + p, shift);
+                    for (; active != 0; active &= active - 1)
+                    {
+                        int row = p + BitOperations.TrailingZeroCount(active);
+                        if (row < k) list[found++] = row;
+                    }
                 }
-                counts[t] = n;
+                counts[t] = found;
             }
         }
+    }
+
+    private static ulong EveryFifthBits(ulong any)
+    {
+        ulong result = 0;
+        for (int i = 0; i < 12; i++) result |= ((any >> (5 * i)) & 1) << i;
+        return result;
+    }
+
+    private static uint SignBits(ulong* words, int shift)
+    {
+        uint result = 0;
+        for (int i = 0; i < 8; i++) result |= (uint)((words[i] << shift) >> 63) << i;
+        return result;
     }
 
     /// <summary>Number of 5-row tiles of <paramref name="rows"/> rows.</summary>

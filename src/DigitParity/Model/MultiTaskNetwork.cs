@@ -94,6 +94,7 @@ public sealed class MultiTaskNetwork
         ActiveDepth.NonZeroMasks(ws.Input, inputs, inputs, r0, r1, ws.InputMasks);
         ActiveDepth.ForRows(ws.InputMasks, batch, inputs, ws.InputDepthLists, ws.InputDepthCounts,
             r0 / Gemm.TileRows, ActiveDepth.Tiles(r1));
+        ActiveDepth.TileMasks(ws.InputMasks, inputs, batch, r0, r1, ws.InputTileMasks);
     }
 
     // Once every row is indexed (after a barrier): for this worker's share of the tiles of 5 inputs, list the samples
@@ -101,7 +102,7 @@ public sealed class MultiTaskNetwork
     internal void IndexInputColumns(Workspace ws, int batch, int worker, int workers)
     {
         var (t0, t1) = Partition.Share(ActiveDepth.Tiles(Config.InputSize), 1, worker, workers);
-        ActiveDepth.ForColumns(ws.InputMasks, Config.InputSize, batch, ws.InputColumnLists, ws.InputColumnCounts, t0, t1);
+        ActiveDepth.ForColumns(ws.InputTileMasks, Config.InputSize, batch, ws.InputColumnLists, ws.InputColumnCounts, t0, t1);
     }
 
     // x (B, In) -> logits (B, HeadWidth). Every worker runs this, after IndexInput. A barrier separates two layers
@@ -197,6 +198,7 @@ public sealed class Workspace
         InputDepthLists = new int[tiles * config.InputSize];
         InputDepthCounts = new int[tiles];
         InputMasks = new ulong[maxBatch * ActiveDepth.MaskWords(config.InputSize)];
+        InputTileMasks = new ulong[ActiveDepth.TileWords(config.InputSize) * ActiveDepth.TileStride(maxBatch)];
         int inputTiles = ActiveDepth.Tiles(config.InputSize);
         InputColumnLists = new int[inputTiles * maxBatch];
         InputColumnCounts = new int[inputTiles];
@@ -229,6 +231,9 @@ public sealed class Workspace
 
     /// <summary>Per input row, a bit per non-zero input (see ActiveDepth.NonZeroMasks).</summary>
     internal ulong[] InputMasks { get; }
+
+    /// <summary>Per input row, a bit per tile of 5 inputs with a non-zero (see ActiveDepth.TileMasks).</summary>
+    internal ulong[] InputTileMasks { get; }
 
     /// <summary>Per 5-row tile of the input, the inputs that are non-zero in the tile (see ActiveDepth.ForRows).</summary>
     internal int[] InputDepthLists { get; }
