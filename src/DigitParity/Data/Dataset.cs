@@ -49,11 +49,11 @@ public sealed class Dataset
         return new Dataset(Pixels.AsSpan(0, count * FeatureCount).ToArray(), Labels.AsSpan(0, count).ToArray(), Rows, Columns);
     }
 
-    /// <summary>Reads an image file and its label file and checks that they belong together.</summary>
+    /// <summary>Reads an image file and its label file (gzip through <see cref="DecodedCache"/>) and checks that they belong together.</summary>
     public static Dataset Load(string imagesPath, string labelsPath, int classCount = 10)
     {
-        var images = IdxReader.ReadImages(imagesPath);
-        var labels = IdxReader.ReadLabels(labelsPath, classCount);
+        var images = DecodedCache.Read(imagesPath, IdxReader.ReadImages);
+        var labels = DecodedCache.Read(labelsPath, (stream, name) => IdxReader.ReadLabels(stream, name, classCount));
         if (labels.Length != images.Count)
             throw new InvalidDataException($"{labelsPath}: {labels.Length} labels, expected {images.Count} to match the images in {imagesPath}");
         return new Dataset(images.Pixels, labels, images.Rows, images.Columns);
