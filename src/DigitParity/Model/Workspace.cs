@@ -1,0 +1,84 @@
+using DigitParity.Engine;
+
+namespace DigitParity.Model;
+
+/// <summary>Every buffer a forward/backward pass needs, sized once for a maximum batch.</summary>
+public sealed class Workspace
+{
+    internal Workspace(MultiTaskNetwork network, int maxBatch)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxBatch, 1);
+        var config = network.Config;
+        MaxBatch = maxBatch;
+        Input = new FloatBuffer(maxBatch * config.InputSize);
+        Activations = config.Hidden.Select(h => new FloatBuffer(maxBatch * h)).ToArray();
+        ActivationGradients = config.Hidden.Select(h => new FloatBuffer(maxBatch * h)).ToArray();
+        Logits = new FloatBuffer(maxBatch * config.HeadWidth);
+        LogitGradients = new FloatBuffer(maxBatch * config.HeadWidth);
+        // Transposed weights for dx = dy·Wᵀ: trunk layers 1.. and the heads (slot Trunk.Count); fc1 needs no dx.
+        TransposedWeights = new FloatBuffer[config.Hidden.Count + 1];
+        TransposedWeights[0] = new FloatBuffer(0);
+        for (int l = 1; l < config.Hidden.Count; l++) TransposedWeights[l] = new FloatBuffer(network.Trunk[l].In * network.Trunk[l].Out);
+        TransposedWeights[config.Hidden.Count] = new FloatBuffer(network.Heads.In * network.Heads.Out);
+        // Contiguous copies of dy's panels for the weight gradient, per layer (heads last).
+        PackedGradients = network.Trunk.Append(network.Heads).Select(l => new FloatBuffer(maxBatch * l.Out)).ToArray();
+        int tiles = (maxBatch + Gemm.TileRows - 1) / Gemm.TileRows;
+        InputDepthLists = new int[tiles * config.InputSize];
+        InputDepthCounts = new int[tiles];
+        InputMasks = new ulong[maxBatch * ActiveDepth.MaskWords(config.InputSize)];
+        InputTileMasks = new ulong[ActiveDepth.TileWords(config.InputSize) * ActiveDepth.TileStride(maxBatch)];
+        int inputTiles = ActiveDepth.Tiles(config.InputSize);
+        InputColumnLists = new int[inputTiles * maxBatch];
+        InputColumnCounts = new int[inputTiles];
+        RowLosses = new double[maxBatch * config.Tasks.Count];
+        Labels = config.Tasks.Select(_ => new int[maxBatch]).ToArray();
+        Predictions = config.Tasks.Select(_ => new int[maxBatch]).ToArray();
+    }
+
+    /// <summary>Largest batch these buffers hold.</summary>
+    public int MaxBatch { get; }
+
+    /// <summary>x: (B, InputSize).</summary>
+    public FloatBuffer Input { get; }
+
+    /// <summary>Post-ReLU output of each trunk layer: (B, Hidden[l]).</summary>
+    public FloatBuffer[] Activations { get; }
+
+    /// <summary>Gradients of the loss with respect to <see cref="Activations"/>.</summary>
+    public FloatBuffer[] ActivationGradients { get; }
+
+    /// <summary>All heads' logits: (B, HeadWidth).</summary>
+    public FloatBuffer Logits { get; }
+
+    /// <summary>Gradient of the loss with respect to <see cref="Logits"/>.</summary>
+    public FloatBuffer LogitGradients { get; }
+
+    internal FloatBuffer[] TransposedWeights { get; }
+
+    internal FloatBuffer[] PackedGradients { get; }
+
+    /// <summary>Per input row, a bit per non-zero input (see ActiveDepth.NonZeroMasks).</summary>
+    internal ulong[] InputMasks { get; }
+
+    /// <summary>Per input row, a bit per tile of 5 inputs with a non-zero (see ActiveDepth.TileMasks).</summary>
+    internal ulong[] InputTileMasks { get; }
+
+    /// <summary>Per 5-row tile of the input, the inputs that are non-zero in the tile (see ActiveDepth.ForRows).</summary>
+    internal int[] InputDepthLists { get; }
+
+    internal int[] InputDepthCounts { get; }
+
+    /// <summary>Per tile of 5 inputs, the samples where it is non-zero (see ActiveDepth.ForColumns).</summary>
+    internal int[] InputColumnLists { get; }
+
+    internal int[] InputColumnCounts { get; }
+
+    /// <summary>Per sample and task, the cross-entropy after <c>Loss</c>: (B, tasks).</summary>
+    internal double[] RowLosses { get; }
+
+    /// <summary>Per task: the batch's labels.</summary>
+    public int[][] Labels { get; }
+
+    /// <summary>Per task: the argmax of each sample's logits after a forward pass.</summary>
+    public int[][] Predictions { get; }
+}
