@@ -104,6 +104,27 @@ public sealed class GemmTests
         Assert.Throws<ArgumentException>(() => Gemm.MultiplySparse(a, 4, b, 3, default, c, 3, 10, 3, 4, GemmOptions.None, new int[4], counts));
     }
 
+    [Theory]
+    [InlineData(784, 64, 100)]
+    [InlineData(13, 21, 9)]
+    public void FusedSgdUpdateEqualsASeparateUpdateBitForBit(int m, int n, int k)
+    {
+        var rng = new Rng(31);
+        float[] a = Random(rng, k * m), b = Random(rng, k * n), w0 = Random(rng, m * n), v0 = Random(rng, m * n);
+        var sgd = new SgdEpilogue(0.1f, 0.9f, 1e-3f);
+        float[] g = new float[m * n], w = w0.ToArray(), v = v0.ToArray();
+        Gemm.MultiplyNaive(a, m, b, n, default, g, n, m, n, k, GemmOptions.TransposeA);
+        DigitParity.Training.Sgd.Update(w, g, v, sgd.LearningRate, sgd.Momentum, sgd.WeightDecay);
+        foreach (var isa in AvailableIsas())
+        {
+            float[] gf = new float[m * n], wf = w0.ToArray(), vf = v0.ToArray();
+            Gemm.Multiply(a, m, b, n, default, gf, n, m, n, k, GemmOptions.TransposeA, isa, default, default, wf, vf, sgd);
+            Assert.True(g.AsSpan().SequenceEqual(gf), $"{isa}: gradient");
+            Assert.True(w.AsSpan().SequenceEqual(wf), $"{isa}: weights");
+            Assert.True(v.AsSpan().SequenceEqual(vf), $"{isa}: momentum");
+        }
+    }
+
     [Fact]
     public void NaiveReferenceMatchesAHandWorkedProduct()
     {

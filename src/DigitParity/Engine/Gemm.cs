@@ -22,6 +22,9 @@ public enum GemmOptions
     TransposeA = 4,
 }
 
+/// <summary>Hyper-parameters of a momentum-SGD update fused into a weight-gradient product (see Sgd).</summary>
+internal readonly record struct SgdEpilogue(float LearningRate, float Momentum, float WeightDecay);
+
 /// <summary>Instruction sets the matrix multiply can run on; the best available is the default.</summary>
 internal enum GemmIsa
 {
@@ -65,6 +68,28 @@ public static unsafe class Gemm
     public static void MultiplySparse(ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, ReadOnlySpan<float> bias,
         Span<float> c, int ldc, int m, int n, int k, GemmOptions options, ReadOnlySpan<int> depthLists, ReadOnlySpan<int> depthCounts)
     {
+        CheckDepthLists(m, k, depthLists, depthCounts);
+        Multiply(a, lda, b, ldb, bias, c, ldc, m, n, k, options, BestIsa, depthLists, depthCounts);
+    }
+
+    /// <summary>
+    /// C = op(A)·B (a weight gradient g), and in the same pass, once each element of g is final, momentum SGD on
+    /// the weights W and momentum V laid out like C: <c>v = μ·v + (g + λ·w); w = w − η·v</c>, the same operations
+    /// as <c>Sgd.Update</c>, so the result is bit for bit that of a separate update, without reading g back.
+    /// Depth lists are optional, as for <see cref="MultiplySparse"/>.
+    /// </summary>
+    internal static void MultiplyWithSgd(ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, Span<float> c, int ldc,
+        int m, int n, int k, GemmOptions options, ReadOnlySpan<int> depthLists, ReadOnlySpan<int> depthCounts,
+        Span<float> w, Span<float> v, SgdEpilogue sgd)
+    {
+        if (!depthCounts.IsEmpty) CheckDepthLists(m, k, depthLists, depthCounts);
+        long needC = m == 0 || n == 0 ? 0 : (long)(m - 1) * ldc + n;
+        if (w.Length < needC || v.Length < needC) throw new ArgumentException($"W and V must hold {needC} floats laid out like C.");
+        Multiply(a, lda, b, ldb, default, c, ldc, m, n, k, options, BestIsa, depthLists, depthCounts, w, v, sgd);
+    }
+
+    private static void CheckDepthLists(int m, int k, ReadOnlySpan<int> depthLists, ReadOnlySpan<int> depthCounts)
+    {
         int tiles = (m + TileRows - 1) / TileRows;
         if (depthCounts.Length < tiles || depthLists.Length < (long)tiles * k)
             throw new ArgumentException($"Depth lists must cover {tiles} tiles of {k} entries.", nameof(depthLists));
@@ -78,22 +103,25 @@ public static unsafe class Gemm
                 previous = p;
             }
         }
-        Multiply(a, lda, b, ldb, bias, c, ldc, m, n, k, options, BestIsa, depthLists, depthCounts);
     }
 
     internal static void Multiply(ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, ReadOnlySpan<float> bias,
         Span<float> c, int ldc, int m, int n, int k, GemmOptions options, GemmIsa isa,
-        ReadOnlySpan<int> depthLists = default, ReadOnlySpan<int> depthCounts = default)
+        ReadOnlySpan<int> depthLists = default, ReadOnlySpan<int> depthCounts = default,
+        Span<float> w = default, Span<float> v = default, SgdEpilogue sgd = default)
     {
         CheckArguments(a, lda, b, ldb, bias, c, ldc, m, n, k, options);
         if (m == 0 || n == 0) return;
         if (isa == GemmIsa.Avx512 && !Avx512F.IsSupported || isa == GemmIsa.Avx2 && !(Avx2.IsSupported && Fma.IsSupported))
             throw new PlatformNotSupportedException($"{isa} is not supported on this processor.");
         bool sparse = !depthCounts.IsEmpty;
-        fixed (float* pa = a, pb = b, pbias = bias, pc = c)
+        fixed (float* pa = a, pb = b, pbias = bias, pc = c, pw = w, pv = v)
         fixed (int* lists = depthLists, counts = depthCounts)
         {
-            var args = new Operands(pa, lda, pb, ldb, bias.IsEmpty ? null : pbias, pc, ldc, k, options);
+            var args = new Operands(pa, lda, pb, ldb, bias.IsEmpty ? null : pbias, pc, ldc, k, options)
+            {
+                W = pw, V = pv, Update = !w.IsEmpty, Sgd = sgd,
+            };
             switch (isa)
             {
                 case GemmIsa.Avx512: Blocked<Simd512, Vector512<float>>(args, m, n, sparse ? lists : null, counts); break;
@@ -161,6 +189,11 @@ public static unsafe class Gemm
         public int K = k;
         public bool Accumulate = (options & GemmOptions.Accumulate) != 0;
         public bool Relu = (options & GemmOptions.Relu) != 0;
+        // Momentum SGD applied to W and V (laid out like C) when C's values are final; see SgdEpilogue.
+        public float* W;
+        public float* V;
+        public bool Update;
+        public SgdEpilogue Sgd;
     }
 
     /// <summary>Depth of a block of B kept in L1: 128 rows × 64 floats = 32 KiB (measured best of 64-256 for fc1).</summary>
@@ -192,6 +225,7 @@ public static unsafe class Gemm
                 }
                 if (p0 > 0) { block.Bias = null; block.Accumulate = true; }
                 block.Relu = x.Relu && p0 + depth == x.K;
+                block.Update = x.Update && p0 + depth == x.K;
                 for (int t = 0, i = 0; i < m; t++, i += TileRows)
                 {
                     int* list = null;
@@ -287,21 +321,45 @@ public static unsafe class Gemm
             if (four) { c42 = TS.MultiplyAdd(av, b2, c42); c43 = TS.MultiplyAdd(av, b3, c43); }
         }
 
-        StoreRow<TS, TV>(c0, w, four, x.Relu, c00, c01, c02, c03);
-        StoreRow<TS, TV>(c0 + x.Ldc, w, four, x.Relu, c10, c11, c12, c13);
-        StoreRow<TS, TV>(c0 + 2 * x.Ldc, w, four, x.Relu, c20, c21, c22, c23);
-        StoreRow<TS, TV>(c0 + 3 * x.Ldc, w, four, x.Relu, c30, c31, c32, c33);
-        StoreRow<TS, TV>(c0 + 4 * x.Ldc, w, four, x.Relu, c40, c41, c42, c43);
+        nint at = i * x.Ldc + j;
+        StoreRow<TS, TV>(x, at, w, four, c00, c01, c02, c03);
+        StoreRow<TS, TV>(x, at + x.Ldc, w, four, c10, c11, c12, c13);
+        StoreRow<TS, TV>(x, at + 2 * x.Ldc, w, four, c20, c21, c22, c23);
+        StoreRow<TS, TV>(x, at + 3 * x.Ldc, w, four, c30, c31, c32, c33);
+        StoreRow<TS, TV>(x, at + 4 * x.Ldc, w, four, c40, c41, c42, c43);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void StoreRow<TS, TV>(float* c, int w, bool four, bool relu, TV v0, TV v1, TV v2, TV v3)
+    private static void StoreRow<TS, TV>(in Operands x, nint at, int w, bool four, TV v0, TV v1, TV v2, TV v3)
         where TS : struct, ISimd<TV> where TV : struct
     {
-        if (relu) { v0 = TS.Relu(v0); v1 = TS.Relu(v1); v2 = TS.Relu(v2); v3 = TS.Relu(v3); }
-        TS.Store(c, v0);
-        TS.Store(c + w, v1);
-        if (four) { TS.Store(c + 2 * w, v2); TS.Store(c + 3 * w, v3); }
+        if (x.Relu) { v0 = TS.Relu(v0); v1 = TS.Relu(v1); v2 = TS.Relu(v2); v3 = TS.Relu(v3); }
+        Store<TS, TV>(x, at, v0);
+        Store<TS, TV>(x, at + w, v1);
+        if (four) { Store<TS, TV>(x, at + 2 * w, v2); Store<TS, TV>(x, at + 3 * w, v3); }
+    }
+
+    // C = g; and with an SGD epilogue: v = μ·v + (g + λ·w), w = w − η·v, the same operations as Sgd.Update.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store<TS, TV>(in Operands x, nint at, TV g) where TS : struct, ISimd<TV> where TV : struct
+    {
+        TS.Store(x.C + at, g);
+        if (!x.Update) return;
+        TV w = TS.Load(x.W + at);
+        TV v = TS.Add(TS.Multiply(TS.Broadcast(x.Sgd.Momentum), TS.Load(x.V + at)), TS.Add(g, TS.Multiply(TS.Broadcast(x.Sgd.WeightDecay), w)));
+        TS.Store(x.V + at, v);
+        TS.Store(x.W + at, TS.Subtract(w, TS.Multiply(TS.Broadcast(x.Sgd.LearningRate), v)));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreMasked<TS, TV>(in Operands x, nint at, TV mask, TV g) where TS : struct, ISimd<TV> where TV : struct
+    {
+        TS.StoreMasked(x.C + at, mask, g);
+        if (!x.Update) return;
+        TV w = TS.LoadMasked(x.W + at, mask);
+        TV v = TS.Add(TS.Multiply(TS.Broadcast(x.Sgd.Momentum), TS.LoadMasked(x.V + at, mask)), TS.Add(g, TS.Multiply(TS.Broadcast(x.Sgd.WeightDecay), w)));
+        TS.StoreMasked(x.V + at, mask, v);
+        TS.StoreMasked(x.W + at, mask, TS.Subtract(w, TS.Multiply(TS.Broadcast(x.Sgd.LearningRate), v)));
     }
 
     // Up to 5 rows × one vector of up to Count columns, with masked loads and stores so that
@@ -337,11 +395,12 @@ public static unsafe class Gemm
             if (rows > 4) r4 = TS.MultiplyAdd(TS.Broadcast(a[4 * rs]), bv, r4);
         }
         if (x.Relu) { r0 = TS.Relu(r0); r1 = TS.Relu(r1); r2 = TS.Relu(r2); r3 = TS.Relu(r3); r4 = TS.Relu(r4); }
-        TS.StoreMasked(c, mask, r0);
-        if (rows > 1) TS.StoreMasked(c + ldc, mask, r1);
-        if (rows > 2) TS.StoreMasked(c + 2 * ldc, mask, r2);
-        if (rows > 3) TS.StoreMasked(c + 3 * ldc, mask, r3);
-        if (rows > 4) TS.StoreMasked(c + 4 * ldc, mask, r4);
+        nint at = i * x.Ldc + j;
+        StoreMasked<TS, TV>(x, at, mask, r0);
+        if (rows > 1) StoreMasked<TS, TV>(x, at + ldc, mask, r1);
+        if (rows > 2) StoreMasked<TS, TV>(x, at + 2 * ldc, mask, r2);
+        if (rows > 3) StoreMasked<TS, TV>(x, at + 3 * ldc, mask, r3);
+        if (rows > 4) StoreMasked<TS, TV>(x, at + 4 * ldc, mask, r4);
     }
 
     // No SIMD: the i-p-j loop order streams rows of B; per element the operation order is unchanged.
@@ -361,6 +420,15 @@ public static unsafe class Gemm
             }
             if (x.Relu)
                 for (int j = 0; j < n; j++) c[j] = MathF.Max(c[j], 0f);
+            if (x.Update)
+            {
+                float* w = x.W + i * x.Ldc, v = x.V + i * x.Ldc;
+                for (int j = 0; j < n; j++)
+                {
+                    v[j] = x.Sgd.Momentum * v[j] + (c[j] + x.Sgd.WeightDecay * w[j]);
+                    w[j] -= x.Sgd.LearningRate * v[j];
+                }
+            }
         }
     }
 

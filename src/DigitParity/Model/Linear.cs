@@ -110,9 +110,21 @@ public sealed class Linear
     // takes this worker's panels of dy contiguously, since a strided dy block thrashes L1 (measured 20 % slower);
     // wT (Out, In) takes the transposed rows i0..i1 of W.
     // With depth lists over xᵀ (ActiveDepth.ForColumns), each 5-input tile of dW skips the samples where it is zero.
-    internal void Backward(ParameterStore store, ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx, Span<float> packed,
-        Span<float> wT, int batch, int worker, int workers, ReadOnlySpan<int> depthLists = default, ReadOnlySpan<int> depthCounts = default)
+    // With no dx to compute, no other worker reads this layer's weights, so `fuse` (momentum SGD) may update this
+    // worker's panels of W in the same pass as their gradient; returns whether it did (then Update skips W).
+    internal bool Backward(ParameterStore store, ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx, Span<float> packed,
+        Span<float> wT, int batch, int worker, int workers, ReadOnlySpan<int> depthLists = default, ReadOnlySpan<int> depthCounts = default,
+        IParameterUpdate? fuse = null)
     {
+        Span<float> velocity = default;
+        SgdEpilogue sgd = default;
+        bool fused = false;
+        if (dx.IsEmpty && !SplitsRows(workers) && fuse is not null
+            && fuse.TryGetMomentumSgd(Weight, out velocity, out float lr, out float mu, out float wd))
+        {
+            fused = true;
+            sgd = new SgdEpilogue(lr, mu, wd);
+        }
         Span<float> dw = store.Gradient(Weight), db = store.Gradient(Bias);
         var (i0, i1) = InputShare(worker, workers);
         if (SplitsRows(workers))
@@ -134,14 +146,17 @@ public sealed class Linear
                     dyPanel = panel;
                 }
                 int ldy = n == Out ? Out : n;
-                if (depthCounts.IsEmpty)
+                if (fused)
+                    Gemm.MultiplyWithSgd(x, In, dyPanel, ldy, dw[(j * In)..], n, In, n, batch, GemmOptions.TransposeA, depthLists, depthCounts,
+                        store.Value(Weight)[(j * In)..], velocity[(j * In)..], sgd);
+                else if (depthCounts.IsEmpty)
                     Gemm.Multiply(x, In, dyPanel, ldy, default, dw[(j * In)..], n, In, n, batch, GemmOptions.TransposeA);
                 else
                     Gemm.MultiplySparse(x, In, dyPanel, ldy, default, dw[(j * In)..], n, In, n, batch, GemmOptions.TransposeA, depthLists, depthCounts);
             }
             if (j0 < j1) ColumnSums(dy, batch, j0, j1, db[j0..j1]);
         }
-        if (dx.IsEmpty || i0 >= i1) return;
+        if (dx.IsEmpty || i0 >= i1) return fused;
         Span<float> w = store.Value(Weight);
         for (int j = 0; j < Out; j += PanelWidth)
         {
@@ -149,10 +164,11 @@ public sealed class Linear
             Gemm.Transpose(w[(j * In + i0 * n)..], n, wT[(j * In + i0)..], In, i1 - i0, n);
         }
         Gemm.Multiply(dy, Out, wT[i0..], In, default, dx[i0..], In, batch, i1 - i0, Out);
+        return fused;
     }
 
     // Hands this worker's share of W and b (the parts its Backward computed) to the optimizer.
-    internal void Update(IParameterUpdate update, int worker, int workers)
+    internal void Update(IParameterUpdate update, int worker, int workers, bool weightDone = false)
     {
         if (SplitsRows(workers))
         {
@@ -163,7 +179,7 @@ public sealed class Linear
         }
         var (j0, j1) = OutputShare(worker, workers);
         if (j0 >= j1) return;
-        update.Apply(Weight, j0 * In, (j1 - j0) * In); // whole panels are contiguous
+        if (!weightDone) update.Apply(Weight, j0 * In, (j1 - j0) * In); // whole panels are contiguous
         update.Apply(Bias, j0, j1 - j0);
     }
 

@@ -142,9 +142,9 @@ public sealed class MultiTaskNetwork
             pool.Barrier();
             Update(update, Trunk[l], worker, pool.Count);
         }
-        Trunk[0].Backward(Parameters, ws.Input, ws.ActivationGradients[0], default, ws.PackedGradients[0], default, batch, worker, pool.Count,
-            ws.InputColumnLists, ws.InputColumnCounts);
-        Update(update, Trunk[0], worker, pool.Count);
+        bool fused = Trunk[0].Backward(Parameters, ws.Input, ws.ActivationGradients[0], default, ws.PackedGradients[0], default, batch, worker, pool.Count,
+            ws.InputColumnLists, ws.InputColumnCounts, fuse: update);
+        if (update is not null) Trunk[0].Update(update, worker, pool.Count, weightDone: fused);
     }
 
     // One layer's backward, then the ReLU that precedes it on the same columns of dx: dx = dx where x > 0.

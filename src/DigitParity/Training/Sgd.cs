@@ -60,6 +60,15 @@ public sealed class Sgd : IParameterUpdate
             LearningRate, Momentum, tensor.Decay ? WeightDecay : 0f);
     }
 
+    /// <inheritdoc/>
+    public bool TryGetMomentumSgd(ParameterTensor tensor, out Span<float> velocity, out float learningRate, out float momentum, out float weightDecay)
+    {
+        ArgumentNullException.ThrowIfNull(tensor);
+        velocity = Velocity.AsSpan(tensor.Offset, tensor.Length);
+        (learningRate, momentum, weightDecay) = (LearningRate, Momentum, tensor.Decay ? WeightDecay : 0f);
+        return true;
+    }
+
     /// <summary>The update rule above on one contiguous run, in a single pass (g is not modified).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Update(Span<float> w, ReadOnlySpan<float> g, Span<float> v, float learningRate, float momentum, float weightDecay)
