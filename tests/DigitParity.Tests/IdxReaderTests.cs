@@ -148,3 +148,31 @@ public sealed class GatherTests
         Assert.Equal([data.Data.Labels[7] % 2, data.Data.Labels[3] % 2], labels[1]);
     }
 }
+
+public sealed class EmbeddedDataTests
+{
+    [Fact]
+    public void EmbeddedMnistMatchesThePublishedChecksumsOfTheRawFiles()
+    {
+        // data/mnist/SHA256SUMS.raw lists the SHA-256 of each decompressed IDX file.
+        string dir = MnistFiles.EmbeddedDirectory;
+        string sums = Path.Combine(FindRepositoryData(), "SHA256SUMS.raw");
+        foreach (string line in File.ReadAllLines(sums).Where(l => l.Trim().Length > 0))
+        {
+            string[] parts = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            using var gzip = new System.IO.Compression.GZipStream(File.OpenRead(Path.Combine(dir, parts[1] + ".gz")), System.IO.Compression.CompressionMode.Decompress);
+            string actual = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(gzip));
+            Assert.Equal(parts[0], actual);
+        }
+    }
+
+    private static string FindRepositoryData()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            string candidate = Path.Combine(dir.FullName, "data", "mnist");
+            if (File.Exists(Path.Combine(candidate, "SHA256SUMS.raw"))) return candidate;
+        }
+        throw new DirectoryNotFoundException("data/mnist/SHA256SUMS.raw not found above the test binaries");
+    }
+}
