@@ -113,7 +113,7 @@ public sealed class Trainer : IDisposable
     /// <summary>Stops the worker threads.</summary>
     public void Dispose() => _pool.Dispose();
 
-    /// <summary>One SGD step on all workers: gather, forward, loss (worker 0), backward with updates.</summary>
+    /// <summary>One SGD step on all workers: gather and index, forward and loss, backward with the updates.</summary>
     private sealed class TrainStep(MultiTaskNetwork network, Sgd sgd, WorkerPool pool, Workspace ws) : IParallelWork
     {
         private readonly double[] _taskLosses = new double[network.Tasks.Count];
