@@ -48,6 +48,25 @@ public sealed class DecodedCacheTests
     }
 
     [Fact]
+    public void AReadOnlyDataDirectoryIsLeftUntouched()
+    {
+        if (OperatingSystem.IsWindows()) return;
+        string dir = Directory.CreateTempSubdirectory("digitparity-cache-").FullName;
+        string source = Path.Combine(dir, "labels.gz");
+        File.WriteAllBytes(source, TestData.Gzip(TestData.LabelsIdx(3, 1)));
+        File.SetUnixFileMode(dir, UnixFileMode.UserRead | UnixFileMode.UserExecute);
+        try
+        {
+            Assert.Equal(new byte[] { 3, 1 }, DecodedCache.Read(source, (s, n) => IdxReader.ReadLabels(s, n)));
+            Assert.False(Directory.Exists(Path.Combine(dir, DecodedCache.FolderName)));
+        }
+        finally
+        {
+            File.SetUnixFileMode(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        }
+    }
+
+    [Fact]
     public void ErrorsStillNameTheSourceFile()
     {
         string dir = Directory.CreateTempSubdirectory("digitparity-cache-").FullName;

@@ -122,6 +122,10 @@ public static class DecodedCache
     {
         try
         {
+            // A data directory marked read-only stays untouched, even for root, who could write it anyway.
+            string source = Path.GetDirectoryName(Path.GetDirectoryName(cached)!)!;
+            const UnixFileMode AnyWrite = UnixFileMode.UserWrite | UnixFileMode.GroupWrite | UnixFileMode.OtherWrite;
+            if (!OperatingSystem.IsWindows() && (File.GetUnixFileMode(source) & AnyWrite) == 0) return;
             Directory.CreateDirectory(Path.GetDirectoryName(cached)!);
             AtomicFile.Write(cached, stream =>
             {
