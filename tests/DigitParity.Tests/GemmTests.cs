@@ -122,6 +122,10 @@ public sealed class GemmTests
             Assert.True(g.AsSpan().SequenceEqual(gf), $"{isa}: gradient");
             Assert.True(w.AsSpan().SequenceEqual(wf), $"{isa}: weights");
             Assert.True(v.AsSpan().SequenceEqual(vf), $"{isa}: momentum");
+            float[] untouched = new float[m * n], wn = w0.ToArray(), vn = v0.ToArray();
+            Gemm.Multiply(a, m, b, n, default, untouched, n, m, n, k, GemmOptions.TransposeA, isa, default, default, wn, vn, sgd with { KeepGradient = false });
+            Assert.True(w.AsSpan().SequenceEqual(wn) && v.AsSpan().SequenceEqual(vn), $"{isa}: update without keeping the gradient");
+            if (isa != GemmIsa.Scalar) Assert.All(untouched, value => Assert.Equal(0f, value));
         }
     }
 

@@ -23,7 +23,8 @@ public enum GemmOptions
 }
 
 /// <summary>Hyper-parameters of a momentum-SGD update fused into a weight-gradient product (see Sgd).</summary>
-internal readonly record struct SgdEpilogue(float LearningRate, float Momentum, float WeightDecay);
+/// KeepGradient = false leaves the final gradient in registers only (C then holds nothing useful for that product).
+internal readonly record struct SgdEpilogue(float LearningRate, float Momentum, float WeightDecay, bool KeepGradient = true);
 
 /// <summary>Instruction sets the matrix multiply can run on; the best available is the default.</summary>
 internal enum GemmIsa
@@ -75,7 +76,8 @@ public static unsafe class Gemm
     /// <summary>
     /// C = op(A)·B (a weight gradient g), and in the same pass, once each element of g is final, momentum SGD on
     /// the weights W and momentum V laid out like C: <c>v = μ·v + (g + λ·w); w = w − η·v</c>, the same operations
-    /// as <c>Sgd.Update</c>, so the result is bit for bit that of a separate update, without reading g back.
+    /// as <c>Sgd.Update</c>, so the result is bit for bit that of a separate update, without reading g back (and,
+    /// unless the epilogue keeps it, without writing its final value either).
     /// Depth lists are optional, as for <see cref="MultiplySparse"/>.
     /// </summary>
     internal static void MultiplyWithSgd(ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, Span<float> c, int ldc,
@@ -120,7 +122,7 @@ public static unsafe class Gemm
         {
             var args = new Operands(pa, lda, pb, ldb, bias.IsEmpty ? null : pbias, pc, ldc, k, options)
             {
-                W = pw, V = pv, Update = !w.IsEmpty, Sgd = sgd,
+                W = pw, V = pv, Update = !w.IsEmpty, KeepGradient = sgd.KeepGradient, Sgd = sgd,
             };
             switch (isa)
             {
@@ -193,6 +195,7 @@ public static unsafe class Gemm
         public float* W;
         public float* V;
         public bool Update;
+        public bool KeepGradient;
         public SgdEpilogue Sgd;
     }
 
@@ -343,7 +346,7 @@ public static unsafe class Gemm
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Store<TS, TV>(in Operands x, nint at, TV g) where TS : struct, ISimd<TV> where TV : struct
     {
-        TS.Store(x.C + at, g);
+        if (!x.Update || x.KeepGradient) TS.Store(x.C + at, g);
         if (!x.Update) return;
         TV w = TS.Load(x.W + at);
         TV v = TS.Add(TS.Multiply(TS.Broadcast(x.Sgd.Momentum), TS.Load(x.V + at)), TS.Add(g, TS.Multiply(TS.Broadcast(x.Sgd.WeightDecay), w)));
@@ -354,7 +357,7 @@ public static unsafe class Gemm
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void StoreMasked<TS, TV>(in Operands x, nint at, TV mask, TV g) where TS : struct, ISimd<TV> where TV : struct
     {
-        TS.StoreMasked(x.C + at, mask, g);
+        if (!x.Update || x.KeepGradient) TS.StoreMasked(x.C + at, mask, g);
         if (!x.Update) return;
         TV w = TS.LoadMasked(x.W + at, mask);
         TV v = TS.Add(TS.Multiply(TS.Broadcast(x.Sgd.Momentum), TS.LoadMasked(x.V + at, mask)), TS.Add(g, TS.Multiply(TS.Broadcast(x.Sgd.WeightDecay), w)));

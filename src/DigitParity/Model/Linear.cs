@@ -111,7 +111,8 @@ public sealed class Linear
     // wT (Out, In) takes the transposed rows i0..i1 of W.
     // With depth lists over xᵀ (ActiveDepth.ForColumns), each 5-input tile of dW skips the samples where it is zero.
     // With no dx to compute, no other worker reads this layer's weights, so `fuse` (momentum SGD) may update this
-    // worker's panels of W in the same pass as their gradient; returns whether it did (then Update skips W).
+    // worker's panels of W in the same pass as their gradient, which is then not stored; returns whether it did
+    // (then Update skips W).
     internal bool Backward(ParameterStore store, ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx, Span<float> packed,
         Span<float> wT, int batch, int worker, int workers, ReadOnlySpan<int> depthLists = default, ReadOnlySpan<int> depthCounts = default,
         IParameterUpdate? fuse = null)
@@ -123,7 +124,7 @@ public sealed class Linear
             && fuse.TryGetMomentumSgd(Weight, out velocity, out float lr, out float mu, out float wd))
         {
             fused = true;
-            sgd = new SgdEpilogue(lr, mu, wd);
+            sgd = new SgdEpilogue(lr, mu, wd, KeepGradient: false); // training reads this gradient nowhere else
         }
         Span<float> dw = store.Gradient(Weight), db = store.Gradient(Bias);
         var (i0, i1) = InputShare(worker, workers);
