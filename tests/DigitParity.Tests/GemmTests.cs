@@ -111,7 +111,7 @@ public sealed class GemmTests
     {
         var rng = new Rng(31);
         float[] a = Random(rng, k * m), b = Random(rng, k * n), w0 = Random(rng, m * n), v0 = Random(rng, m * n);
-        var sgd = new SgdEpilogue(0.1f, 0.9f, 1e-3f);
+        var sgd = new SgdRule(0.1f, 0.9f, 1e-3f);
         float[] g = new float[m * n], w = w0.ToArray(), v = v0.ToArray();
         Gemm.MultiplyNaive(a, m, b, n, default, g, n, m, n, k, GemmOptions.TransposeA);
         DigitParity.Training.Sgd.Update(w, g, v, sgd.LearningRate, sgd.Momentum, sgd.WeightDecay);

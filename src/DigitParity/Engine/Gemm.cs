@@ -22,9 +22,30 @@ public enum GemmOptions
     TransposeA = 4,
 }
 
-/// <summary>Hyper-parameters of a momentum-SGD update fused into a weight-gradient product (see Sgd).</summary>
-/// KeepGradient = false leaves the final gradient in registers only (C then holds nothing useful for that product).
-internal readonly record struct SgdEpilogue(float LearningRate, float Momentum, float WeightDecay, bool KeepGradient = true);
+/// <summary>
+/// The momentum-SGD rule, written once for every vector width and shared by <c>Sgd.Update</c> and the update fused
+/// into a weight-gradient product: <c>v = μ·v + (g + λ·w); w = w − η·v</c>. KeepGradient = false lets a fused
+/// product leave the final gradient in registers only.
+/// </summary>
+internal readonly record struct SgdRule(float LearningRate, float Momentum, float WeightDecay, bool KeepGradient = true)
+{
+    /// <summary>μ·v + (g + λ·w): the momentum after this step.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public TV Velocity<TS, TV>(TV w, TV g, TV v) where TS : struct, ISimd<TV> where TV : struct
+        => TS.Add(TS.Multiply(TS.Broadcast(Momentum), v), TS.Add(g, TS.Multiply(TS.Broadcast(WeightDecay), w)));
+
+    /// <summary>w − η·v: the weight after this step.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public TV Weight<TS, TV>(TV w, TV v) where TS : struct, ISimd<TV> where TV : struct
+        => TS.Subtract(w, TS.Multiply(TS.Broadcast(LearningRate), v));
+
+    /// <summary>The same rule on one float.</summary>
+    public (float W, float V) Apply(float w, float g, float v)
+    {
+        float velocity = Momentum * v + (g + WeightDecay * w);
+        return (w - LearningRate * velocity, velocity);
+    }
+}
 
 /// <summary>Instruction sets the matrix multiply can run on; the best available is the default.</summary>
 internal enum GemmIsa
@@ -82,7 +103,7 @@ public static unsafe class Gemm
     /// </summary>
     internal static void MultiplyWithSgd(ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, Span<float> c, int ldc,
         int m, int n, int k, GemmOptions options, ReadOnlySpan<int> depthLists, ReadOnlySpan<int> depthCounts,
-        Span<float> w, Span<float> v, SgdEpilogue sgd)
+        Span<float> w, Span<float> v, SgdRule sgd)
     {
         if (!depthCounts.IsEmpty) CheckDepthLists(m, k, depthLists, depthCounts);
         long needC = m == 0 || n == 0 ? 0 : (long)(m - 1) * ldc + n;
@@ -110,7 +131,7 @@ public static unsafe class Gemm
     internal static void Multiply(ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, ReadOnlySpan<float> bias,
         Span<float> c, int ldc, int m, int n, int k, GemmOptions options, GemmIsa isa,
         ReadOnlySpan<int> depthLists = default, ReadOnlySpan<int> depthCounts = default,
-        Span<float> w = default, Span<float> v = default, SgdEpilogue sgd = default)
+        Span<float> w = default, Span<float> v = default, SgdRule sgd = default)
     {
         CheckArguments(a, lda, b, ldb, bias, c, ldc, m, n, k, options);
         if (m == 0 || n == 0) return;
@@ -191,12 +212,12 @@ public static unsafe class Gemm
         public int K = k;
         public bool Accumulate = (options & GemmOptions.Accumulate) != 0;
         public bool Relu = (options & GemmOptions.Relu) != 0;
-        // Momentum SGD applied to W and V (laid out like C) when C's values are final; see SgdEpilogue.
+        // Momentum SGD applied to W and V (laid out like C) when C's values are final; see SgdRule.
         public float* W;
         public float* V;
         public bool Update;
         public bool KeepGradient;
-        public SgdEpilogue Sgd;
+        public SgdRule Sgd;
     }
 
     /// <summary>Depth of a block of B kept in L1: 128 rows × 64 floats = 32 KiB (measured best of 64-256 for fc1).</summary>
@@ -349,9 +370,9 @@ public static unsafe class Gemm
         if (!x.Update || x.KeepGradient) TS.Store(x.C + at, g);
         if (!x.Update) return;
         TV w = TS.Load(x.W + at);
-        TV v = TS.Add(TS.Multiply(TS.Broadcast(x.Sgd.Momentum), TS.Load(x.V + at)), TS.Add(g, TS.Multiply(TS.Broadcast(x.Sgd.WeightDecay), w)));
+        TV v = x.Sgd.Velocity<TS, TV>(w, g, TS.Load(x.V + at));
         TS.Store(x.V + at, v);
-        TS.Store(x.W + at, TS.Subtract(w, TS.Multiply(TS.Broadcast(x.Sgd.LearningRate), v)));
+        TS.Store(x.W + at, x.Sgd.Weight<TS, TV>(w, v));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -360,9 +381,9 @@ public static unsafe class Gemm
         if (!x.Update || x.KeepGradient) TS.StoreMasked(x.C + at, mask, g);
         if (!x.Update) return;
         TV w = TS.LoadMasked(x.W + at, mask);
-        TV v = TS.Add(TS.Multiply(TS.Broadcast(x.Sgd.Momentum), TS.LoadMasked(x.V + at, mask)), TS.Add(g, TS.Multiply(TS.Broadcast(x.Sgd.WeightDecay), w)));
+        TV v = x.Sgd.Velocity<TS, TV>(w, g, TS.LoadMasked(x.V + at, mask));
         TS.StoreMasked(x.V + at, mask, v);
-        TS.StoreMasked(x.W + at, mask, TS.Subtract(w, TS.Multiply(TS.Broadcast(x.Sgd.LearningRate), v)));
+        TS.StoreMasked(x.W + at, mask, x.Sgd.Weight<TS, TV>(w, v));
     }
 
     // Up to 5 rows × one vector of up to Count columns, with masked loads and stores so that
@@ -426,11 +447,7 @@ public static unsafe class Gemm
             if (x.Update)
             {
                 float* w = x.W + i * x.Ldc, v = x.V + i * x.Ldc;
-                for (int j = 0; j < n; j++)
-                {
-                    v[j] = x.Sgd.Momentum * v[j] + (c[j] + x.Sgd.WeightDecay * w[j]);
-                    w[j] -= x.Sgd.LearningRate * v[j];
-                }
+                for (int j = 0; j < n; j++) (w[j], v[j]) = x.Sgd.Apply(w[j], c[j], v[j]);
             }
         }
     }

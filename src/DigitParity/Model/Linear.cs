@@ -118,13 +118,13 @@ public sealed class Linear
         IParameterUpdate? fuse = null)
     {
         Span<float> velocity = default;
-        SgdEpilogue sgd = default;
+        SgdRule sgd = default;
         bool fused = false;
         if (dx.IsEmpty && !SplitsRows(workers) && fuse is not null
             && fuse.TryGetMomentumSgd(Weight, out velocity, out float lr, out float mu, out float wd))
         {
             fused = true;
-            sgd = new SgdEpilogue(lr, mu, wd, KeepGradient: false); // training reads this gradient nowhere else
+            sgd = new SgdRule(lr, mu, wd, KeepGradient: false); // training reads this gradient nowhere else
         }
         Span<float> dw = store.Gradient(Weight), db = store.Gradient(Bias);
         var (i0, i1) = InputShare(worker, workers);

@@ -71,41 +71,30 @@ public sealed class Sgd : IParameterUpdate
 
     /// <summary>The update rule above on one contiguous run, in a single pass (g is not modified).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Update(Span<float> w, ReadOnlySpan<float> g, Span<float> v, float learningRate, float momentum, float weightDecay)
+    public static unsafe void Update(Span<float> w, ReadOnlySpan<float> g, Span<float> v, float learningRate, float momentum, float weightDecay)
     {
         if (g.Length != w.Length || v.Length != w.Length) throw new ArgumentException("w, g and v must have the same length.");
+        var rule = new SgdRule(learningRate, momentum, weightDecay);
+        fixed (float* pw = w, pg = g, pv = v)
+        {
+            int i = Vector512.IsHardwareAccelerated ? Update<Simd512, Vector512<float>>(pw, pg, pv, w.Length, rule)
+                : Vector256.IsHardwareAccelerated ? Update<Simd256, Vector256<float>>(pw, pg, pv, w.Length, rule)
+                : 0;
+            for (; i < w.Length; i++) (pw[i], pv[i]) = rule.Apply(pw[i], pg[i], pv[i]);
+        }
+    }
+
+    // Whole vectors of the run; returns where the scalar tail starts.
+    private static unsafe int Update<TS, TV>(float* w, float* g, float* v, int length, SgdRule rule) where TS : struct, ISimd<TV> where TV : struct
+    {
         int i = 0;
-        if (Vector512.IsHardwareAccelerated)
+        for (; i + TS.Count <= length; i += TS.Count)
         {
-            var lr = Vector512.Create(learningRate);
-            var mu = Vector512.Create(momentum);
-            var wd = Vector512.Create(weightDecay);
-            for (; i <= w.Length - Vector512<float>.Count; i += Vector512<float>.Count)
-            {
-                var wi = Vector512.Create(w[i..]);
-                var vi = mu * Vector512.Create(v[i..]) + (Vector512.Create(g[i..]) + wd * wi);
-                vi.CopyTo(v[i..]);
-                (wi - lr * vi).CopyTo(w[i..]);
-            }
+            TV wi = TS.Load(w + i);
+            TV vi = rule.Velocity<TS, TV>(wi, TS.Load(g + i), TS.Load(v + i));
+            TS.Store(v + i, vi);
+            TS.Store(w + i, rule.Weight<TS, TV>(wi, vi));
         }
-        else if (Vector256.IsHardwareAccelerated)
-        {
-            var lr = Vector256.Create(learningRate);
-            var mu = Vector256.Create(momentum);
-            var wd = Vector256.Create(weightDecay);
-            for (; i <= w.Length - Vector256<float>.Count; i += Vector256<float>.Count)
-            {
-                var wi = Vector256.Create(w[i..]);
-                var vi = mu * Vector256.Create(v[i..]) + (Vector256.Create(g[i..]) + wd * wi);
-                vi.CopyTo(v[i..]);
-                (wi - lr * vi).CopyTo(w[i..]);
-            }
-        }
-        for (; i < w.Length; i++)
-        {
-            float vi = momentum * v[i] + (g[i] + weightDecay * w[i]);
-            v[i] = vi;
-            w[i] -= learningRate * vi;
-        }
+        return i;
     }
 }
