@@ -28,6 +28,12 @@ internal static class TrainCommand
         var threads = new Option<int>("--threads") { Description = "Worker threads", DefaultValueFactory = _ => defaults.Threads };
         var logInterval = new Option<int>("--log-interval") { Description = "Batches between speed lines", DefaultValueFactory = _ => defaults.LogInterval };
         var metrics = new Option<string?>("--metrics") { Description = "Write per-epoch metrics as JSON to this file", HelpName = "FILE" };
+        var save = new Option<string?>("--save") { Description = "Write the final model to this safetensors file", HelpName = "PATH" };
+        var checkpointDir = new Option<string?>("--checkpoint-dir")
+        {
+            Description = "After every epoch write last.safetensors, and best.safetensors when validation accuracy improves, here",
+            HelpName = "DIR",
+        };
 
         AtLeast(epochs, 1);
         AtLeast(batchSize, 1);
@@ -39,7 +45,7 @@ internal static class TrainCommand
 
         var command = new Command("train", "Train the multi-task digit & parity network (defaults: the MXNet tutorial's settings)")
         {
-            epochs, batchSize, lr, momentum, weightDecay, seed, data, threads, logInterval, metrics,
+            epochs, batchSize, lr, momentum, weightDecay, seed, data, threads, logInterval, metrics, save, checkpointDir,
         };
         command.SetAction(parse =>
         {
@@ -63,7 +69,8 @@ internal static class TrainCommand
                 error.WriteLine($"digitparity: error: {e.Message} (see 'digitparity train --help')");
                 return 2;
             }
-            return Run(options, parse.GetValue(data), parse.GetValue(metrics), output, interactive);
+            var outputs = new TrainOutputs(parse.GetValue(metrics), parse.GetValue(save), parse.GetValue(checkpointDir));
+            return Run(options, parse.GetValue(data), outputs, output, interactive);
         });
         return command;
     }
@@ -85,9 +92,14 @@ internal static class TrainCommand
             if (!valid(value)) result.AddError(string.Create(CultureInfo.InvariantCulture, $"{option.Name} must be {expected} (got {value})"));
         });
 
-    private static int Run(TrainingOptions options, string? dataDirectory, string? metricsPath, TextWriter output, bool interactive)
+    /// <summary>Files a training run writes besides its console output.</summary>
+    private sealed record TrainOutputs(string? Metrics, string? Model, string? CheckpointDirectory);
+
+    private static int Run(TrainingOptions options, string? dataDirectory, TrainOutputs outputs, TextWriter output, bool interactive)
     {
-        if (metricsPath is not null) Paths.CheckWritable(metricsPath, "the metrics file");
+        if (outputs.Metrics is not null) Paths.CheckWritable(outputs.Metrics, "the metrics file");
+        if (outputs.Model is not null) Paths.CheckWritable(outputs.Model, "the model");
+        if (outputs.CheckpointDirectory is not null) Directory.CreateDirectory(outputs.CheckpointDirectory);
         var clock = Stopwatch.StartNew();
         string directory = dataDirectory ?? MnistFiles.EmbeddedDirectory;
         var splits = MnistFiles.Load(directory);
@@ -104,10 +116,37 @@ internal static class TrainCommand
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"SGD: lr {options.LearningRate}, momentum {options.Momentum}, weight decay {options.WeightDecay:0.#########}, batch {options.BatchSize}, {options.Epochs} epochs, seed {options.Seed}, {options.Threads} threads"));
 
-        var reporter = new TrainingReporter(output, interactive, config.Tasks, epochs => { if (metricsPath is not null) MetricsJson.Write(metricsPath, epochs); });
         using var trainer = new Trainer(network, options);
-        trainer.Fit(train, validation, reporter);
-        if (metricsPath is not null) output.WriteLine($"Metrics written to {metricsPath}");
+        double best = double.NegativeInfinity;
+        void EpochDone(IReadOnlyList<EpochResult> epochs)
+        {
+            if (outputs.Metrics is not null) MetricsJson.Write(outputs.Metrics, epochs);
+            if (outputs.CheckpointDirectory is null) return;
+            var last = epochs[^1];
+            var metadata = Metadata(options, last);
+            Checkpoint.Save(Path.Combine(outputs.CheckpointDirectory, "last.safetensors"), network, metadata, trainer.Optimizer);
+            if (last.Validation.PooledAccuracy > best)
+            {
+                best = last.Validation.PooledAccuracy;
+                Checkpoint.Save(Path.Combine(outputs.CheckpointDirectory, "best.safetensors"), network, metadata, trainer.Optimizer);
+            }
+        }
+        var run = trainer.Fit(train, validation, new TrainingReporter(output, interactive, config.Tasks, EpochDone));
+        if (outputs.Metrics is not null) output.WriteLine($"Metrics written to {outputs.Metrics}");
+        if (outputs.CheckpointDirectory is not null) output.WriteLine($"Checkpoints written to {outputs.CheckpointDirectory} (last.safetensors, best.safetensors)");
+        if (outputs.Model is not null)
+        {
+            Checkpoint.Save(outputs.Model, network, Metadata(options, run[^1]), trainer.Optimizer);
+            output.WriteLine($"Model written to {outputs.Model}");
+        }
         return 0;
     }
+
+    private static Dictionary<string, string> Metadata(TrainingOptions options, EpochResult epoch) => new()
+    {
+        ["epoch"] = epoch.Epoch.ToString(CultureInfo.InvariantCulture),
+        ["seed"] = options.Seed.ToString(CultureInfo.InvariantCulture),
+        ["validation_pooled_accuracy"] = epoch.Validation.PooledAccuracy.ToString("R", CultureInfo.InvariantCulture),
+        ["validation_accuracy"] = string.Join(",", epoch.Validation.Tasks.Select(t => string.Create(CultureInfo.InvariantCulture, $"{t.Name}={t.Accuracy:R}"))),
+    };
 }

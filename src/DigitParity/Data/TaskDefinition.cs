@@ -20,6 +20,12 @@ public sealed record TaskDefinition(string Name, int ClassCount, Func<int, int> 
     /// <summary>The tutorial's two tasks: digit and parity.</summary>
     public static IReadOnlyList<TaskDefinition> DigitAndParity { get; } = [Digit, Parity];
 
+    /// <summary>The tasks known by name (so that a saved model can name its heads): digit and parity.</summary>
+    public static IReadOnlyList<TaskDefinition> BuiltIn { get; } = [Digit, Parity];
+
+    /// <summary>The built-in task called <paramref name="name"/>, or null.</summary>
+    public static TaskDefinition? Find(string name) => BuiltIn.FirstOrDefault(t => t.Name == name);
+
     /// <summary>Display name of class <paramref name="label"/>.</summary>
     public string ClassName(int label) => ClassNames is { } names && label < names.Count ? names[label] : label.ToString(System.Globalization.CultureInfo.InvariantCulture);
 }

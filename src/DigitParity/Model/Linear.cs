@@ -50,8 +50,14 @@ public sealed class Linear
     public float[] ReadWeight(ParameterStore store)
     {
         ArgumentNullException.ThrowIfNull(store);
+        return ReadWeight(store.Values);
+    }
+
+    /// <summary>W as a plain row-major (In, Out) array, from a buffer laid out like the parameters (e.g. momentum).</summary>
+    public float[] ReadWeight(ReadOnlySpan<float> values)
+    {
         var w = new float[In * Out];
-        Span<float> stored = store.Value(Weight);
+        ReadOnlySpan<float> stored = values.Slice(Weight.Offset, Weight.Length);
         for (int i = 0; i < In; i++)
             for (int j = 0; j < Out; j++) w[i * Out + j] = stored[WeightIndex(i, j)];
         return w;

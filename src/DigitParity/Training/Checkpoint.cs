@@ -1,0 +1,138 @@
+using System.Globalization;
+using System.Text.Json;
+using DigitParity.Data;
+using DigitParity.IO;
+using DigitParity.Model;
+
+namespace DigitParity.Training;
+
+/// <summary>A model read back from a checkpoint, with the metadata saved beside it.</summary>
+/// <param name="Network">The rebuilt network with its weights.</param>
+/// <param name="Metadata">The file's <c>__metadata__</c> (configuration, epoch, metrics, ...).</param>
+/// <param name="Momentum">The optimizer's momentum per parameter tensor name, when it was saved.</param>
+public sealed record LoadedCheckpoint(MultiTaskNetwork Network, IReadOnlyDictionary<string, string> Metadata, IReadOnlyDictionary<string, float[]> Momentum);
+
+/// <summary>
+/// Saves and loads models as safetensors. Each Linear layer is two tensors in PyTorch's convention,
+/// <c>NAME.weight</c> (out, in) and <c>NAME.bias</c> (out); the optimizer's momentum, when given, is
+/// <c>optimizer.momentum.NAME.weight</c> etc. The metadata holds <c>format</c> = <see cref="Format"/> and
+/// <c>config</c> = <c>{"input_size":784,"hidden":[128,64],"tasks":[{"name":"digit","classes":10},...]}</c>.
+/// </summary>
+public static class Checkpoint
+{
+    /// <summary>Value of the <c>format</c> metadata key.</summary>
+    public const string Format = "digitparity/1";
+
+    private const string MomentumPrefix = "optimizer.momentum.";
+
+    /// <summary>Writes <paramref name="network"/> (and <paramref name="optimizer"/>'s momentum) to <paramref name="path"/> atomically.</summary>
+    public static void Save(string path, MultiTaskNetwork network, IReadOnlyDictionary<string, string>? metadata = null, Sgd? optimizer = null)
+    {
+        ArgumentNullException.ThrowIfNull(network);
+        var tensors = new List<NamedTensor>();
+        var layers = network.Trunk.Append(network.Heads).ToArray();
+        foreach (var layer in layers) tensors.AddRange(Tensors(network.Parameters.Values, layer, ""));
+        if (optimizer is not null)
+            foreach (var layer in layers) tensors.AddRange(Tensors(optimizer.Velocity, layer, MomentumPrefix));
+        var all = new Dictionary<string, string>(metadata ?? new Dictionary<string, string>())
+        {
+            ["format"] = Format,
+            ["config"] = ConfigJson(network.Config),
+        };
+        SafeTensors.Write(path, tensors, all);
+    }
+
+    /// <summary>Reads a checkpoint; any problem is one <see cref="InvalidDataException"/> naming the file.</summary>
+    public static LoadedCheckpoint Load(string path)
+    {
+        var file = SafeTensors.Read(path);
+        if (!file.Metadata.TryGetValue("format", out string? format) || format != Format)
+            throw new InvalidDataException($"{path}: format {format ?? "(none)"}, expected a DigitParity model ({Format})");
+        var config = ParseConfig(path, file.Metadata.GetValueOrDefault("config"));
+        var network = new MultiTaskNetwork(config);
+        var names = file.Tensors.Select(t => t.Name).ToHashSet();
+        var momentum = new Dictionary<string, float[]>();
+        foreach (var layer in network.Trunk.Append(network.Heads))
+        {
+            foreach (var (tensor, parameter) in new[] { (layer.Weight.Name, layer.Weight), (layer.Bias.Name, layer.Bias) })
+            {
+                var values = Expect(path, file, names, tensor, parameter == layer.Weight ? [layer.Out, layer.In] : [layer.Out]);
+                if (parameter == layer.Weight) layer.WriteWeight(network.Parameters, Transpose(values, layer.Out, layer.In));
+                else values.CopyTo(network.Parameters.Value(parameter));
+                if (names.Contains(MomentumPrefix + tensor))
+                    momentum[tensor] = Expect(path, file, names, MomentumPrefix + tensor, parameter == layer.Weight ? [layer.Out, layer.In] : [layer.Out]);
+            }
+        }
+        return new LoadedCheckpoint(network, file.Metadata, momentum);
+    }
+
+    /// <summary>The configuration as the <c>config</c> metadata JSON.</summary>
+    public static string ConfigJson(ModelConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        return JsonSerializer.Serialize(new
+        {
+            input_size = config.InputSize,
+            hidden = config.Hidden,
+            tasks = config.Tasks.Select(t => new { name = t.Name, classes = t.ClassCount }),
+        });
+    }
+
+    private static ModelConfig ParseConfig(string path, string? json)
+    {
+        if (json is null) throw new InvalidDataException($"{path}: no config metadata, expected the model's configuration");
+        try
+        {
+            using var document = JsonDocument.Parse(json);
+            var root = document.RootElement;
+            int inputs = root.GetProperty("input_size").GetInt32();
+            int[] hidden = root.GetProperty("hidden").EnumerateArray().Select(h => h.GetInt32()).ToArray();
+            var tasks = new List<TaskDefinition>();
+            foreach (var task in root.GetProperty("tasks").EnumerateArray())
+            {
+                string name = task.GetProperty("name").GetString() ?? "";
+                int classes = task.GetProperty("classes").GetInt32();
+                var known = TaskDefinition.Find(name)
+                    ?? throw new InvalidDataException($"{path}: task {name}, expected one of {string.Join(", ", TaskDefinition.BuiltIn.Select(t => t.Name))}");
+                if (known.ClassCount != classes) throw new InvalidDataException($"{path}: task {name} with {classes} classes, expected {known.ClassCount}");
+                tasks.Add(known);
+            }
+            if (inputs < 1 || inputs > 1 << 24 || hidden.Length == 0 || hidden.Any(h => h < 1 || h > 1 << 16) || tasks.Count == 0)
+                throw new InvalidDataException($"{path}: configuration {json}, expected positive sizes within limits and at least one task");
+            return new ModelConfig(inputs, hidden, tasks);
+        }
+        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
+        {
+            throw new InvalidDataException($"{path}: configuration {json}, expected {{\"input_size\":...,\"hidden\":[...],\"tasks\":[...]}} ({e.Message.TrimEnd('.')})");
+        }
+    }
+
+    private static IEnumerable<NamedTensor> Tensors(ReadOnlySpan<float> values, Linear layer, string prefix)
+    {
+        float[] weight = layer.ReadWeight(values);
+        float[] bias = values.Slice(layer.Bias.Offset, layer.Bias.Length).ToArray();
+        return
+        [
+            new NamedTensor(prefix + layer.Weight.Name, [layer.Out, layer.In], Transpose(weight, layer.In, layer.Out)),
+            new NamedTensor(prefix + layer.Bias.Name, [layer.Out], bias),
+        ];
+    }
+
+    private static float[] Expect(string path, SafeTensorsFile file, HashSet<string> names, string tensor, int[] shape)
+    {
+        if (!names.Contains(tensor)) throw new InvalidDataException($"{path}: no tensor {tensor}, expected one of shape [{string.Join(", ", shape)}]");
+        var found = file[tensor];
+        if (!found.Shape.SequenceEqual(shape))
+            throw new InvalidDataException($"{path}: tensor {tensor} of shape [{string.Join(", ", found.Shape)}], expected [{string.Join(", ", shape)}] as the configuration says");
+        return found.Data;
+    }
+
+    // (rows, cols) row-major -> (cols, rows) row-major.
+    private static float[] Transpose(float[] values, int rows, int cols)
+    {
+        var result = new float[values.Length];
+        for (int r = 0; r < rows; r++)
+            for (int c = 0; c < cols; c++) result[c * rows + r] = values[r * cols + c];
+        return result;
+    }
+}

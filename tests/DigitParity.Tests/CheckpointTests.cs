@@ -1,0 +1,120 @@
+using System.Buffers.Binary;
+using System.Text;
+using System.Text.Json;
+using DigitParity.Data;
+using DigitParity.IO;
+using DigitParity.Model;
+using DigitParity.Training;
+
+namespace DigitParity.Tests;
+
+public sealed class CheckpointTests
+{
+    private static (MultiTaskNetwork Network, Trainer Trainer, LabeledDataset Data) Trained()
+    {
+        var config = ModelConfig.Tutorial;
+        var data = new LabeledDataset(TestData.Mnist.Train.Take(1000), config.Tasks);
+        var network = new MultiTaskNetwork(config);
+        network.Initialize(4);
+        var trainer = new Trainer(network, new TrainingOptions { Epochs = 1 });
+        trainer.Fit(data, data);
+        return (network, trainer, data);
+    }
+
+    [Fact]
+    public void SavedModelLoadsBackBitForBitWithItsMomentum()
+    {
+        var (network, trainer, data) = Trained();
+        using var _ = trainer;
+        string path = Path.Combine(Directory.CreateTempSubdirectory("digitparity-ckpt-").FullName, "model.safetensors");
+        Checkpoint.Save(path, network, new Dictionary<string, string> { ["epoch"] = "1" }, trainer.Optimizer);
+
+        var loaded = Checkpoint.Load(path);
+        foreach (var layer in network.Trunk.Append(network.Heads))
+        {
+            var twin = loaded.Network.Trunk.Append(loaded.Network.Heads).Single(l => l.Weight.Name == layer.Weight.Name);
+            Assert.Equal(layer.ReadWeight(network.Parameters), twin.ReadWeight(loaded.Network.Parameters));
+            Assert.Equal(network.Parameters.Value(layer.Bias).ToArray(), loaded.Network.Parameters.Value(twin.Bias).ToArray());
+            // Momentum is saved in the (out, in) convention too.
+            float[] momentum = layer.ReadWeight(trainer.Optimizer.Velocity);
+            Assert.Equal(momentum[5 * layer.Out + 3], loaded.Momentum[layer.Weight.Name][3 * layer.In + 5]);
+        }
+        Assert.Equal("1", loaded.Metadata["epoch"]);
+        using var again = new Trainer(loaded.Network, new TrainingOptions());
+        Assert.Equal(trainer.Evaluate(data).Loss, again.Evaluate(data).Loss);
+    }
+
+    [Fact]
+    public void FileFollowsTheSafetensorsSpecification()
+    {
+        // Parsed by hand, as the specification describes it, independently of SafeTensors.Read.
+        var (network, trainer, _) = Trained();
+        using var __ = trainer;
+        string path = Path.Combine(Directory.CreateTempSubdirectory("digitparity-ckpt-").FullName, "model.safetensors");
+        Checkpoint.Save(path, network);
+        byte[] bytes = File.ReadAllBytes(path);
+        long headerLength = (long)BinaryPrimitives.ReadUInt64LittleEndian(bytes);
+        Assert.Equal(0, (8 + headerLength) % 8);
+        using var header = JsonDocument.Parse(Encoding.UTF8.GetString(bytes, 8, (int)headerLength));
+        var fc1 = header.RootElement.GetProperty("fc1.weight");
+        Assert.Equal("F32", fc1.GetProperty("dtype").GetString());
+        Assert.Equal([128, 784], fc1.GetProperty("shape").EnumerateArray().Select(d => d.GetInt32()));
+        long begin = fc1.GetProperty("data_offsets")[0].GetInt64();
+        int o = 7, i = 300;
+        float stored = BinaryPrimitives.ReadSingleLittleEndian(bytes.AsSpan((int)(8 + headerLength + begin + 4L * (o * 784 + i))));
+        Assert.Equal(network.Trunk[0].ReadWeight(network.Parameters)[i * 128 + o], stored);
+        Assert.Equal(Checkpoint.Format, header.RootElement.GetProperty("__metadata__").GetProperty("format").GetString());
+    }
+
+    public static TheoryData<string, Func<byte[], byte[]>, string> Damage() => new()
+    {
+        { "header longer than the file", b => { var c = b.ToArray(); BinaryPrimitives.WriteUInt64LittleEndian(c, (ulong)c.Length); return c; }, "expected 1-" },
+        { "truncated data", b => b[..^100], "expected a range inside" },
+        { "not a safetensors file", _ => Encoding.UTF8.GetBytes("hello, world, not a model"), "a header of" },
+        { "wrong dtype", b => Replace(b, "\"F32\"", "\"F16\""), "of dtype F16, expected F32" },
+        { "shape against the configuration", b => Replace(b, "hidden\\u0022:[128,64]", "hidden\\u0022:[127,64]"), "expected [127, 784]" },
+        { "another format", b => Replace(b, Checkpoint.Format, "digitparity/9"), "expected a DigitParity model" },
+    };
+
+    [Theory]
+    [MemberData(nameof(Damage))]
+    public void DamagedFilesAreOneClearError(string _, Func<byte[], byte[]> damage, string expected)
+    {
+        var network = new MultiTaskNetwork(ModelConfig.Tutorial);
+        network.Initialize(1);
+        string dir = Directory.CreateTempSubdirectory("digitparity-ckpt-").FullName;
+        string good = Path.Combine(dir, "good.safetensors"), bad = Path.Combine(dir, "bad.safetensors");
+        Checkpoint.Save(good, network);
+        File.WriteAllBytes(bad, damage(File.ReadAllBytes(good)));
+        var error = Assert.Throws<InvalidDataException>(() => Checkpoint.Load(bad));
+        Assert.StartsWith(bad + ":", error.Message);
+        Assert.Contains(expected, error.Message);
+    }
+
+    [Fact]
+    public void TrainSaveAndCheckpointDirWriteLoadableModels()
+    {
+        string dir = TestData.WriteMnistSubset(1000, 200, gzip: false);
+        string model = Path.Combine(dir, "model.safetensors"), checkpoints = Path.Combine(dir, "checkpoints");
+        var output = new StringWriter();
+        int code = DigitParity.Cli.Program.Run(["train", "--data", dir, "--epochs", "2", "--save", model, "--checkpoint-dir", checkpoints], output, new StringWriter());
+        Assert.Equal(0, code);
+        Assert.Contains($"Model written to {model}", output.ToString());
+        Assert.Equal("2", Checkpoint.Load(model).Metadata["epoch"]);
+        Assert.Equal("2", Checkpoint.Load(Path.Combine(checkpoints, "last.safetensors")).Metadata["epoch"]);
+        Assert.True(File.Exists(Path.Combine(checkpoints, "best.safetensors")));
+    }
+
+    // Same-length replacement inside the header keeps every offset valid.
+    private static byte[] Replace(byte[] file, string from, string to)
+    {
+        long length = (long)BinaryPrimitives.ReadUInt64LittleEndian(file);
+        string header = Encoding.UTF8.GetString(file, 8, (int)length);
+        Assert.Contains(from, header);
+        byte[] replaced = Encoding.UTF8.GetBytes(header.Replace(from, to, StringComparison.Ordinal));
+        Assert.Equal(length, replaced.Length);
+        var result = file.ToArray();
+        replaced.CopyTo(result, 8);
+        return result;
+    }
+}
