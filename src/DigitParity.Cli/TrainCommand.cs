@@ -29,6 +29,11 @@ internal static class TrainCommand
         var logInterval = new Option<int>("--log-interval") { Description = "Batches between speed lines", DefaultValueFactory = _ => defaults.LogInterval };
         var metrics = new Option<string?>("--metrics") { Description = "Write per-epoch metrics as JSON to this file", HelpName = "FILE" };
         var save = new Option<string?>("--save") { Description = "Write the final model to this safetensors file", HelpName = "PATH" };
+        var resume = new Option<string?>("--resume")
+        {
+            Description = "Continue the run saved in this checkpoint, up to --epochs in all (same seed and threads give the same bits)",
+            HelpName = "PATH",
+        };
         var checkpointDir = new Option<string?>("--checkpoint-dir")
         {
             Description = "After every epoch write last.safetensors, and best.safetensors when validation accuracy improves, here",
@@ -45,7 +50,7 @@ internal static class TrainCommand
 
         var command = new Command("train", "Train the multi-task digit & parity network (defaults: the MXNet tutorial's settings)")
         {
-            epochs, batchSize, lr, momentum, weightDecay, seed, data, threads, logInterval, metrics, save, checkpointDir,
+            epochs, batchSize, lr, momentum, weightDecay, seed, data, threads, logInterval, metrics, save, checkpointDir, resume,
         };
         command.SetAction(parse =>
         {
@@ -69,7 +74,7 @@ internal static class TrainCommand
                 error.WriteLine($"digitparity: error: {e.Message} (see 'digitparity train --help')");
                 return 2;
             }
-            var outputs = new TrainOutputs(parse.GetValue(metrics), parse.GetValue(save), parse.GetValue(checkpointDir));
+            var outputs = new TrainOutputs(parse.GetValue(metrics), parse.GetValue(save), parse.GetValue(checkpointDir), parse.GetValue(resume));
             return Run(options, parse.GetValue(data), outputs, output, interactive);
         });
         return command;
@@ -93,30 +98,47 @@ internal static class TrainCommand
         });
 
     /// <summary>Files a training run writes besides its console output.</summary>
-    private sealed record TrainOutputs(string? Metrics, string? Model, string? CheckpointDirectory);
+    private sealed record TrainOutputs(string? Metrics, string? Model, string? CheckpointDirectory, string? Resume);
 
     private static int Run(TrainingOptions options, string? dataDirectory, TrainOutputs outputs, TextWriter output, bool interactive)
     {
         if (outputs.Metrics is not null) Paths.CheckWritable(outputs.Metrics, "the metrics file");
         if (outputs.Model is not null) Paths.CheckWritable(outputs.Model, "the model");
         if (outputs.CheckpointDirectory is not null) Directory.CreateDirectory(outputs.CheckpointDirectory);
+        var resumed = outputs.Resume is null ? null : Checkpoint.Load(outputs.Resume);
+        int firstEpoch = 1;
+        if (resumed is not null)
+        {
+            if (!int.TryParse(resumed.Metadata.GetValueOrDefault("epoch"), NumberStyles.None, CultureInfo.InvariantCulture, out int done))
+                throw new InvalidDataException($"{outputs.Resume}: no epoch in the metadata, expected a checkpoint written by train");
+            firstEpoch = done + 1;
+            if (firstEpoch > options.Epochs)
+            {
+                output.WriteLine($"{outputs.Resume} is at epoch {firstEpoch - 1}: nothing left to train for --epochs {options.Epochs}");
+                return 0;
+            }
+        }
         var clock = Stopwatch.StartNew();
         string directory = dataDirectory ?? MnistFiles.EmbeddedDirectory;
         var splits = MnistFiles.Load(directory);
-        var config = ModelConfig.Tutorial with { InputSize = splits.Train.FeatureCount };
+        var config = resumed?.Network.Config ?? ModelConfig.Tutorial with { InputSize = splits.Train.FeatureCount };
+        if (config.InputSize != splits.Train.FeatureCount)
+            throw new InvalidDataException($"{directory}: images of {splits.Train.FeatureCount} pixels, expected {config.InputSize} as {outputs.Resume} was trained on");
         var train = new LabeledDataset(splits.Train, config.Tasks);
         var validation = new LabeledDataset(splits.Validation, config.Tasks);
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"Data: {train.Count} training and {validation.Count} validation images of {splits.Train.Rows}x{splits.Train.Columns} from {(dataDirectory is null ? "the embedded MNIST" : directory)} ({clock.Elapsed.TotalSeconds:0.00} s)"));
 
-        var network = new MultiTaskNetwork(config);
-        network.Initialize(options.Seed);
+        var network = resumed?.Network ?? new MultiTaskNetwork(config);
+        if (resumed is null) network.Initialize(options.Seed);
+        else output.WriteLine($"Resuming {outputs.Resume} after epoch {firstEpoch - 1}");
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"Model: {config.InputSize} -> {string.Join(" -> ", config.Hidden)} -> heads {string.Join(", ", config.Tasks.Select(t => $"{t.Name} ({t.ClassCount})"))}; {network.Parameters.Count:N0} parameters"));
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"SGD: lr {options.LearningRate}, momentum {options.Momentum}, weight decay {options.WeightDecay:0.#########}, batch {options.BatchSize}, {options.Epochs} epochs, seed {options.Seed}, {options.Threads} threads"));
 
         using var trainer = new Trainer(network, options);
+        if (resumed is not null) trainer.RestoreMomentum(resumed.Momentum);
         double best = double.NegativeInfinity;
         void EpochDone(IReadOnlyList<EpochResult> epochs)
         {
@@ -131,7 +153,7 @@ internal static class TrainCommand
                 Checkpoint.Save(Path.Combine(outputs.CheckpointDirectory, "best.safetensors"), network, metadata, trainer.Optimizer);
             }
         }
-        var run = trainer.Fit(train, validation, new TrainingReporter(output, interactive, config.Tasks, EpochDone));
+        var run = trainer.Fit(train, validation, new TrainingReporter(output, interactive, config.Tasks, EpochDone), firstEpoch: firstEpoch);
         if (outputs.Metrics is not null) output.WriteLine($"Metrics written to {outputs.Metrics}");
         if (outputs.CheckpointDirectory is not null) output.WriteLine($"Checkpoints written to {outputs.CheckpointDirectory} (last.safetensors, best.safetensors)");
         if (outputs.Model is not null)

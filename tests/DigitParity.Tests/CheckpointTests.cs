@@ -118,3 +118,60 @@ public sealed class CheckpointTests
         return result;
     }
 }
+
+public sealed class ResumeTests
+{
+    [Fact]
+    public void OneEpochSavedThenTwoResumedEqualsThreeStraightBitForBit()
+    {
+        var config = ModelConfig.Tutorial;
+        var train = new LabeledDataset(TestData.Mnist.Train.Take(3000), config.Tasks);
+        var validation = new LabeledDataset(TestData.Mnist.Validation.Take(500), config.Tasks);
+        var options = new TrainingOptions { Epochs = 3, Seed = 9 };
+
+        var straight = new MultiTaskNetwork(config);
+        straight.Initialize(options.Seed);
+        IReadOnlyList<EpochResult> straightRun;
+        using (var trainer = new Trainer(straight, options)) straightRun = trainer.Fit(train, validation);
+
+        var first = new MultiTaskNetwork(config);
+        first.Initialize(options.Seed);
+        string path = Path.Combine(Directory.CreateTempSubdirectory("digitparity-resume-").FullName, "epoch1.safetensors");
+        using (var trainer = new Trainer(first, options with { Epochs = 1 }))
+        {
+            trainer.Fit(train, validation);
+            Checkpoint.Save(path, first, new Dictionary<string, string> { ["epoch"] = "1" }, trainer.Optimizer);
+        }
+        var loaded = Checkpoint.Load(path);
+        IReadOnlyList<EpochResult> resumedRun;
+        using (var trainer = new Trainer(loaded.Network, options))
+        {
+            trainer.RestoreMomentum(loaded.Momentum);
+            resumedRun = trainer.Fit(train, validation, firstEpoch: 2);
+        }
+
+        Assert.True(straight.Parameters.Values.Span.SequenceEqual(loaded.Network.Parameters.Values.Span));
+        Assert.Equal([2, 3], resumedRun.Select(e => e.Epoch));
+        for (int e = 0; e < 2; e++)
+        {
+            Assert.Equal(straightRun[e + 1].Train.Loss, resumedRun[e].Train.Loss);
+            Assert.Equal(straightRun[e + 1].Validation.Loss, resumedRun[e].Validation.Loss);
+            Assert.Equal(straightRun[e + 1].Validation["digit"].Confusion, resumedRun[e].Validation["digit"].Confusion);
+        }
+    }
+
+    [Fact]
+    public void TrainResumeContinuesARunFromTheCommandLine()
+    {
+        string dir = TestData.WriteMnistSubset(2000, 300, gzip: false);
+        string one = Path.Combine(dir, "one.safetensors"), resumed = Path.Combine(dir, "resumed.safetensors"), three = Path.Combine(dir, "three.safetensors");
+        int Run(params string[] args) => DigitParity.Cli.Program.Run(["train", "--data", dir, .. args], new StringWriter(), new StringWriter());
+        Assert.Equal(0, Run("--epochs", "1", "--save", one));
+        Assert.Equal(0, Run("--epochs", "3", "--resume", one, "--save", resumed));
+        Assert.Equal(0, Run("--epochs", "3", "--save", three));
+        var a = SafeTensors.Read(resumed);
+        var b = SafeTensors.Read(three);
+        foreach (var tensor in b.Tensors) Assert.Equal(tensor.Data, a[tensor.Name].Data);
+        Assert.Equal("3", a.Metadata["epoch"]);
+    }
+}

@@ -67,8 +67,14 @@ public sealed class Linear
     public void WriteWeight(ParameterStore store, ReadOnlySpan<float> w)
     {
         ArgumentNullException.ThrowIfNull(store);
+        WriteWeight(store.Values, w);
+    }
+
+    /// <summary>Sets W in a buffer laid out like the parameters (e.g. momentum) from a row-major (In, Out) array.</summary>
+    public void WriteWeight(Span<float> values, ReadOnlySpan<float> w)
+    {
         if (w.Length != In * Out) throw new ArgumentException($"Expected {In * Out} weights, got {w.Length}.", nameof(w));
-        Span<float> stored = store.Value(Weight);
+        Span<float> stored = values.Slice(Weight.Offset, Weight.Length);
         for (int i = 0; i < In; i++)
             for (int j = 0; j < Out; j++) stored[WeightIndex(i, j)] = w[i * Out + j];
     }

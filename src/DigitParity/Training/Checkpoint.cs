@@ -128,7 +128,7 @@ public static class Checkpoint
     }
 
     // (rows, cols) row-major -> (cols, rows) row-major.
-    private static float[] Transpose(float[] values, int rows, int cols)
+    internal static float[] Transpose(float[] values, int rows, int cols)
     {
         var result = new float[values.Length];
         for (int r = 0; r < rows; r++)

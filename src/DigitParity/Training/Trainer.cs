@@ -17,7 +17,6 @@ public sealed class Trainer : IDisposable
     private readonly TrainingOptions _options;
     private readonly WorkerPool _pool;
     private readonly Sgd _sgd;
-    private readonly Rng _shuffle;
     private readonly TrainStep _trainStep;
     private readonly Evaluator _evaluator;
 
@@ -31,7 +30,6 @@ public sealed class Trainer : IDisposable
         _options = options;
         _pool = new WorkerPool(options.Threads);
         _sgd = new Sgd(network.Parameters, options.LearningRate, options.Momentum, options.WeightDecay);
-        _shuffle = new Rng(options.Seed, stream: 2);
         _trainStep = new TrainStep(network, _sgd, _pool, network.CreateWorkspace(options.BatchSize));
         _evaluator = new Evaluator(network, _pool, options.EvaluationBatchSize);
     }
@@ -39,19 +37,39 @@ public sealed class Trainer : IDisposable
     /// <summary>The optimizer (its momentum buffer is part of the training state).</summary>
     public Sgd Optimizer => _sgd;
 
-    /// <summary>Runs every epoch; <paramref name="callbacks"/> may be null.</summary>
+    /// <summary>Restores the optimizer's momentum from a checkpoint, tensor by tensor ((out, in) weights, as saved).</summary>
+    public void RestoreMomentum(IReadOnlyDictionary<string, float[]> momentum)
+    {
+        ArgumentNullException.ThrowIfNull(momentum);
+        foreach (var layer in _network.Trunk.Append(_network.Heads))
+        {
+            if (momentum.TryGetValue(layer.Weight.Name, out var weight))
+                layer.WriteWeight(_sgd.Velocity, Checkpoint.Transpose(weight, layer.Out, layer.In));
+            if (momentum.TryGetValue(layer.Bias.Name, out var bias))
+                bias.CopyTo(_sgd.Velocity.AsSpan(layer.Bias.Offset, layer.Bias.Length));
+        }
+    }
+
+    /// <summary>
+    /// Runs epochs <paramref name="firstEpoch"/> to <see cref="TrainingOptions.Epochs"/> (a resumed run starts after the
+    /// checkpoint's epoch); <paramref name="callbacks"/> may be null.
+    /// </summary>
     public IReadOnlyList<EpochResult> Fit(LabeledDataset train, LabeledDataset validation, ITrainingCallbacks? callbacks = null,
-        CancellationToken cancellation = default)
+        CancellationToken cancellation = default, int firstEpoch = 1)
     {
         ArgumentNullException.ThrowIfNull(train);
         ArgumentNullException.ThrowIfNull(validation);
+        ArgumentOutOfRangeException.ThrowIfLessThan(firstEpoch, 1);
         CheckShape(train);
         CheckShape(validation);
         var results = new List<EpochResult>();
-        var order = Enumerable.Range(0, train.Count).ToArray();
+        var order = new int[train.Count];
         var metric = new MultiTaskMetric(_network.Tasks);
-        for (int epoch = 1; epoch <= _options.Epochs; epoch++)
+        for (int epoch = firstEpoch; epoch <= _options.Epochs; epoch++)
         {
+            // Each epoch's order depends only on the seed and the epoch, so a resumed run shuffles as the original did.
+            for (int i = 0; i < order.Length; i++) order[i] = i;
+            new Rng(_options.Seed, stream: 1000 + (ulong)epoch).Shuffle(order);
             cancellation.ThrowIfCancellationRequested();
             var (seconds, trainMetrics) = TrainEpoch(train, order, epoch, metric, callbacks, cancellation);
             var validationMetrics = _evaluator.Evaluate(validation);
@@ -73,7 +91,6 @@ public sealed class Trainer : IDisposable
     private (double Seconds, MetricsSnapshot Metrics) TrainEpoch(LabeledDataset train, int[] order, int epoch, MultiTaskMetric metric,
         ITrainingCallbacks? callbacks, CancellationToken cancellation)
     {
-        _shuffle.Shuffle(order);
         metric.Reset();
         int batchSize = _options.BatchSize;
         int batches = (train.Count + batchSize - 1) / batchSize;
