@@ -17,6 +17,7 @@ public static class Program
             new HelpOption { Recursive = true },
             new VersionOption(),
             TrainCommand.Create(output, error, interactive),
+            EvaluateCommand.Create(output),
             BenchCommand.Create(output, error),
         };
         if (args.Length == 0) args = ["--help"];

@@ -93,7 +93,7 @@ public static class SafeTensors
         {
             stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
         }
-        catch (FileNotFoundException)
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
         {
             throw new InvalidDataException($"{path}: file not found, expected a safetensors model");
         }

@@ -15,7 +15,7 @@ internal sealed class Evaluator(MultiTaskNetwork network, WorkerPool pool, int b
     private LabeledDataset? _data;
     private int _batch;
 
-    public MetricsSnapshot Evaluate(LabeledDataset data)
+    public MetricsSnapshot Evaluate(LabeledDataset data, HeadConsistency? consistency = null)
     {
         _metric.Reset();
         for (int first = 0; first < data.Count; first += batchSize)
@@ -27,6 +27,7 @@ internal sealed class Evaluator(MultiTaskNetwork network, WorkerPool pool, int b
             pool.Run(this);
             network.SumLosses(_ws, _batch, _taskLosses);
             _metric.Update(_batch, _ws.Labels, _ws.Predictions, _taskLosses);
+            consistency?.Update(_batch, _ws.Labels, _ws.Predictions);
         }
         return _metric.Compute();
     }

@@ -81,11 +81,14 @@ public sealed class Trainer : IDisposable
     }
 
     /// <summary>Loss, accuracies and confusion matrices of the current weights on <paramref name="data"/>.</summary>
-    public MetricsSnapshot Evaluate(LabeledDataset data)
+    public MetricsSnapshot Evaluate(LabeledDataset data) => Evaluate(data, null);
+
+    /// <summary>As <see cref="Evaluate(LabeledDataset)"/>, also counting the heads' agreement into <paramref name="consistency"/>.</summary>
+    public MetricsSnapshot Evaluate(LabeledDataset data, HeadConsistency? consistency)
     {
         ArgumentNullException.ThrowIfNull(data);
         CheckShape(data);
-        return _evaluator.Evaluate(data);
+        return _evaluator.Evaluate(data, consistency);
     }
 
     private (double Seconds, MetricsSnapshot Metrics) TrainEpoch(LabeledDataset train, int[] order, int epoch, MultiTaskMetric metric,

@@ -1,0 +1,76 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text;
+using DigitParity.Data;
+using DigitParity.Metrics;
+using DigitParity.Training;
+
+namespace DigitParity.Cli;
+
+/// <summary><c>digitparity evaluate</c>: a saved model's figures on the test set.</summary>
+internal static class EvaluateCommand
+{
+    public static Command Create(TextWriter output)
+    {
+        var model = new Option<string>("--model") { Description = "The model to evaluate (a .safetensors file written by train)", HelpName = "PATH", Required = true };
+        var data = new Option<string?>("--data") { Description = "Directory with the four MNIST IDX files; the t10k files are used [default: the embedded MNIST]", HelpName = "DIR" };
+        var threads = new Option<int>("--threads") { Description = "Worker threads", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var json = new Option<string?>("--json") { Description = "Also write every figure as JSON to this file", HelpName = "FILE" };
+        threads.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<int>() is < 1 or > 256) result.AddError($"--threads must be in 1-256 (got {result.GetValueOrDefault<int>()})");
+        });
+        var command = new Command("evaluate", "Accuracy, confusion matrices, per-class precision/recall/F1 and head consistency of a saved model")
+        {
+            model, data, threads, json,
+        };
+        command.SetAction(parse =>
+        {
+            string path = parse.GetValue(model)!;
+            string? jsonPath = parse.GetValue(json);
+            if (jsonPath is not null) Paths.CheckWritable(jsonPath, "the evaluation JSON");
+            var loaded = Checkpoint.Load(path);
+            var network = loaded.Network;
+            string directory = parse.GetValue(data) ?? MnistFiles.EmbeddedDirectory;
+            var test = MnistFiles.Load(directory).Validation;
+            if (test.FeatureCount != network.Config.InputSize)
+                throw new InvalidDataException($"{directory}: images of {test.FeatureCount} pixels, expected {network.Config.InputSize} as {path} was trained on");
+            var labeled = new LabeledDataset(test, network.Tasks);
+            var consistency = new HeadConsistency(network.Tasks);
+            using var trainer = new Trainer(network, new TrainingOptions { Threads = parse.GetValue(threads) });
+            var snapshot = trainer.Evaluate(labeled, consistency);
+            var figures = consistency.Compute();
+            output.Write(Render(path, loaded.Metadata.GetValueOrDefault("epoch"), network.Tasks, snapshot, figures));
+            if (jsonPath is not null)
+            {
+                EvaluationJson.Write(jsonPath, path, snapshot, network.Tasks, figures);
+                output.WriteLine($"Figures written to {jsonPath}");
+            }
+            return 0;
+        });
+        return command;
+    }
+
+    internal static string Render(string model, string? epoch, IReadOnlyList<TaskDefinition> tasks, MetricsSnapshot snapshot, IReadOnlyList<ConsistencyFigures> consistency)
+    {
+        var c = CultureInfo.InvariantCulture;
+        var text = new StringBuilder();
+        text.Append(c, $"Model: {model}{(epoch is null ? "" : $" (epoch {epoch})")}\n");
+        text.Append(c, $"Test samples: {snapshot.Samples}   loss {snapshot.Loss:0.0000}   pooled accuracy {snapshot.PooledAccuracy:0.000000}\n");
+        foreach (var task in snapshot.Tasks) text.Append(c, $"  {task.Name,-8} accuracy {task.Accuracy:0.0000}   loss {task.Loss:0.0000}\n");
+        for (int t = 0; t < tasks.Count; t++)
+        {
+            text.Append('\n').Append(ConfusionTable.Render(tasks[t], snapshot.Tasks[t].Confusion));
+            text.Append(c, $"\n{"class",-8} {"precision",9} {"recall",9} {"F1",9} {"support",8}\n");
+            foreach (var figure in ClassFigures.From(tasks[t], snapshot.Tasks[t].Confusion))
+                text.Append(c, $"{figure.Name,-8} {figure.Precision,9:0.0000} {figure.Recall,9:0.0000} {figure.F1,9:0.0000} {figure.Support,8}\n");
+        }
+        foreach (var figure in consistency)
+        {
+            text.Append(c, $"\nConsistency of {figure.Task} with the digit head: the heads agree on {figure.Agreement:P2} of samples\n");
+            text.Append(c, $"  where they agree:    digit accuracy {figure.ClassAccuracyWhenAgree:P2}, {figure.Task} accuracy {figure.TaskAccuracyWhenAgree:P2}\n");
+            text.Append(c, $"  where they disagree: digit accuracy {figure.ClassAccuracyWhenDisagree:P2}, {figure.Task} accuracy {figure.TaskAccuracyWhenDisagree:P2}\n");
+        }
+        return text.ToString();
+    }
+}

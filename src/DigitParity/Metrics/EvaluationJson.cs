@@ -1,0 +1,60 @@
+using System.Text.Json;
+using DigitParity.Data;
+using DigitParity.IO;
+
+namespace DigitParity.Metrics;
+
+/// <summary>
+/// Writes an evaluation as JSON: <c>{"model":…,"validation":{…MetricsJson snapshot…},"classes":{"digit":[{"class":0,
+/// "name":"0","precision":…,"recall":…,"f1":…,"support":…},…],…},"consistency":[{"task":"parity","agreement":…,…}]}</c>.
+/// </summary>
+public static class EvaluationJson
+{
+    /// <summary>Writes the evaluation to <paramref name="path"/> atomically.</summary>
+    public static void Write(string path, string model, MetricsSnapshot snapshot, IReadOnlyList<TaskDefinition> tasks, IReadOnlyList<ConsistencyFigures> consistency)
+    {
+        ArgumentNullException.ThrowIfNull(snapshot);
+        ArgumentNullException.ThrowIfNull(tasks);
+        ArgumentNullException.ThrowIfNull(consistency);
+        AtomicFile.Write(path, stream =>
+        {
+            using var json = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true });
+            json.WriteStartObject();
+            json.WriteString("model", model);
+            MetricsJson.WriteSnapshot(json, "validation", snapshot);
+            json.WriteStartObject("classes");
+            for (int t = 0; t < tasks.Count; t++)
+            {
+                json.WriteStartArray(tasks[t].Name);
+                foreach (var c in ClassFigures.From(tasks[t], snapshot.Tasks[t].Confusion))
+                {
+                    json.WriteStartObject();
+                    json.WriteNumber("class", c.Class);
+                    json.WriteString("name", c.Name);
+                    json.WriteNumber("precision", c.Precision);
+                    json.WriteNumber("recall", c.Recall);
+                    json.WriteNumber("f1", c.F1);
+                    json.WriteNumber("support", c.Support);
+                    json.WriteEndObject();
+                }
+                json.WriteEndArray();
+            }
+            json.WriteEndObject();
+            json.WriteStartArray("consistency");
+            foreach (var c in consistency)
+            {
+                json.WriteStartObject();
+                json.WriteString("task", c.Task);
+                json.WriteNumber("samples", c.Samples);
+                json.WriteNumber("agreement", c.Agreement);
+                json.WriteNumber("class_accuracy_when_agree", c.ClassAccuracyWhenAgree);
+                json.WriteNumber("class_accuracy_when_disagree", c.ClassAccuracyWhenDisagree);
+                json.WriteNumber("task_accuracy_when_agree", c.TaskAccuracyWhenAgree);
+                json.WriteNumber("task_accuracy_when_disagree", c.TaskAccuracyWhenDisagree);
+                json.WriteEndObject();
+            }
+            json.WriteEndArray();
+            json.WriteEndObject();
+        });
+    }
+}
