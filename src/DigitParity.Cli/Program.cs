@@ -18,6 +18,7 @@ public static class Program
             new VersionOption(),
             TrainCommand.Create(output, error, interactive),
             EvaluateCommand.Create(output),
+            ExportCommand.Create(output),
             BenchCommand.Create(output, error),
         };
         if (args.Length == 0) args = ["--help"];
