@@ -19,6 +19,7 @@ public static class Program
             TrainCommand.Create(output, error, interactive),
             EvaluateCommand.Create(output),
             ExportCommand.Create(output),
+            PredictCommand.Create(output, error),
             BenchCommand.Create(output, error),
         };
         if (args.Length == 0) args = ["--help"];

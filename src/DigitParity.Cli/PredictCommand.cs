@@ -1,0 +1,75 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using DigitParity.Data;
+using DigitParity.Training;
+
+namespace DigitParity.Cli;
+
+/// <summary><c>digitparity predict</c>: the digit and the parity of handwritten-digit images.</summary>
+internal static class PredictCommand
+{
+    private static readonly string[] Extensions = [".png", ".jpg", ".jpeg", ".bmp"];
+
+    public static Command Create(TextWriter output, TextWriter error)
+    {
+        var model = new Option<string>("--model") { Description = "The model (a .safetensors file written by train)", HelpName = "PATH", Required = true };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object per image instead of text" };
+        var files = new Argument<string[]>("FILE|DIR") { Description = "PNG, JPEG or BMP images, or directories of them", Arity = ArgumentArity.OneOrMore };
+        var command = new Command("predict", $"Predict the digit and parity of images (any size; at most {DigitImage.MaxPixels:N0} pixels)")
+        {
+            model, json, files,
+        };
+        command.SetAction(parse =>
+        {
+            var loaded = Checkpoint.Load(parse.GetValue(model)!);
+            var paths = new List<string>();
+            int failures = 0;
+            foreach (string item in parse.GetValue(files)!)
+            {
+                if (Directory.Exists(item))
+                    paths.AddRange(Directory.EnumerateFiles(item).Where(f => Extensions.Contains(Path.GetExtension(f).ToLowerInvariant())).Order(StringComparer.Ordinal));
+                else
+                    paths.Add(item);
+            }
+            var images = new List<(string Path, byte[] Pixels)>();
+            foreach (string path in paths)
+            {
+                try
+                {
+                    images.Add((path, DigitImage.Load(path)));
+                }
+                catch (Exception e) when (e is InvalidDataException or IOException or UnauthorizedAccessException)
+                {
+                    error.WriteLine($"digitparity: error: {e.Message}");
+                    failures++;
+                }
+            }
+            using var predictor = new Predictor(loaded.Network);
+            var predictions = predictor.Predict(images.Select(i => i.Pixels).ToList());
+            for (int i = 0; i < images.Count; i++)
+                output.WriteLine(parse.GetValue(json) ? Json(images[i].Path, predictions[i]) : Text(images[i].Path, predictions[i]));
+            return failures == 0 ? 0 : 1;
+        });
+        return command;
+    }
+
+    internal static string Text(string path, Prediction prediction)
+    {
+        var c = CultureInfo.InvariantCulture;
+        var text = new StringBuilder(path).Append(':');
+        foreach (var task in prediction.Tasks) text.Append(c, $"  {task.Task} {task.Name} ({task.Probabilities[task.Label]:P1})");
+        text.Append(prediction.HeadsAgree ? "  heads agree" : "  heads DISAGREE");
+        foreach (var task in prediction.Tasks)
+            text.Append(c, $"\n    {task.Task,-7} ").Append(string.Join(' ', task.Probabilities.Select((p, k) => string.Create(c, $"{k}:{p:0.000}"))));
+        return text.ToString();
+    }
+
+    internal static string Json(string path, Prediction prediction) => JsonSerializer.Serialize(new
+    {
+        file = path,
+        heads_agree = prediction.HeadsAgree,
+        tasks = prediction.Tasks.ToDictionary(t => t.Task, t => new { label = t.Label, name = t.Name, probabilities = t.Probabilities }),
+    });
+}

@@ -1,0 +1,98 @@
+using DigitParity.Data;
+using DigitParity.Engine;
+using DigitParity.Model;
+
+namespace DigitParity.Training;
+
+/// <summary>One head's answer for one image.</summary>
+/// <param name="Task">Task name.</param>
+/// <param name="Label">The most probable class.</param>
+/// <param name="Name">Its display name.</param>
+/// <param name="Probabilities">Softmax over the head's classes.</param>
+public sealed record TaskPrediction(string Task, int Label, string Name, double[] Probabilities);
+
+/// <summary>All heads' answers for one image.</summary>
+/// <param name="Tasks">Per task, in head order.</param>
+/// <param name="HeadsAgree">Whether every derived head's answer equals the task of the digit head's answer.</param>
+public sealed record Prediction(IReadOnlyList<TaskPrediction> Tasks, bool HeadsAgree);
+
+/// <summary>Runs a trained network on 28 × 28 byte images (0-255) and returns each head's probabilities.</summary>
+public sealed class Predictor : IDisposable, IParallelWork
+{
+    private readonly MultiTaskNetwork _network;
+    private readonly WorkerPool _pool;
+    private readonly Workspace _ws;
+    private int _batch;
+
+    /// <summary>A predictor of <paramref name="network"/> for batches of up to <paramref name="maxBatch"/> images.</summary>
+    public Predictor(MultiTaskNetwork network, int maxBatch = 256, int threads = 1)
+    {
+        ArgumentNullException.ThrowIfNull(network);
+        _network = network;
+        _pool = new WorkerPool(threads);
+        _ws = network.CreateWorkspace(maxBatch);
+    }
+
+    /// <summary>Predicts every image; each holds InputSize bytes.</summary>
+    public IReadOnlyList<Prediction> Predict(IReadOnlyList<byte[]> images)
+    {
+        ArgumentNullException.ThrowIfNull(images);
+        int inputs = _network.Config.InputSize, width = _network.Config.HeadWidth;
+        var predictions = new List<Prediction>(images.Count);
+        for (int first = 0; first < images.Count; first += _ws.MaxBatch)
+        {
+            _batch = Math.Min(_ws.MaxBatch, images.Count - first);
+            for (int b = 0; b < _batch; b++)
+            {
+                byte[] image = images[first + b];
+                if (image.Length != inputs) throw new ArgumentException($"Image {first + b} has {image.Length} pixels; the model expects {inputs}.", nameof(images));
+                LabeledDataset.ToUnitFloats(image, _ws.Input.AsSpan(b * inputs, inputs));
+            }
+            _pool.Run(this);
+            for (int b = 0; b < _batch; b++)
+            {
+                var tasks = new TaskPrediction[_network.Tasks.Count];
+                for (int t = 0; t < tasks.Length; t++)
+                {
+                    var task = _network.Tasks[t];
+                    ReadOnlySpan<float> logits = _ws.Logits.AsSpan(b * width + _network.TaskOffset(t), task.ClassCount);
+                    double max = double.NegativeInfinity;
+                    foreach (float l in logits) max = Math.Max(max, l);
+                    double[] p = new double[task.ClassCount];
+                    double sum = 0;
+                    for (int c = 0; c < p.Length; c++) sum += p[c] = Math.Exp(logits[c] - max);
+                    int label = 0;
+                    for (int c = 0; c < p.Length; c++)
+                    {
+                        p[c] /= sum;
+                        if (p[c] > p[label]) label = c;
+                    }
+                    tasks[t] = new TaskPrediction(task.Name, label, task.ClassName(label), p);
+                }
+                predictions.Add(new Prediction(tasks, Agree(tasks)));
+            }
+        }
+        return predictions;
+    }
+
+    private bool Agree(TaskPrediction[] tasks)
+    {
+        int digit = Array.FindIndex(tasks, t => t.Task == TaskDefinition.Digit.Name);
+        if (digit < 0) return true;
+        for (int t = 0; t < tasks.Length; t++)
+            if (t != digit && _network.Tasks[t].LabelOf(tasks[digit].Label) != tasks[t].Label) return false;
+        return true;
+    }
+
+    /// <inheritdoc/>
+    public void Execute(int worker)
+    {
+        var (r0, r1) = MultiTaskNetwork.InputRows(_batch, worker, _pool.Count);
+        _network.IndexInput(_ws, _batch, r0, r1);
+        _pool.Barrier();
+        _network.Forward(_ws, _batch, _pool, worker);
+    }
+
+    /// <summary>Stops the worker threads.</summary>
+    public void Dispose() => _pool.Dispose();
+}

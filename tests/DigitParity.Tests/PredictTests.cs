@@ -1,0 +1,109 @@
+using System.Buffers.Binary;
+using DigitParity.Data;
+using DigitParity.Model;
+using DigitParity.Training;
+using SkiaSharp;
+
+namespace DigitParity.Tests;
+
+public sealed class PredictTests
+{
+    private static readonly Lazy<MultiTaskNetwork> Trained = new(() =>
+    {
+        var config = ModelConfig.Tutorial;
+        var network = new MultiTaskNetwork(config);
+        network.Initialize(2);
+        using var trainer = new Trainer(network, new TrainingOptions { Epochs = 1 });
+        trainer.Fit(new LabeledDataset(TestData.Mnist.Train.Take(20000), config.Tasks), new LabeledDataset(TestData.Mnist.Validation.Take(100), config.Tasks));
+        return network;
+    });
+
+    // Writes a gray image (0 = black) as PNG, with `map` turning MNIST bytes into what is drawn.
+    private static string Png(string dir, string name, int width, int height, Func<int, int, byte> pixel)
+    {
+        using var bitmap = new SKBitmap(width, height, SKColorType.Gray8, SKAlphaType.Opaque);
+        for (int y = 0; y < height; y++)
+            for (int x = 0; x < width; x++) { byte v = pixel(x, y); bitmap.SetPixel(x, y, new SKColor(v, v, v)); }
+        string path = Path.Combine(dir, name);
+        using var image = SKImage.FromBitmap(bitmap);
+        using var data = image.Encode(SKEncodedImageFormat.Png, 100);
+        File.WriteAllBytes(path, data.ToArray());
+        return path;
+    }
+
+    [Fact]
+    public void MnistImagesWrittenAsFilesPredictAsTheyDoInMemory()
+    {
+        const int n = 200;
+        string dir = Directory.CreateTempSubdirectory("digitparity-png-").FullName;
+        var test = TestData.Mnist.Validation;
+        using var predictor = new Predictor(Trained.Value);
+        var inMemory = predictor.Predict(Enumerable.Range(0, n).Select(i => test.Image(i).ToArray()).ToList());
+        var variants = new (string Name, int Width, int Height, Func<byte[], Func<int, int, byte>> Draw)[]
+        {
+            ("plain", 28, 28, img => (x, y) => img[y * 28 + x]),
+            ("inverted", 28, 28, img => (x, y) => (byte)(255 - img[y * 28 + x])),
+            ("rescaled", 84, 84, img => (x, y) => (byte)(255 - img[(y / 3) * 28 + x / 3])),
+            ("padded", 70, 50, img => (x, y) => x >= 30 && x < 58 && y >= 5 && y < 33 ? img[(y - 5) * 28 + x - 30] : (byte)0),
+        };
+        foreach (var variant in variants)
+        {
+            var files = Enumerable.Range(0, n).Select(i => Png(dir, $"{variant.Name}-{i}.png", variant.Width, variant.Height, variant.Draw(test.Image(i).ToArray())));
+            var fromFiles = predictor.Predict(files.Select(DigitImage.Load).ToList());
+            int same = Enumerable.Range(0, n).Count(i => fromFiles[i].Tasks[0].Label == inMemory[i].Tasks[0].Label);
+            Assert.True(same >= n * 0.99, $"{variant.Name}: {same} of {n} digit predictions as in memory");
+        }
+    }
+
+    [Fact]
+    public void BadImagesAreOneClearLineEach()
+    {
+        string dir = Directory.CreateTempSubdirectory("digitparity-png-").FullName;
+        string blank = Png(dir, "blank.png", 30, 30, (_, _) => 255);
+        var noInk = Assert.Throws<InvalidDataException>(() => DigitImage.Load(blank));
+        Assert.Equal($"{blank}: no ink, expected a digit on a plain background", noInk.Message);
+
+        string text = Path.Combine(dir, "notes.png");
+        File.WriteAllText(text, "this is not an image");
+        Assert.Equal($"{text}: not an image, expected a PNG, JPEG or BMP file", Assert.Throws<InvalidDataException>(() => DigitImage.Load(text)).Message);
+
+        // A BMP header claiming 100,000 × 100,000 pixels, with no pixel data: rejected from the header alone.
+        byte[] bmp = new byte[54];
+        bmp[0] = (byte)'B'; bmp[1] = (byte)'M';
+        BinaryPrimitives.WriteInt32LittleEndian(bmp.AsSpan(2), 54);
+        BinaryPrimitives.WriteInt32LittleEndian(bmp.AsSpan(10), 54);
+        BinaryPrimitives.WriteInt32LittleEndian(bmp.AsSpan(14), 40);
+        BinaryPrimitives.WriteInt32LittleEndian(bmp.AsSpan(18), 100_000);
+        BinaryPrimitives.WriteInt32LittleEndian(bmp.AsSpan(22), 100_000);
+        BinaryPrimitives.WriteInt16LittleEndian(bmp.AsSpan(26), 1);
+        BinaryPrimitives.WriteInt16LittleEndian(bmp.AsSpan(28), 24);
+        string huge = Path.Combine(dir, "huge.bmp");
+        File.WriteAllBytes(huge, bmp);
+        var tooLarge = Assert.Throws<InvalidDataException>(() => DigitImage.Load(huge));
+        Assert.StartsWith(huge + ":", tooLarge.Message);
+    }
+
+    [Fact]
+    public void PredictCommandPrintsGoodFilesAndOneLinePerBadFile()
+    {
+        string dir = Directory.CreateTempSubdirectory("digitparity-png-").FullName;
+        string model = Path.Combine(dir, "model.safetensors");
+        Checkpoint.Save(model, Trained.Value);
+        var image = TestData.Mnist.Validation.Image(0).ToArray(); // a 7
+        Png(dir, "seven.png", 28, 28, (x, y) => (byte)(255 - image[y * 28 + x]));
+        File.WriteAllText(Path.Combine(dir, "broken.png"), "no");
+        var output = new StringWriter();
+        var error = new StringWriter();
+        int code = DigitParity.Cli.Program.Run(["predict", "--model", model, dir], output, error);
+        Assert.Equal(1, code);
+        Assert.Contains("seven.png:  digit 7", output.ToString());
+        Assert.Contains("parity odd", output.ToString());
+        Assert.Equal($"digitparity: error: {Path.Combine(dir, "broken.png")}: not an image, expected a PNG, JPEG or BMP file", error.ToString().Trim());
+
+        var json = new StringWriter();
+        Assert.Equal(0, DigitParity.Cli.Program.Run(["predict", "--model", model, "--json", Path.Combine(dir, "seven.png")], json, new StringWriter()));
+        using var document = System.Text.Json.JsonDocument.Parse(json.ToString());
+        Assert.Equal(7, document.RootElement.GetProperty("tasks").GetProperty("digit").GetProperty("label").GetInt32());
+        Assert.Equal(2, document.RootElement.GetProperty("tasks").GetProperty("parity").GetProperty("probabilities").GetArrayLength());
+    }
+}
