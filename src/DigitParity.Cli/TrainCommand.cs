@@ -145,7 +145,7 @@ internal static class TrainCommand
             if (outputs.Metrics is not null) MetricsJson.Write(outputs.Metrics, epochs);
             if (outputs.CheckpointDirectory is null) return;
             var last = epochs[^1];
-            var metadata = Metadata(options, last);
+            var metadata = Metadata(options, epochs);
             Checkpoint.Save(Path.Combine(outputs.CheckpointDirectory, "last.safetensors"), network, metadata, trainer.Optimizer);
             if (last.Validation.PooledAccuracy > best)
             {
@@ -158,17 +158,24 @@ internal static class TrainCommand
         if (outputs.CheckpointDirectory is not null) output.WriteLine($"Checkpoints written to {outputs.CheckpointDirectory} (last.safetensors, best.safetensors)");
         if (outputs.Model is not null)
         {
-            Checkpoint.Save(outputs.Model, network, Metadata(options, run[^1]), trainer.Optimizer);
+            Checkpoint.Save(outputs.Model, network, Metadata(options, run), trainer.Optimizer);
             output.WriteLine($"Model written to {outputs.Model}");
         }
         return 0;
     }
 
-    private static Dictionary<string, string> Metadata(TrainingOptions options, EpochResult epoch) => new()
+    private static Dictionary<string, string> Metadata(TrainingOptions options, IReadOnlyList<EpochResult> epochs)
     {
-        ["epoch"] = epoch.Epoch.ToString(CultureInfo.InvariantCulture),
-        ["seed"] = options.Seed.ToString(CultureInfo.InvariantCulture),
-        ["validation_pooled_accuracy"] = epoch.Validation.PooledAccuracy.ToString("R", CultureInfo.InvariantCulture),
-        ["validation_accuracy"] = string.Join(",", epoch.Validation.Tasks.Select(t => string.Create(CultureInfo.InvariantCulture, $"{t.Name}={t.Accuracy:R}"))),
-    };
+        var epoch = epochs[^1];
+        using var metrics = new MemoryStream();
+        MetricsJson.Write(metrics, epochs);
+        return new()
+        {
+            ["epoch"] = epoch.Epoch.ToString(CultureInfo.InvariantCulture),
+            ["seed"] = options.Seed.ToString(CultureInfo.InvariantCulture),
+            ["validation_pooled_accuracy"] = epoch.Validation.PooledAccuracy.ToString("R", CultureInfo.InvariantCulture),
+            ["validation_accuracy"] = string.Join(",", epoch.Validation.Tasks.Select(t => string.Create(CultureInfo.InvariantCulture, $"{t.Name}={t.Accuracy:R}"))),
+            ["metrics"] = System.Text.Encoding.UTF8.GetString(metrics.ToArray()),
+        };
+    }
 }

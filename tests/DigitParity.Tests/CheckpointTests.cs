@@ -100,7 +100,11 @@ public sealed class CheckpointTests
         int code = DigitParity.Cli.Program.Run(["train", "--data", dir, "--epochs", "2", "--save", model, "--checkpoint-dir", checkpoints], output, new StringWriter());
         Assert.Equal(0, code);
         Assert.Contains($"Model written to {model}", output.ToString());
-        Assert.Equal("2", Checkpoint.Load(model).Metadata["epoch"]);
+        var saved = Checkpoint.Load(model);
+        Assert.Equal("2", saved.Metadata["epoch"]);
+        Assert.Equal("pixel / 255", saved.Metadata["input_normalization"]);
+        using (var metrics = JsonDocument.Parse(saved.Metadata["metrics"]))
+            Assert.Equal(2, metrics.RootElement.GetProperty("epochs").GetArrayLength());
         Assert.Equal("2", Checkpoint.Load(Path.Combine(checkpoints, "last.safetensors")).Metadata["epoch"]);
         Assert.True(File.Exists(Path.Combine(checkpoints, "best.safetensors")));
     }

@@ -56,6 +56,37 @@ public sealed class PredictTests
     }
 
     [Fact]
+    public void ColourJpegScansPredictAsTheMnistImages()
+    {
+        const int n = 50;
+        string dir = Directory.CreateTempSubdirectory("digitparity-jpeg-").FullName;
+        var test = TestData.Mnist.Validation;
+        using var predictor = new Predictor(Trained.Value);
+        var inMemory = predictor.Predict(Enumerable.Range(0, n).Select(i => test.Image(i).ToArray()).ToList());
+        var files = new List<string>();
+        for (int i = 0; i < n; i++)
+        {
+            byte[] img = test.Image(i).ToArray();
+            // Blue ink on cream paper, twice the size, saved as JPEG.
+            using var bitmap = new SKBitmap(56, 56, SKColorType.Rgba8888, SKAlphaType.Opaque);
+            for (int y = 0; y < 56; y++)
+                for (int x = 0; x < 56; x++)
+                {
+                    double ink = img[(y / 2) * 28 + x / 2] / 255.0;
+                    bitmap.SetPixel(x, y, new SKColor((byte)(250 - 230 * ink), (byte)(245 - 200 * ink), (byte)(230 - 80 * ink)));
+                }
+            using var image = SKImage.FromBitmap(bitmap);
+            using var data = image.Encode(SKEncodedImageFormat.Jpeg, 95);
+            string path = Path.Combine(dir, $"scan-{i}.jpg");
+            File.WriteAllBytes(path, data.ToArray());
+            files.Add(path);
+        }
+        var fromFiles = predictor.Predict(files.Select(DigitImage.Load).ToList());
+        int same = Enumerable.Range(0, n).Count(i => fromFiles[i].Tasks[0].Label == inMemory[i].Tasks[0].Label);
+        Assert.True(same >= n * 0.96, $"{same} of {n} JPEG digit predictions as in memory");
+    }
+
+    [Fact]
     public void BadImagesAreOneClearLineEach()
     {
         string dir = Directory.CreateTempSubdirectory("digitparity-png-").FullName;

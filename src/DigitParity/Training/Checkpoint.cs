@@ -38,6 +38,7 @@ public static class Checkpoint
         {
             ["format"] = Format,
             ["config"] = ConfigJson(network.Config),
+            ["input_normalization"] = "pixel / 255",
         };
         SafeTensors.Write(path, tensors, all);
     }
