@@ -51,7 +51,8 @@ public sealed class PredictTests
             var files = Enumerable.Range(0, n).Select(i => Png(dir, $"{variant.Name}-{i}.png", variant.Width, variant.Height, variant.Draw(test.Image(i).ToArray())));
             var fromFiles = predictor.Predict(files.Select(DigitImage.Load).ToList());
             int same = Enumerable.Range(0, n).Count(i => fromFiles[i].Tasks[0].Label == inMemory[i].Tasks[0].Label);
-            Assert.True(same >= n * 0.99, $"{variant.Name}: {same} of {n} digit predictions as in memory");
+            // The plain copy must agree everywhere; resampled copies may flip a borderline digit now and then.
+            Assert.True(same >= (variant.Name == "plain" ? n : n * 0.99), $"{variant.Name}: {same} of {n} digit predictions as in memory");
         }
     }
 
