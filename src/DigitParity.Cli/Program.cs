@@ -48,6 +48,7 @@ internal static class UserError
     public static string? Describe(Exception e) => e switch
     {
         InvalidDataException or FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException => e.Message,
+        DigitParity.Training.TrainingDivergedException => e.Message,
         IOException => e.Message,
         _ => null,
     };

@@ -103,7 +103,8 @@ public sealed class Trainer : IDisposable
         {
             int first = batch * batchSize;
             int size = Math.Min(batchSize, train.Count - first);
-            _trainStep.Run(train, order, first, size, metric);
+            if (!_trainStep.Run(train, order, first, size, metric))
+                throw new TrainingDivergedException(epoch, batch + 1, _options.LearningRate);
             intervalSamples += size;
             if ((batch + 1) % _options.LogInterval == 0 && callbacks is not null)
             {
@@ -119,7 +120,7 @@ public sealed class Trainer : IDisposable
     }
 
     /// <summary>One SGD step on samples order[first..first+size) (for tests and benchmarks).</summary>
-    internal void TrainBatch(LabeledDataset data, int[] order, int first, int size, MultiTaskMetric metric)
+    internal bool TrainBatch(LabeledDataset data, int[] order, int first, int size, MultiTaskMetric metric)
         => _trainStep.Run(data, order, first, size, metric);
 
     private void CheckShape(LabeledDataset data)
@@ -141,13 +142,17 @@ public sealed class Trainer : IDisposable
         private int[] _indices = [];
         private int _first, _batch;
 
-        public void Run(LabeledDataset data, int[] order, int first, int batch, MultiTaskMetric metric)
+        // Returns false when the loss is no longer finite (the step's update has already diverged the weights).
+        public bool Run(LabeledDataset data, int[] order, int first, int batch, MultiTaskMetric metric)
         {
             (_data, _indices, _first, _batch) = (data, order, first, batch);
             data.GatherLabels(order.AsSpan(first, batch), ws.Labels);
             pool.Run(this);
             network.SumLosses(ws, _batch, _taskLosses);
+            foreach (double loss in _taskLosses)
+                if (!double.IsFinite(loss)) return false;
             metric.Update(_batch, ws.Labels, ws.Predictions, _taskLosses);
+            return true;
         }
 
         public void Execute(int worker)
@@ -170,4 +175,15 @@ public sealed class Trainer : IDisposable
             network.Backward(ws, _batch, pool, worker, sgd);
         }
     }
+}
+
+/// <summary>The loss became NaN or infinite: training stopped at once, before anything was saved for that epoch.</summary>
+public sealed class TrainingDivergedException(int epoch, int batch, float learningRate)
+    : Exception($"training diverged at epoch {epoch}, batch {batch}: the loss is no longer finite (learning rate {learningRate.ToString(System.Globalization.CultureInfo.InvariantCulture)}; try a smaller --lr)")
+{
+    /// <summary>1-based epoch of the step whose loss was not finite.</summary>
+    public int Epoch { get; } = epoch;
+
+    /// <summary>1-based batch within that epoch.</summary>
+    public int Batch { get; } = batch;
 }
