@@ -29,6 +29,18 @@ internal static class TrainCommand
         var logInterval = new Option<int>("--log-interval") { Description = "Batches between speed lines", DefaultValueFactory = _ => defaults.LogInterval };
         var metrics = new Option<string?>("--metrics") { Description = "Write per-epoch metrics as JSON to this file", HelpName = "FILE" };
         var save = new Option<string?>("--save") { Description = "Write the final model to this safetensors file", HelpName = "PATH" };
+        var task = new Option<string[]>("--task")
+        {
+            Description = $"A head besides digit (repeatable): {string.Join(", ", TaskDefinition.BuiltIn.Skip(1).Select(t => t.Name))} [default: parity]",
+            HelpName = "NAME",
+            AllowMultipleArgumentsPerToken = false,
+        };
+        task.Validators.Add(result =>
+        {
+            foreach (string name in result.GetValueOrDefault<string[]>() ?? [])
+                if (TaskDefinition.Find(name) is null || name == TaskDefinition.Digit.Name)
+                    result.AddError($"--task {name} is not a task; expected one of {string.Join(", ", TaskDefinition.BuiltIn.Skip(1).Select(t => t.Name))}");
+        });
         var resume = new Option<string?>("--resume")
         {
             Description = "Continue the run saved in this checkpoint, up to --epochs in all (same seed and threads give the same bits)",
@@ -50,7 +62,7 @@ internal static class TrainCommand
 
         var command = new Command("train", "Train the multi-task digit & parity network (defaults: the MXNet tutorial's settings)")
         {
-            epochs, batchSize, lr, momentum, weightDecay, seed, data, threads, logInterval, metrics, save, checkpointDir, resume,
+            epochs, batchSize, lr, momentum, weightDecay, seed, data, threads, logInterval, metrics, save, checkpointDir, resume, task,
         };
         command.SetAction(parse =>
         {
@@ -75,7 +87,11 @@ internal static class TrainCommand
                 return 2;
             }
             var outputs = new TrainOutputs(parse.GetValue(metrics), parse.GetValue(save), parse.GetValue(checkpointDir), parse.GetValue(resume));
-            return Run(options, parse.GetValue(data), outputs, output, interactive);
+            string[] extra = parse.GetValue(task) ?? [];
+            IReadOnlyList<TaskDefinition> tasks = extra.Length == 0
+                ? TaskDefinition.DigitAndParity
+                : [TaskDefinition.Digit, .. extra.Distinct().Select(name => TaskDefinition.Find(name)!)];
+            return Run(options, tasks, parse.GetValue(data), outputs, output, interactive);
         });
         return command;
     }
@@ -100,7 +116,7 @@ internal static class TrainCommand
     /// <summary>Files a training run writes besides its console output.</summary>
     private sealed record TrainOutputs(string? Metrics, string? Model, string? CheckpointDirectory, string? Resume);
 
-    private static int Run(TrainingOptions options, string? dataDirectory, TrainOutputs outputs, TextWriter output, bool interactive)
+    private static int Run(TrainingOptions options, IReadOnlyList<TaskDefinition> tasks, string? dataDirectory, TrainOutputs outputs, TextWriter output, bool interactive)
     {
         if (outputs.Metrics is not null) Paths.CheckWritable(outputs.Metrics, "the metrics file");
         if (outputs.Model is not null) Paths.CheckWritable(outputs.Model, "the model");
@@ -121,7 +137,7 @@ internal static class TrainCommand
         var clock = Stopwatch.StartNew();
         string directory = dataDirectory ?? MnistFiles.EmbeddedDirectory;
         var splits = MnistFiles.Load(directory);
-        var config = resumed?.Network.Config ?? ModelConfig.Tutorial with { InputSize = splits.Train.FeatureCount };
+        var config = resumed?.Network.Config ?? ModelConfig.Tutorial with { InputSize = splits.Train.FeatureCount, Tasks = tasks };
         if (config.InputSize != splits.Train.FeatureCount)
             throw new InvalidDataException($"{directory}: images of {splits.Train.FeatureCount} pixels, expected {config.InputSize} as {outputs.Resume} was trained on");
         var train = new LabeledDataset(splits.Train, config.Tasks);

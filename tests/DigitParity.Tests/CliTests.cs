@@ -153,3 +153,37 @@ public sealed class CliTests
         return (code, output.ToString(), error.ToString());
     }
 }
+
+public sealed class TaskOptionTests
+{
+    [Fact]
+    public void TasksFromTheCommandLineFlowIntoMetricsCheckpointsAndEvaluation()
+    {
+        string dir = TestData.WriteMnistSubset(2000, 300, gzip: false);
+        string model = Path.Combine(dir, "model.safetensors"), metrics = Path.Combine(dir, "metrics.json");
+        var output = new StringWriter();
+        Assert.Equal(0, Program.Run(["train", "--data", dir, "--epochs", "1", "--task", "gt4", "--task", "mod3", "--save", model, "--metrics", metrics], output, new StringWriter()));
+        Assert.Contains("heads digit (10), gt4 (2), mod3 (3)", output.ToString());
+        Assert.Contains("Label=mod3", output.ToString());
+        using (var json = JsonDocument.Parse(File.ReadAllText(metrics)))
+        {
+            var tasks = json.RootElement.GetProperty("epochs")[0].GetProperty("validation").GetProperty("tasks");
+            Assert.Equal(["digit", "gt4", "mod3"], tasks.EnumerateObject().Select(p => p.Name));
+            Assert.Equal(3, tasks.GetProperty("mod3").GetProperty("confusion").GetArrayLength());
+        }
+        var loaded = DigitParity.Training.Checkpoint.Load(model);
+        Assert.Equal(["digit", "gt4", "mod3"], loaded.Network.Tasks.Select(t => t.Name));
+        var evaluation = new StringWriter();
+        Assert.Equal(0, Program.Run(["evaluate", "--model", model, "--data", dir], evaluation, new StringWriter()));
+        Assert.Contains("Consistency of gt4 with the digit head", evaluation.ToString());
+        Assert.Contains("Consistency of mod3 with the digit head", evaluation.ToString());
+    }
+
+    [Fact]
+    public void AnUnknownTaskIsOneLine()
+    {
+        var error = new StringWriter();
+        Assert.Equal(2, Program.Run(["train", "--task", "colour"], new StringWriter(), error));
+        Assert.StartsWith("digitparity: error: --task colour is not a task; expected one of parity, gt4, prime, mod3, loop", error.ToString());
+    }
+}

@@ -20,8 +20,20 @@ public sealed record TaskDefinition(string Name, int ClassCount, Func<int, int> 
     /// <summary>The tutorial's two tasks: digit and parity.</summary>
     public static IReadOnlyList<TaskDefinition> DigitAndParity { get; } = [Digit, Parity];
 
-    /// <summary>The tasks known by name (so that a saved model can name its heads): digit and parity.</summary>
-    public static IReadOnlyList<TaskDefinition> BuiltIn { get; } = [Digit, Parity];
+    /// <summary>Greater than 4: 0 = 0-4, 1 = 5-9.</summary>
+    public static TaskDefinition GreaterThanFour { get; } = new("gt4", 2, d => d > 4 ? 1 : 0, ["0-4", "5-9"]);
+
+    /// <summary>Prime: 1 for 2, 3, 5 and 7.</summary>
+    public static TaskDefinition Prime { get; } = new("prime", 2, d => d is 2 or 3 or 5 or 7 ? 1 : 0, ["not prime", "prime"]);
+
+    /// <summary>The digit modulo 3.</summary>
+    public static TaskDefinition Mod3 { get; } = new("mod3", 3, d => d % 3);
+
+    /// <summary>Drawn with a closed loop: 1 for 0, 6, 8 and 9.</summary>
+    public static TaskDefinition Loop { get; } = new("loop", 2, d => d is 0 or 6 or 8 or 9 ? 1 : 0, ["no loop", "loop"]);
+
+    /// <summary>The tasks known by name (for <c>--task</c>, and so that a saved model can name its heads).</summary>
+    public static IReadOnlyList<TaskDefinition> BuiltIn { get; } = [Digit, Parity, GreaterThanFour, Prime, Mod3, Loop];
 
     /// <summary>The built-in task called <paramref name="name"/>, or null.</summary>
     public static TaskDefinition? Find(string name) => BuiltIn.FirstOrDefault(t => t.Name == name);
