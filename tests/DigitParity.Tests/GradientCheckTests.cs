@@ -84,8 +84,8 @@ public sealed class GradientCheckTests
         int[][] predictions = [new int[batch], new int[batch]];
         float[] grad = new float[batch * width];
         double[] rowLosses = new double[batch * 2], losses = new double[2];
-        SoftmaxCrossEntropy.Forward(logits, width, [0, 3], [3, 2], labels, predictions, 0, 2, 1f / batch, grad, rowLosses);
-        SoftmaxCrossEntropy.Forward(logits, width, [0, 3], [3, 2], labels, predictions, 2, batch, 1f / batch, grad, rowLosses);
+        SoftmaxCrossEntropy.Forward(logits, width, [0, 3], [3, 2], labels, predictions, 0, 2, [1f / batch, 0.5f / batch], grad, rowLosses);
+        SoftmaxCrossEntropy.Forward(logits, width, [0, 3], [3, 2], labels, predictions, 2, batch, [1f / batch, 0.5f / batch], grad, rowLosses);
         SoftmaxCrossEntropy.SumRows(rowLosses, batch, losses);
 
         double[] L = logits.Select(v => (double)v).ToArray();
@@ -106,7 +106,7 @@ public sealed class GradientCheckTests
         Assert.All(losses, l => Assert.True(double.IsFinite(l)));
         Assert.Equal(new[] { 2, 0, 2, 2 }, predictions[0]);
         Assert.Equal(new[] { 0, 1, 0, 1 }, predictions[1]);
-        double Total() => (Reference(0) + Reference(1)) / batch;
+        double Total() => (Reference(0) + 0.5 * Reference(1)) / batch; // head "b" weighted 0.5
         for (int i = 0; i < L.Length; i++) AssertClose(Numeric(L, i, Total), grad[i], $"dlogits[{i}]");
     }
 
@@ -119,6 +119,8 @@ public sealed class GradientCheckTests
         TaskDefinition[] tasks = [new("a", 3, d => d % 3), new("b", 2, d => d % 2)];
         var network = new MultiTaskNetwork(new ModelConfig(9, [70, 5], tasks));
         network.Initialize(7);
+        network.SetTaskWeight("a", 2f);
+        network.SetTaskWeight("b", 0.5f);
         const int batch = 6;
         var rng = new Rng(8);
         var ws = network.CreateWorkspace(batch);
@@ -153,16 +155,16 @@ public sealed class GradientCheckTests
                     }
                     h = next;
                 }
-                foreach (var (offset, classes, t) in new[] { (0, 3, 0), (3, 2, 1) })
+                foreach (var (offset, classes, t, weight) in new[] { (0, 3, 0, 2.0), (3, 2, 1, 0.5) })
                 {
                     var row = h.Skip(offset).Take(classes).ToArray();
                     double max = row.Max();
-                    total += max + Math.Log(row.Sum(v => Math.Exp(v - max))) - row[ws.Labels[t][b]];
+                    total += weight * (max + Math.Log(row.Sum(v => Math.Exp(v - max))) - row[ws.Labels[t][b]]);
                 }
             }
             return total / batch;
         }
-        Assert.Equal(Loss(), step.TaskLosses.Sum() / batch, 1e-4);
+        Assert.Equal(Loss(), (2 * step.TaskLosses[0] + 0.5 * step.TaskLosses[1]) / batch, 1e-4);
         for (int l = 0; l < layers.Length; l++)
         {
             var dW = network.Parameters.Gradient(layers[l].Weight).ToArray();

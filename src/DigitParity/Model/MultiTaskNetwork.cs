@@ -14,6 +14,7 @@ public sealed class MultiTaskNetwork
 {
     private readonly int[] _taskOffsets;
     private readonly int[] _taskClasses;
+    private readonly float[] _taskWeights;
 
     /// <summary>Builds the layers and allocates all parameters (zero until <see cref="Initialize"/>).</summary>
     public MultiTaskNetwork(ModelConfig config)
@@ -37,6 +38,7 @@ public sealed class MultiTaskNetwork
         Heads = new Linear(layout, "heads", width, config.HeadWidth);
         Parameters = new ParameterStore(layout);
         _taskClasses = config.Tasks.Select(t => t.ClassCount).ToArray();
+        _taskWeights = config.Tasks.Select(_ => 1f).ToArray();
         _taskOffsets = new int[config.Tasks.Count];
         for (int t = 1; t < _taskOffsets.Length; t++) _taskOffsets[t] = _taskOffsets[t - 1] + config.Tasks[t - 1].ClassCount;
     }
@@ -55,6 +57,18 @@ public sealed class MultiTaskNetwork
 
     /// <summary>Parameters and gradients, one allocation each.</summary>
     public ParameterStore Parameters { get; }
+
+    /// <summary>Weight of each head's loss in the training objective Σ_t w_t · CE_t (all 1 unless set).</summary>
+    public IReadOnlyList<float> TaskWeights => _taskWeights;
+
+    /// <summary>Sets the loss weight of the task called <paramref name="task"/> (finite, zero or positive).</summary>
+    public void SetTaskWeight(string task, float weight)
+    {
+        int index = Tasks.Select(t => t.Name).ToList().IndexOf(task);
+        if (index < 0) throw new ArgumentException($"The network has no task {task}.", nameof(task));
+        if (!float.IsFinite(weight) || weight < 0) throw new ArgumentOutOfRangeException(nameof(weight), $"A task weight must be finite and not negative (got {weight}).");
+        _taskWeights[index] = weight;
+    }
 
     /// <summary>First column of task <paramref name="task"/> in the head output.</summary>
     public int TaskOffset(int task) => _taskOffsets[task];
@@ -120,8 +134,10 @@ public sealed class MultiTaskNetwork
     internal void Loss(Workspace ws, int batch, int worker, int workers)
     {
         var (b0, b1) = Linear.RowShare(batch, worker, workers);
+        Span<float> scales = stackalloc float[_taskWeights.Length];
+        for (int t = 0; t < scales.Length; t++) scales[t] = _taskWeights[t] / batch;
         SoftmaxCrossEntropy.Forward(ws.Logits, Heads.Out, _taskOffsets, _taskClasses, ws.Labels, ws.Predictions,
-            b0, b1, 1f / batch, ws.LogitGradients, ws.RowLosses);
+            b0, b1, scales, ws.LogitGradients, ws.RowLosses);
     }
 
     // Per task, the loss summed over the batch (in row order, whatever the split).

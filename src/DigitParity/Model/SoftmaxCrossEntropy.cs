@@ -10,16 +10,16 @@ public static class SoftmaxCrossEntropy
     /// [<paramref name="rowStart"/>, <paramref name="rowEnd"/>): writes each head's loss −log softmax(logits_b)[label_b]
     /// to <c>rowLosses[b·heads + t]</c> and its argmax to <c>predictions[t][b]</c>; log-softmax is computed stably as
     /// x − max − log Σ exp(x − max). <paramref name="work"/> (B × width) receives the gradient of
-    /// <c>scale × loss</c>, dlogits = scale · (softmax − onehot(label)); for evaluation it is scratch.
+    /// <c>scales[t] × loss</c> per head, dlogits = scales[t] · (softmax − onehot(label)); for evaluation it is scratch.
     /// Rows are independent, so workers may take disjoint row ranges.
     /// </summary>
     public static void Forward(ReadOnlySpan<float> logits, int width, ReadOnlySpan<int> offsets, ReadOnlySpan<int> classes,
-        IReadOnlyList<int[]> labels, IReadOnlyList<int[]> predictions, int rowStart, int rowEnd, float scale, Span<float> work,
+        IReadOnlyList<int[]> labels, IReadOnlyList<int[]> predictions, int rowStart, int rowEnd, ReadOnlySpan<float> scales, Span<float> work,
         Span<double> rowLosses)
     {
         int tasks = offsets.Length;
-        if (classes.Length != tasks || labels.Count < tasks || predictions.Count < tasks)
-            throw new ArgumentException("offsets, classes, labels and predictions must cover every head.");
+        if (classes.Length != tasks || scales.Length != tasks || labels.Count < tasks || predictions.Count < tasks)
+            throw new ArgumentException("offsets, classes, scales, labels and predictions must cover every head.");
         if (rowStart < 0 || rowEnd < rowStart) throw new ArgumentOutOfRangeException(nameof(rowEnd));
         for (int t = 0; t < tasks; t++)
         {
@@ -61,7 +61,7 @@ public static class SoftmaxCrossEntropy
                 float sum = 0f;
                 for (int c = 0; c < row.Length; c++) sum += row[c];
                 rowLosses[b * tasks + t] += MathF.Log(sum);
-                float factor = scale / sum;
+                float scale = scales[t], factor = scale / sum;
                 for (int c = 0; c < row.Length; c++) row[c] *= factor;
                 row[labels[t][b]] -= scale;
             }
