@@ -41,6 +41,17 @@ internal static class TrainCommand
                 if (TaskDefinition.Find(name) is null || name == TaskDefinition.Digit.Name)
                     result.AddError($"--task {name} is not a task; expected one of {string.Join(", ", TaskDefinition.BuiltIn.Skip(1).Select(t => t.Name))}");
         });
+        var taskWeight = new Option<string[]>("--task-weight")
+        {
+            Description = "Loss weight of a head, NAME=W (repeatable) [default: 1 for every head]",
+            HelpName = "NAME=W",
+        };
+        taskWeight.Validators.Add(result =>
+        {
+            foreach (string item in result.GetValueOrDefault<string[]>() ?? [])
+                if (ParseWeight(item) is null)
+                    result.AddError($"--task-weight {item} is not NAME=W with W a number at least 0");
+        });
         var resume = new Option<string?>("--resume")
         {
             Description = "Continue the run saved in this checkpoint, up to --epochs in all (same seed and threads give the same bits)",
@@ -62,7 +73,7 @@ internal static class TrainCommand
 
         var command = new Command("train", "Train the multi-task digit & parity network (defaults: the MXNet tutorial's settings)")
         {
-            epochs, batchSize, lr, momentum, weightDecay, seed, data, threads, logInterval, metrics, save, checkpointDir, resume, task,
+            epochs, batchSize, lr, momentum, weightDecay, seed, data, threads, logInterval, metrics, save, checkpointDir, resume, task, taskWeight,
         };
         command.SetAction(parse =>
         {
@@ -91,7 +102,16 @@ internal static class TrainCommand
             IReadOnlyList<TaskDefinition> tasks = extra.Length == 0
                 ? TaskDefinition.DigitAndParity
                 : [TaskDefinition.Digit, .. extra.Distinct().Select(name => TaskDefinition.Find(name)!)];
-            return Run(options, tasks, parse.GetValue(data), outputs, output, interactive);
+            var weights = (parse.GetValue(taskWeight) ?? []).Select(item => ParseWeight(item)!.Value).ToList();
+            foreach (var (name, _) in weights)
+            {
+                if (!tasks.Any(t => t.Name == name))
+                {
+                    error.WriteLine($"digitparity: error: --task-weight {name}: no such head; the heads are {string.Join(", ", tasks.Select(t => t.Name))} (see 'digitparity train --help')");
+                    return 2;
+                }
+            }
+            return Run(options, tasks, weights, parse.GetValue(data), outputs, output, interactive);
         });
         return command;
     }
@@ -116,7 +136,16 @@ internal static class TrainCommand
     /// <summary>Files a training run writes besides its console output.</summary>
     private sealed record TrainOutputs(string? Metrics, string? Model, string? CheckpointDirectory, string? Resume);
 
-    private static int Run(TrainingOptions options, IReadOnlyList<TaskDefinition> tasks, string? dataDirectory, TrainOutputs outputs, TextWriter output, bool interactive)
+    private static (string Name, float Weight)? ParseWeight(string item)
+    {
+        int at = item.IndexOf('=');
+        if (at <= 0 || !float.TryParse(item[(at + 1)..], NumberStyles.Float, CultureInfo.InvariantCulture, out float weight)
+            || !float.IsFinite(weight) || weight < 0) return null;
+        return (item[..at], weight);
+    }
+
+    private static int Run(TrainingOptions options, IReadOnlyList<TaskDefinition> tasks, IReadOnlyList<(string Name, float Weight)> weights,
+        string? dataDirectory, TrainOutputs outputs, TextWriter output, bool interactive)
     {
         if (outputs.Metrics is not null) Paths.CheckWritable(outputs.Metrics, "the metrics file");
         if (outputs.Model is not null) Paths.CheckWritable(outputs.Model, "the model");
@@ -148,6 +177,12 @@ internal static class TrainCommand
         var network = resumed?.Network ?? new MultiTaskNetwork(config);
         if (resumed is null) network.Initialize(options.Seed);
         else output.WriteLine($"Resuming {outputs.Resume} after epoch {firstEpoch - 1}");
+        foreach (var (name, weight) in weights)
+        {
+            if (!network.Tasks.Any(t => t.Name == name))
+                throw new InvalidDataException($"{outputs.Resume}: no head {name} to weight; its heads are {string.Join(", ", network.Tasks.Select(t => t.Name))}");
+            network.SetTaskWeight(name, weight);
+        }
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"Model: {config.InputSize} -> {string.Join(" -> ", config.Hidden)} -> heads {string.Join(", ", config.Tasks.Select(t => $"{t.Name} ({t.ClassCount})"))}; {network.Parameters.Count:N0} parameters"));
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,

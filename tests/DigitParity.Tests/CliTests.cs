@@ -180,6 +180,25 @@ public sealed class TaskOptionTests
     }
 
     [Fact]
+    public void AZeroTaskWeightLeavesThatHeadUntrained()
+    {
+        string dir = TestData.WriteMnistSubset(5000, 500, gzip: false);
+        string metrics = Path.Combine(dir, "metrics.json");
+        Assert.Equal(0, Program.Run(["train", "--data", dir, "--epochs", "2", "--task-weight", "parity=0", "--metrics", metrics], new StringWriter(), new StringWriter()));
+        using var json = JsonDocument.Parse(File.ReadAllText(metrics));
+        var tasks = json.RootElement.GetProperty("epochs")[1].GetProperty("validation").GetProperty("tasks");
+        Assert.True(tasks.GetProperty("digit").GetProperty("accuracy").GetDouble() > 0.85);
+        Assert.True(tasks.GetProperty("parity").GetProperty("accuracy").GetDouble() < 0.75, "a head with weight 0 must not learn");
+
+        var error = new StringWriter();
+        Assert.Equal(2, Program.Run(["train", "--task-weight", "loop=2"], new StringWriter(), error));
+        Assert.StartsWith("digitparity: error: --task-weight loop: no such head; the heads are digit, parity", error.ToString());
+        error = new StringWriter();
+        Assert.Equal(2, Program.Run(["train", "--task-weight", "parity=-1"], new StringWriter(), error));
+        Assert.Contains("--task-weight parity=-1 is not NAME=W with W a number at least 0", error.ToString());
+    }
+
+    [Fact]
     public void AnUnknownTaskIsOneLine()
     {
         var error = new StringWriter();
