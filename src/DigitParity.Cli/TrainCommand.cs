@@ -52,6 +52,17 @@ internal static class TrainCommand
                 if (ParseWeight(item) is null)
                     result.AddError($"--task-weight {item} is not NAME=W with W a number at least 0");
         });
+        var valSplit = new Option<double>("--val-split")
+        {
+            Description = "Hold out this fraction of the training set for validation; the test set is then used once, at the end",
+            DefaultValueFactory = _ => 0,
+            HelpName = "FRACTION",
+        };
+        valSplit.Validators.Add(result =>
+        {
+            double v = result.GetValueOrDefault<double>();
+            if (!(v >= 0 && v < 1)) result.AddError(string.Create(CultureInfo.InvariantCulture, $"--val-split must be in [0, 1) (got {v})"));
+        });
         var resume = new Option<string?>("--resume")
         {
             Description = "Continue the run saved in this checkpoint, up to --epochs in all (same seed and threads give the same bits)",
@@ -73,7 +84,7 @@ internal static class TrainCommand
 
         var command = new Command("train", "Train the multi-task digit & parity network (defaults: the MXNet tutorial's settings)")
         {
-            epochs, batchSize, lr, momentum, weightDecay, seed, data, threads, logInterval, metrics, save, checkpointDir, resume, task, taskWeight,
+            epochs, batchSize, lr, momentum, weightDecay, seed, data, threads, logInterval, metrics, save, checkpointDir, resume, task, taskWeight, valSplit,
         };
         command.SetAction(parse =>
         {
@@ -97,7 +108,7 @@ internal static class TrainCommand
                 error.WriteLine($"digitparity: error: {e.Message} (see 'digitparity train --help')");
                 return 2;
             }
-            var outputs = new TrainOutputs(parse.GetValue(metrics), parse.GetValue(save), parse.GetValue(checkpointDir), parse.GetValue(resume));
+            var outputs = new TrainOutputs(parse.GetValue(metrics), parse.GetValue(save), parse.GetValue(checkpointDir), parse.GetValue(resume), parse.GetValue(valSplit));
             string[] extra = parse.GetValue(task) ?? [];
             IReadOnlyList<TaskDefinition> tasks = extra.Length == 0
                 ? TaskDefinition.DigitAndParity
@@ -134,7 +145,7 @@ internal static class TrainCommand
         });
 
     /// <summary>Files a training run writes besides its console output.</summary>
-    private sealed record TrainOutputs(string? Metrics, string? Model, string? CheckpointDirectory, string? Resume);
+    private sealed record TrainOutputs(string? Metrics, string? Model, string? CheckpointDirectory, string? Resume, double ValSplit = 0);
 
     private static (string Name, float Weight)? ParseWeight(string item)
     {
@@ -169,10 +180,13 @@ internal static class TrainCommand
         var config = resumed?.Network.Config ?? ModelConfig.Tutorial with { InputSize = splits.Train.FeatureCount, Tasks = tasks };
         if (config.InputSize != splits.Train.FeatureCount)
             throw new InvalidDataException($"{directory}: images of {splits.Train.FeatureCount} pixels, expected {config.InputSize} as {outputs.Resume} was trained on");
-        var train = new LabeledDataset(splits.Train, config.Tasks);
-        var validation = new LabeledDataset(splits.Validation, config.Tasks);
+        // With --val-split, model selection sees only a held-out part of the training set; the test set is used once.
+        var (trainSet, validationSet) = outputs.ValSplit > 0 ? splits.Train.Split(outputs.ValSplit, options.Seed) : (splits.Train, splits.Validation);
+        var train = new LabeledDataset(trainSet, config.Tasks);
+        var validation = new LabeledDataset(validationSet, config.Tasks);
+        var test = outputs.ValSplit > 0 ? new LabeledDataset(splits.Validation, config.Tasks) : null;
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"Data: {train.Count} training and {validation.Count} validation images of {splits.Train.Rows}x{splits.Train.Columns} from {(dataDirectory is null ? "the embedded MNIST" : directory)} ({clock.Elapsed.TotalSeconds:0.00} s)"));
+            $"Data: {train.Count} training and {validation.Count} validation images{(test is null ? "" : $" (held out of the training set), {test.Count} test images")} of {splits.Train.Rows}x{splits.Train.Columns} from {(dataDirectory is null ? "the embedded MNIST" : directory)} ({clock.Elapsed.TotalSeconds:0.00} s)"));
 
         var network = resumed?.Network ?? new MultiTaskNetwork(config);
         if (resumed is null) network.Initialize(options.Seed);
@@ -205,6 +219,12 @@ internal static class TrainCommand
             }
         }
         var run = trainer.Fit(train, validation, new TrainingReporter(output, interactive, config.Tasks, EpochDone), firstEpoch: firstEpoch);
+        if (test is not null)
+        {
+            var testFigures = trainer.Evaluate(test);
+            output.WriteLine($"Final {TrainingReporter.Figures("Test", testFigures)}");
+            if (outputs.Metrics is not null) MetricsJson.Write(outputs.Metrics, run, testFigures);
+        }
         if (outputs.Metrics is not null) output.WriteLine($"Metrics written to {outputs.Metrics}");
         if (outputs.CheckpointDirectory is not null) output.WriteLine($"Checkpoints written to {outputs.CheckpointDirectory} (last.safetensors, best.safetensors)");
         if (outputs.Model is not null)

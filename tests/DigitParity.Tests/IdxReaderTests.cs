@@ -176,3 +176,35 @@ public sealed class EmbeddedDataTests
         throw new DirectoryNotFoundException("data/mnist/SHA256SUMS.raw not found above the test binaries");
     }
 }
+
+public sealed class SplitTests
+{
+    [Fact]
+    public void HoldOutIsASeededDisjointPartition()
+    {
+        var data = TestData.Mnist.Train.Take(1000);
+        var (kept, heldOut) = data.Split(0.2, seed: 7);
+        Assert.Equal((800, 200), (kept.Count, heldOut.Count));
+        var again = data.Split(0.2, seed: 7);
+        Assert.Equal(heldOut.Pixels, again.HeldOut.Pixels);
+        Assert.NotEqual(heldOut.Pixels, data.Split(0.2, seed: 8).HeldOut.Pixels);
+        // Every sample lands in exactly one part: the label histograms add up.
+        for (int digit = 0; digit < 10; digit++)
+            Assert.Equal(data.Labels.Count(l => l == digit), kept.Labels.Count(l => l == digit) + heldOut.Labels.Count(l => l == digit));
+        Assert.Throws<ArgumentOutOfRangeException>(() => data.Split(1.0, 1));
+    }
+
+    [Fact]
+    public void ValSplitValidatesOnHeldOutTrainingDataAndTestsOnceAtTheEnd()
+    {
+        string dir = TestData.WriteMnistSubset(2000, 300, gzip: false);
+        string metrics = Path.Combine(dir, "metrics.json");
+        var output = new StringWriter();
+        Assert.Equal(0, DigitParity.Cli.Program.Run(["train", "--data", dir, "--epochs", "2", "--val-split", "0.25", "--metrics", metrics], output, new StringWriter()));
+        Assert.Contains("Data: 1500 training and 500 validation images (held out of the training set), 300 test images", output.ToString());
+        Assert.Contains("Final Test-accuracy=", output.ToString());
+        using var json = System.Text.Json.JsonDocument.Parse(File.ReadAllText(metrics));
+        Assert.Equal(500, json.RootElement.GetProperty("epochs")[1].GetProperty("validation").GetProperty("samples").GetInt64());
+        Assert.Equal(300, json.RootElement.GetProperty("test").GetProperty("samples").GetInt64());
+    }
+}

@@ -49,6 +49,36 @@ public sealed class Dataset
         return new Dataset(Pixels.AsSpan(0, count * FeatureCount).ToArray(), Labels.AsSpan(0, count).ToArray(), Rows, Columns);
     }
 
+    /// <summary>The samples <paramref name="indices"/>, in that order (shares no storage with this dataset).</summary>
+    public Dataset Select(ReadOnlySpan<int> indices)
+    {
+        var pixels = new byte[indices.Length * FeatureCount];
+        var labels = new byte[indices.Length];
+        for (int i = 0; i < indices.Length; i++)
+        {
+            Image(indices[i]).CopyTo(pixels.AsSpan(i * FeatureCount));
+            labels[i] = Labels[indices[i]];
+        }
+        return new Dataset(pixels, labels, Rows, Columns);
+    }
+
+    /// <summary>
+    /// Holds out a seeded random <paramref name="fraction"/> of the samples: (the rest, the held-out part), each in
+    /// the original order. The same seed always holds out the same samples.
+    /// </summary>
+    public (Dataset Kept, Dataset HeldOut) Split(double fraction, ulong seed)
+    {
+        if (!(fraction > 0 && fraction < 1)) throw new ArgumentOutOfRangeException(nameof(fraction), $"A hold-out fraction must be in (0, 1) (got {fraction}).");
+        int heldOut = (int)Math.Round(Count * fraction);
+        if (heldOut < 1 || heldOut >= Count) throw new ArgumentOutOfRangeException(nameof(fraction), $"{fraction} of {Count} samples leaves an empty part.");
+        int[] order = Enumerable.Range(0, Count).ToArray();
+        new Engine.Rng(seed, stream: 3).Shuffle(order);
+        int[] hold = order[..heldOut], rest = order[heldOut..];
+        Array.Sort(hold);
+        Array.Sort(rest);
+        return (Select(rest), Select(hold));
+    }
+
     /// <summary>Reads an image file and its label file (gzip through <see cref="DecodedCache"/>) and checks that they belong together.</summary>
     public static Dataset Load(string imagesPath, string labelsPath, int classCount = 10)
     {

@@ -12,12 +12,12 @@ namespace DigitParity.Metrics;
 /// </summary>
 public static class MetricsJson
 {
-    /// <summary>Writes <paramref name="epochs"/> to <paramref name="path"/> atomically.</summary>
-    public static void Write(string path, IReadOnlyList<EpochResult> epochs)
-        => AtomicFile.Write(path, stream => Write(stream, epochs));
+    /// <summary>Writes <paramref name="epochs"/> (and the final <paramref name="test"/> figures, if any) to <paramref name="path"/> atomically.</summary>
+    public static void Write(string path, IReadOnlyList<EpochResult> epochs, MetricsSnapshot? test = null)
+        => AtomicFile.Write(path, stream => Write(stream, epochs, test));
 
-    /// <summary>Writes <paramref name="epochs"/> to <paramref name="stream"/>.</summary>
-    public static void Write(Stream stream, IReadOnlyList<EpochResult> epochs)
+    /// <summary>Writes <paramref name="epochs"/> (and <paramref name="test"/>, as a top-level "test" object) to <paramref name="stream"/>.</summary>
+    public static void Write(Stream stream, IReadOnlyList<EpochResult> epochs, MetricsSnapshot? test = null)
     {
         ArgumentNullException.ThrowIfNull(epochs);
         using var json = new Utf8JsonWriter(stream, new JsonWriterOptions { Indented = true });
@@ -35,6 +35,7 @@ public static class MetricsJson
             json.WriteEndObject();
         }
         json.WriteEndArray();
+        if (test is not null) WriteSnapshot(json, "test", test);
         json.WriteEndObject();
     }
 
