@@ -27,7 +27,8 @@ public static class Program
         if (parsed.Errors.Count > 0)
         {
             string command = parsed.CommandResult.Command == root ? "digitparity" : $"digitparity {parsed.CommandResult.Command.Name}";
-            error.WriteLine($"digitparity: error: {parsed.Errors[0].Message} (see '{command} --help')");
+            string message = string.Join(' ', parsed.Errors[0].Message.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+            error.WriteLine($"digitparity: error: {message} (see '{command} --help')");
             return 2;
         }
         try

@@ -52,6 +52,16 @@ internal static class TrainCommand
                 if (ParseWeight(item) is null)
                     result.AddError($"--task-weight {item} is not NAME=W with W a number at least 0");
         });
+        var schedule = new Option<LearningRateSchedule>("--schedule")
+        {
+            Description = "Learning-rate schedule: constant, step (÷10 after each third), cosine, onecycle",
+            DefaultValueFactory = _ => LearningRateSchedule.Constant,
+        };
+        var patience = new Option<int>("--patience") { Description = "Stop after this many epochs without better validation accuracy (0: never)", DefaultValueFactory = _ => 0 };
+        patience.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<int>() < 0) result.AddError($"--patience must be at least 0 (got {result.GetValueOrDefault<int>()})");
+        });
         var valSplit = new Option<double>("--val-split")
         {
             Description = "Hold out this fraction of the training set for validation; the test set is then used once, at the end",
@@ -84,7 +94,7 @@ internal static class TrainCommand
 
         var command = new Command("train", "Train the multi-task digit & parity network (defaults: the MXNet tutorial's settings)")
         {
-            epochs, batchSize, lr, momentum, weightDecay, seed, data, threads, logInterval, metrics, save, checkpointDir, resume, task, taskWeight, valSplit,
+            epochs, batchSize, lr, momentum, weightDecay, seed, data, threads, logInterval, metrics, save, checkpointDir, resume, task, taskWeight, valSplit, schedule, patience,
         };
         command.SetAction(parse =>
         {
@@ -98,6 +108,8 @@ internal static class TrainCommand
                 Seed = parse.GetValue(seed),
                 Threads = parse.GetValue(threads),
                 LogInterval = parse.GetValue(logInterval),
+                Schedule = parse.GetValue(schedule),
+                Patience = parse.GetValue(patience),
             };
             try
             {
@@ -200,7 +212,7 @@ internal static class TrainCommand
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"Model: {config.InputSize} -> {string.Join(" -> ", config.Hidden)} -> heads {string.Join(", ", config.Tasks.Select(t => $"{t.Name} ({t.ClassCount})"))}; {network.Parameters.Count:N0} parameters"));
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"SGD: lr {options.LearningRate}, momentum {options.Momentum}, weight decay {options.WeightDecay:0.#########}, batch {options.BatchSize}, {options.Epochs} epochs, seed {options.Seed}, {options.Threads} threads"));
+            $"SGD: lr {options.LearningRate}{(options.Schedule == LearningRateSchedule.Constant ? "" : $" ({options.Schedule.ToString().ToLowerInvariant()} schedule)")}, momentum {options.Momentum}, weight decay {options.WeightDecay:0.#########}, batch {options.BatchSize}, {options.Epochs} epochs, seed {options.Seed}, {options.Threads} threads"));
 
         using var trainer = new Trainer(network, options);
         if (resumed is not null) trainer.RestoreMomentum(resumed.Momentum);

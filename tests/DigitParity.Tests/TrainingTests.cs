@@ -143,3 +143,41 @@ public sealed class TrainingTests
         public void OnEpochCompleted(EpochResult result) => Epochs.Add(result);
     }
 }
+
+public sealed class ScheduleTests
+{
+    [Fact]
+    public void SchedulesFollowTheirFormulas()
+    {
+        const float peak = 0.1f;
+        Assert.Equal(peak, LearningRates.At(LearningRateSchedule.Constant, peak, 3, 3, 500, 1800));
+        Assert.Equal([peak, peak / 10, peak / 100], Enumerable.Range(1, 3).Select(e => LearningRates.At(LearningRateSchedule.Step, peak, e, 3, 0, 1800)));
+        Assert.Equal(peak, LearningRates.At(LearningRateSchedule.Cosine, peak, 1, 3, 0, 101), 6);
+        Assert.Equal(peak / 2, LearningRates.At(LearningRateSchedule.Cosine, peak, 2, 3, 50, 101), 6);
+        Assert.Equal(0, LearningRates.At(LearningRateSchedule.Cosine, peak, 3, 3, 100, 101), 6);
+        Assert.Equal(peak / 25, LearningRates.At(LearningRateSchedule.OneCycle, peak, 1, 3, 0, 101), 6);
+        Assert.Equal(peak, LearningRates.At(LearningRateSchedule.OneCycle, peak, 1, 3, 30, 101), 6);
+        Assert.Equal(peak / 1e4, LearningRates.At(LearningRateSchedule.OneCycle, peak, 3, 3, 100, 101), 8);
+    }
+
+    [Fact]
+    public void PatienceStopsARunThatNoLongerImproves()
+    {
+        var config = ModelConfig.Tutorial;
+        var data = new LabeledDataset(TestData.Mnist.Train.Take(500), config.Tasks);
+        var network = new MultiTaskNetwork(config);
+        network.Initialize(1);
+        // A learning rate too small to change any prediction: validation never improves after epoch 1.
+        using var trainer = new Trainer(network, new TrainingOptions { Epochs = 6, Patience = 2, LearningRate = 1e-12f });
+        Assert.Equal([1, 2, 3], trainer.Fit(data, data).Select(e => e.Epoch));
+    }
+
+    [Fact]
+    public void AnUnknownScheduleIsOneLine()
+    {
+        var error = new StringWriter();
+        Assert.Equal(2, DigitParity.Cli.Program.Run(["train", "--schedule", "weird"], new StringWriter(), error));
+        string line = Assert.Single(error.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Contains("'weird' for option '--schedule'", line);
+    }
+}

@@ -65,6 +65,8 @@ public sealed class Trainer : IDisposable
         var results = new List<EpochResult>();
         var order = new int[train.Count];
         var metric = new MultiTaskMetric(_network.Tasks);
+        double best = double.NegativeInfinity;
+        int sinceBest = 0;
         for (int epoch = firstEpoch; epoch <= _options.Epochs; epoch++)
         {
             // Each epoch's order depends only on the seed and the epoch, so a resumed run shuffles as the original did.
@@ -76,6 +78,9 @@ public sealed class Trainer : IDisposable
             var result = new EpochResult(epoch, seconds, train.Count / seconds, trainMetrics, validationMetrics, _sgd.LearningRate);
             results.Add(result);
             callbacks?.OnEpochCompleted(result);
+            // Early stopping: the run ends once validation has not improved for Patience epochs.
+            if (validationMetrics.PooledAccuracy > best) (best, sinceBest) = (validationMetrics.PooledAccuracy, 0);
+            else if (_options.Patience > 0 && ++sinceBest >= _options.Patience) break;
         }
         return results;
     }
@@ -103,8 +108,10 @@ public sealed class Trainer : IDisposable
         {
             int first = batch * batchSize;
             int size = Math.Min(batchSize, train.Count - first);
+            _sgd.LearningRate = LearningRates.At(_options.Schedule, _options.LearningRate, epoch, _options.Epochs,
+                (long)(epoch - 1) * batches + batch, (long)_options.Epochs * batches);
             if (!_trainStep.Run(train, order, first, size, metric))
-                throw new TrainingDivergedException(epoch, batch + 1, _options.LearningRate);
+                throw new TrainingDivergedException(epoch, batch + 1, _sgd.LearningRate);
             intervalSamples += size;
             if ((batch + 1) % _options.LogInterval == 0 && callbacks is not null)
             {

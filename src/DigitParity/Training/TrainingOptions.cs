@@ -27,6 +27,12 @@ public sealed record TrainingOptions
     /// <summary>Batches between progress reports.</summary>
     public int LogInterval { get; init; } = 100;
 
+    /// <summary>How η moves during the run (the tutorial keeps it constant).</summary>
+    public LearningRateSchedule Schedule { get; init; } = LearningRateSchedule.Constant;
+
+    /// <summary>Stop after this many epochs without a better validation pooled accuracy (0 = never stop early).</summary>
+    public int Patience { get; init; }
+
     /// <summary>Samples per forward pass during evaluation.</summary>
     public int EvaluationBatchSize { get; init; } = 1000;
 
@@ -44,6 +50,7 @@ public sealed record TrainingOptions
         Require(float.IsFinite(WeightDecay) && WeightDecay >= 0, $"weight decay must be zero or positive (got {WeightDecay})");
         Require(Threads >= 1 && Threads <= 256, $"threads must be in 1-256 (got {Threads})");
         Require(LogInterval >= 1, $"log interval must be at least 1 (got {LogInterval})");
+        Require(Patience >= 0, $"patience must be zero or positive (got {Patience})");
         Require(EvaluationBatchSize >= 1, $"evaluation batch size must be at least 1 (got {EvaluationBatchSize})");
     }
 }
