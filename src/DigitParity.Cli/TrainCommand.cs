@@ -128,7 +128,8 @@ internal static class TrainCommand
             var weights = (parse.GetValue(taskWeight) ?? []).Select(item => ParseWeight(item)!.Value).ToList();
             foreach (var (name, _) in weights)
             {
-                if (!tasks.Any(t => t.Name == name))
+                // A resumed run has the checkpoint's heads; Run checks the weights against those.
+                if (outputs.Resume is null && !tasks.Any(t => t.Name == name))
                 {
                     error.WriteLine($"digitparity: error: --task-weight {name}: no such head; the heads are {string.Join(", ", tasks.Select(t => t.Name))} (see 'digitparity train --help')");
                     return 2;
