@@ -12,7 +12,7 @@ internal static class EvaluateCommand
 {
     public static Command Create(TextWriter output)
     {
-        var model = new Option<string>("--model") { Description = "The model to evaluate (a .safetensors file written by train)", HelpName = "PATH", Required = true };
+        var model = Paths.ModelOption("evaluate");
         var data = new Option<string?>("--data") { Description = "Directory with the four MNIST IDX files; the t10k files are used [default: the embedded MNIST]", HelpName = "DIR" };
         var threads = new Option<int>("--threads") { Description = "Worker threads", DefaultValueFactory = _ => Environment.ProcessorCount };
         var json = new Option<string?>("--json") { Description = "Also write every figure as JSON to this file", HelpName = "FILE" };

@@ -9,7 +9,7 @@ internal static class ExportCommand
 {
     public static Command Create(TextWriter output)
     {
-        var model = new Option<string>("--model") { Description = "The model to export (a .safetensors file written by train)", HelpName = "PATH", Required = true };
+        var model = Paths.ModelOption("export");
         var onnx = new Option<string>("--onnx") { Description = "The ONNX file to write (input: pixels [N, 784] = pixel / 255)", HelpName = "OUT", Required = true };
         var command = new Command("export", "Export a saved model as ONNX (opset 17): per task TASK_logits and TASK_probabilities") { model, onnx };
         command.SetAction(parse =>

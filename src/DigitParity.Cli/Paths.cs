@@ -12,4 +12,12 @@ internal static class Paths
         if (Directory.Exists(path))
             throw new IOException($"{path}: is a directory, expected a file name for {what}");
     }
+
+    /// <summary>The required <c>--model PATH</c> option of the commands that use a saved model.</summary>
+    public static System.CommandLine.Option<string> ModelOption(string purpose) => new("--model")
+    {
+        Description = $"The model to {purpose} (a .safetensors file written by train)",
+        HelpName = "PATH",
+        Required = true,
+    };
 }

@@ -14,7 +14,7 @@ internal static class PredictCommand
 
     public static Command Create(TextWriter output, TextWriter error)
     {
-        var model = new Option<string>("--model") { Description = "The model (a .safetensors file written by train)", HelpName = "PATH", Required = true };
+        var model = Paths.ModelOption("use");
         var json = new Option<bool>("--json") { Description = "Print one JSON object per image instead of text" };
         var files = new Argument<string[]>("FILE|DIR") { Description = "PNG, JPEG or BMP images, or directories of them", Arity = ArgumentArity.OneOrMore };
         var command = new Command("predict", $"Predict the digit and parity of images (any size; at most {DigitImage.MaxPixels:N0} pixels)")
