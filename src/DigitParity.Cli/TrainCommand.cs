@@ -62,6 +62,11 @@ internal static class TrainCommand
         {
             if (result.GetValueOrDefault<int>() < 0) result.AddError($"--patience must be at least 0 (got {result.GetValueOrDefault<int>()})");
         });
+        var optimizer = new Option<OptimizerKind>("--optimizer")
+        {
+            Description = "sgd (the tutorial's, with --momentum), adam or adamw (use a smaller --lr, e.g. 0.001)",
+            DefaultValueFactory = _ => OptimizerKind.Sgd,
+        };
         var valSplit = new Option<double>("--val-split")
         {
             Description = "Hold out this fraction of the training set for validation; the test set is then used once, at the end",
@@ -94,7 +99,7 @@ internal static class TrainCommand
 
         var command = new Command("train", "Train the multi-task digit & parity network (defaults: the MXNet tutorial's settings)")
         {
-            epochs, batchSize, lr, momentum, weightDecay, seed, data, threads, logInterval, metrics, save, checkpointDir, resume, task, taskWeight, valSplit, schedule, patience,
+            epochs, batchSize, lr, momentum, weightDecay, seed, data, threads, logInterval, metrics, save, checkpointDir, resume, task, taskWeight, valSplit, schedule, patience, optimizer,
         };
         command.SetAction(parse =>
         {
@@ -109,6 +114,7 @@ internal static class TrainCommand
                 Threads = parse.GetValue(threads),
                 LogInterval = parse.GetValue(logInterval),
                 Schedule = parse.GetValue(schedule),
+                Optimizer = parse.GetValue(optimizer),
                 Patience = parse.GetValue(patience),
             };
             try
@@ -213,7 +219,7 @@ internal static class TrainCommand
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"Model: {config.InputSize} -> {string.Join(" -> ", config.Hidden)} -> heads {string.Join(", ", config.Tasks.Select(t => $"{t.Name} ({t.ClassCount})"))}; {network.Parameters.Count:N0} parameters"));
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"SGD: lr {options.LearningRate}{(options.Schedule == LearningRateSchedule.Constant ? "" : $" ({options.Schedule.ToString().ToLowerInvariant()} schedule)")}, momentum {options.Momentum}, weight decay {options.WeightDecay:0.#########}, batch {options.BatchSize}, {options.Epochs} epochs, seed {options.Seed}, {options.Threads} threads"));
+            $"{options.Optimizer.ToString().ToUpperInvariant()}: lr {options.LearningRate}{(options.Schedule == LearningRateSchedule.Constant ? "" : $" ({options.Schedule.ToString().ToLowerInvariant()} schedule)")}, {(options.Optimizer == OptimizerKind.Sgd ? $"momentum {options.Momentum}" : "β1 0.9, β2 0.999")}, weight decay {options.WeightDecay:0.#########}, batch {options.BatchSize}, {options.Epochs} epochs, seed {options.Seed}, {options.Threads} threads"));
 
         using var trainer = new Trainer(network, options);
         if (resumed is not null) trainer.RestoreMomentum(resumed.Momentum);
@@ -224,11 +230,11 @@ internal static class TrainCommand
             if (outputs.CheckpointDirectory is null) return;
             var last = epochs[^1];
             var metadata = Metadata(options, epochs);
-            Checkpoint.Save(Path.Combine(outputs.CheckpointDirectory, "last.safetensors"), network, metadata, trainer.Optimizer);
+            Checkpoint.Save(Path.Combine(outputs.CheckpointDirectory, "last.safetensors"), network, metadata, trainer.Optimizer as Sgd);
             if (last.Validation.PooledAccuracy > best)
             {
                 best = last.Validation.PooledAccuracy;
-                Checkpoint.Save(Path.Combine(outputs.CheckpointDirectory, "best.safetensors"), network, metadata, trainer.Optimizer);
+                Checkpoint.Save(Path.Combine(outputs.CheckpointDirectory, "best.safetensors"), network, metadata, trainer.Optimizer as Sgd);
             }
         }
         var run = trainer.Fit(train, validation, new TrainingReporter(output, interactive, config.Tasks, EpochDone), firstEpoch: firstEpoch);
@@ -242,7 +248,7 @@ internal static class TrainCommand
         if (outputs.CheckpointDirectory is not null) output.WriteLine($"Checkpoints written to {outputs.CheckpointDirectory} (last.safetensors, best.safetensors)");
         if (outputs.Model is not null)
         {
-            Checkpoint.Save(outputs.Model, network, Metadata(options, run), trainer.Optimizer);
+            Checkpoint.Save(outputs.Model, network, Metadata(options, run), trainer.Optimizer as Sgd);
             output.WriteLine($"Model written to {outputs.Model}");
         }
         return 0;

@@ -27,7 +27,7 @@ public sealed class CheckpointTests
         var (network, trainer, data) = Trained();
         using var _ = trainer;
         string path = Path.Combine(Directory.CreateTempSubdirectory("digitparity-ckpt-").FullName, "model.safetensors");
-        Checkpoint.Save(path, network, new Dictionary<string, string> { ["epoch"] = "1" }, trainer.Optimizer);
+        Checkpoint.Save(path, network, new Dictionary<string, string> { ["epoch"] = "1" }, (Sgd)trainer.Optimizer);
 
         var loaded = Checkpoint.Load(path);
         foreach (var layer in network.Trunk.Append(network.Heads))
@@ -36,7 +36,7 @@ public sealed class CheckpointTests
             Assert.Equal(layer.ReadWeight(network.Parameters), twin.ReadWeight(loaded.Network.Parameters));
             Assert.Equal(network.Parameters.Value(layer.Bias).ToArray(), loaded.Network.Parameters.Value(twin.Bias).ToArray());
             // Momentum is saved in the (out, in) convention too.
-            float[] momentum = layer.ReadWeight(trainer.Optimizer.Velocity);
+            float[] momentum = layer.ReadWeight(((Sgd)trainer.Optimizer).Velocity);
             Assert.Equal(momentum[5 * layer.Out + 3], loaded.Momentum[layer.Weight.Name][3 * layer.In + 5]);
         }
         Assert.Equal("1", loaded.Metadata["epoch"]);
@@ -144,7 +144,7 @@ public sealed class ResumeTests
         using (var trainer = new Trainer(first, options with { Epochs = 1 }))
         {
             trainer.Fit(train, validation);
-            Checkpoint.Save(path, first, new Dictionary<string, string> { ["epoch"] = "1" }, trainer.Optimizer);
+            Checkpoint.Save(path, first, new Dictionary<string, string> { ["epoch"] = "1" }, (Sgd)trainer.Optimizer);
         }
         var loaded = Checkpoint.Load(path);
         IReadOnlyList<EpochResult> resumedRun;

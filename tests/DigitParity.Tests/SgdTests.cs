@@ -54,3 +54,60 @@ public sealed class SgdTests
         }
     }
 }
+
+public sealed class AdamTests
+{
+    private static (ParameterStore Store, ParameterTensor Weight, ParameterTensor Bias) Store()
+    {
+        var layout = new ParameterLayout();
+        var weight = layout.Add("w", [1, 2], decay: true);
+        var bias = layout.Add("b", [1], decay: false);
+        var store = new ParameterStore(layout);
+        store.Value(weight)[0] = 1f; store.Value(weight)[1] = -2f; store.Value(bias)[0] = 0.5f;
+        store.Gradient(weight)[0] = 0.5f; store.Gradient(weight)[1] = -0.25f; store.Gradient(bias)[0] = 2f;
+        return (store, weight, bias);
+    }
+
+    [Fact]
+    public void FirstAdamStepMovesEachWeightByTheLearningRate()
+    {
+        // At t = 1 the bias-corrected m/√v is g/|g| (ε aside): every parameter moves by η against its gradient's sign.
+        var (store, weight, bias) = Store();
+        var adam = new Adam(store, learningRate: 0.01f, weightDecay: 0f, decoupled: false);
+        adam.BeginStep();
+        adam.Apply(weight, 0, 2);
+        adam.Apply(bias, 0, 1);
+        Assert.Equal(0.99f, store.Value(weight)[0], 5);
+        Assert.Equal(-1.99f, store.Value(weight)[1], 5);
+        Assert.Equal(0.49f, store.Value(bias)[0], 5);
+        Assert.Equal(0.05f, adam.FirstMoment[weight.Offset], 6);          // (1 − 0.9)·0.5
+        Assert.Equal(0.00025f, adam.SecondMoment[weight.Offset], 8);      // (1 − 0.999)·0.25
+    }
+
+    [Fact]
+    public void AdamWDecaysWeightsOutsideTheGradientAndNotBiases()
+    {
+        var (store, weight, bias) = Store();
+        var adamw = new Adam(store, learningRate: 0.01f, weightDecay: 0.1f, decoupled: true);
+        adamw.BeginStep();
+        adamw.Apply(weight, 0, 2);
+        adamw.Apply(bias, 0, 1);
+        // w ← w − η·(sign(g) + λ·w): 1 − 0.01·(1 + 0.1) = 0.989; −2 − 0.01·(−1 − 0.2) = −1.988.
+        Assert.Equal(0.989f, store.Value(weight)[0], 5);
+        Assert.Equal(-1.988f, store.Value(weight)[1], 5);
+        Assert.Equal(0.49f, store.Value(bias)[0], 5);
+    }
+
+    [Fact]
+    public void AdamTrainsTheNetwork()
+    {
+        var config = ModelConfig.Tutorial;
+        var data = new DigitParity.Data.LabeledDataset(TestData.Mnist.Train.Take(5000), config.Tasks);
+        var validation = new DigitParity.Data.LabeledDataset(TestData.Mnist.Validation.Take(1000), config.Tasks);
+        var network = new MultiTaskNetwork(config);
+        network.Initialize(3);
+        using var trainer = new Trainer(network, new TrainingOptions { Optimizer = OptimizerKind.AdamW, LearningRate = 0.002f, Epochs = 2 });
+        var last = trainer.Fit(data, validation)[^1];
+        Assert.True(last.Validation["digit"].Accuracy > 0.85, $"digit accuracy {last.Validation["digit"].Accuracy}");
+    }
+}

@@ -16,7 +16,7 @@ namespace DigitParity.Training;
 /// During training each worker updates the columns it computed, right after computing them, so a
 /// block of weights, its gradient and its momentum stay in that core's cache.
 /// </summary>
-public sealed class Sgd : IParameterUpdate
+public sealed class Sgd : IOptimizer
 {
     private readonly ParameterStore _store;
 
@@ -31,8 +31,13 @@ public sealed class Sgd : IParameterUpdate
         Velocity = new FloatBuffer(store.Values.Length);
     }
 
-    /// <summary>η.</summary>
+    /// <inheritdoc/>
     public float LearningRate { get; set; }
+
+    /// <inheritdoc/>
+    public void BeginStep()
+    {
+    }
 
     /// <summary>μ.</summary>
     public float Momentum { get; }

@@ -16,7 +16,7 @@ public sealed class Trainer : IDisposable
     private readonly MultiTaskNetwork _network;
     private readonly TrainingOptions _options;
     private readonly WorkerPool _pool;
-    private readonly Sgd _sgd;
+    private readonly IOptimizer _optimizer;
     private readonly TrainStep _trainStep;
     private readonly Evaluator _evaluator;
 
@@ -29,24 +29,27 @@ public sealed class Trainer : IDisposable
         _network = network;
         _options = options;
         _pool = new WorkerPool(options.Threads);
-        _sgd = new Sgd(network.Parameters, options.LearningRate, options.Momentum, options.WeightDecay);
-        _trainStep = new TrainStep(network, _sgd, _pool, network.CreateWorkspace(options.BatchSize));
+        _optimizer = options.Optimizer == OptimizerKind.Sgd
+            ? new Sgd(network.Parameters, options.LearningRate, options.Momentum, options.WeightDecay)
+            : new Adam(network.Parameters, options.LearningRate, options.WeightDecay, decoupled: options.Optimizer == OptimizerKind.AdamW);
+        _trainStep = new TrainStep(network, _optimizer, _pool, network.CreateWorkspace(options.BatchSize));
         _evaluator = new Evaluator(network, _pool, options.EvaluationBatchSize);
     }
 
-    /// <summary>The optimizer (its momentum buffer is part of the training state).</summary>
-    public Sgd Optimizer => _sgd;
+    /// <summary>The optimizer (its state, e.g. SGD's momentum, is part of the training state).</summary>
+    public IOptimizer Optimizer => _optimizer;
 
     /// <summary>Restores the optimizer's momentum from a checkpoint, tensor by tensor ((out, in) weights, as saved).</summary>
     public void RestoreMomentum(IReadOnlyDictionary<string, float[]> momentum)
     {
         ArgumentNullException.ThrowIfNull(momentum);
+        if (_optimizer is not Sgd sgd) return; // only SGD's state is saved in checkpoints
         foreach (var layer in _network.Trunk.Append(_network.Heads))
         {
             if (momentum.TryGetValue(layer.Weight.Name, out var weight))
-                layer.WriteWeight(_sgd.Velocity, Checkpoint.Transpose(weight, layer.Out, layer.In));
+                layer.WriteWeight(sgd.Velocity, Checkpoint.Transpose(weight, layer.Out, layer.In));
             if (momentum.TryGetValue(layer.Bias.Name, out var bias))
-                bias.CopyTo(_sgd.Velocity.AsSpan(layer.Bias.Offset, layer.Bias.Length));
+                bias.CopyTo(sgd.Velocity.AsSpan(layer.Bias.Offset, layer.Bias.Length));
         }
     }
 
@@ -75,7 +78,7 @@ public sealed class Trainer : IDisposable
             cancellation.ThrowIfCancellationRequested();
             var (seconds, trainMetrics) = TrainEpoch(train, order, epoch, metric, callbacks, cancellation);
             var validationMetrics = _evaluator.Evaluate(validation);
-            var result = new EpochResult(epoch, seconds, train.Count / seconds, trainMetrics, validationMetrics, _sgd.LearningRate);
+            var result = new EpochResult(epoch, seconds, train.Count / seconds, trainMetrics, validationMetrics, _optimizer.LearningRate);
             results.Add(result);
             callbacks?.OnEpochCompleted(result);
             // Early stopping: the run ends once validation has not improved for Patience epochs.
@@ -108,10 +111,10 @@ public sealed class Trainer : IDisposable
         {
             int first = batch * batchSize;
             int size = Math.Min(batchSize, train.Count - first);
-            _sgd.LearningRate = LearningRates.At(_options.Schedule, _options.LearningRate, epoch, _options.Epochs,
+            _optimizer.LearningRate = LearningRates.At(_options.Schedule, _options.LearningRate, epoch, _options.Epochs,
                 (long)(epoch - 1) * batches + batch, (long)_options.Epochs * batches);
             if (!_trainStep.Run(train, order, first, size, metric))
-                throw new TrainingDivergedException(epoch, batch + 1, _sgd.LearningRate);
+                throw new TrainingDivergedException(epoch, batch + 1, _optimizer.LearningRate);
             intervalSamples += size;
             if ((batch + 1) % _options.LogInterval == 0 && callbacks is not null)
             {
@@ -142,7 +145,7 @@ public sealed class Trainer : IDisposable
     public void Dispose() => _pool.Dispose();
 
     /// <summary>One SGD step on all workers: gather and index, forward and loss, backward with the updates.</summary>
-    private sealed class TrainStep(MultiTaskNetwork network, Sgd sgd, WorkerPool pool, Workspace ws) : IParallelWork
+    private sealed class TrainStep(MultiTaskNetwork network, IOptimizer optimizer, WorkerPool pool, Workspace ws) : IParallelWork
     {
         private readonly double[] _taskLosses = new double[network.Tasks.Count];
         private LabeledDataset? _data;
@@ -154,6 +157,7 @@ public sealed class Trainer : IDisposable
         {
             (_data, _indices, _first, _batch) = (data, order, first, batch);
             data.GatherLabels(order.AsSpan(first, batch), ws.Labels);
+            optimizer.BeginStep();
             pool.Run(this);
             network.SumLosses(ws, _batch, _taskLosses);
             foreach (double loss in _taskLosses)
@@ -179,7 +183,7 @@ public sealed class Trainer : IDisposable
             network.IndexInputColumns(ws, _batch, worker, pool.Count);
             network.ForwardLoss(ws, _batch, pool, worker);
             pool.Barrier();
-            network.Backward(ws, _batch, pool, worker, sgd);
+            network.Backward(ws, _batch, pool, worker, optimizer);
         }
     }
 }

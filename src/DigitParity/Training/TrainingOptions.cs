@@ -27,6 +27,9 @@ public sealed record TrainingOptions
     /// <summary>Batches between progress reports.</summary>
     public int LogInterval { get; init; } = 100;
 
+    /// <summary>The optimizer: SGD with momentum (the tutorial's), Adam or AdamW.</summary>
+    public OptimizerKind Optimizer { get; init; } = OptimizerKind.Sgd;
+
     /// <summary>How η moves during the run (the tutorial keeps it constant).</summary>
     public LearningRateSchedule Schedule { get; init; } = LearningRateSchedule.Constant;
 
@@ -53,4 +56,17 @@ public sealed record TrainingOptions
         Require(Patience >= 0, $"patience must be zero or positive (got {Patience})");
         Require(EvaluationBatchSize >= 1, $"evaluation batch size must be at least 1 (got {EvaluationBatchSize})");
     }
+}
+
+/// <summary>The optimizers a <see cref="Trainer"/> can use.</summary>
+public enum OptimizerKind
+{
+    /// <summary>SGD with momentum and weight decay (the tutorial's).</summary>
+    Sgd,
+
+    /// <summary>Adam, weight decay added to the gradient.</summary>
+    Adam,
+
+    /// <summary>AdamW, weight decay decoupled from the gradient.</summary>
+    AdamW,
 }
