@@ -32,7 +32,7 @@ internal static class EvaluateCommand
             var loaded = Checkpoint.Load(path);
             var network = loaded.Network;
             string directory = parse.GetValue(data) ?? MnistFiles.EmbeddedDirectory;
-            var test = MnistFiles.Load(directory).Validation;
+            var test = MnistFiles.Load(directory, network.Tasks[0].ClassCount).Validation;
             if (test.FeatureCount != network.Config.InputSize)
                 throw new InvalidDataException($"{directory}: images of {test.FeatureCount} pixels, expected {network.Config.InputSize} as {path} was trained on");
             var labeled = new LabeledDataset(test, network.Tasks);
@@ -67,9 +67,10 @@ internal static class EvaluateCommand
         }
         foreach (var figure in consistency)
         {
-            text.Append(c, $"\nConsistency of {figure.Task} with the digit head: the heads agree on {figure.Agreement:P2} of samples\n");
-            text.Append(c, $"  where they agree:    digit accuracy {figure.ClassAccuracyWhenAgree:P2}, {figure.Task} accuracy {figure.TaskAccuracyWhenAgree:P2}\n");
-            text.Append(c, $"  where they disagree: digit accuracy {figure.ClassAccuracyWhenDisagree:P2}, {figure.Task} accuracy {figure.TaskAccuracyWhenDisagree:P2}\n");
+            string head = tasks[0].Name;
+            text.Append(c, $"\nConsistency of {figure.Task} with the {head} head: the heads agree on {figure.Agreement:P2} of samples\n");
+            text.Append(c, $"  where they agree:    {head} accuracy {figure.ClassAccuracyWhenAgree:P2}, {figure.Task} accuracy {figure.TaskAccuracyWhenAgree:P2}\n");
+            text.Append(c, $"  where they disagree: {head} accuracy {figure.ClassAccuracyWhenDisagree:P2}, {figure.Task} accuracy {figure.TaskAccuracyWhenDisagree:P2}\n");
         }
         return text.ToString();
     }

@@ -62,6 +62,11 @@ internal static class TrainCommand
         {
             if (result.GetValueOrDefault<int>() < 0) result.AddError($"--patience must be at least 0 (got {result.GetValueOrDefault<int>()})");
         });
+        var classes = new Option<string?>("--classes")
+        {
+            Description = "For another IDX dataset: a file with one class name per line; the first head is then 'class' with these names",
+            HelpName = "FILE",
+        };
         var optimizer = new Option<OptimizerKind>("--optimizer")
         {
             Description = "sgd (the tutorial's, with --momentum), adam or adamw (use a smaller --lr, e.g. 0.001)",
@@ -99,7 +104,7 @@ internal static class TrainCommand
 
         var command = new Command("train", "Train the multi-task digit & parity network (defaults: the MXNet tutorial's settings)")
         {
-            epochs, batchSize, lr, momentum, weightDecay, seed, data, threads, logInterval, metrics, save, checkpointDir, resume, task, taskWeight, valSplit, schedule, patience, optimizer,
+            epochs, batchSize, lr, momentum, weightDecay, seed, data, threads, logInterval, metrics, save, checkpointDir, resume, task, taskWeight, valSplit, schedule, patience, optimizer, classes,
         };
         command.SetAction(parse =>
         {
@@ -128,9 +133,10 @@ internal static class TrainCommand
             }
             var outputs = new TrainOutputs(parse.GetValue(metrics), parse.GetValue(save), parse.GetValue(checkpointDir), parse.GetValue(resume), parse.GetValue(valSplit));
             string[] extra = parse.GetValue(task) ?? [];
+            var classHead = parse.GetValue(classes) is { } classFile ? TaskDefinition.Classes(ReadClassNames(classFile)) : TaskDefinition.Digit;
             IReadOnlyList<TaskDefinition> tasks = extra.Length == 0
-                ? TaskDefinition.DigitAndParity
-                : [TaskDefinition.Digit, .. extra.Distinct().Select(name => TaskDefinition.Find(name)!)];
+                ? [classHead, TaskDefinition.Parity]
+                : [classHead, .. extra.Distinct().Select(name => TaskDefinition.Find(name)!)];
             var weights = (parse.GetValue(taskWeight) ?? []).Select(item => ParseWeight(item)!.Value).ToList();
             foreach (var (name, _) in weights)
             {
@@ -166,6 +172,25 @@ internal static class TrainCommand
     /// <summary>Files a training run writes besides its console output.</summary>
     private sealed record TrainOutputs(string? Metrics, string? Model, string? CheckpointDirectory, string? Resume, double ValSplit = 0);
 
+    // One class name per non-empty line; a problem is one line naming the file.
+    private static string[] ReadClassNames(string path)
+    {
+        string[] names;
+        try
+        {
+            names = File.ReadAllLines(path).Select(l => l.Trim()).Where(l => l.Length > 0).ToArray();
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            throw new InvalidDataException($"{path}: file not found, expected one class name per line");
+        }
+        if (names.Length < 2 || names.Length > 100_000)
+            throw new InvalidDataException($"{path}: {names.Length} class names, expected 2-100000, one per line");
+        if (names.Distinct().Count() != names.Length)
+            throw new InvalidDataException($"{path}: a class name appears twice, expected distinct names");
+        return names;
+    }
+
     private static (string Name, float Weight)? ParseWeight(string item)
     {
         int at = item.IndexOf('=');
@@ -195,7 +220,7 @@ internal static class TrainCommand
         }
         var clock = Stopwatch.StartNew();
         string directory = dataDirectory ?? MnistFiles.EmbeddedDirectory;
-        var splits = MnistFiles.Load(directory);
+        var splits = MnistFiles.Load(directory, (resumed?.Network.Tasks ?? tasks)[0].ClassCount);
         var config = resumed?.Network.Config ?? ModelConfig.Tutorial with { InputSize = splits.Train.FeatureCount, Tasks = tasks };
         if (config.InputSize != splits.Train.FeatureCount)
             throw new InvalidDataException($"{directory}: images of {splits.Train.FeatureCount} pixels, expected {config.InputSize} as {outputs.Resume} was trained on");

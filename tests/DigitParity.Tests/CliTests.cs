@@ -206,3 +206,40 @@ public sealed class TaskOptionTests
         Assert.StartsWith("digitparity: error: --task colour is not a task; expected one of parity, gt4, prime, mod3, loop", error.ToString());
     }
 }
+
+public sealed class ClassesOptionTests
+{
+    [Fact]
+    public void AnotherDatasetWithNamedClassesTrainsSavesAndEvaluates()
+    {
+        // A three-class dataset: MNIST images labelled digit % 3, with names.
+        string dir = Directory.CreateTempSubdirectory("digitparity-classes-").FullName;
+        void WriteSet(DigitParity.Data.Dataset data, int count, string prefix)
+        {
+            var subset = data.Take(count);
+            File.WriteAllBytes(Path.Combine(dir, $"{prefix}-images-idx3-ubyte"), TestData.ImagesIdx(count, 28, 28, i => subset.Pixels[i]));
+            File.WriteAllBytes(Path.Combine(dir, $"{prefix}-labels-idx1-ubyte"), TestData.LabelsIdx(subset.Labels.Select(l => (byte)(l % 3)).ToArray()));
+        }
+        WriteSet(TestData.Mnist.Train, 3000, "train");
+        WriteSet(TestData.Mnist.Validation, 300, "t10k");
+        string names = Path.Combine(dir, "classes.txt"), model = Path.Combine(dir, "model.safetensors");
+        File.WriteAllLines(names, ["low", "mid", "high"]);
+
+        var output = new StringWriter();
+        Assert.Equal(0, Program.Run(["train", "--data", dir, "--classes", names, "--epochs", "1", "--save", model], output, new StringWriter()));
+        Assert.Contains("heads class (3), parity (2)", output.ToString());
+        Assert.Contains("Label=class", output.ToString());
+        Assert.Contains("high |", output.ToString());
+
+        var loaded = DigitParity.Training.Checkpoint.Load(model);
+        Assert.Equal(["low", "mid", "high"], Enumerable.Range(0, 3).Select(loaded.Network.Tasks[0].ClassName));
+        var evaluation = new StringWriter();
+        Assert.Equal(0, Program.Run(["evaluate", "--model", model, "--data", dir], evaluation, new StringWriter()));
+        Assert.Contains("Consistency of parity with the class head", evaluation.ToString());
+
+        var error = new StringWriter();
+        File.WriteAllLines(names, ["only"]);
+        Assert.Equal(1, Program.Run(["train", "--data", dir, "--classes", names], new StringWriter(), error));
+        Assert.Equal($"digitparity: error: {names}: 1 class names, expected 2-100000, one per line", error.ToString().Trim());
+    }
+}

@@ -35,6 +35,17 @@ public sealed record TaskDefinition(string Name, int ClassCount, Func<int, int> 
     /// <summary>The tasks known by name (for <c>--task</c>, and so that a saved model can name its heads).</summary>
     public static IReadOnlyList<TaskDefinition> BuiltIn { get; } = [Digit, Parity, GreaterThanFour, Prime, Mod3, Loop];
 
+    /// <summary>The class head of a dataset other than MNIST digits: one class per name, the label is the class index.</summary>
+    public static TaskDefinition Classes(IReadOnlyList<string> names)
+    {
+        ArgumentNullException.ThrowIfNull(names);
+        if (names.Count < 2) throw new ArgumentException("A class head needs at least two classes.", nameof(names));
+        return new TaskDefinition(ClassTaskName, names.Count, d => d, names);
+    }
+
+    /// <summary>Name of the head built by <see cref="Classes"/>.</summary>
+    public const string ClassTaskName = "class";
+
     /// <summary>The built-in task called <paramref name="name"/>, or null.</summary>
     public static TaskDefinition? Find(string name) => BuiltIn.FirstOrDefault(t => t.Name == name);
 

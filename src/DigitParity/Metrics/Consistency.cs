@@ -43,7 +43,7 @@ public sealed record ClassFigures(int Class, string Name, double Precision, doub
 /// <summary>
 /// Counts, for every derived head, whether its answer agrees with what the class head's answer implies (the parity
 /// of the predicted digit, for the parity head), and how accurate each head is when they agree and when they don't.
-/// The class head is the task whose label function is the identity on the classes (<c>digit</c>).
+/// The class head is the first task (<c>digit</c>, or <c>class</c> for another dataset).
 /// </summary>
 public sealed class HeadConsistency
 {
@@ -52,12 +52,12 @@ public sealed class HeadConsistency
     private readonly long[,] _counts; // per task: agree, agreeClassCorrect, agreeTaskCorrect, disagreeClassCorrect, disagreeTaskCorrect
     private long _samples;
 
-    /// <summary>Consistency of every task other than <paramref name="classTask"/> with it.</summary>
-    public HeadConsistency(IReadOnlyList<TaskDefinition> tasks, string classTask = "digit")
+    /// <summary>Consistency of every task other than the class head (<paramref name="classTask"/>, default the first task) with it.</summary>
+    public HeadConsistency(IReadOnlyList<TaskDefinition> tasks, string? classTask = null)
     {
         ArgumentNullException.ThrowIfNull(tasks);
         _tasks = tasks;
-        _classTask = tasks.Select(t => t.Name).ToList().IndexOf(classTask);
+        _classTask = classTask is null ? (tasks.Count > 0 ? 0 : -1) : tasks.Select(t => t.Name).ToList().IndexOf(classTask);
         _counts = new long[tasks.Count, 5];
     }
 

@@ -75,7 +75,9 @@ public static class Checkpoint
         {
             input_size = config.InputSize,
             hidden = config.Hidden,
-            tasks = config.Tasks.Select(t => new { name = t.Name, classes = t.ClassCount }),
+            tasks = config.Tasks.Select(t => t.Name == TaskDefinition.ClassTaskName
+                ? (object)new { name = t.Name, classes = t.ClassCount, names = Enumerable.Range(0, t.ClassCount).Select(t.ClassName).ToArray() }
+                : new { name = t.Name, classes = t.ClassCount }),
         });
     }
 
@@ -93,6 +95,14 @@ public static class Checkpoint
             {
                 string name = task.GetProperty("name").GetString() ?? "";
                 int classes = task.GetProperty("classes").GetInt32();
+                if (name == TaskDefinition.ClassTaskName)
+                {
+                    string[] names = task.GetProperty("names").EnumerateArray().Select(n => n.GetString() ?? "").ToArray();
+                    if (names.Length != classes || classes < 2 || classes > 100_000)
+                        throw new InvalidDataException($"{path}: class head with {classes} classes and {names.Length} names, expected 2-100000 of each, equal");
+                    tasks.Add(TaskDefinition.Classes(names));
+                    continue;
+                }
                 var known = TaskDefinition.Find(name)
                     ?? throw new InvalidDataException($"{path}: task {name}, expected one of {string.Join(", ", TaskDefinition.BuiltIn.Select(t => t.Name))}");
                 if (known.ClassCount != classes) throw new InvalidDataException($"{path}: task {name} with {classes} classes, expected {known.ClassCount}");

@@ -13,7 +13,7 @@ public sealed record TaskPrediction(string Task, int Label, string Name, double[
 
 /// <summary>All heads' answers for one image.</summary>
 /// <param name="Tasks">Per task, in head order.</param>
-/// <param name="HeadsAgree">Whether every derived head's answer equals the task of the digit head's answer.</param>
+/// <param name="HeadsAgree">Whether every derived head's answer equals the task of the class (digit) head's answer.</param>
 public sealed record Prediction(IReadOnlyList<TaskPrediction> Tasks, bool HeadsAgree);
 
 /// <summary>Runs a trained network on 28 × 28 byte images (0-255) and returns each head's probabilities.</summary>
@@ -77,10 +77,9 @@ public sealed class Predictor : IDisposable, IParallelWork
 
     private bool Agree(TaskPrediction[] tasks)
     {
-        int digit = Array.FindIndex(tasks, t => t.Task == TaskDefinition.Digit.Name);
-        if (digit < 0) return true;
-        for (int t = 0; t < tasks.Length; t++)
-            if (t != digit && _network.Tasks[t].LabelOf(tasks[digit].Label) != tasks[t].Label) return false;
+        // The first head is the class head (digit); every other head is a function of its answer.
+        for (int t = 1; t < tasks.Length; t++)
+            if (_network.Tasks[t].LabelOf(tasks[0].Label) != tasks[t].Label) return false;
         return true;
     }
 
