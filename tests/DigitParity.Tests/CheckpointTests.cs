@@ -74,6 +74,7 @@ public sealed class CheckpointTests
         { "wrong dtype", b => Replace(b, "\"F32\"", "\"F16\""), "of dtype F16, expected F32" },
         { "shape against the configuration", b => Replace(b, "hidden\\u0022:[128,64]", "hidden\\u0022:[127,64]"), "expected [127, 784]" },
         { "another format", b => Replace(b, Checkpoint.Format, "digitparity/9"), "expected a DigitParity model" },
+        { "a configuration far larger than the file", b => Replace(b, "hidden\\u0022:[128,64]", "hidden\\u0022:[9999,6]"), "expected at most the" },
     };
 
     [Theory]

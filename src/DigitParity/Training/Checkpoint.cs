@@ -50,6 +50,12 @@ public static class Checkpoint
         if (!file.Metadata.TryGetValue("format", out string? format) || format != Format)
             throw new InvalidDataException($"{path}: format {format ?? "(none)"}, expected a DigitParity model ({Format})");
         var config = ParseConfig(path, file.Metadata.GetValueOrDefault("config"));
+        // The configuration decides what is allocated: it must not ask for more parameters than the file holds.
+        long expected = 0, width = config.InputSize;
+        foreach (long layer in config.Hidden.Append(config.HeadWidth)) { expected += (width + 1) * layer; width = layer; }
+        long stored = file.Tensors.Sum(t => (long)t.Data.Length);
+        if (expected > stored)
+            throw new InvalidDataException($"{path}: a configuration of {expected} parameters, expected at most the {stored} values the file holds");
         var network = new MultiTaskNetwork(config);
         var names = file.Tensors.Select(t => t.Name).ToHashSet();
         var momentum = new Dictionary<string, float[]>();
