@@ -175,9 +175,12 @@ internal static class TrainCommand
     // One class name per non-empty line; a problem is one line naming the file.
     private static string[] ReadClassNames(string path)
     {
+        const long MaxBytes = 16 << 20;
         string[] names;
         try
         {
+            long length = new FileInfo(path).Length;
+            if (length > MaxBytes) throw new InvalidDataException($"{path}: {length} bytes, expected a class list of at most {MaxBytes} bytes");
             names = File.ReadAllLines(path).Select(l => l.Trim()).Where(l => l.Length > 0).ToArray();
         }
         catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
