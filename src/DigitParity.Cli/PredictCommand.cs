@@ -66,10 +66,10 @@ internal static class PredictCommand
         return text.ToString();
     }
 
-    internal static string Json(string path, Prediction prediction) => JsonSerializer.Serialize(new
+    internal static string Json(string path, Prediction prediction)
     {
-        file = path,
-        heads_agree = prediction.HeadsAgree,
-        tasks = prediction.Tasks.ToDictionary(t => t.Task, t => new { label = t.Label, name = t.Name, probabilities = t.Probabilities }),
-    });
+        var json = new System.Text.Json.Nodes.JsonObject { ["file"] = path };
+        foreach (var (key, value) in PredictionJson.ToJson(prediction).ToList()) json[key] = value?.DeepClone();
+        return json.ToJsonString();
+    }
 }

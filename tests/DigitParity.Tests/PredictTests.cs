@@ -8,15 +8,7 @@ namespace DigitParity.Tests;
 
 public sealed class PredictTests
 {
-    private static readonly Lazy<MultiTaskNetwork> Trained = new(() =>
-    {
-        var config = ModelConfig.Tutorial;
-        var network = new MultiTaskNetwork(config);
-        network.Initialize(2);
-        using var trainer = new Trainer(network, new TrainingOptions { Epochs = 1 });
-        trainer.Fit(new LabeledDataset(TestData.Mnist.Train.Take(20000), config.Tasks), new LabeledDataset(TestData.Mnist.Validation.Take(100), config.Tasks));
-        return network;
-    });
+    private static Lazy<MultiTaskNetwork> Trained => TestData.Trained;
 
     // Writes a gray image (0 = black) as PNG, with `map` turning MNIST bytes into what is drawn.
     private static string Png(string dir, string name, int width, int height, Func<int, int, byte> pixel)

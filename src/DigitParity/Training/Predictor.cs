@@ -33,21 +33,41 @@ public sealed class Predictor : IDisposable, IParallelWork
         _ws = network.CreateWorkspace(maxBatch);
     }
 
-    /// <summary>Predicts every image; each holds InputSize bytes.</summary>
+    /// <summary>Predicts every image; each holds InputSize bytes (0 = background, 255 = ink).</summary>
     public IReadOnlyList<Prediction> Predict(IReadOnlyList<byte[]> images)
     {
         ArgumentNullException.ThrowIfNull(images);
-        int inputs = _network.Config.InputSize, width = _network.Config.HeadWidth;
-        var predictions = new List<Prediction>(images.Count);
-        for (int first = 0; first < images.Count; first += _ws.MaxBatch)
+        int inputs = _network.Config.InputSize;
+        return Run(images.Count, (i, input) =>
         {
-            _batch = Math.Min(_ws.MaxBatch, images.Count - first);
-            for (int b = 0; b < _batch; b++)
-            {
-                byte[] image = images[first + b];
-                if (image.Length != inputs) throw new ArgumentException($"Image {first + b} has {image.Length} pixels; the model expects {inputs}.", nameof(images));
-                LabeledDataset.ToUnitFloats(image, _ws.Input.AsSpan(b * inputs, inputs));
-            }
+            byte[] image = images[i];
+            if (image.Length != inputs) throw new ArgumentException($"Image {i} has {image.Length} pixels; the model expects {inputs}.", nameof(images));
+            LabeledDataset.ToUnitFloats(image, input);
+        });
+    }
+
+    /// <summary>Predicts one image given as the network's input: InputSize values in [0, 1] (pixel / 255).</summary>
+    public Prediction Predict(float[] unitPixels)
+    {
+        ArgumentNullException.ThrowIfNull(unitPixels);
+        int inputs = _network.Config.InputSize;
+        if (unitPixels.Length != inputs) throw new ArgumentException($"The image has {unitPixels.Length} values; the model expects {inputs}.", nameof(unitPixels));
+        foreach (float v in unitPixels)
+            if (!(v >= 0 && v <= 1)) throw new ArgumentException($"Pixel value {v} is outside [0, 1].", nameof(unitPixels));
+        return Run(1, (_, input) => unitPixels.CopyTo(input))[0];
+    }
+
+    // Fills image i's input row.
+    private delegate void FillInput(int image, Span<float> input);
+
+    private List<Prediction> Run(int count, FillInput fill)
+    {
+        int inputs = _network.Config.InputSize, width = _network.Config.HeadWidth;
+        var predictions = new List<Prediction>(count);
+        for (int first = 0; first < count; first += _ws.MaxBatch)
+        {
+            _batch = Math.Min(_ws.MaxBatch, count - first);
+            for (int b = 0; b < _batch; b++) fill(first + b, _ws.Input.AsSpan(b * inputs, inputs));
             _pool.Run(this);
             for (int b = 0; b < _batch; b++)
             {

@@ -1,0 +1,45 @@
+using System.CommandLine;
+using DigitParity.Server;
+using DigitParity.Training;
+using Microsoft.Extensions.Hosting;
+
+namespace DigitParity.Cli;
+
+/// <summary><c>digitparity serve</c>: the drawing page and the prediction API for a saved model.</summary>
+internal static class ServeCommand
+{
+    public static Command Create(TextWriter output)
+    {
+        var model = Paths.ModelOption("serve");
+        var urls = new Option<string>("--urls")
+        {
+            Description = "Where to listen; several URLs separated by ';'",
+            DefaultValueFactory = _ => "http://127.0.0.1:5000",
+            HelpName = "URL",
+        };
+        urls.Validators.Add(result =>
+        {
+            foreach (string url in Split(result.GetValueOrDefault<string>() ?? ""))
+                if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
+                    result.AddError($"--urls {url} is not an http:// or https:// URL (e.g. http://127.0.0.1:5000)");
+        });
+        var command = new Command("serve", $"Serve a page to draw digits on and a JSON API (POST /api/predict, bodies up to {DigitServer.MaxBodyBytes / (1 << 20)} MiB)")
+        {
+            model, urls,
+        };
+        command.SetAction(parse =>
+        {
+            string path = parse.GetValue(model)!;
+            var loaded = Checkpoint.Load(path);
+            using var service = new PredictionService(loaded.Network, path);
+            var app = DigitServer.Build(service, Split(parse.GetValue(urls)!));
+            app.Start();
+            output.WriteLine($"Serving {path} ({string.Join(", ", loaded.Network.Tasks.Select(t => t.Name))}) on {string.Join(", ", app.Urls)}; press Ctrl+C to stop");
+            app.WaitForShutdown();
+            return 0;
+        });
+        return command;
+    }
+
+    private static string[] Split(string urls) => urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+}

@@ -1,0 +1,104 @@
+using System.Reflection;
+using System.Text.Json.Nodes;
+using DigitParity.Training;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace DigitParity.Server;
+
+/// <summary>
+/// The web front of a trained model: <c>GET /</c> a page to draw digits on, <c>POST /api/predict</c>,
+/// <c>GET /api/model</c>, <c>GET /healthz</c>. Every error is RFC 7807 problem JSON.
+/// </summary>
+public static class DigitServer
+{
+    /// <summary>Largest request body accepted: 4 MiB (413 above it).</summary>
+    public const long MaxBodyBytes = 4 << 20;
+
+    /// <summary>
+    /// Builds the application around <paramref name="service"/>, listening on <paramref name="urls"/>;
+    /// <paramref name="configure"/> may adjust the builder (tests use it to swap in the test server).
+    /// </summary>
+    public static WebApplication Build(PredictionService service, IReadOnlyList<string> urls, Action<WebApplicationBuilder>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(service);
+        ArgumentNullException.ThrowIfNull(urls);
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ApplicationName = typeof(DigitServer).Assembly.GetName().Name });
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseUrls([.. urls]);
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            kestrel.AddServerHeader = false;
+            kestrel.Limits.MaxRequestBodySize = MaxBodyBytes;
+        });
+        builder.Services.AddProblemDetails();
+        builder.Services.AddSingleton(service);
+        configure?.Invoke(builder);
+
+        var app = builder.Build();
+        app.UseExceptionHandler(new ExceptionHandlerOptions { StatusCodeSelector = _ => StatusCodes.Status500InternalServerError });
+        app.UseStatusCodePages();
+        app.Use(async (context, next) =>
+        {
+            // Everything the page needs comes from us.
+            context.Response.Headers.ContentSecurityPolicy = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'";
+            context.Response.Headers.XContentTypeOptions = "nosniff";
+            await next(context);
+        });
+
+        app.MapGet("/", () => Asset("index.html", "text/html; charset=utf-8"));
+        app.MapGet("/app.js", () => Asset("app.js", "text/javascript; charset=utf-8"));
+        app.MapGet("/app.css", () => Asset("app.css", "text/css; charset=utf-8"));
+        app.MapGet("/healthz", () => Results.Json(new { status = "ok" }));
+        app.MapGet("/api/model", (PredictionService s) => Results.Text(ModelJson(s).ToJsonString(), "application/json"));
+        app.MapPost("/api/predict", async (HttpRequest request, PredictionService s, CancellationToken ct) =>
+        {
+            try
+            {
+                var (pixels, unit) = await PredictRequest.ReadAsync(request, s.Network.Config.InputSize, ct);
+                var prediction = pixels is not null ? s.Predict(pixels) : s.Predict(unit!);
+                return Results.Text(PredictionJson.ToJson(prediction).ToJsonString(), "application/json");
+            }
+            catch (RequestProblem problem)
+            {
+                return Results.Problem(problem.Message, statusCode: problem.Status, title: problem.Title);
+            }
+        });
+        return app;
+    }
+
+    /// <summary>The heads and their class names, for the page to lay out its bars.</summary>
+    internal static JsonObject ModelJson(PredictionService service)
+    {
+        var tasks = new JsonArray();
+        foreach (var task in service.Network.Tasks)
+        {
+            var names = new JsonArray();
+            for (int c = 0; c < task.ClassCount; c++) names.Add(task.ClassName(c));
+            tasks.Add(new JsonObject { ["name"] = task.Name, ["classes"] = names });
+        }
+        return new JsonObject
+        {
+            ["model"] = Path.GetFileName(service.ModelName),
+            ["input_size"] = service.Network.Config.InputSize,
+            ["tasks"] = tasks,
+        };
+    }
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, byte[]> Assets = new();
+
+    private static IResult Asset(string name, string contentType) => Results.Bytes(Assets.GetOrAdd(name, ReadAsset), contentType);
+
+    private static byte[] ReadAsset(string name)
+    {
+        using var stream = Assembly.GetExecutingAssembly().GetManifestResourceStream("wwwroot/" + name)
+            ?? throw new InvalidOperationException($"The embedded asset {name} is missing from the build.");
+        using var copy = new MemoryStream();
+        stream.CopyTo(copy);
+        return copy.ToArray();
+    }
+}

@@ -1,0 +1,141 @@
+using System.Text.Json;
+using DigitParity.Data;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.WebUtilities;
+using Microsoft.Net.Http.Headers;
+
+namespace DigitParity.Server;
+
+/// <summary>A request the API refuses: its status code, a short title and one line of detail.</summary>
+public sealed class RequestProblem(int status, string title, string detail) : Exception(detail)
+{
+    /// <summary>HTTP status: 400, 413 or 415.</summary>
+    public int Status { get; } = status;
+
+    /// <summary>Short, fixed summary of the problem type.</summary>
+    public string Title { get; } = title;
+
+    internal static RequestProblem Malformed(string detail) => new(StatusCodes.Status400BadRequest, "Malformed request", detail);
+}
+
+/// <summary>
+/// Reads the body of <c>POST /api/predict</c>: a PNG, JPEG or BMP image (raw, or the first file of a multipart form)
+/// or JSON <c>{"pixels": [784 values in 0..1]}</c>. Every size is checked against <see cref="DigitServer.MaxBodyBytes"/>
+/// before the body is buffered; every refusal is a <see cref="RequestProblem"/>.
+/// </summary>
+internal static class PredictRequest
+{
+    private static readonly string[] ImageTypes = ["image/png", "image/jpeg", "image/bmp", "application/octet-stream"];
+    private const string Supported = "image/png, image/jpeg, image/bmp, application/octet-stream, multipart/form-data or application/json";
+
+    /// <summary>The network input the body describes: MNIST bytes for images, unit floats for JSON.</summary>
+    public static async Task<(byte[]? Pixels, float[]? UnitPixels)> ReadAsync(HttpRequest request, int inputSize, CancellationToken ct)
+    {
+        if (!MediaTypeHeaderValue.TryParse(request.ContentType, out var type) || type.MediaType.Value is not { } mediaType)
+            throw new RequestProblem(StatusCodes.Status415UnsupportedMediaType, "Unsupported media type",
+                $"Content-Type '{request.ContentType}' is not supported; expected {Supported}");
+        mediaType = mediaType.ToLowerInvariant();
+        bool isImage = ImageTypes.Contains(mediaType), isJson = mediaType == "application/json", isForm = mediaType == "multipart/form-data";
+        if (!isImage && !isJson && !isForm)
+            throw new RequestProblem(StatusCodes.Status415UnsupportedMediaType, "Unsupported media type",
+                $"Content-Type '{mediaType}' is not supported; expected {Supported}");
+
+        byte[] body = await ReadBodyAsync(request, ct);
+        if (isJson) return (null, ParsePixels(body, inputSize));
+        if (isForm) body = await FirstFileAsync(body, type, ct);
+        if (body.Length == 0) throw RequestProblem.Malformed("The request body is empty; expected an image");
+        try
+        {
+            return (DigitImage.FromEncoded(body, "request body"), null);
+        }
+        catch (InvalidDataException e)
+        {
+            throw RequestProblem.Malformed(e.Message);
+        }
+    }
+
+    // The whole body, refused with 413 as soon as it is known to exceed the limit (header or bytes read).
+    private static async Task<byte[]> ReadBodyAsync(HttpRequest request, CancellationToken ct)
+    {
+        long limit = DigitServer.MaxBodyBytes;
+        if (request.ContentLength > limit) throw TooLarge(request.ContentLength.Value);
+        using var buffer = new MemoryStream();
+        byte[] chunk = new byte[81920];
+        try
+        {
+            int read;
+            while ((read = await request.Body.ReadAsync(chunk, ct)) > 0)
+            {
+                if (buffer.Length + read > limit) throw TooLarge(null);
+                buffer.Write(chunk, 0, read);
+            }
+        }
+        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            throw TooLarge(null);
+        }
+        return buffer.ToArray();
+    }
+
+    private static RequestProblem TooLarge(long? length) => new(StatusCodes.Status413PayloadTooLarge, "Request body too large",
+        $"The body{(length is { } n ? $" of {n} bytes" : "")} exceeds the limit of {DigitServer.MaxBodyBytes} bytes");
+
+    private static async Task<byte[]> FirstFileAsync(byte[] body, MediaTypeHeaderValue type, CancellationToken ct)
+    {
+        string boundary = HeaderUtilities.RemoveQuotes(type.Boundary).Value ?? "";
+        if (boundary.Length == 0 || boundary.Length > 200) throw RequestProblem.Malformed("multipart/form-data without a valid boundary");
+        var reader = new MultipartReader(boundary, new MemoryStream(body)) { BodyLengthLimit = DigitServer.MaxBodyBytes, HeadersCountLimit = 16 };
+        try
+        {
+            while (await reader.ReadNextSectionAsync(ct) is { } section)
+            {
+                if (!ContentDispositionHeaderValue.TryParse(section.ContentDisposition, out var disposition) || !disposition.IsFileDisposition()) continue;
+                using var file = new MemoryStream();
+                await section.Body.CopyToAsync(file, ct);
+                return file.ToArray();
+            }
+        }
+        catch (IOException e)
+        {
+            throw RequestProblem.Malformed($"Unreadable multipart body: {e.Message}");
+        }
+        catch (InvalidDataException e)
+        {
+            throw RequestProblem.Malformed($"Unreadable multipart body: {e.Message}");
+        }
+        throw RequestProblem.Malformed("The multipart form holds no file; expected one image file part");
+    }
+
+    // {"pixels": [inputSize numbers in 0..1]}, the network's input (pixel / 255, ink = 1).
+    private static float[] ParsePixels(byte[] body, int inputSize)
+    {
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(body, new JsonDocumentOptions { MaxDepth = 8 });
+        }
+        catch (JsonException e)
+        {
+            throw RequestProblem.Malformed($"The body is not valid JSON: {e.Message}");
+        }
+        using (document)
+        {
+            if (document.RootElement.ValueKind != JsonValueKind.Object
+                || !document.RootElement.TryGetProperty("pixels", out var pixels) || pixels.ValueKind != JsonValueKind.Array)
+                throw RequestProblem.Malformed($"Expected a JSON object {{\"pixels\": [{inputSize} numbers in 0..1]}}");
+            int count = pixels.GetArrayLength();
+            if (count != inputSize) throw RequestProblem.Malformed($"\"pixels\" holds {count} values; expected {inputSize} (28 x 28, row-major)");
+            var values = new float[count];
+            int i = 0;
+            foreach (var item in pixels.EnumerateArray())
+            {
+                if (item.ValueKind != JsonValueKind.Number || !item.TryGetSingle(out float v) || !(v >= 0 && v <= 1))
+                    throw RequestProblem.Malformed($"\"pixels\"[{i}] is {Shorten(item.GetRawText())}; expected a number in 0..1 (pixel / 255, ink = 1)");
+                values[i++] = v;
+            }
+            return values;
+        }
+    }
+
+    private static string Shorten(string text) => text.Length <= 40 ? text : text[..40] + "...";
+}

@@ -1,0 +1,205 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+using DigitParity.Data;
+using DigitParity.Server;
+using DigitParity.Training;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.TestHost;
+
+namespace DigitParity.Tests;
+
+/// <summary>The web API through the ASP.NET test host: answers equal the library's, every error is problem JSON.</summary>
+public sealed class ServerTests : IAsyncLifetime
+{
+    private PredictionService _service = null!;
+    private WebApplication _app = null!;
+    private HttpClient _client = null!;
+
+    public async Task InitializeAsync()
+    {
+        _service = new PredictionService(TestData.Trained.Value, "test.safetensors");
+        _app = DigitServer.Build(_service, ["http://127.0.0.1:0"], b => b.WebHost.UseTestServer());
+        await _app.StartAsync();
+        _client = _app.GetTestClient();
+    }
+
+    public async Task DisposeAsync()
+    {
+        _client.Dispose();
+        await _app.DisposeAsync();
+        _service.Dispose();
+    }
+
+    private static ByteArrayContent Body(byte[] bytes, string? contentType)
+    {
+        var content = new ByteArrayContent(bytes);
+        if (contentType is not null) content.Headers.ContentType = MediaTypeHeaderValue.Parse(contentType);
+        return content;
+    }
+
+    private static JsonElement Json(string text) => JsonDocument.Parse(text).RootElement.Clone();
+
+    // What the library predicts for MNIST image `index`; as a PNG it first goes through the MNIST-style preprocessing.
+    private static Prediction Expected(int index, bool asPng = true)
+    {
+        using var predictor = new Predictor(TestData.Trained.Value);
+        byte[] image = TestData.Mnist.Validation.Image(index).ToArray();
+        return predictor.Predict([asPng ? DigitImage.FromEncoded(TestData.Png(image), "png") : image])[0];
+    }
+
+    private static void AssertSame(Prediction expected, JsonElement actual)
+    {
+        Assert.Equal(expected.HeadsAgree, actual.GetProperty("heads_agree").GetBoolean());
+        foreach (var task in expected.Tasks)
+        {
+            var head = actual.GetProperty("tasks").GetProperty(task.Task);
+            Assert.Equal(task.Label, head.GetProperty("label").GetInt32());
+            Assert.Equal(task.Name, head.GetProperty("name").GetString());
+            Assert.Equal(task.Probabilities, head.GetProperty("probabilities").EnumerateArray().Select(p => p.GetDouble()).ToArray());
+        }
+    }
+
+    [Fact]
+    public async Task HealthAndModelDescribeTheServedNetwork()
+    {
+        var health = await _client.GetAsync("/healthz");
+        Assert.Equal(HttpStatusCode.OK, health.StatusCode);
+        Assert.Equal("ok", Json(await health.Content.ReadAsStringAsync()).GetProperty("status").GetString());
+        var model = Json(await _client.GetStringAsync("/api/model"));
+        Assert.Equal(["digit", "parity"], model.GetProperty("tasks").EnumerateArray().Select(t => t.GetProperty("name").GetString()));
+        Assert.Equal(["even", "odd"], model.GetProperty("tasks")[1].GetProperty("classes").EnumerateArray().Select(c => c.GetString()));
+    }
+
+    [Fact]
+    public async Task ThePageAndItsAssetsAreServedByUsWithNothingFromElsewhere()
+    {
+        var page = await _client.GetAsync("/");
+        Assert.Equal("text/html", page.Content.Headers.ContentType?.MediaType);
+        string html = await page.Content.ReadAsStringAsync();
+        Assert.Contains("<canvas id=\"pad\"", html);
+        Assert.Contains("id=\"clear\"", html);
+        foreach (string asset in new[] { "/app.js", "/app.css" })
+        {
+            var response = await _client.GetAsync(asset);
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+            Assert.Contains(asset, html);
+            Assert.DoesNotContain("//", (await response.Content.ReadAsStringAsync()).Replace("// ", "").Replace("\"//", ""), StringComparison.Ordinal);
+        }
+        Assert.DoesNotContain("http", html.Replace("http-equiv", ""), StringComparison.OrdinalIgnoreCase);
+        Assert.Equal("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'", page.Headers.GetValues("Content-Security-Policy").Single());
+    }
+
+    [Fact]
+    public async Task PngBodiesRawOrMultipartPredictAsTheLibraryDoes()
+    {
+        for (int i = 0; i < 10; i++)
+        {
+            byte[] png = TestData.Png(TestData.Mnist.Validation.Image(i));
+            var raw = await _client.PostAsync("/api/predict", Body(png, "image/png"));
+            Assert.Equal(HttpStatusCode.OK, raw.StatusCode);
+            AssertSame(Expected(i), Json(await raw.Content.ReadAsStringAsync()));
+
+            using var form = new MultipartFormDataContent { { Body(png, "image/png"), "image", $"digit-{i}.png" } };
+            var multipart = await _client.PostAsync("/api/predict", form);
+            Assert.Equal(HttpStatusCode.OK, multipart.StatusCode);
+            AssertSame(Expected(i), Json(await multipart.Content.ReadAsStringAsync()));
+        }
+    }
+
+    [Fact]
+    public async Task JsonPixelsAreTheNetworksInput()
+    {
+        byte[] image = TestData.Mnist.Validation.Image(3).ToArray();
+        string body = JsonSerializer.Serialize(new { pixels = image.Select(p => p / 255f) });
+        var response = await _client.PostAsync("/api/predict", Body(Encoding.UTF8.GetBytes(body), "application/json"));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        AssertSame(Expected(3, asPng: false), Json(await response.Content.ReadAsStringAsync()));
+    }
+
+    public static TheoryData<string, string?, byte[], int, string> BadRequests()
+    {
+        byte[] png = TestData.Png(TestData.Mnist.Validation.Image(0));
+        byte[] Utf8(string s) => Encoding.UTF8.GetBytes(s);
+        string Pixels(int count, string value) => "{\"pixels\":[" + string.Join(",", Enumerable.Repeat(value, count)) + "]}";
+        return new()
+        {
+            { "text body", "text/plain", Utf8("seven"), 415, "text/plain" },
+            { "no content type", null, png, 415, "Content-Type" },
+            { "garbage as PNG", "image/png", Utf8("definitely not a PNG file"), 400, "not an image" },
+            { "truncated PNG", "image/png", png[..40], 400, "request body" },
+            { "empty image body", "image/png", [], 400, "empty" },
+            { "blank image", "image/png", TestData.Png(new byte[784]), 400, "no ink" },
+            { "broken JSON", "application/json", Utf8("{\"pixels\": [0.1, "), 400, "not valid JSON" },
+            { "JSON without pixels", "application/json", Utf8("{\"image\": []}"), 400, "pixels" },
+            { "JSON array", "application/json", Utf8("[1, 2, 3]"), 400, "pixels" },
+            { "too few pixels", "application/json", Utf8(Pixels(783, "0.5")), 400, "783 values; expected 784" },
+            { "pixel above 1", "application/json", Utf8(Pixels(784, "255")), 400, "expected a number in 0..1" },
+            { "pixel not a number", "application/json", Utf8(Pixels(784, "\"x\"")), 400, "expected a number in 0..1" },
+            { "multipart without boundary", "multipart/form-data", png, 400, "boundary" },
+            { "multipart without a file", "multipart/form-data; boundary=b", Utf8("--b\r\nContent-Disposition: form-data; name=\"x\"\r\n\r\n1\r\n--b--\r\n"), 400, "no file" },
+            { "multipart cut short", "multipart/form-data; boundary=b", Utf8("--b\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a.png\"\r\n\r\n12"), 400, "multipart" },
+        };
+    }
+
+    [Theory]
+    [MemberData(nameof(BadRequests))]
+    public async Task BadRequestsGetProblemJsonNamingTheProblem(string what, string? contentType, byte[] body, int status, string detail)
+    {
+        var response = await _client.PostAsync("/api/predict", Body(body, contentType));
+        Assert.True(status == (int)response.StatusCode, $"{what}: {(int)response.StatusCode}");
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        var problem = Json(await response.Content.ReadAsStringAsync());
+        Assert.Equal(status, problem.GetProperty("status").GetInt32());
+        Assert.False(string.IsNullOrEmpty(problem.GetProperty("title").GetString()));
+        Assert.Contains(detail, problem.GetProperty("detail").GetString(), StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    public async Task BodiesOverTheLimitGet413WithOrWithoutALength()
+    {
+        byte[] big = new byte[DigitServer.MaxBodyBytes + 1];
+        var declared = await _client.PostAsync("/api/predict", Body(big, "image/png"));
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, declared.StatusCode);
+        Assert.Equal("application/problem+json", declared.Content.Headers.ContentType?.MediaType);
+
+        // Streamed without a Content-Length: refused once the bytes read pass the limit.
+        var streamed = new StreamContent(new MemoryStream(big));
+        streamed.Headers.ContentType = new MediaTypeHeaderValue("application/json");
+        var request = new HttpRequestMessage(HttpMethod.Post, "/api/predict") { Content = streamed };
+        request.Headers.TransferEncodingChunked = true;
+        var response = await _client.SendAsync(request);
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, response.StatusCode);
+        Assert.Contains($"{DigitServer.MaxBodyBytes} bytes", Json(await response.Content.ReadAsStringAsync()).GetProperty("detail").GetString());
+
+        // Exactly at the limit is not refused for its size (it is no image, so 400).
+        var atLimit = await _client.PostAsync("/api/predict", Body(new byte[DigitServer.MaxBodyBytes], "image/png"));
+        Assert.Equal(HttpStatusCode.BadRequest, atLimit.StatusCode);
+    }
+
+    [Fact]
+    public async Task UnknownPathsAndMethodsAreProblemJsonToo()
+    {
+        var missing = await _client.GetAsync("/nope");
+        Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
+        Assert.Equal("application/problem+json", missing.Content.Headers.ContentType?.MediaType);
+        var wrongMethod = await _client.GetAsync("/api/predict");
+        Assert.Equal(HttpStatusCode.MethodNotAllowed, wrongMethod.StatusCode);
+        Assert.Equal("application/problem+json", wrongMethod.Content.Headers.ContentType?.MediaType);
+    }
+
+    [Fact]
+    public async Task ConcurrentPredictionsEqualOneAtATime()
+    {
+        const int n = 48;
+        var pngs = Enumerable.Range(0, n).Select(i => TestData.Png(TestData.Mnist.Validation.Image(i))).ToArray();
+        async Task<string> Ask(int i) => await (await _client.PostAsync("/api/predict", Body(pngs[i], "image/png"))).Content.ReadAsStringAsync();
+        var sequential = new string[n];
+        for (int i = 0; i < n; i++) sequential[i] = await Ask(i);
+        var concurrent = await Task.WhenAll(Enumerable.Range(0, n).Select(i => Task.Run(() => Ask(i))));
+        Assert.Equal(sequential, concurrent);
+        for (int i = 0; i < n; i++) AssertSame(Expected(i), Json(concurrent[i]));
+    }
+}
