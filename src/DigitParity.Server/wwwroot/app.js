@@ -79,6 +79,7 @@
     if (!inked) return;
     if (inFlight) { pending = true; return; }
     inFlight = true;
+    document.body.classList.add("busy");
     const asked = generation;
     pad.toBlob(function (blob) {
       fetch("/api/predict", { method: "POST", headers: { "Content-Type": "image/png" }, body: blob })
@@ -97,6 +98,7 @@
         .finally(function () {
           inFlight = false;
           if (pending) { pending = false; predict(); }
+          document.body.classList.toggle("busy", inFlight);
         });
     }, "image/png");
   }
