@@ -13,6 +13,14 @@ internal static class Paths
             throw new IOException($"{path}: is a directory, expected a file name for {what}");
     }
 
+    /// <summary>Fails now when <paramref name="path"/> cannot become a directory for <paramref name="what"/>; creates it.</summary>
+    public static void CheckDirectory(string path, string what)
+    {
+        if (File.Exists(path))
+            throw new IOException($"{path}: is a file, expected a directory for {what}");
+        Directory.CreateDirectory(path);
+    }
+
     /// <summary>The required <c>--model PATH</c> option of the commands that use a saved model.</summary>
     public static System.CommandLine.Option<string> ModelOption(string purpose) => new("--model")
     {

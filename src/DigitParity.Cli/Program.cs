@@ -21,6 +21,7 @@ public static class Program
             ExportCommand.Create(output),
             PredictCommand.Create(output, error),
             BenchCommand.Create(output, error),
+            ReportCommand.Create(output),
             ServeCommand.Create(output),
         };
         if (args.Length == 0) args = ["--help"];

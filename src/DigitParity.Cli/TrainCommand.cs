@@ -88,6 +88,11 @@ internal static class TrainCommand
             Description = "Continue the run saved in this checkpoint, up to --epochs in all (same seed and threads give the same bits)",
             HelpName = "PATH",
         };
+        var report = new Option<string?>("--report")
+        {
+            Description = "After training write a report here: metrics.csv, metrics.json, PNG plots and a self-contained report.html",
+            HelpName = "DIR",
+        };
         var checkpointDir = new Option<string?>("--checkpoint-dir")
         {
             Description = "After every epoch write last.safetensors, and best.safetensors when validation accuracy improves, here",
@@ -104,7 +109,7 @@ internal static class TrainCommand
 
         var command = new Command("train", "Train the multi-task digit & parity network (defaults: the MXNet tutorial's settings)")
         {
-            epochs, batchSize, lr, momentum, weightDecay, seed, data, threads, logInterval, metrics, save, checkpointDir, resume, task, taskWeight, valSplit, schedule, patience, optimizer, classes,
+            epochs, batchSize, lr, momentum, weightDecay, seed, data, threads, logInterval, metrics, save, report, checkpointDir, resume, task, taskWeight, valSplit, schedule, patience, optimizer, classes,
         };
         command.SetAction(parse =>
         {
@@ -131,7 +136,7 @@ internal static class TrainCommand
                 error.WriteLine($"digitparity: error: {e.Message} (see 'digitparity train --help')");
                 return 2;
             }
-            var outputs = new TrainOutputs(parse.GetValue(metrics), parse.GetValue(save), parse.GetValue(checkpointDir), parse.GetValue(resume), parse.GetValue(valSplit));
+            var outputs = new TrainOutputs(parse.GetValue(metrics), parse.GetValue(save), parse.GetValue(checkpointDir), parse.GetValue(resume), parse.GetValue(valSplit), parse.GetValue(report));
             string[] extra = parse.GetValue(task) ?? [];
             var classHead = parse.GetValue(classes) is { } classFile ? TaskDefinition.Classes(ReadClassNames(classFile)) : TaskDefinition.Digit;
             IReadOnlyList<TaskDefinition> tasks = extra.Length == 0
@@ -170,7 +175,7 @@ internal static class TrainCommand
         });
 
     /// <summary>Files a training run writes besides its console output.</summary>
-    private sealed record TrainOutputs(string? Metrics, string? Model, string? CheckpointDirectory, string? Resume, double ValSplit = 0);
+    private sealed record TrainOutputs(string? Metrics, string? Model, string? CheckpointDirectory, string? Resume, double ValSplit = 0, string? Report = null);
 
     // One class name per non-empty line; a problem is one line naming the file.
     private static string[] ReadClassNames(string path)
@@ -208,6 +213,7 @@ internal static class TrainCommand
         if (outputs.Metrics is not null) Paths.CheckWritable(outputs.Metrics, "the metrics file");
         if (outputs.Model is not null) Paths.CheckWritable(outputs.Model, "the model");
         if (outputs.CheckpointDirectory is not null) Directory.CreateDirectory(outputs.CheckpointDirectory);
+        if (outputs.Report is not null) Paths.CheckDirectory(outputs.Report, "the report");
         var resumed = outputs.Resume is null ? null : Checkpoint.Load(outputs.Resume);
         int firstEpoch = 1;
         if (resumed is not null)
@@ -278,6 +284,12 @@ internal static class TrainCommand
         {
             Checkpoint.Save(outputs.Model, network, Metadata(options, run), trainer.Optimizer as Sgd);
             output.WriteLine($"Model written to {outputs.Model}");
+        }
+        if (outputs.Report is not null)
+        {
+            var content = Reporting.TrainingReport.Collect(outputs.Model ?? "training run", network, run, validation, options.Threads);
+            Reporting.TrainingReport.Write(outputs.Report, content);
+            output.WriteLine($"Report written to {Path.Combine(outputs.Report, "report.html")}");
         }
         return 0;
     }

@@ -67,4 +67,44 @@ public static class MetricsJson
         json.WriteEndObject();
         json.WriteEndObject();
     }
+
+    /// <summary>
+    /// Reads what <see cref="Write(Stream, IReadOnlyList{EpochResult}, MetricsSnapshot?)"/> wrote (for example the
+    /// metrics a checkpoint carries); a document of another shape is an <see cref="InvalidDataException"/> naming <paramref name="source"/>.
+    /// </summary>
+    public static IReadOnlyList<EpochResult> Read(string json, string source)
+    {
+        ArgumentNullException.ThrowIfNull(json);
+        try
+        {
+            using var document = JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = 16 });
+            var epochs = new List<EpochResult>();
+            foreach (var epoch in document.RootElement.GetProperty("epochs").EnumerateArray())
+            {
+                epochs.Add(new EpochResult(
+                    epoch.GetProperty("epoch").GetInt32(),
+                    epoch.GetProperty("seconds").GetDouble(),
+                    epoch.GetProperty("samples_per_sec").GetDouble(),
+                    ReadSnapshot(epoch.GetProperty("train")),
+                    ReadSnapshot(epoch.GetProperty("validation")),
+                    epoch.GetProperty("learning_rate").GetSingle()));
+            }
+            return epochs;
+        }
+        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
+        {
+            throw new InvalidDataException($"{source}: metrics are not in the digitparity metrics JSON shape ({e.Message})");
+        }
+    }
+
+    private static MetricsSnapshot ReadSnapshot(JsonElement snapshot)
+    {
+        var tasks = snapshot.GetProperty("tasks").EnumerateObject().Select(task => new TaskMetrics(
+            task.Name,
+            task.Value.GetProperty("loss").GetDouble(),
+            task.Value.GetProperty("accuracy").GetDouble(),
+            task.Value.GetProperty("confusion").EnumerateArray().Select(row => row.EnumerateArray().Select(c => c.GetInt64()).ToArray()).ToArray())).ToList();
+        return new MetricsSnapshot(snapshot.GetProperty("samples").GetInt64(), snapshot.GetProperty("loss").GetDouble(),
+            snapshot.GetProperty("pooled_accuracy").GetDouble(), tasks);
+    }
 }

@@ -1,0 +1,44 @@
+using System.CommandLine;
+using DigitParity.Data;
+using DigitParity.Metrics;
+using DigitParity.Reporting;
+using DigitParity.Training;
+
+namespace DigitParity.Cli;
+
+/// <summary><c>digitparity report</c>: the training report of a saved model, on the test set of a dataset.</summary>
+internal static class ReportCommand
+{
+    public static Command Create(TextWriter output)
+    {
+        var model = Paths.ModelOption("report on");
+        var data = new Option<string?>("--data") { Description = "Directory with the four MNIST IDX files; the t10k files are used [default: the embedded MNIST]", HelpName = "DIR" };
+        var outDir = new Option<string>("--out") { Description = "Directory to write metrics.csv, metrics.json, the PNG plots and report.html into", HelpName = "DIR", Required = true };
+        var threads = new Option<int>("--threads") { Description = "Worker threads", DefaultValueFactory = _ => Environment.ProcessorCount };
+        threads.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<int>() is < 1 or > 256) result.AddError($"--threads must be in 1-256 (got {result.GetValueOrDefault<int>()})");
+        });
+        var command = new Command("report", "Write a report (learning curves, confusion heatmaps, consistency, worst mistakes, report.html) for a saved model")
+        {
+            model, data, outDir, threads,
+        };
+        command.SetAction(parse =>
+        {
+            string path = parse.GetValue(model)!, directory = parse.GetValue(outDir)!;
+            Paths.CheckDirectory(directory, "the report");
+            var loaded = Checkpoint.Load(path);
+            var network = loaded.Network;
+            var epochs = loaded.Metadata.TryGetValue("metrics", out string? json) ? MetricsJson.Read(json, path) : [];
+            string dataDirectory = parse.GetValue(data) ?? MnistFiles.EmbeddedDirectory;
+            var test = MnistFiles.Load(dataDirectory, network.Tasks[0].ClassCount).Validation;
+            if (test.FeatureCount != network.Config.InputSize)
+                throw new InvalidDataException($"{dataDirectory}: images of {test.FeatureCount} pixels, expected {network.Config.InputSize} as {path} was trained on");
+            var content = TrainingReport.Collect(path, network, epochs, new LabeledDataset(test, network.Tasks), parse.GetValue(threads));
+            TrainingReport.Write(directory, content);
+            output.WriteLine($"Report written to {Path.Combine(directory, "report.html")} ({content.Epochs.Count} epochs, {test.Count} test images)");
+            return 0;
+        });
+        return command;
+    }
+}

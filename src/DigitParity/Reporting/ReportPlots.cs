@@ -1,0 +1,219 @@
+using System.Globalization;
+using DigitParity.Data;
+using DigitParity.Training;
+using SkiaSharp;
+
+namespace DigitParity.Reporting;
+
+/// <summary>
+/// The report's figures as PNG bytes: learning curves (ScottPlot), confusion heatmaps, the consistency grid and the
+/// gallery of worst mistakes (SkiaSharp, drawn cell by cell so every count stays legible).
+/// </summary>
+public static class ReportPlots
+{
+    private const string FontFamily = "DejaVu Sans";
+    private static readonly CultureInfo Invariant = CultureInfo.InvariantCulture;
+
+    /// <summary>Accuracy (left axis) and loss (right axis) per epoch, training and validation, of one task or of "pooled".</summary>
+    public static byte[] LearningCurves(IReadOnlyList<EpochResult> epochs, string task)
+    {
+        ArgumentNullException.ThrowIfNull(epochs);
+        double[] x = epochs.Select(e => (double)e.Epoch).ToArray();
+        double Accuracy(Metrics.MetricsSnapshot s) => task == "pooled" ? s.PooledAccuracy : s[task].Accuracy;
+        double Loss(Metrics.MetricsSnapshot s) => task == "pooled" ? s.Loss : s[task].Loss;
+
+        var plot = new ScottPlot.Plot();
+        plot.Font.Set(FontFamily);
+        var blue = ScottPlot.Color.FromHex("#2f6fdf");
+        var orange = ScottPlot.Color.FromHex("#d9730d");
+        void Line(double[] y, string legend, ScottPlot.Color color, bool dashed, bool right)
+        {
+            var line = plot.Add.Scatter(x, y);
+            line.LegendText = legend;
+            line.Color = color;
+            line.LineWidth = 2;
+            line.MarkerSize = 7;
+            if (dashed) line.LinePattern = ScottPlot.LinePattern.Dashed;
+            if (right) line.Axes.YAxis = plot.Axes.Right;
+        }
+        Line(epochs.Select(e => Accuracy(e.Train)).ToArray(), "train accuracy", blue, false, false);
+        Line(epochs.Select(e => Accuracy(e.Validation)).ToArray(), "validation accuracy", orange, false, false);
+        Line(epochs.Select(e => Loss(e.Train)).ToArray(), "train loss", blue, true, true);
+        Line(epochs.Select(e => Loss(e.Validation)).ToArray(), "validation loss", orange, true, true);
+        plot.Title($"{task}: learning curves");
+        plot.XLabel("epoch");
+        plot.YLabel("accuracy (solid)");
+        plot.Axes.Right.Label.Text = "loss (dashed)";
+        plot.Axes.Bottom.TickGenerator = new ScottPlot.TickGenerators.NumericAutomatic { IntegerTicksOnly = true };
+        if (x.Length == 1) plot.Axes.SetLimitsX(0.5, 1.5);
+        plot.ShowLegend(ScottPlot.Alignment.MiddleRight);
+        return plot.GetImageBytes(720, 420, ScottPlot.ImageFormat.Png);
+    }
+
+    /// <summary>Heatmap of a confusion matrix (rows: true label, columns: predicted), shaded by the share of each row.</summary>
+    public static byte[] ConfusionHeatmap(TaskDefinition task, long[][] counts)
+    {
+        ArgumentNullException.ThrowIfNull(task);
+        ArgumentNullException.ThrowIfNull(counts);
+        int n = counts.Length;
+        string[] names = Enumerable.Range(0, n).Select(task.ClassName).ToArray();
+        int cell = n <= 3 ? 90 : n <= 12 ? 52 : 30;
+        using var font = Font(cell >= 52 ? 14 : 10);
+        float label = Math.Max(60, names.Max(s => font.MeasureText(s)) + 40);
+        string heading = $"{task.Name}: confusion matrix (validation)";
+        using var title = Font(16);
+        int width = (int)Math.Max(label + n * cell + 20, title.MeasureText(heading) + 24), height = (int)(60 + label + n * cell);
+        return Draw(width, height, canvas =>
+        {
+            Text(canvas, heading, width / 2f, 24, title, SKColors.Black, SKTextAlign.Center);
+            float top = 50 + 28, left = label;
+            Text(canvas, "predicted", left + n * cell / 2f, top - 10, font, SKColors.DimGray, SKTextAlign.Center);
+            for (int r = 0; r < n; r++)
+            {
+                long rowSum = Math.Max(1, counts[r].Sum());
+                Text(canvas, names[r], left - 8, top + r * cell + cell / 2f + 5, font, SKColors.Black, SKTextAlign.Right);
+                for (int c = 0; c < n; c++)
+                {
+                    double share = (double)counts[r][c] / rowSum;
+                    // Diagonal in blue, mistakes in red; a square root keeps rare mistakes visible.
+                    var hue = r == c ? new SKColor(47, 111, 223) : new SKColor(200, 60, 40);
+                    var fill = Blend(SKColors.White, hue, Math.Sqrt(share));
+                    using var paint = new SKPaint { Color = fill };
+                    canvas.DrawRect(left + c * cell, top + r * cell, cell - 1, cell - 1, paint);
+                    if (counts[r][c] != 0 && cell >= 30)
+                        Text(canvas, counts[r][c].ToString(Invariant), left + c * cell + cell / 2f, top + r * cell + cell / 2f + 5, font,
+                            Math.Sqrt(share) > 0.55 ? SKColors.White : SKColors.Black, SKTextAlign.Center);
+                }
+            }
+            for (int c = 0; c < n; c++)
+                Text(canvas, names[c], left + c * cell + cell / 2f, top + n * cell + 20, font, SKColors.Black, SKTextAlign.Center);
+            canvas.Save();
+            canvas.RotateDegrees(-90, 16, top + n * cell / 2f);
+            Text(canvas, "true label", 16, top + n * cell / 2f + 5, font, SKColors.DimGray, SKTextAlign.Center);
+            canvas.Restore();
+        });
+    }
+
+    /// <summary>
+    /// For one derived head: how often each of the class head's answers (rows) came with each of the derived head's
+    /// answers (columns). Cells where the two agree are blue, contradictions red.
+    /// </summary>
+    public static byte[] ConsistencyGrid(TaskDefinition classTask, TaskDefinition derived, IReadOnlyList<Prediction> predictions, int classIndex, int derivedIndex)
+    {
+        ArgumentNullException.ThrowIfNull(classTask);
+        ArgumentNullException.ThrowIfNull(derived);
+        ArgumentNullException.ThrowIfNull(predictions);
+        int rows = classTask.ClassCount, columns = derived.ClassCount;
+        var counts = new long[rows, columns];
+        foreach (var p in predictions) counts[p.Tasks[classIndex].Label, p.Tasks[derivedIndex].Label]++;
+        long agree = 0;
+        for (int r = 0; r < rows; r++) agree += counts[r, derived.LabelOf(r)];
+        int cellW = 110, cellH = rows <= 12 ? 30 : 14;
+        using var font = Font(13);
+        float left = Math.Max(90, Enumerable.Range(0, rows).Max(r => font.MeasureText(classTask.ClassName(r))) + 30);
+        string footer = $"rows: {classTask.Name} head's answer; red: contradictions";
+        int width = (int)Math.Max(left + columns * cellW + 30, font.MeasureText(footer) + 30), height = 110 + rows * cellH + 40;
+        return Draw(width, height, canvas =>
+        {
+            using var title = Font(15);
+            Text(canvas, $"{classTask.Name} head vs {derived.Name} head", width / 2f, 22, title, SKColors.Black, SKTextAlign.Center);
+            Text(canvas, string.Create(Invariant, $"agree on {100.0 * agree / Math.Max(1, predictions.Count):0.00} % of {predictions.Count} images"),
+                width / 2f, 42, font, SKColors.DimGray, SKTextAlign.Center);
+            float top = 90;
+            Text(canvas, $"{derived.Name} head says", left + columns * cellW / 2f, top - 24, font, SKColors.DimGray, SKTextAlign.Center);
+            for (int c = 0; c < columns; c++)
+                Text(canvas, derived.ClassName(c), left + c * cellW + cellW / 2f, top - 6, font, SKColors.Black, SKTextAlign.Center);
+            for (int r = 0; r < rows; r++)
+            {
+                Text(canvas, classTask.ClassName(r), left - 8, top + r * cellH + cellH / 2f + 5, font, SKColors.Black, SKTextAlign.Right);
+                long rowSum = 0;
+                for (int c = 0; c < columns; c++) rowSum += counts[r, c];
+                for (int c = 0; c < columns; c++)
+                {
+                    bool consistent = derived.LabelOf(r) == c;
+                    double share = rowSum == 0 ? 0 : (double)counts[r, c] / rowSum;
+                    var hue = consistent ? new SKColor(47, 111, 223) : new SKColor(200, 60, 40);
+                    using var paint = new SKPaint { Color = Blend(SKColors.White, hue, counts[r, c] == 0 ? 0 : 0.15 + 0.85 * Math.Sqrt(share)) };
+                    canvas.DrawRect(left + c * cellW, top + r * cellH, cellW - 1, cellH - 1, paint);
+                    if (cellH >= 20)
+                        Text(canvas, counts[r, c].ToString(Invariant), left + c * cellW + cellW / 2f, top + r * cellH + cellH / 2f + 5, font,
+                            share > 0.3 ? SKColors.White : SKColors.Black, SKTextAlign.Center);
+                }
+            }
+            Text(canvas, footer, width / 2f, top + rows * cellH + 24, font, SKColors.DimGray, SKTextAlign.Center);
+        });
+    }
+
+    /// <summary>
+    /// The validation images the class head got wrong with the most confidence: each with its true label and every
+    /// head's answer and confidence. <paramref name="indices"/> are the images to show, worst first.
+    /// </summary>
+    public static byte[] Gallery(Dataset images, IReadOnlyList<int[]> labels, IReadOnlyList<TaskDefinition> tasks, IReadOnlyList<Prediction> predictions,
+        IReadOnlyList<int> indices, int columns = 6)
+    {
+        ArgumentNullException.ThrowIfNull(images);
+        ArgumentNullException.ThrowIfNull(indices);
+        const int Scale = 4;
+        int imageW = images.Columns * Scale, imageH = images.Rows * Scale;
+        int cellW = Math.Max(imageW, 170) + 16, lineH = 16, cellH = imageH + 12 + lineH * (tasks.Count + 1) + 10;
+        int rows = Math.Max(1, (indices.Count + columns - 1) / columns);
+        int width = columns * cellW + 16, height = 44 + rows * cellH;
+        return Draw(width, height, canvas =>
+        {
+            using var title = Font(16);
+            using var font = Font(12);
+            Text(canvas, indices.Count == 0 ? "No mistakes on the validation set" : $"The {indices.Count} most confident mistakes of the {tasks[0].Name} head (validation)",
+                width / 2f, 26, title, SKColors.Black, SKTextAlign.Center);
+            for (int k = 0; k < indices.Count; k++)
+            {
+                int i = indices[k];
+                float x = 8 + (k % columns) * cellW, y = 40 + (k / columns) * cellH;
+                var pixels = images.Image(i);
+                using (var bitmap = new SKBitmap(images.Columns, images.Rows, SKColorType.Gray8, SKAlphaType.Opaque))
+                {
+                    pixels.CopyTo(bitmap.GetPixelSpan());
+                    using var paint = new SKPaint();
+                    float imageX = x + (cellW - 16 - imageW) / 2f;
+                    using var image = SKImage.FromBitmap(bitmap);
+                    canvas.DrawImage(image, new SKRect(imageX, y, imageX + imageW, y + imageH), new SKSamplingOptions(SKFilterMode.Nearest), paint);
+                }
+                float line = y + imageH + 16;
+                var first = tasks[0];
+                Text(canvas, $"true {first.ClassName(labels[0][i])}", x + (cellW - 16) / 2f, line, font, SKColors.Black, SKTextAlign.Center);
+                for (int t = 0; t < tasks.Count; t++)
+                {
+                    var answer = predictions[i].Tasks[t];
+                    bool right = answer.Label == labels[t][i];
+                    line += lineH;
+                    Text(canvas, string.Create(Invariant, $"{answer.Task}: {answer.Name} ({100 * answer.Probabilities[answer.Label]:0.0}%)"),
+                        x + (cellW - 16) / 2f, line, font, right ? new SKColor(30, 107, 52) : new SKColor(181, 71, 27), SKTextAlign.Center);
+                }
+            }
+        });
+    }
+
+    private static SKFont Font(float size) => new(SKTypeface.FromFamilyName(FontFamily) ?? SKTypeface.Default, size);
+
+    private static void Text(SKCanvas canvas, string text, float x, float y, SKFont font, SKColor color, SKTextAlign align)
+    {
+        using var paint = new SKPaint { Color = color, IsAntialias = true };
+        canvas.DrawText(text, x, y, align, font, paint);
+    }
+
+    private static SKColor Blend(SKColor from, SKColor to, double t)
+    {
+        t = Math.Clamp(t, 0, 1);
+        byte Mix(byte a, byte b) => (byte)Math.Round(a + (b - a) * t);
+        return new SKColor(Mix(from.Red, to.Red), Mix(from.Green, to.Green), Mix(from.Blue, to.Blue));
+    }
+
+    private static byte[] Draw(int width, int height, Action<SKCanvas> draw)
+    {
+        using var surface = SKSurface.Create(new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Premul));
+        surface.Canvas.Clear(SKColors.White);
+        draw(surface.Canvas);
+        using var image = surface.Snapshot();
+        using var data = image.Encode(SKEncodedImageFormat.Png, 100);
+        return data.ToArray();
+    }
+}
