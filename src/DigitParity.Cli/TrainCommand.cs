@@ -5,6 +5,7 @@ using DigitParity.Data;
 using DigitParity.Metrics;
 using DigitParity.Model;
 using DigitParity.Training;
+using Spectre.Console;
 
 namespace DigitParity.Cli;
 
@@ -271,7 +272,24 @@ internal static class TrainCommand
                 Checkpoint.Save(Path.Combine(outputs.CheckpointDirectory, "best.safetensors"), network, metadata, trainer.Optimizer as Sgd);
             }
         }
-        var run = trainer.Fit(train, validation, new TrainingReporter(output, interactive, config.Tasks, EpochDone), firstEpoch: firstEpoch);
+        IReadOnlyList<EpochResult> run;
+        if (interactive)
+        {
+            var console = AnsiConsole.Create(new AnsiConsoleSettings
+            {
+                Out = new AnsiConsoleOutput(output),
+                Ansi = AnsiSupport.Yes,
+                Interactive = InteractionSupport.Yes,
+            });
+            var figures = new LiveTrainingReporter.FiguresColumn();
+            run = console.Progress().AutoClear(false).HideCompleted(false).Columns(LiveTrainingReporter.Columns(figures))
+                .Start(progress => trainer.Fit(train, validation,
+                    new LiveTrainingReporter(console, progress, figures, config.Tasks, firstEpoch, options.Epochs, EpochDone), firstEpoch: firstEpoch));
+        }
+        else
+        {
+            run = trainer.Fit(train, validation, new TrainingReporter(output, config.Tasks, EpochDone), firstEpoch: firstEpoch);
+        }
         if (test is not null)
         {
             var testFigures = trainer.Evaluate(test);

@@ -8,34 +8,24 @@ namespace DigitParity.Cli;
 
 /// <summary>
 /// Renders a training run like the original tutorial: speed lines every log interval, then per epoch the
-/// training metric, the time cost, the validation metric and one confusion matrix per task. On a terminal
-/// the speed line is a live line rewritten in place; piped, every line is kept.
+/// training metric, the time cost, the validation metric and one confusion matrix per task. This is the piped
+/// (plain text) rendering; a terminal gets <see cref="LiveTrainingReporter"/>.
 /// </summary>
-internal sealed class TrainingReporter(TextWriter output, bool interactive, IReadOnlyList<TaskDefinition> tasks,
+internal sealed class TrainingReporter(TextWriter output, IReadOnlyList<TaskDefinition> tasks,
     Action<IReadOnlyList<EpochResult>>? epochDone = null) : ITrainingCallbacks
 {
     private static readonly CultureInfo Invariant = CultureInfo.InvariantCulture;
     private readonly List<EpochResult> _epochs = [];
-    private int _liveLength;
 
     public void OnProgress(BatchProgress progress)
     {
         string line = string.Create(Invariant,
             $"Epoch[{progress.Epoch}] Batch [{progress.Batch}/{progress.BatchesPerEpoch}]  Speed: {progress.SamplesPerSecond:0.00} samples/sec  {Figures("Train", progress.Running)}");
-        if (interactive)
-        {
-            output.Write('\r' + line.PadRight(_liveLength));
-            _liveLength = line.Length;
-        }
-        else
-        {
-            output.WriteLine(line);
-        }
+        output.WriteLine(line);
     }
 
     public void OnEpochCompleted(EpochResult result)
     {
-        ClearLive();
         output.WriteLine(string.Create(Invariant, $"Epoch[{result.Epoch}] {Figures("Train", result.Train)}"));
         output.WriteLine(string.Create(Invariant, $"Epoch[{result.Epoch}] Time cost={result.Seconds:0.000} s  ({result.SamplesPerSecond:0} samples/sec)"));
         output.WriteLine(string.Create(Invariant, $"Epoch[{result.Epoch}] {Figures("Validation", result.Validation)}"));
@@ -57,13 +47,6 @@ internal sealed class TrainingReporter(TextWriter output, bool interactive, IRea
         foreach (var task in snapshot.Tasks) text.Append(Invariant, $" {task.Name}={task.Accuracy:0.0000}");
         text.Append(Invariant, $"  loss={snapshot.Loss:0.0000}");
         return text.ToString();
-    }
-
-    private void ClearLive()
-    {
-        if (_liveLength == 0) return;
-        output.Write('\r' + new string(' ', _liveLength) + '\r');
-        _liveLength = 0;
     }
 }
 

@@ -106,7 +106,7 @@ public sealed class CliTests
     public void PipedEpochReportSnapshot()
     {
         var output = new StringWriter { NewLine = "\n" };
-        var reporter = new TrainingReporter(output, interactive: false, TaskDefinition.DigitAndParity);
+        var reporter = new TrainingReporter(output, TaskDefinition.DigitAndParity);
         var digit = new long[10][];
         for (int i = 0; i < 10; i++) { digit[i] = new long[10]; digit[i][i] = 10; }
         digit[3][5] = 2;
