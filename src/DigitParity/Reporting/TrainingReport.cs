@@ -146,7 +146,7 @@ public static class TrainingReport
             th, td { border: 1px solid #dde3ee; padding: .25rem .6rem; text-align: right; white-space: nowrap; } th { background: #f3f6fb; }
             td:first-child, th:first-child { text-align: left; }
             .figures { display: flex; flex-wrap: wrap; gap: 1rem; }
-            figure { margin: 0; } figure img { max-width: 100%; border: 1px solid #eef1f6; } .figures img { max-width: 530px; } figcaption { font-size: .9rem; margin-top: .2rem; }
+            figure { margin: 0; } figure img { max-width: 100%; border: 1px solid #eef1f6; } .figures img { max-width: 500px; } .wide { overflow-x: auto; } .wide table { font-size: .82rem; } figcaption { font-size: .9rem; margin-top: .2rem; }
             </style>
             </head>
             <body>
@@ -160,10 +160,10 @@ public static class TrainingReport
 
         if (content.Epochs.Count > 0)
         {
-            html.Append("<h2>Training run</h2>\n<table>\n<tr><th>epoch</th><th>seconds</th><th>samples/sec</th><th>learning rate</th><th>train loss</th><th>train pooled</th>");
+            html.Append("<h2>Training run</h2>\n<div class=\"wide\"><table>\n<tr><th>epoch</th><th>seconds</th><th>samples/sec</th><th>learning rate</th><th>train loss</th><th>train pooled</th>");
             foreach (var task in content.Tasks) html.Append(Invariant, $"<th>train {E(task.Name)}</th>");
-            html.Append("<th>validation loss</th><th>validation pooled</th>");
-            foreach (var task in content.Tasks) html.Append(Invariant, $"<th>validation {E(task.Name)}</th>");
+            html.Append("<th>val loss</th><th>val pooled</th>");
+            foreach (var task in content.Tasks) html.Append(Invariant, $"<th>val {E(task.Name)}</th>");
             html.Append("</tr>\n");
             foreach (var epoch in content.Epochs)
             {
@@ -173,7 +173,7 @@ public static class TrainingReport
                 foreach (var task in content.Tasks) html.Append(Invariant, $"<td>{100 * epoch.Validation[task.Name].Accuracy:0.00} %</td>");
                 html.Append("</tr>\n");
             }
-            html.Append("</table>\n<div class=\"figures\">\n");
+            html.Append("</table></div>\n<div class=\"figures\">\n");
             foreach (var figure in Named("curves-")) html.Append(Img(figure));
             html.Append("</div>\n");
         }
