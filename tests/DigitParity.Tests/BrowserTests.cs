@@ -1,13 +1,12 @@
 using DigitParity.Server;
 using Microsoft.AspNetCore.Builder;
 using PuppeteerSharp;
-using PuppeteerSharp.Input;
 
 namespace DigitParity.Tests;
 
 /// <summary>
 /// The drawing page in a real headless browser (Debian's Chromium at /usr/bin/chromium, driven by PuppeteerSharp):
-/// digits drawn stroke by stroke with mouse events must show the right digit and parity. Screenshots go to
+/// digits drawn stroke by stroke with mouse or touch events must show the right digit and parity. Screenshots go to
 /// TestResults/browser/.
 /// </summary>
 public sealed class BrowserTests
@@ -23,7 +22,7 @@ public sealed class BrowserTests
     ];
 
     [Fact]
-    public async Task DigitsDrawnWithTheMouseShowTheirDigitAndParity()
+    public async Task DigitsDrawnWithTheMouseOrAFingerShowTheirDigitAndParity()
     {
         Assert.True(File.Exists(Chromium), $"{Chromium} is missing: install it with 'apt-get install chromium' (.ci/run does)");
         using var service = new PredictionService(TestData.Trained.Value, "test.safetensors");
@@ -37,33 +36,54 @@ public sealed class BrowserTests
             Headless = true,
             Args = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
         });
-        await using var page = await browser.NewPageAsync();
-        await page.SetViewportAsync(new ViewPortOptions { Width = 900, Height = 640 });
-        await page.GoToAsync(url);
-        await page.WaitForSelectorAsync("[data-task=parity] .row");
-        var pad = await page.QuerySelectorAsync("#pad");
-        var box = await pad.BoundingBoxAsync();
         string shots = Path.Combine(TestData.RepositoryRoot, "TestResults", "browser");
         Directory.CreateDirectory(shots);
 
-        foreach (var (digit, parity, strokes) in Drawings)
+        // With the mouse, then with a finger (touch events on a touch-enabled page).
+        foreach (bool touch in new[] { false, true })
         {
-            await page.ClickAsync("#clear");
-            foreach (var stroke in strokes)
+            await using var page = await browser.NewPageAsync();
+            await page.SetViewportAsync(new ViewPortOptions { Width = 900, Height = 640, HasTouch = touch, IsMobile = touch });
+            await page.GoToAsync(url);
+            await page.WaitForSelectorAsync("[data-task=parity] .row");
+            var box = await (await page.QuerySelectorAsync("#pad")).BoundingBoxAsync();
+            foreach (var (digit, parity, strokes) in touch ? Drawings[..1].Concat(Drawings[2..]) : Drawings)
             {
-                await page.Mouse.MoveAsync(box.X + (decimal)stroke[0].X, box.Y + (decimal)stroke[0].Y);
-                await page.Mouse.DownAsync();
-                for (int i = 1; i < stroke.Length; i++)
-                    await page.Mouse.MoveAsync(box.X + (decimal)stroke[i].X, box.Y + (decimal)stroke[i].Y, new MoveOptions { Steps = 8 });
-                await page.Mouse.UpAsync();
+                await page.ClickAsync("#clear");
+                foreach (var stroke in strokes)
+                {
+                    var points = Densify(stroke, 8).Select(p => (X: box.X + (decimal)p.X, Y: box.Y + (decimal)p.Y)).ToArray();
+                    if (touch)
+                    {
+                        await page.Touchscreen.TouchStartAsync(points[0].X, points[0].Y);
+                        foreach (var p in points[1..]) await page.Touchscreen.TouchMoveAsync(p.X, p.Y);
+                        await page.Touchscreen.TouchEndAsync();
+                    }
+                    else
+                    {
+                        await page.Mouse.MoveAsync(points[0].X, points[0].Y);
+                        await page.Mouse.DownAsync();
+                        foreach (var p in points[1..]) await page.Mouse.MoveAsync(p.X, p.Y);
+                        await page.Mouse.UpAsync();
+                    }
+                }
+                await page.WaitForFunctionAsync("() => !document.body.classList.contains('busy') && document.querySelector('[data-task=digit] .label').textContent !== ''");
+                string shownDigit = await page.EvaluateExpressionAsync<string>("document.querySelector('[data-task=digit] .label').textContent");
+                string shownParity = await page.EvaluateExpressionAsync<string>("document.querySelector('[data-task=parity] .label').textContent");
+                string answer = await page.EvaluateExpressionAsync<string>("document.getElementById('answer').textContent");
+                await page.ScreenshotAsync(Path.Combine(shots, $"drawn-{digit}-{(touch ? "touch" : "mouse")}.png"));
+                Assert.Equal((digit, parity), (shownDigit, shownParity));
+                Assert.Equal($"{digit} · {parity}", answer);
             }
-            await page.WaitForFunctionAsync("() => !document.body.classList.contains('busy') && document.querySelector('[data-task=digit] .label').textContent !== ''");
-            string shownDigit = await page.EvaluateExpressionAsync<string>("document.querySelector('[data-task=digit] .label').textContent");
-            string shownParity = await page.EvaluateExpressionAsync<string>("document.querySelector('[data-task=parity] .label').textContent");
-            string answer = await page.EvaluateExpressionAsync<string>("document.getElementById('answer').textContent");
-            await page.ScreenshotAsync(Path.Combine(shots, $"drawn-{digit}.png"));
-            Assert.Equal((digit, parity), (shownDigit, shownParity));
-            Assert.Equal($"{digit} · {parity}", answer);
         }
+    }
+
+    // The stroke's corners with `steps` evenly spaced points on every segment, as a hand moving through them.
+    private static IEnumerable<(double X, double Y)> Densify((double X, double Y)[] stroke, int steps)
+    {
+        yield return stroke[0];
+        for (int i = 1; i < stroke.Length; i++)
+            for (int k = 1; k <= steps; k++)
+                yield return (stroke[i - 1].X + (stroke[i].X - stroke[i - 1].X) * k / steps, stroke[i - 1].Y + (stroke[i].Y - stroke[i - 1].Y) * k / steps);
     }
 }
