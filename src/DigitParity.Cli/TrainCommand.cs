@@ -213,7 +213,12 @@ internal static class TrainCommand
     {
         if (outputs.Metrics is not null) Paths.CheckWritable(outputs.Metrics, "the metrics file");
         if (outputs.Model is not null) Paths.CheckWritable(outputs.Model, "the model");
-        if (outputs.CheckpointDirectory is not null) Directory.CreateDirectory(outputs.CheckpointDirectory);
+        if (outputs.CheckpointDirectory is not null)
+        {
+            Directory.CreateDirectory(outputs.CheckpointDirectory);
+            // Leftovers of a run killed mid-write; the checkpoints themselves are always whole.
+            foreach (string name in new[] { "last.safetensors", "best.safetensors" }) IO.AtomicFile.RemoveStale(Path.Combine(outputs.CheckpointDirectory, name));
+        }
         if (outputs.Report is not null) Paths.CheckDirectory(outputs.Report, "the report");
         var resumed = outputs.Resume is null ? null : Checkpoint.Load(outputs.Resume);
         int firstEpoch = 1;
@@ -259,18 +264,22 @@ internal static class TrainCommand
         using var trainer = new Trainer(network, options);
         if (resumed is not null) trainer.RestoreMomentum(resumed.Momentum);
         double best = double.NegativeInfinity;
+        // A resumed run keeps the best model so far unless it beats it.
+        if (resumed is not null && outputs.CheckpointDirectory is not null && File.Exists(Path.Combine(outputs.CheckpointDirectory, "best.safetensors")))
+            best = BestSoFar(Path.Combine(outputs.CheckpointDirectory, "best.safetensors"));
         void EpochDone(IReadOnlyList<EpochResult> epochs)
         {
             if (outputs.Metrics is not null) MetricsJson.Write(outputs.Metrics, epochs);
             if (outputs.CheckpointDirectory is null) return;
             var last = epochs[^1];
             var metadata = Metadata(options, epochs);
-            Checkpoint.Save(Path.Combine(outputs.CheckpointDirectory, "last.safetensors"), network, metadata, trainer.Optimizer as Sgd);
+            // best before last: a kill between the two writes never leaves a last.safetensors without a best.safetensors.
             if (last.Validation.PooledAccuracy > best)
             {
                 best = last.Validation.PooledAccuracy;
                 Checkpoint.Save(Path.Combine(outputs.CheckpointDirectory, "best.safetensors"), network, metadata, trainer.Optimizer as Sgd);
             }
+            Checkpoint.Save(Path.Combine(outputs.CheckpointDirectory, "last.safetensors"), network, metadata, trainer.Optimizer as Sgd);
         }
         IReadOnlyList<EpochResult> run;
         if (interactive)
@@ -310,6 +319,14 @@ internal static class TrainCommand
             output.WriteLine($"Report written to {Path.Combine(outputs.Report, "report.html")}");
         }
         return 0;
+    }
+
+    private static double BestSoFar(string path)
+    {
+        var metadata = Checkpoint.Load(path).Metadata;
+        return double.TryParse(metadata.GetValueOrDefault("validation_pooled_accuracy"), NumberStyles.Float, CultureInfo.InvariantCulture, out double accuracy)
+            ? accuracy
+            : double.NegativeInfinity;
     }
 
     private static Dictionary<string, string> Metadata(TrainingOptions options, IReadOnlyList<EpochResult> epochs)

@@ -7,7 +7,7 @@ using Microsoft.Net.Http.Headers;
 namespace DigitParity.Server;
 
 /// <summary>A request the API refuses: its status code, a short title and one line of detail.</summary>
-public sealed class RequestProblem(int status, string title, string detail) : Exception(detail)
+public sealed class RequestProblem(int status, string title, string detail) : Exception(DigitParity.IO.Untrusted.Quote(detail, 300))
 {
     /// <summary>HTTP status: 400, 413 or 415.</summary>
     public int Status { get; } = status;

@@ -113,7 +113,7 @@ public static class DecodedCache
         }
         catch (InvalidDataException e) when (!e.Message.StartsWith(path, StringComparison.Ordinal))
         {
-            throw new InvalidDataException($"{path}: corrupt gzip data ({e.Message.TrimEnd('.')}), expected a valid gzip stream");
+            throw new InvalidDataException($"{path}: corrupt gzip data ({IO.Untrusted.Quote(e.Message.TrimEnd('.'), 160)}), expected a valid gzip stream");
         }
         return buffer.ToArray();
     }

@@ -165,7 +165,7 @@ public static class IdxReader
         }
         catch (InvalidDataException e)
         {
-            throw Bad(name, $"corrupt gzip data ({e.Message.TrimEnd('.')}), expected a valid gzip stream");
+            throw Bad(name, $"corrupt gzip data ({IO.Untrusted.Quote(e.Message.TrimEnd('.'), 160)}), expected a valid gzip stream");
         }
     }
 

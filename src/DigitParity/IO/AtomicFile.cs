@@ -32,4 +32,44 @@ public static class AtomicFile
             throw;
         }
     }
+
+    /// <summary>
+    /// Removes temporary files that <see cref="Write"/> left beside <paramref name="path"/> when its process was killed
+    /// mid-write (their process is gone); returns how many were removed.
+    /// </summary>
+    public static int RemoveStale(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        string full = Path.GetFullPath(path);
+        string? directory = Path.GetDirectoryName(full);
+        if (directory is null || !Directory.Exists(directory)) return 0;
+        int removed = 0;
+        foreach (string temp in Directory.EnumerateFiles(directory, $".{Path.GetFileName(full)}.*.tmp"))
+        {
+            string[] parts = Path.GetFileName(temp)[(Path.GetFileName(full).Length + 2)..].Split('.');
+            if (parts.Length != 3 || !int.TryParse(parts[0], out int pid) || IsAlive(pid)) continue;
+            try
+            {
+                File.Delete(temp);
+                removed++;
+            }
+            catch (IOException) { }
+            catch (UnauthorizedAccessException) { }
+        }
+        return removed;
+    }
+
+    private static bool IsAlive(int pid)
+    {
+        if (pid == Environment.ProcessId) return true;
+        try
+        {
+            using var process = System.Diagnostics.Process.GetProcessById(pid);
+            return !process.HasExited;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+    }
 }

@@ -126,32 +126,32 @@ public static class SafeTensors
                 {
                     foreach (var item in property.Value.EnumerateObject())
                     {
-                        if (item.Value.ValueKind != JsonValueKind.String) throw Bad(name, $"metadata {item.Name} that is not a string");
+                        if (item.Value.ValueKind != JsonValueKind.String) throw Bad(name, $"metadata {Untrusted.Quote(item.Name)} that is not a string");
                         metadata[item.Name] = item.Value.GetString()!;
                     }
                     continue;
                 }
                 var tensor = property.Value;
                 string dtype = tensor.GetProperty("dtype").GetString() ?? "";
-                if (dtype != "F32") throw Bad(name, $"tensor {property.Name} of dtype {dtype}, expected F32");
+                if (dtype != "F32") throw Bad(name, $"tensor {Untrusted.Quote(property.Name)} of dtype {Untrusted.Quote(dtype)}, expected F32");
                 int[] shape = tensor.GetProperty("shape").EnumerateArray().Select(d => d.GetInt32()).ToArray();
-                if (shape.Any(d => d < 0)) throw Bad(name, $"tensor {property.Name} with a negative dimension");
+                if (shape.Any(d => d < 0)) throw Bad(name, $"tensor {Untrusted.Quote(property.Name)} with a negative dimension");
                 long[] offsets = tensor.GetProperty("data_offsets").EnumerateArray().Select(d => d.GetInt64()).ToArray();
                 if (offsets.Length != 2 || offsets[0] < 0 || offsets[1] < offsets[0] || offsets[1] > dataLength)
-                    throw Bad(name, $"tensor {property.Name} at bytes [{string.Join(", ", offsets)}], expected a range inside the {dataLength} data bytes");
+                    throw Bad(name, $"tensor {Untrusted.Quote(property.Name)} at bytes [{string.Join(", ", offsets)}], expected a range inside the {dataLength} data bytes");
                 long elements = shape.Aggregate(1L, (a, b) => a * b);
                 if (elements * sizeof(float) != offsets[1] - offsets[0])
-                    throw Bad(name, $"tensor {property.Name} of shape [{string.Join(", ", shape)}] in {offsets[1] - offsets[0]} bytes, expected {elements * sizeof(float)}");
+                    throw Bad(name, $"tensor {Untrusted.Quote(property.Name)} of shape [{string.Join(", ", shape)}] in {offsets[1] - offsets[0]} bytes, expected {elements * sizeof(float)}");
                 entries.Add((property.Name, shape, offsets[0], offsets[1]));
             }
         }
         catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
         {
-            throw Bad(name, $"a malformed header ({e.Message.TrimEnd('.')}), expected safetensors JSON");
+            throw Bad(name, $"a malformed header ({Untrusted.Quote(e.Message.TrimEnd('.'), 160)}), expected safetensors JSON");
         }
         var ordered = entries.OrderBy(e => e.Begin).ToList();
         for (int i = 1; i < ordered.Count; i++)
-            if (ordered[i].Begin < ordered[i - 1].End) throw Bad(name, $"tensors {ordered[i - 1].Name} and {ordered[i].Name} overlapping, expected disjoint ranges");
+            if (ordered[i].Begin < ordered[i - 1].End) throw Bad(name, $"tensors {Untrusted.Quote(ordered[i - 1].Name)} and {Untrusted.Quote(ordered[i].Name)} overlapping, expected disjoint ranges");
 
         long dataStart = 8 + (long)headerLength;
         var tensors = new List<NamedTensor>();

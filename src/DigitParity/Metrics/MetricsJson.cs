@@ -93,7 +93,7 @@ public static class MetricsJson
         }
         catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
         {
-            throw new InvalidDataException($"{source}: metrics are not in the digitparity metrics JSON shape ({e.Message})");
+            throw new InvalidDataException($"{source}: metrics are not in the digitparity metrics JSON shape ({Untrusted.Quote(e.Message, 160)})");
         }
     }
 

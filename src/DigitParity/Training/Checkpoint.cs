@@ -44,11 +44,15 @@ public static class Checkpoint
     }
 
     /// <summary>Reads a checkpoint; any problem is one <see cref="InvalidDataException"/> naming the file.</summary>
-    public static LoadedCheckpoint Load(string path)
+    public static LoadedCheckpoint Load(string path) => FromFile(SafeTensors.Read(path), path);
+
+    /// <summary>As <see cref="Load(string)"/>, from a seekable stream; <paramref name="name"/> is used in error messages.</summary>
+    public static LoadedCheckpoint Load(Stream stream, string name) => FromFile(SafeTensors.Read(stream, name), name);
+
+    private static LoadedCheckpoint FromFile(SafeTensorsFile file, string path)
     {
-        var file = SafeTensors.Read(path);
         if (!file.Metadata.TryGetValue("format", out string? format) || format != Format)
-            throw new InvalidDataException($"{path}: format {format ?? "(none)"}, expected a DigitParity model ({Format})");
+            throw new InvalidDataException($"{path}: format {Untrusted.Quote(format)}, expected a DigitParity model ({Format})");
         var config = ParseConfig(path, file.Metadata.GetValueOrDefault("config"));
         // The configuration decides what is allocated: it must not ask for more parameters than the file holds.
         long expected = 0, width = config.InputSize;
@@ -110,17 +114,17 @@ public static class Checkpoint
                     continue;
                 }
                 var known = TaskDefinition.Find(name)
-                    ?? throw new InvalidDataException($"{path}: task {name}, expected one of {string.Join(", ", TaskDefinition.BuiltIn.Select(t => t.Name))}");
-                if (known.ClassCount != classes) throw new InvalidDataException($"{path}: task {name} with {classes} classes, expected {known.ClassCount}");
+                    ?? throw new InvalidDataException($"{path}: task {Untrusted.Quote(name)}, expected one of {string.Join(", ", TaskDefinition.BuiltIn.Select(t => t.Name))}");
+                if (known.ClassCount != classes) throw new InvalidDataException($"{path}: task {Untrusted.Quote(name)} with {classes} classes, expected {known.ClassCount}");
                 tasks.Add(known);
             }
             if (inputs < 1 || inputs > 1 << 24 || hidden.Length == 0 || hidden.Any(h => h < 1 || h > 1 << 16) || tasks.Count == 0)
-                throw new InvalidDataException($"{path}: configuration {json}, expected positive sizes within limits and at least one task");
+                throw new InvalidDataException($"{path}: configuration {Untrusted.Quote(json, 160)}, expected positive sizes within limits and at least one task");
             return new ModelConfig(inputs, hidden, tasks);
         }
         catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
         {
-            throw new InvalidDataException($"{path}: configuration {json}, expected {{\"input_size\":...,\"hidden\":[...],\"tasks\":[...]}} ({e.Message.TrimEnd('.')})");
+            throw new InvalidDataException($"{path}: configuration {Untrusted.Quote(json, 160)}, expected {{\"input_size\":...,\"hidden\":[...],\"tasks\":[...]}} ({Untrusted.Quote(e.Message.TrimEnd('.'), 160)})");
         }
     }
 
