@@ -65,6 +65,8 @@ public static class DigitServer
             }
             catch (RequestProblem problem)
             {
+                // The rest of an oversized body is never read: end the connection so the client cannot reuse it mid-body.
+                if (problem.Status == StatusCodes.Status413PayloadTooLarge) request.HttpContext.Response.Headers.Connection = "close";
                 return Results.Problem(problem.Message, statusCode: problem.Status, title: problem.Title);
             }
         });
