@@ -194,7 +194,7 @@ public sealed class GradientCheckTests
     }
 
     /// <summary>Forward, loss and backward without an update, as the trainer runs them.</summary>
-    private sealed class GradientStep(MultiTaskNetwork network, Workspace ws, WorkerPool pool, int batch) : IParallelWork
+    internal sealed class GradientStep(MultiTaskNetwork network, Workspace ws, WorkerPool pool, int batch) : IParallelWork
     {
         public double[] TaskLosses { get; } = new double[network.Tasks.Count];
 

@@ -7,7 +7,9 @@ namespace DigitParity.Model;
 /// The shared trunk and the task heads. All heads are one Linear layer whose output columns are
 /// split by task ([digit 0-9 | parity 0-1]), so the heads cost one matrix multiply, not one per task.
 /// <code>
-/// x (B, 784) -fc1+ReLU-> h1 (B, 128) -fc2+ReLU-> h2 (B, 64) -heads-> logits (B, 10 + 2)
+/// MLP: x (B, 784) -fc1+ReLU-> h1 (B, 128) -fc2+ReLU-> h2 (B, 64) -heads-> logits (B, 10 + 2)
+/// CNN: x (B, 28, 28, 1) -conv1+ReLU-> (B, 24, 24, 32) -pool-> (B, 12, 12, 32) -conv2+ReLU-> (B, 8, 8, 64)
+///      -pool-> (B, 4, 4, 64) = features (B, 1024) -fc1+ReLU-> (B, 128) -heads-> logits (B, 10 + 2)
 /// </code>
 /// </summary>
 public sealed class MultiTaskNetwork
@@ -23,12 +25,14 @@ public sealed class MultiTaskNetwork
         if (config.Tasks.Count == 0) throw new ArgumentException("A network needs at least one task.", nameof(config));
         if (config.Tasks.Select(t => t.Name).Distinct().Count() != config.Tasks.Count)
             throw new ArgumentException("Task names must be distinct.", nameof(config));
-        if (config.Hidden.Count == 0 || config.Hidden.Any(h => h < 1))
-            throw new ArgumentException("The trunk needs at least one hidden layer, each at least one wide.", nameof(config));
+        if (config.Problem() is { } problem) throw new ArgumentException($"Invalid model: {problem}.", nameof(config));
         Config = config;
         var layout = new ParameterLayout();
+        var stages = config.Stages();
+        Convolutions = config.Convolutions.Select((channels, l) =>
+            new Conv2d(layout, $"conv{l + 1}", stages[l].Channels, channels, config.Kernel, stages[l].Side, stages[l].Side)).ToArray();
         var trunk = new List<Linear>();
-        int width = config.InputSize;
+        int width = config.FeatureSize;
         for (int l = 0; l < config.Hidden.Count; l++)
         {
             trunk.Add(new Linear(layout, $"fc{l + 1}", width, config.Hidden[l]));
@@ -48,6 +52,9 @@ public sealed class MultiTaskNetwork
 
     /// <summary>The tasks, in head order.</summary>
     public IReadOnlyList<TaskDefinition> Tasks => Config.Tasks;
+
+    /// <summary>The convolution stages (each followed by ReLU and 2 × 2 max pooling); empty for an MLP.</summary>
+    public IReadOnlyList<Conv2d> Convolutions { get; }
 
     /// <summary>Trunk layers, each followed by ReLU.</summary>
     public IReadOnlyList<Linear> Trunk { get; }
@@ -77,22 +84,26 @@ public sealed class MultiTaskNetwork
     public void Initialize(ulong seed)
     {
         var rng = new Rng(seed, stream: 1);
+        foreach (var conv in Convolutions) conv.Initialize(Parameters, rng);
         foreach (var layer in Trunk) layer.Initialize(Parameters, rng);
         Heads.Initialize(Parameters, rng);
     }
 
-    /// <summary>Buffers for batches of up to <paramref name="maxBatch"/> samples.</summary>
-    public Workspace CreateWorkspace(int maxBatch) => new(this, maxBatch);
+    /// <summary>Buffers for batches of up to <paramref name="maxBatch"/> samples (with the backward pass's unless <paramref name="training"/> is false).</summary>
+    public Workspace CreateWorkspace(int maxBatch, bool training = true) => new(this, maxBatch, training);
 
     /// <summary>The rows of the input batch a worker fills (whole 5-row tiles), before <see cref="IndexInput"/>.</summary>
     internal static (int Start, int End) InputRows(int batch, int worker, int workers) => Partition.Share(batch, Gemm.TileRows, worker, workers);
 
-    // Rows [r0, r1) of ws.Input are filled: mask their non-zero inputs and list, per 5-row tile, the inputs that are
-    // non-zero in any of its rows, so fc1 skips the rest (most MNIST pixels are 0). Must run for all rows before Forward.
+    // Rows [r0, r1) of ws.Input are filled: run the convolutional front on them (each sample is independent, so a
+    // worker needs no other's rows), then mask fc1's non-zero inputs and list, per 5-row tile, the inputs that are
+    // non-zero in any of its rows, so fc1 skips the rest (most MNIST pixels and many pooled ReLU outputs are 0).
+    // Must run for all rows before Forward.
     internal void IndexInput(Workspace ws, int batch, int r0, int r1)
     {
-        int inputs = Config.InputSize;
-        ActiveDepth.NonZeroMasks(ws.Input, inputs, inputs, r0, r1, ws.InputMasks);
+        ForwardConvolutions(ws, r0, r1);
+        int inputs = Config.FeatureSize;
+        ActiveDepth.NonZeroMasks(ws.Features, inputs, inputs, r0, r1, ws.InputMasks);
         ActiveDepth.ForRows(ws.InputMasks, batch, inputs, ws.InputDepthLists, ws.InputDepthCounts,
             r0 / Gemm.TileRows, ActiveDepth.Tiles(r1));
         ActiveDepth.TileMasks(ws.InputMasks, inputs, batch, r0, r1, ws.InputTileMasks);
@@ -102,8 +113,40 @@ public sealed class MultiTaskNetwork
     // where the tile is non-zero, so fc1's weight gradient skips the rest. Training only.
     internal void IndexInputColumns(Workspace ws, int batch, int worker, int workers)
     {
-        var (t0, t1) = Partition.Share(ActiveDepth.Tiles(Config.InputSize), 1, worker, workers);
-        ActiveDepth.ForColumns(ws.InputTileMasks, Config.InputSize, batch, ws.InputColumnLists, ws.InputColumnCounts, t0, t1);
+        var (t0, t1) = Partition.Share(ActiveDepth.Tiles(Config.FeatureSize), 1, worker, workers);
+        ActiveDepth.ForColumns(ws.InputTileMasks, Config.FeatureSize, batch, ws.InputColumnLists, ws.InputColumnCounts, t0, t1);
+    }
+
+    // Samples [b0, b1): x (B, H, W, 1) -> per stage conv+ReLU -> pool -> ... -> ws.Features (B, FeatureSize).
+    private void ForwardConvolutions(Workspace ws, int b0, int b1)
+    {
+        for (int l = 0; l < Convolutions.Count; l++)
+        {
+            var conv = Convolutions[l];
+            conv.Forward(Parameters, l == 0 ? ws.Input : ws.Pooled[l - 1], ws.ConvColumns[l], ws.ConvOutputs[l], b0, b1);
+            MaxPool2d.Forward(ws.ConvOutputs[l], ws.Pooled[l], conv.OutHeight, conv.OutWidth, conv.OutChannels, b0, b1);
+        }
+    }
+
+    // d features (B, FeatureSize) -> gradients of every convolution, last stage first. Per stage: this worker's samples
+    // get the pool+ReLU backward and the input gradient (dx = col2im(dy·Wᵀ)); after a barrier, this worker's rows of
+    // dW = colsᵀ·dy over the whole batch, then their update (nobody reads this W any more).
+    private void BackwardConvolutions(Workspace ws, int batch, WorkerPool pool, int worker, IParameterUpdate? update)
+    {
+        var (b0, b1) = Linear.RowShare(batch, worker, pool.Count);
+        for (int l = Convolutions.Count - 1; l >= 0; l--)
+        {
+            var conv = Convolutions[l];
+            MaxPool2d.Backward(ws.ConvOutputs[l], ws.Pooled[l], ws.PooledGradients[l], ws.ConvOutputGradients[l],
+                conv.OutHeight, conv.OutWidth, conv.OutChannels, b0, b1);
+            if (l > 0) conv.BackwardInput(ws.ConvTransposed[l], ws.ConvOutputGradients[l], ws.ConvColumnGradients[l], ws.PooledGradients[l - 1], b0, b1);
+            pool.Barrier();
+            var (p0, p1) = conv.WeightRowShare(worker, pool.Count);
+            conv.BackwardWeights(Parameters, ws.ConvColumns[l], ws.ConvOutputGradients[l], batch, p0, p1, withBias: worker == 0);
+            if (update is null) continue;
+            if (p0 < p1) update.Apply(conv.Weight, p0 * conv.OutChannels, (p1 - p0) * conv.OutChannels);
+            if (worker == 0) update.Apply(conv.Bias, 0, conv.OutChannels);
+        }
     }
 
     // x (B, In) -> logits (B, HeadWidth). Every worker runs this, after IndexInput. A barrier separates two layers
@@ -111,7 +154,7 @@ public sealed class MultiTaskNetwork
     internal void Forward(Workspace ws, int batch, WorkerPool pool, int worker)
     {
         int workers = pool.Count;
-        Trunk[0].Forward(Parameters, ws.Input, ws.Activations[0], batch, relu: true, worker, workers, ws.InputDepthLists, ws.InputDepthCounts);
+        Trunk[0].Forward(Parameters, ws.Features, ws.Activations[0], batch, relu: true, worker, workers, ws.InputDepthLists, ws.InputDepthCounts);
         for (int l = 1; l < Trunk.Count; l++)
         {
             if (!(Trunk[l - 1].SplitsRows(workers) && Trunk[l].SplitsRows(workers))) pool.Barrier();
@@ -149,6 +192,11 @@ public sealed class MultiTaskNetwork
     internal void Backward(Workspace ws, int batch, WorkerPool pool, int worker, IParameterUpdate? update)
     {
         int last = Trunk.Count - 1;
+        // Wᵀ of the convolutions that pass a gradient on, for dx = dy·Wᵀ; visible to all after the barrier below.
+        if (worker == 0)
+            for (int l = 1; l < Convolutions.Count; l++)
+                Gemm.Transpose(Parameters.Value(Convolutions[l].Weight), Convolutions[l].OutChannels, ws.ConvTransposed[l], Convolutions[l].Depth,
+                    Convolutions[l].Depth, Convolutions[l].OutChannels);
         Backward(Heads, ws.Activations[last], ws.LogitGradients, ws.ActivationGradients[last], ws.PackedGradients[Trunk.Count], ws.TransposedWeights[Trunk.Count], batch, pool, worker);
         pool.Barrier();
         Update(update, Heads, worker, pool.Count);
@@ -158,9 +206,19 @@ public sealed class MultiTaskNetwork
             pool.Barrier();
             Update(update, Trunk[l], worker, pool.Count);
         }
-        bool fused = Trunk[0].Backward(Parameters, ws.Input, ws.ActivationGradients[0], default, ws.PackedGradients[0], default, batch, worker, pool.Count,
-            ws.InputColumnLists, ws.InputColumnCounts, fuse: update);
-        if (update is not null) Trunk[0].Update(update, worker, pool.Count, weightDone: fused);
+        if (Convolutions.Count == 0)
+        {
+            bool fused = Trunk[0].Backward(Parameters, ws.Input, ws.ActivationGradients[0], default, ws.PackedGradients[0], default, batch, worker, pool.Count,
+                ws.InputColumnLists, ws.InputColumnCounts, fuse: update);
+            if (update is not null) Trunk[0].Update(update, worker, pool.Count, weightDone: fused);
+            return;
+        }
+        // With convolutions, fc1 passes its gradient on to the features (so its update waits for the barrier).
+        Trunk[0].Backward(Parameters, ws.Features, ws.ActivationGradients[0], ws.PooledGradients[^1], ws.PackedGradients[0], ws.TransposedWeights[0],
+            batch, worker, pool.Count, ws.InputColumnLists, ws.InputColumnCounts);
+        pool.Barrier();
+        Update(update, Trunk[0], worker, pool.Count);
+        BackwardConvolutions(ws, batch, pool, worker, update);
     }
 
     // One layer's backward, then the ReLU that precedes it on the same columns of dx: dx = dx where x > 0.

@@ -5,7 +5,7 @@ namespace DigitParity.Model;
 /// <summary>Every buffer a forward/backward pass needs, sized once for a maximum batch.</summary>
 public sealed class Workspace
 {
-    internal Workspace(MultiTaskNetwork network, int maxBatch)
+    internal Workspace(MultiTaskNetwork network, int maxBatch, bool training = true)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(maxBatch, 1);
         var config = network.Config;
@@ -17,20 +17,35 @@ public sealed class Workspace
         LogitGradients = new FloatBuffer(maxBatch * config.HeadWidth);
         // Transposed weights for dx = dy·Wᵀ: trunk layers 1.. and the heads (slot Trunk.Count); fc1 needs no dx.
         TransposedWeights = new FloatBuffer[config.Hidden.Count + 1];
-        TransposedWeights[0] = new FloatBuffer(0);
+        // fc1 computes dx only behind convolutions.
+        TransposedWeights[0] = new FloatBuffer(network.Convolutions.Count > 0 ? network.Trunk[0].In * network.Trunk[0].Out : 0);
         for (int l = 1; l < config.Hidden.Count; l++) TransposedWeights[l] = new FloatBuffer(network.Trunk[l].In * network.Trunk[l].Out);
         TransposedWeights[config.Hidden.Count] = new FloatBuffer(network.Heads.In * network.Heads.Out);
         // Contiguous copies of dy's panels for the weight gradient, per layer (heads last).
         PackedGradients = network.Trunk.Append(network.Heads).Select(l => new FloatBuffer(maxBatch * l.Out)).ToArray();
-        int tiles = (maxBatch + Gemm.TileRows - 1) / Gemm.TileRows;
-        InputDepthLists = new int[tiles * config.InputSize];
+        int tiles = (maxBatch + Gemm.TileRows - 1) / Gemm.TileRows, features = config.FeatureSize;
+        InputDepthLists = new int[tiles * features];
         InputDepthCounts = new int[tiles];
-        InputMasks = new ulong[maxBatch * ActiveDepth.MaskWords(config.InputSize)];
-        InputTileMasks = new ulong[ActiveDepth.TileWords(config.InputSize) * ActiveDepth.TileStride(maxBatch)];
-        int inputTiles = ActiveDepth.Tiles(config.InputSize);
+        InputMasks = new ulong[maxBatch * ActiveDepth.MaskWords(features)];
+        InputTileMasks = new ulong[ActiveDepth.TileWords(features) * ActiveDepth.TileStride(maxBatch)];
+        int inputTiles = ActiveDepth.Tiles(features);
         InputColumnLists = new int[inputTiles * maxBatch];
         InputColumnCounts = new int[inputTiles];
         RowLosses = new double[maxBatch * config.Tasks.Count];
+
+        // The convolutional front: per stage, im2col rows, conv outputs (post-ReLU), pooled outputs; for training,
+        // their gradients and Wᵀ. Without convolutions, the features are the input itself.
+        var convs = network.Convolutions;
+        FloatBuffer Buffer(long floats) => new(checked((int)floats));
+        FloatBuffer Empty() => new(0);
+        ConvColumns = convs.Select(c => Buffer((long)maxBatch * c.OutPixels * c.Depth)).ToArray();
+        ConvOutputs = convs.Select(c => Buffer((long)maxBatch * c.OutSize)).ToArray();
+        Pooled = convs.Select(c => Buffer((long)maxBatch * (c.OutHeight / 2) * (c.OutWidth / 2) * c.OutChannels)).ToArray();
+        ConvOutputGradients = convs.Select(c => training ? Buffer((long)maxBatch * c.OutSize) : Empty()).ToArray();
+        PooledGradients = convs.Select(c => training ? Buffer((long)maxBatch * (c.OutHeight / 2) * (c.OutWidth / 2) * c.OutChannels) : Empty()).ToArray();
+        ConvColumnGradients = convs.Select((c, l) => training && l > 0 ? Buffer((long)maxBatch * c.OutPixels * c.Depth) : Empty()).ToArray();
+        ConvTransposed = convs.Select((c, l) => training && l > 0 ? Buffer((long)c.Depth * c.OutChannels) : Empty()).ToArray();
+        Features = convs.Count > 0 ? Pooled[^1] : Input;
         Labels = config.Tasks.Select(_ => new int[maxBatch]).ToArray();
         Predictions = config.Tasks.Select(_ => new int[maxBatch]).ToArray();
     }
@@ -40,6 +55,26 @@ public sealed class Workspace
 
     /// <summary>x: (B, InputSize).</summary>
     public FloatBuffer Input { get; }
+
+    /// <summary>The trunk's input: <see cref="Input"/> for an MLP, the last pooled stage (B, FeatureSize) after convolutions.</summary>
+    public FloatBuffer Features { get; }
+
+    /// <summary>Per convolution stage, the im2col rows: (B·OH·OW, K·K·C).</summary>
+    internal FloatBuffer[] ConvColumns { get; }
+
+    /// <summary>Per convolution stage, ReLU(conv): (B, OH, OW, OC).</summary>
+    internal FloatBuffer[] ConvOutputs { get; }
+
+    /// <summary>Per convolution stage, the pooled output: (B, OH/2, OW/2, OC).</summary>
+    internal FloatBuffer[] Pooled { get; }
+
+    internal FloatBuffer[] ConvOutputGradients { get; }
+
+    internal FloatBuffer[] PooledGradients { get; }
+
+    internal FloatBuffer[] ConvColumnGradients { get; }
+
+    internal FloatBuffer[] ConvTransposed { get; }
 
     /// <summary>Post-ReLU output of each trunk layer: (B, Hidden[l]).</summary>
     public FloatBuffer[] Activations { get; }

@@ -31,9 +31,13 @@ public static class Checkpoint
         ArgumentNullException.ThrowIfNull(network);
         var tensors = new List<NamedTensor>();
         var layers = network.Trunk.Append(network.Heads).ToArray();
+        foreach (var conv in network.Convolutions) tensors.AddRange(Tensors(network.Parameters.Values, conv, ""));
         foreach (var layer in layers) tensors.AddRange(Tensors(network.Parameters.Values, layer, ""));
         if (optimizer is not null)
+        {
+            foreach (var conv in network.Convolutions) tensors.AddRange(Tensors(optimizer.Velocity, conv, MomentumPrefix));
             foreach (var layer in layers) tensors.AddRange(Tensors(optimizer.Velocity, layer, MomentumPrefix));
+        }
         var all = new Dictionary<string, string>(metadata ?? new Dictionary<string, string>())
         {
             ["format"] = Format,
@@ -55,7 +59,9 @@ public static class Checkpoint
             throw new InvalidDataException($"{path}: format {Untrusted.Quote(format)}, expected a DigitParity model ({Format})");
         var config = ParseConfig(path, file.Metadata.GetValueOrDefault("config"));
         // The configuration decides what is allocated: it must not ask for more parameters than the file holds.
-        long expected = 0, width = config.InputSize;
+        long expected = 0, width = config.FeatureSize;
+        var stages = config.Stages();
+        for (int l = 0; l < config.Convolutions.Count; l++) expected += ((long)config.Kernel * config.Kernel * stages[l].Channels + 1) * config.Convolutions[l];
         foreach (long layer in config.Hidden.Append(config.HeadWidth)) { expected += (width + 1) * layer; width = layer; }
         long stored = file.Tensors.Sum(t => (long)t.Data.Length);
         if (expected > stored)
@@ -63,6 +69,16 @@ public static class Checkpoint
         var network = new MultiTaskNetwork(config);
         var names = file.Tensors.Select(t => t.Name).ToHashSet();
         var momentum = new Dictionary<string, float[]>();
+        foreach (var conv in network.Convolutions)
+        {
+            int[] shape = [conv.OutChannels, conv.InChannels, conv.Kernel, conv.Kernel];
+            FromTorch(conv, Expect(path, file, names, conv.Weight.Name, shape)).CopyTo(network.Parameters.Value(conv.Weight));
+            Expect(path, file, names, conv.Bias.Name, [conv.OutChannels]).CopyTo(network.Parameters.Value(conv.Bias));
+            if (names.Contains(MomentumPrefix + conv.Weight.Name))
+                momentum[conv.Weight.Name] = FromTorch(conv, Expect(path, file, names, MomentumPrefix + conv.Weight.Name, shape));
+            if (names.Contains(MomentumPrefix + conv.Bias.Name))
+                momentum[conv.Bias.Name] = Expect(path, file, names, MomentumPrefix + conv.Bias.Name, [conv.OutChannels]);
+        }
         foreach (var layer in network.Trunk.Append(network.Heads))
         {
             foreach (var (tensor, parameter) in new[] { (layer.Weight.Name, layer.Weight), (layer.Bias.Name, layer.Bias) })
@@ -84,6 +100,8 @@ public static class Checkpoint
         return JsonSerializer.Serialize(new
         {
             input_size = config.InputSize,
+            convolutions = config.Convolutions,
+            kernel = config.Kernel,
             hidden = config.Hidden,
             tasks = config.Tasks.Select(t => t.Name == TaskDefinition.ClassTaskName
                 ? (object)new { name = t.Name, classes = t.ClassCount, names = Enumerable.Range(0, t.ClassCount).Select(t.ClassName).ToArray() }
@@ -100,6 +118,11 @@ public static class Checkpoint
             var root = document.RootElement;
             int inputs = root.GetProperty("input_size").GetInt32();
             int[] hidden = root.GetProperty("hidden").EnumerateArray().Select(h => h.GetInt32()).ToArray();
+            // Written since the CNN; a model without them is an MLP.
+            int[] convolutions = root.TryGetProperty("convolutions", out var c) ? c.EnumerateArray().Select(h => h.GetInt32()).ToArray() : [];
+            int kernel = root.TryGetProperty("kernel", out var k) ? k.GetInt32() : 5;
+            if (convolutions.Length > 8 || convolutions.Any(ch => ch < 1 || ch > 4096) || kernel is < 1 or > 32)
+                throw new InvalidDataException($"{path}: configuration {Untrusted.Quote(json, 160)}, expected at most 8 convolutions of 1-4096 channels and a kernel of 1-32");
             var tasks = new List<TaskDefinition>();
             foreach (var task in root.GetProperty("tasks").EnumerateArray())
             {
@@ -120,7 +143,9 @@ public static class Checkpoint
             }
             if (inputs < 1 || inputs > 1 << 24 || hidden.Length == 0 || hidden.Any(h => h < 1 || h > 1 << 16) || tasks.Count == 0)
                 throw new InvalidDataException($"{path}: configuration {Untrusted.Quote(json, 160)}, expected positive sizes within limits and at least one task");
-            return new ModelConfig(inputs, hidden, tasks);
+            var config = new ModelConfig(inputs, hidden, tasks) { Convolutions = convolutions, Kernel = kernel };
+            if (config.Problem() is { } problem) throw new InvalidDataException($"{path}: configuration {Untrusted.Quote(json, 160)}: {problem}");
+            return config;
         }
         catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
         {
@@ -137,6 +162,34 @@ public static class Checkpoint
             new NamedTensor(prefix + layer.Weight.Name, [layer.Out, layer.In], Transpose(weight, layer.In, layer.Out)),
             new NamedTensor(prefix + layer.Bias.Name, [layer.Out], bias),
         ];
+    }
+
+    // Ours (ky, kx, c, oc) <-> PyTorch's Conv2d weight (oc, c, ky, kx).
+    private static IEnumerable<NamedTensor> Tensors(ReadOnlySpan<float> values, Conv2d conv, string prefix)
+    {
+        ReadOnlySpan<float> w = values.Slice(conv.Weight.Offset, conv.Weight.Length);
+        var torch = new float[w.Length];
+        int k = conv.Kernel, c = conv.InChannels, oc = conv.OutChannels;
+        for (int o = 0; o < oc; o++)
+            for (int i = 0; i < c; i++)
+                for (int y = 0; y < k; y++)
+                    for (int x = 0; x < k; x++) torch[((o * c + i) * k + y) * k + x] = w[((y * k + x) * c + i) * oc + o];
+        return
+        [
+            new NamedTensor(prefix + conv.Weight.Name, [oc, c, k, k], torch),
+            new NamedTensor(prefix + conv.Bias.Name, [oc], values.Slice(conv.Bias.Offset, conv.Bias.Length).ToArray()),
+        ];
+    }
+
+    private static float[] FromTorch(Conv2d conv, float[] torch)
+    {
+        var w = new float[torch.Length];
+        int k = conv.Kernel, c = conv.InChannels, oc = conv.OutChannels;
+        for (int o = 0; o < oc; o++)
+            for (int i = 0; i < c; i++)
+                for (int y = 0; y < k; y++)
+                    for (int x = 0; x < k; x++) w[((y * k + x) * c + i) * oc + o] = torch[((o * c + i) * k + y) * k + x];
+        return w;
     }
 
     private static float[] Expect(string path, SafeTensorsFile file, HashSet<string> names, string tensor, int[] shape)

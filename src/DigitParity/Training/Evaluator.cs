@@ -8,7 +8,7 @@ namespace DigitParity.Training;
 /// <summary>Forward passes over a dataset in large batches, accumulated into a metric.</summary>
 internal sealed class Evaluator(MultiTaskNetwork network, WorkerPool pool, int batchSize) : IParallelWork
 {
-    private readonly Workspace _ws = network.CreateWorkspace(batchSize);
+    private readonly Workspace _ws = network.CreateWorkspace(batchSize, training: false);
     private readonly MultiTaskMetric _metric = new(network.Tasks);
     private readonly double[] _taskLosses = new double[network.Tasks.Count];
     private readonly int[] _indices = new int[batchSize];

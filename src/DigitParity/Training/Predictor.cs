@@ -30,7 +30,7 @@ public sealed class Predictor : IDisposable, IParallelWork
         ArgumentNullException.ThrowIfNull(network);
         _network = network;
         _pool = new WorkerPool(threads);
-        _ws = network.CreateWorkspace(maxBatch);
+        _ws = network.CreateWorkspace(maxBatch, training: false);
     }
 
     /// <summary>Predicts every image; each holds InputSize bytes (0 = background, 255 = ink).</summary>

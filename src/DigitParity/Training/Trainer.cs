@@ -33,7 +33,8 @@ public sealed class Trainer : IDisposable
             ? new Sgd(network.Parameters, options.LearningRate, options.Momentum, options.WeightDecay)
             : new Adam(network.Parameters, options.LearningRate, options.WeightDecay, decoupled: options.Optimizer == OptimizerKind.AdamW);
         _trainStep = new TrainStep(network, _optimizer, _pool, network.CreateWorkspace(options.BatchSize));
-        _evaluator = new Evaluator(network, _pool, options.EvaluationBatchSize);
+        // The convolutions' im2col rows grow with the batch (200 MB at 1000): evaluate a CNN in smaller batches.
+        _evaluator = new Evaluator(network, _pool, network.Convolutions.Count > 0 ? Math.Min(options.EvaluationBatchSize, 200) : options.EvaluationBatchSize);
     }
 
     /// <summary>The optimizer (its state, e.g. SGD's momentum, is part of the training state).</summary>
@@ -44,6 +45,10 @@ public sealed class Trainer : IDisposable
     {
         ArgumentNullException.ThrowIfNull(momentum);
         if (_optimizer is not Sgd sgd) return; // only SGD's state is saved in checkpoints
+        foreach (var conv in _network.Convolutions)
+            foreach (var tensor in new[] { conv.Weight, conv.Bias })
+                if (momentum.TryGetValue(tensor.Name, out var values) && values.Length == tensor.Length)
+                    values.CopyTo(sgd.Velocity.AsSpan(tensor.Offset, tensor.Length));
         foreach (var layer in _network.Trunk.Append(_network.Heads))
         {
             if (momentum.TryGetValue(layer.Weight.Name, out var weight))

@@ -1,0 +1,177 @@
+using DigitParity.Data;
+using DigitParity.Engine;
+using DigitParity.Model;
+
+namespace DigitParity.Tests;
+
+/// <summary>The convolutional layers against naive double-precision references and finite differences.</summary>
+public sealed class ConvolutionTests
+{
+    private const double Eps = 1e-3;
+
+    // Naive valid convolution, channels last, W in (ky, kx, c, oc) order; then ReLU.
+    private static double[] Conv(double[] x, int side, int c, double[] w, double[] b, int k, int oc)
+    {
+        int o = side - k + 1;
+        var y = new double[o * o * oc];
+        for (int oy = 0; oy < o; oy++)
+            for (int ox = 0; ox < o; ox++)
+                for (int j = 0; j < oc; j++)
+                {
+                    double s = b[j];
+                    for (int ky = 0; ky < k; ky++)
+                        for (int kx = 0; kx < k; kx++)
+                            for (int i = 0; i < c; i++) s += x[((oy + ky) * side + ox + kx) * c + i] * w[((ky * k + kx) * c + i) * oc + j];
+                    y[(oy * o + ox) * oc + j] = Math.Max(0, s);
+                }
+        return y;
+    }
+
+    private static double[] Pool(double[] x, int side, int c)
+    {
+        int o = side / 2;
+        var y = new double[o * o * c];
+        for (int py = 0; py < o; py++)
+            for (int px = 0; px < o; px++)
+                for (int i = 0; i < c; i++)
+                {
+                    double m = double.NegativeInfinity;
+                    for (int dy = 0; dy < 2; dy++)
+                        for (int dx = 0; dx < 2; dx++) m = Math.Max(m, x[((2 * py + dy) * side + 2 * px + dx) * c + i]);
+                    y[(py * o + px) * c + i] = m;
+                }
+        return y;
+    }
+
+    [Fact]
+    public void ConvolutionForwardMatchesTheNaiveReference()
+    {
+        var layout = new ParameterLayout();
+        var conv = new Conv2d(layout, "c", 3, 70, 5, 11, 9); // 70 output channels: two kernel panels, a masked edge
+        var store = new ParameterStore(layout);
+        var rng = new Rng(3);
+        conv.Initialize(store, rng);
+        const int batch = 4;
+        float[] x = GemmTests.Random(rng, batch * conv.InSize);
+        var cols = new float[batch * conv.OutPixels * conv.Depth];
+        var y = new float[batch * conv.OutSize];
+        conv.Forward(store, x, cols, y, 0, batch, relu: false);
+        double[] w = store.Value(conv.Weight).ToArray().Select(v => (double)v).ToArray(), bias = store.Value(conv.Bias).ToArray().Select(v => (double)v).ToArray();
+        for (int b = 0; b < batch; b++)
+            for (int oy = 0; oy < conv.OutHeight; oy++)
+                for (int ox = 0; ox < conv.OutWidth; ox++)
+                    for (int j = 0; j < 70; j++)
+                    {
+                        double s = bias[j];
+                        for (int ky = 0; ky < 5; ky++)
+                            for (int kx = 0; kx < 5; kx++)
+                                for (int i = 0; i < 3; i++) s += x[b * conv.InSize + ((oy + ky) * 9 + ox + kx) * 3 + i] * w[((ky * 5 + kx) * 3 + i) * 70 + j];
+                        Assert.True(Math.Abs(s - y[b * conv.OutSize + (oy * conv.OutWidth + ox) * 70 + j]) < 1e-5, $"y[{b},{oy},{ox},{j}]");
+                    }
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void WholeCnnLossMatchesFiniteDifferences(int threads)
+    {
+        // 13 x 13 -conv 3x3 (3)-> 11 -pool-> 5 -conv 3x3 (4)-> 3 -pool-> 1: features 4 -> fc 6 -> heads 3 + 2.
+        TaskDefinition[] tasks = [new("a", 3, d => d % 3), new("b", 2, d => d % 2)];
+        var config = new ModelConfig(169, [6], tasks) { Convolutions = [3, 4], Kernel = 3 };
+        Assert.Equal(4, config.FeatureSize);
+        var network = new MultiTaskNetwork(config);
+        network.Initialize(11);
+        const int batch = 6;
+        var rng = new Rng(12);
+        var ws = network.CreateWorkspace(batch);
+        float[] x = GemmTests.Random(rng, batch * 169).Select(v => Math.Abs(v)).ToArray();
+        x.CopyTo(ws.Input.Span);
+        for (int t = 0; t < 2; t++)
+            for (int b = 0; b < batch; b++) ws.Labels[t][b] = tasks[t].LabelOf(b);
+        using var pool = new WorkerPool(threads);
+        var step = new GradientCheckTests.GradientStep(network, ws, pool, batch);
+        pool.Run(step);
+
+        var convs = network.Convolutions;
+        var layers = network.Trunk.Append(network.Heads).ToArray();
+        double[] D(Span<float> s) => s.ToArray().Select(v => (double)v).ToArray();
+        var convW = convs.Select(c => D(network.Parameters.Value(c.Weight))).ToArray();
+        var convB = convs.Select(c => D(network.Parameters.Value(c.Bias))).ToArray();
+        var weights = layers.Select(l => l.ReadWeight(network.Parameters).Select(v => (double)v).ToArray()).ToArray();
+        var biases = layers.Select(l => D(network.Parameters.Value(l.Bias))).ToArray();
+        double Loss()
+        {
+            double total = 0;
+            for (int b = 0; b < batch; b++)
+            {
+                double[] h = x.Skip(b * 169).Take(169).Select(v => (double)v).ToArray();
+                int side = 13, channels = 1;
+                for (int l = 0; l < convs.Count; l++)
+                {
+                    h = Pool(Conv(h, side, channels, convW[l], convB[l], 3, convs[l].OutChannels), side - 2, convs[l].OutChannels);
+                    side = (side - 2) / 2;
+                    channels = convs[l].OutChannels;
+                }
+                for (int l = 0; l < layers.Length; l++)
+                {
+                    var next = new double[layers[l].Out];
+                    for (int j = 0; j < next.Length; j++)
+                    {
+                        double s = biases[l][j];
+                        for (int i = 0; i < h.Length; i++) s += h[i] * weights[l][i * next.Length + j];
+                        next[j] = l < layers.Length - 1 ? Math.Max(s, 0) : s;
+                    }
+                    h = next;
+                }
+                foreach (var (offset, classes, t) in new[] { (0, 3, 0), (3, 2, 1) })
+                {
+                    var row = h.Skip(offset).Take(classes).ToArray();
+                    double max = row.Max();
+                    total += max + Math.Log(row.Sum(v => Math.Exp(v - max))) - row[ws.Labels[t][b]];
+                }
+            }
+            return total / batch;
+        }
+        Assert.Equal(Loss(), (step.TaskLosses[0] + step.TaskLosses[1]) / batch, 1e-4);
+        for (int l = 0; l < convs.Count; l++)
+        {
+            var dW = network.Parameters.Gradient(convs[l].Weight).ToArray();
+            for (int i = 0; i < dW.Length; i++) AssertClose(Numeric(convW[l], i, Loss), dW[i], $"conv {l} dW[{i}]");
+            var db = network.Parameters.Gradient(convs[l].Bias).ToArray();
+            for (int j = 0; j < db.Length; j++) AssertClose(Numeric(convB[l], j, Loss), db[j], $"conv {l} db[{j}]");
+        }
+        for (int l = 0; l < layers.Length; l++)
+        {
+            var dW = network.Parameters.Gradient(layers[l].Weight).ToArray();
+            for (int i = 0; i < layers[l].In; i++)
+                for (int j = 0; j < layers[l].Out; j++)
+                    AssertClose(Numeric(weights[l], i * layers[l].Out + j, Loss), dW[layers[l].WeightIndex(i, j)], $"layer {l} dW[{i},{j}]");
+        }
+    }
+
+    private static double Numeric(double[] values, int index, Func<double> loss)
+    {
+        double saved = values[index];
+        values[index] = saved + Eps;
+        double plus = loss();
+        values[index] = saved - Eps;
+        double minus = loss();
+        values[index] = saved;
+        return (plus - minus) / (2 * Eps);
+    }
+
+    private static void AssertClose(double expected, double actual, string what)
+    {
+        double tolerance = 1e-4 + 2e-3 * Math.Abs(expected);
+        Assert.True(Math.Abs(expected - actual) <= tolerance, $"{what}: analytic {actual}, numeric {expected}");
+    }
+
+    [Fact]
+    public void AnInvalidShapeIsRefusedWithItsReason()
+    {
+        var error = Assert.Throws<ArgumentException>(() => new MultiTaskNetwork(new ModelConfig(780, [8], TaskDefinition.DigitAndParity) { Convolutions = [4] }));
+        Assert.Contains("square image", error.Message);
+        error = Assert.Throws<ArgumentException>(() => new MultiTaskNetwork(new ModelConfig(36, [8], TaskDefinition.DigitAndParity) { Convolutions = [4, 4] }));
+        Assert.Contains("do not fit", error.Message);
+    }
+}
