@@ -19,7 +19,7 @@ for round in $(seq 1 "$rounds"); do
   for threads in 1 2; do
     # This machine sets OPENBLAS_CORETYPE=Haswell, which halves OpenBLAS on AVX-512: unset it for the peer only.
     # PyTorch runs its own threads; OpenBLAS threads on top of them only oversubscribe the 2 cores (measured: 16k vs 39k).
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=1 "$python" benchmarks/peers/pytorch_mlp.py --threads "$threads" > "$work/peer-$threads-$round.json"
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=1 "$python" benchmarks/peers/pytorch_peer.py --threads "$threads" > "$work/peer-$threads-$round.json"
   done
   echo "round $round done" >&2
 done

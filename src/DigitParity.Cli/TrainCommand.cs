@@ -89,6 +89,27 @@ internal static class TrainCommand
             Description = "Continue the run saved in this checkpoint, up to --epochs in all (same seed and threads give the same bits)",
             HelpName = "PATH",
         };
+        var model = new Option<ModelKind>("--model")
+        {
+            Description = "mlp: the tutorial's 784-128-64 network; cnn: conv 1→32 5×5, pool, conv 32→64 5×5, pool, fc 1024→128",
+            DefaultValueFactory = _ => ModelKind.Mlp,
+        };
+        var hidden = new Option<string?>("--hidden")
+        {
+            Description = "Widths of the fully connected trunk, comma-separated [default: 128,64 for mlp, 128 for cnn]",
+            HelpName = "W,W,...",
+        };
+        var conv = new Option<string?>("--conv")
+        {
+            Description = "Output channels of the convolution stages, comma-separated (cnn) [default: 32,64]",
+            HelpName = "C,C,...",
+        };
+        hidden.Validators.Add(result => CheckSizes(result, "--hidden", 1 << 16));
+        conv.Validators.Add(result => CheckSizes(result, "--conv", 4096));
+        var augment = new Option<bool>("--augment")
+        {
+            Description = "Distort every training image at random each epoch (seeded): shifts of up to 2 px, rotations of up to 10°, scaling by up to 10 %",
+        };
         var report = new Option<string?>("--report")
         {
             Description = "After training write a report here: metrics.csv, metrics.json, PNG plots and a self-contained report.html",
@@ -110,7 +131,7 @@ internal static class TrainCommand
 
         var command = new Command("train", "Train the multi-task digit & parity network (defaults: the MXNet tutorial's settings)")
         {
-            epochs, batchSize, lr, momentum, weightDecay, seed, data, threads, logInterval, metrics, save, report, checkpointDir, resume, task, taskWeight, valSplit, schedule, patience, optimizer, classes,
+            model, hidden, conv, augment, epochs, batchSize, lr, momentum, weightDecay, seed, data, threads, logInterval, metrics, save, report, checkpointDir, resume, task, taskWeight, valSplit, schedule, patience, optimizer, classes,
         };
         command.SetAction(parse =>
         {
@@ -127,6 +148,7 @@ internal static class TrainCommand
                 Schedule = parse.GetValue(schedule),
                 Optimizer = parse.GetValue(optimizer),
                 Patience = parse.GetValue(patience),
+                Augmentation = parse.GetValue(augment) ? Augmentation.Default : null,
             };
             try
             {
@@ -153,9 +175,34 @@ internal static class TrainCommand
                     return 2;
                 }
             }
-            return Run(options, tasks, weights, parse.GetValue(data), outputs, output, interactive);
+            var shape = parse.GetValue(model) == ModelKind.Cnn ? ModelConfig.Cnn : ModelConfig.Tutorial;
+            if (parse.GetValue(hidden) is { } widths) shape = shape with { Hidden = Sizes(widths) };
+            if (parse.GetValue(conv) is { } channels)
+            {
+                if (parse.GetValue(model) != ModelKind.Cnn)
+                {
+                    error.WriteLine("digitparity: error: --conv needs --model cnn (see 'digitparity train --help')");
+                    return 2;
+                }
+                shape = shape with { Convolutions = Sizes(channels) };
+            }
+            return Run(options, shape, tasks, weights, parse.GetValue(data), outputs, output, interactive);
         });
         return command;
+    }
+
+    private static int[] Sizes(string text) => text.Split(',', StringSplitOptions.TrimEntries).Select(v => int.Parse(v, CultureInfo.InvariantCulture)).ToArray();
+
+    private static void CheckSizes(System.CommandLine.Parsing.OptionResult result, string name, int max)
+    {
+        string? text = result.GetValueOrDefault<string?>();
+        if (text is null) return;
+        foreach (string item in text.Split(',', StringSplitOptions.TrimEntries))
+            if (!int.TryParse(item, NumberStyles.None, CultureInfo.InvariantCulture, out int v) || v < 1 || v > max)
+            {
+                result.AddError($"{name} {text} is not a comma-separated list of sizes in 1-{max}");
+                return;
+            }
     }
 
     private static void AtLeast(Option<int> option, int minimum) => Require(option, v => v >= minimum, $"at least {minimum}");
@@ -208,7 +255,7 @@ internal static class TrainCommand
         return (item[..at], weight);
     }
 
-    private static int Run(TrainingOptions options, IReadOnlyList<TaskDefinition> tasks, IReadOnlyList<(string Name, float Weight)> weights,
+    private static int Run(TrainingOptions options, ModelConfig shape, IReadOnlyList<TaskDefinition> tasks, IReadOnlyList<(string Name, float Weight)> weights,
         string? dataDirectory, TrainOutputs outputs, TextWriter output, bool interactive)
     {
         if (outputs.Metrics is not null) Paths.CheckWritable(outputs.Metrics, "the metrics file");
@@ -236,7 +283,9 @@ internal static class TrainCommand
         var clock = Stopwatch.StartNew();
         string directory = dataDirectory ?? MnistFiles.EmbeddedDirectory;
         var splits = MnistFiles.Load(directory, (resumed?.Network.Tasks ?? tasks)[0].ClassCount);
-        var config = resumed?.Network.Config ?? ModelConfig.Tutorial with { InputSize = splits.Train.FeatureCount, Tasks = tasks };
+        var config = resumed?.Network.Config ?? shape with { InputSize = splits.Train.FeatureCount, Tasks = tasks };
+        if (config.Problem() is { } problem)
+            throw new InvalidDataException($"{directory}: images of {splits.Train.Rows}x{splits.Train.Columns} do not fit the model: {problem}");
         if (config.InputSize != splits.Train.FeatureCount)
             throw new InvalidDataException($"{directory}: images of {splits.Train.FeatureCount} pixels, expected {config.InputSize} as {outputs.Resume} was trained on");
         // With --val-split, model selection sees only a held-out part of the training set; the test set is used once.
@@ -257,7 +306,7 @@ internal static class TrainCommand
             network.SetTaskWeight(name, weight);
         }
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"Model: {config.InputSize} -> {string.Join(" -> ", config.Hidden)} -> heads {string.Join(", ", config.Tasks.Select(t => $"{t.Name} ({t.ClassCount})"))}; {network.Parameters.Count:N0} parameters"));
+            $"Model: {Describe(config)} -> heads {string.Join(", ", config.Tasks.Select(t => $"{t.Name} ({t.ClassCount})"))}; {network.Parameters.Count:N0} parameters"));
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{options.Optimizer.ToString().ToUpperInvariant()}: lr {options.LearningRate}{(options.Schedule == LearningRateSchedule.Constant ? "" : $" ({options.Schedule.ToString().ToLowerInvariant()} schedule)")}, {(options.Optimizer == OptimizerKind.Sgd ? $"momentum {options.Momentum}" : "β1 0.9, β2 0.999")}, weight decay {options.WeightDecay:0.#########}, batch {options.BatchSize}, {options.Epochs} epochs, seed {options.Seed}, {options.Threads} threads"));
 
@@ -321,6 +370,17 @@ internal static class TrainCommand
         return 0;
     }
 
+    internal static string Describe(ModelConfig config)
+    {
+        var stages = config.Stages();
+        var parts = new List<string> { config.Convolutions.Count == 0 ? config.InputSize.ToString(CultureInfo.InvariantCulture) : $"{config.ImageSide}x{config.ImageSide}" };
+        for (int l = 0; l < config.Convolutions.Count; l++)
+            parts.Add($"conv {config.Kernel}x{config.Kernel} {stages[l].Channels}->{config.Convolutions[l]}, pool 2 ({stages[l + 1].Side}x{stages[l + 1].Side}x{config.Convolutions[l]})");
+        if (config.Convolutions.Count > 0) parts.Add($"flatten {config.FeatureSize}");
+        parts.AddRange(config.Hidden.Select(h => h.ToString(CultureInfo.InvariantCulture)));
+        return string.Join(" -> ", parts);
+    }
+
     private static double BestSoFar(string path)
     {
         var metadata = Checkpoint.Load(path).Metadata;
@@ -343,4 +403,14 @@ internal static class TrainCommand
             ["metrics"] = System.Text.Encoding.UTF8.GetString(metrics.ToArray()),
         };
     }
+}
+
+/// <summary>The network families of <c>--model</c>.</summary>
+internal enum ModelKind
+{
+    /// <summary>The tutorial's MLP.</summary>
+    Mlp,
+
+    /// <summary>The convolutional network.</summary>
+    Cnn,
 }

@@ -32,7 +32,7 @@ public sealed class Trainer : IDisposable
         _optimizer = options.Optimizer == OptimizerKind.Sgd
             ? new Sgd(network.Parameters, options.LearningRate, options.Momentum, options.WeightDecay)
             : new Adam(network.Parameters, options.LearningRate, options.WeightDecay, decoupled: options.Optimizer == OptimizerKind.AdamW);
-        _trainStep = new TrainStep(network, _optimizer, _pool, network.CreateWorkspace(options.BatchSize));
+        _trainStep = new TrainStep(network, _optimizer, _pool, network.CreateWorkspace(options.BatchSize), options);
         // The convolutions' im2col rows grow with the batch (200 MB at 1000): evaluate a CNN in smaller batches.
         _evaluator = new Evaluator(network, _pool, network.Convolutions.Count > 0 ? Math.Min(options.EvaluationBatchSize, 200) : options.EvaluationBatchSize);
     }
@@ -118,7 +118,7 @@ public sealed class Trainer : IDisposable
             int size = Math.Min(batchSize, train.Count - first);
             _optimizer.LearningRate = LearningRates.At(_options.Schedule, _options.LearningRate, epoch, _options.Epochs,
                 (long)(epoch - 1) * batches + batch, (long)_options.Epochs * batches);
-            if (!_trainStep.Run(train, order, first, size, metric))
+            if (!_trainStep.Run(train, order, first, size, metric, (ulong)epoch * (ulong)train.Count))
                 throw new TrainingDivergedException(epoch, batch + 1, _optimizer.LearningRate);
             intervalSamples += size;
             if ((batch + 1) % _options.LogInterval == 0 && callbacks is not null)
@@ -136,7 +136,7 @@ public sealed class Trainer : IDisposable
 
     /// <summary>One SGD step on samples order[first..first+size) (for tests and benchmarks).</summary>
     internal bool TrainBatch(LabeledDataset data, int[] order, int first, int size, MultiTaskMetric metric)
-        => _trainStep.Run(data, order, first, size, metric);
+        => _trainStep.Run(data, order, first, size, metric, 0);
 
     private void CheckShape(LabeledDataset data)
     {
@@ -150,17 +150,20 @@ public sealed class Trainer : IDisposable
     public void Dispose() => _pool.Dispose();
 
     /// <summary>One SGD step on all workers: gather and index, forward and loss, backward with the updates.</summary>
-    private sealed class TrainStep(MultiTaskNetwork network, IOptimizer optimizer, WorkerPool pool, Workspace ws) : IParallelWork
+    private sealed class TrainStep(MultiTaskNetwork network, IOptimizer optimizer, WorkerPool pool, Workspace ws, TrainingOptions options) : IParallelWork
     {
+        private readonly float[][] _original = options.Augmentation is null ? [] : Enumerable.Range(0, pool.Count).Select(_ => new float[network.Config.InputSize]).ToArray();
+        private ulong _epochKey;
         private readonly double[] _taskLosses = new double[network.Tasks.Count];
         private LabeledDataset? _data;
         private int[] _indices = [];
         private int _first, _batch;
 
         // Returns false when the loss is no longer finite (the step's update has already diverged the weights).
-        public bool Run(LabeledDataset data, int[] order, int first, int batch, MultiTaskMetric metric)
+        // epochKey: the epoch's first key for the augmentation draws (epoch × samples), so each position draws its own.
+        public bool Run(LabeledDataset data, int[] order, int first, int batch, MultiTaskMetric metric, ulong epochKey)
         {
-            (_data, _indices, _first, _batch) = (data, order, first, batch);
+            (_data, _indices, _first, _batch, _epochKey) = (data, order, first, batch, epochKey);
             data.GatherLabels(order.AsSpan(first, batch), ws.Labels);
             optimizer.BeginStep();
             pool.Run(this);
@@ -175,7 +178,18 @@ public sealed class Trainer : IDisposable
         {
             // Each worker converts and indexes its share of the batch's rows, so no core waits for one gatherer.
             var (r0, r1) = MultiTaskNetwork.InputRows(_batch, worker, pool.Count);
-            _data!.GatherPixels(_indices.AsSpan(_first + r0, r1 - r0), ws.Input.AsSpan(r0 * network.Config.InputSize));
+            int inputs = network.Config.InputSize;
+            _data!.GatherPixels(_indices.AsSpan(_first + r0, r1 - r0), ws.Input.AsSpan(r0 * inputs));
+            if (options.Augmentation is { } augmentation)
+            {
+                float[] original = _original[worker];
+                for (int r = r0; r < r1; r++)
+                {
+                    Span<float> row = ws.Input.AsSpan(r * inputs, inputs);
+                    row.CopyTo(original);
+                    augmentation.Apply(original, row, network.Config.ImageSide, options.Seed, _epochKey + (ulong)(_first + r));
+                }
+            }
             network.IndexInput(ws, _batch, r0, r1);
             // Start fetching this worker's rows of the next batch while this step computes.
             int next = _first + _batch;

@@ -1,3 +1,4 @@
+using DigitParity.Data;
 namespace DigitParity.Training;
 
 /// <summary>Settings of a training run; the defaults are the tutorial's.</summary>
@@ -38,6 +39,9 @@ public sealed record TrainingOptions
 
     /// <summary>Samples per forward pass during evaluation.</summary>
     public int EvaluationBatchSize { get; init; } = 1000;
+
+    /// <summary>Random distortions of the training images (none by default).</summary>
+    public Augmentation? Augmentation { get; init; }
 
     /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid setting.</summary>
     public void Validate()

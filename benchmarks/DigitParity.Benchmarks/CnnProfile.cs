@@ -1,0 +1,51 @@
+using System.Diagnostics;
+using DigitParity.Engine;
+using DigitParity.Model;
+
+namespace DigitParity.Benchmarks;
+
+/// <summary>
+/// Times each phase of one CNN training step on one thread (dotnet run -c Release --project benchmarks/DigitParity.Benchmarks -- profile-cnn):
+/// where the time goes, as GFLOP/s per matrix product.
+/// </summary>
+public static class CnnProfile
+{
+    public static void Run(int batch = 100, int repeats = 30)
+    {
+        var network = new MultiTaskNetwork(ModelConfig.Cnn);
+        network.Initialize(1);
+        var ws = network.CreateWorkspace(batch);
+        var rng = new Rng(2);
+        var x = ws.Input.Span;
+        for (int i = 0; i < x.Length; i++) x[i] = rng.NextUniform(1f) > 0.5f ? rng.NextUniform(1f) : 0f;
+        var store = network.Parameters;
+        var (c1, c2) = (network.Convolutions[0], network.Convolutions[1]);
+        var phases = new (string Name, double Flops, Action Work)[]
+        {
+            ("conv1 im2col", 0, () => c1.Im2Col(ws.Input, ws.ConvColumns[0], 0, batch)),
+            ("conv1 forward (gemm)", 2.0 * batch * c1.OutPixels * c1.Depth * c1.OutChannels, () => Gemm.Multiply(ws.ConvColumns[0], c1.Depth, store.Value(c1.Weight), c1.OutChannels, store.Value(c1.Bias), ws.ConvOutputs[0], c1.OutChannels, batch * c1.OutPixels, c1.OutChannels, c1.Depth, GemmOptions.Relu)),
+            ("pool1 forward", 0, () => MaxPool2d.Forward(ws.ConvOutputs[0], ws.Pooled[0], 24, 24, 32, 0, batch)),
+            ("conv2 im2col", 0, () => c2.Im2Col(ws.Pooled[0], ws.ConvColumns[1], 0, batch)),
+            ("conv2 forward (gemm)", 2.0 * batch * c2.OutPixels * c2.Depth * c2.OutChannels, () => Gemm.Multiply(ws.ConvColumns[1], c2.Depth, store.Value(c2.Weight), c2.OutChannels, store.Value(c2.Bias), ws.ConvOutputs[1], c2.OutChannels, batch * c2.OutPixels, c2.OutChannels, c2.Depth, GemmOptions.Relu)),
+            ("pool2 forward", 0, () => MaxPool2d.Forward(ws.ConvOutputs[1], ws.Pooled[1], 8, 8, 64, 0, batch)),
+            ("pool2 backward", 0, () => MaxPool2d.Backward(ws.ConvOutputs[1], ws.Pooled[1], ws.PooledGradients[1], ws.ConvOutputGradients[1], 8, 8, 64, 0, batch)),
+            ("conv2 dx (gemm + col2im)", 2.0 * batch * c2.OutPixels * c2.Depth * c2.OutChannels, () => c2.BackwardInput(ws.ConvTransposed[1], ws.ConvOutputGradients[1], ws.ConvColumnGradients[1], ws.PooledGradients[0], 0, batch)),
+            ("conv2 dW (gemm, transposed A)", 2.0 * batch * c2.OutPixels * c2.Depth * c2.OutChannels, () => c2.BackwardWeights(store, ws.ConvColumns[1], ws.ConvOutputGradients[1], batch, 0, c2.Depth, true)),
+            ("pool1 backward", 0, () => MaxPool2d.Backward(ws.ConvOutputs[0], ws.Pooled[0], ws.PooledGradients[0], ws.ConvOutputGradients[0], 24, 24, 32, 0, batch)),
+            ("conv1 dW (gemm, transposed A)", 2.0 * batch * c1.OutPixels * c1.Depth * c1.OutChannels, () => c1.BackwardWeights(store, ws.ConvColumns[0], ws.ConvOutputGradients[0], batch, 0, c1.Depth, true)),
+        };
+        var gradient = ws.PooledGradients[1].Span;
+        for (int i = 0; i < gradient.Length; i++) gradient[i] = rng.NextUniform(1f);
+        double total = 0;
+        foreach (var (name, flops, work) in phases)
+        {
+            work();
+            var clock = Stopwatch.StartNew();
+            for (int r = 0; r < repeats; r++) work();
+            double us = clock.Elapsed.TotalMicroseconds / repeats;
+            total += us;
+            Console.WriteLine($"{name,-32} {us,9:0} µs{(flops > 0 ? $"  {flops / us / 1e3,6:0.0} GFLOP/s" : "")}");
+        }
+        Console.WriteLine($"{"total (one thread)",-32} {total,9:0} µs  = {batch / total * 1e6:0} samples/s");
+    }
+}
