@@ -2,13 +2,13 @@
 # Runs DigitParity and the PyTorch peer on the same network, recipe and data, interleaved, and prints both
 # medians (training samples/sec over the epochs after the first) and their ratio.
 #   bash benchmarks/compare.sh [ROUNDS]          (default 3 rounds; each round: ours once, the peer with 1 and 2 threads)
-# Needs: the .NET SDK, and Debian's python3-torch with OpenBLAS (apt-get install python3-torch libopenblas0-pthread).
+# Needs: the .NET SDK, and Debian's python3-torch with OpenBLAS (apt-get install python3-torch python3-numpy libopenblas0-pthread).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-3}
 python=/usr/bin/python3
 if ! "$python" -c "import torch" 2>/dev/null; then
-  echo "compare.sh: PyTorch is not installed for $python; run: apt-get install -y python3-torch libopenblas0-pthread" >&2
+  echo "compare.sh: PyTorch is not installed for $python; run: apt-get install -y python3-torch python3-numpy libopenblas0-pthread" >&2
   exit 1
 fi
 dotnet build src/DigitParity.Cli -c Release -o artifacts/compare >/dev/null

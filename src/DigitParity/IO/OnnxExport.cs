@@ -12,7 +12,7 @@ namespace DigitParity.IO;
 /// </summary>
 public static class OnnxExport
 {
-    private const int FloatType = 1, Int64Type = 7, AttributeInt = 2;
+    private const int FloatType = 1, Int64Type = 7, AttributeInt = 2, AttributeInts = 7;
 
     /// <summary>Writes <paramref name="network"/> to <paramref name="path"/> atomically.</summary>
     public static void Write(string path, MultiTaskNetwork network)
@@ -41,6 +41,28 @@ public static class OnnxExport
         var nodes = new List<ByteString>();
         var initializers = new List<ByteString>();
         string x = "pixels";
+        if (network.Convolutions.Count > 0)
+        {
+            // pixels (N, H·W) -> (N, 1, H, W); per stage Conv (OIHW, as our checkpoints), Relu, MaxPool 2×2;
+            // then NCHW -> NHWC before Flatten, since our trunk reads the features channels last.
+            int side = network.Config.ImageSide;
+            initializers.Add(Int64Tensor("image.shape", [-1, 1, side, side]));
+            nodes.Add(Node("Reshape", "image.reshape", [x, "image.shape"], ["image"]));
+            x = "image";
+            foreach (var conv in network.Convolutions)
+            {
+                string name = conv.Weight.Name[..conv.Weight.Name.LastIndexOf('.')];
+                initializers.Add(FloatTensor(conv.Weight.Name, [conv.OutChannels, conv.InChannels, conv.Kernel, conv.Kernel], conv.ReadTorchWeight(network.Parameters.Values)));
+                initializers.Add(FloatTensor(conv.Bias.Name, [conv.OutChannels], network.Parameters.Value(conv.Bias).ToArray()));
+                nodes.Add(Node("Conv", name + ".conv", [x, conv.Weight.Name, conv.Bias.Name], [name + ".linear"], Ints("kernel_shape", conv.Kernel, conv.Kernel)));
+                nodes.Add(Node("Relu", name + ".relu", [name + ".linear"], [name + ".relu"]));
+                nodes.Add(Node("MaxPool", name + ".pool", [name + ".relu"], [name + ".out"], Ints("kernel_shape", 2, 2), Ints("strides", 2, 2)));
+                x = name + ".out";
+            }
+            nodes.Add(Node("Transpose", "features.nhwc", [x], ["features.nhwc"], Ints("perm", 0, 2, 3, 1)));
+            nodes.Add(Node("Flatten", "features.flatten", ["features.nhwc"], ["features"], ("axis", [1L], false)));
+            x = "features";
+        }
         var layers = network.Trunk.Append(network.Heads).ToArray();
         for (int l = 0; l < layers.Length; l++)
         {
@@ -66,7 +88,7 @@ public static class OnnxExport
             initializers.Add(Int64Tensor($"{task.Name}.ends", [start + task.ClassCount]));
             initializers.Add(Int64Tensor($"{task.Name}.axes", [1]));
             nodes.Add(Node("Slice", $"{task.Name}.slice", ["logits", $"{task.Name}.starts", $"{task.Name}.ends", $"{task.Name}.axes"], [$"{task.Name}_logits"]));
-            nodes.Add(Node("Softmax", $"{task.Name}.softmax", [$"{task.Name}_logits"], [$"{task.Name}_probabilities"], ("axis", 1)));
+            nodes.Add(Node("Softmax", $"{task.Name}.softmax", [$"{task.Name}_logits"], [$"{task.Name}_probabilities"], ("axis", [1L], false)));
             outputs.Add(ValueInfo($"{task.Name}_logits", task.ClassCount));
             outputs.Add(ValueInfo($"{task.Name}_probabilities", task.ClassCount));
         }
@@ -81,22 +103,29 @@ public static class OnnxExport
     }
 
     // NodeProto: input = 1, output = 2, name = 3, op_type = 4, attribute = 5.
-    private static ByteString Node(string op, string name, string[] inputs, string[] outputs, (string Name, long Value)? attribute = null)
+    private static (string Name, long[] Values, bool List) Ints(string name, params long[] values) => (name, values, true);
+
+    private static ByteString Node(string op, string name, string[] inputs, string[] outputs, params (string Name, long[] Values, bool List)[] attributes)
         => Message(o =>
         {
             foreach (var input in inputs) { o.WriteTag(1, WireFormat.WireType.LengthDelimited); o.WriteString(input); }
             foreach (var output in outputs) { o.WriteTag(2, WireFormat.WireType.LengthDelimited); o.WriteString(output); }
             o.WriteTag(3, WireFormat.WireType.LengthDelimited); o.WriteString(name);
             o.WriteTag(4, WireFormat.WireType.LengthDelimited); o.WriteString(op);
-            if (attribute is { } a)
+            foreach (var a in attributes)
             {
-                // AttributeProto: name = 1, i = 3, type = 20.
+                // AttributeProto: name = 1, i = 3, ints = 8, type = 20 (INT 2, INTS 7).
                 o.WriteTag(5, WireFormat.WireType.LengthDelimited);
                 o.WriteBytes(Message(s =>
                 {
                     s.WriteTag(1, WireFormat.WireType.LengthDelimited); s.WriteString(a.Name);
-                    s.WriteTag(3, WireFormat.WireType.Varint); s.WriteInt64(a.Value);
-                    s.WriteTag(20, WireFormat.WireType.Varint); s.WriteInt32(AttributeInt);
+                    if (a.List)
+                        foreach (long v in a.Values) { s.WriteTag(8, WireFormat.WireType.Varint); s.WriteInt64(v); }
+                    else
+                    {
+                        s.WriteTag(3, WireFormat.WireType.Varint); s.WriteInt64(a.Values[0]);
+                    }
+                    s.WriteTag(20, WireFormat.WireType.Varint); s.WriteInt32(a.List ? AttributeInts : AttributeInt);
                 }));
             }
         });

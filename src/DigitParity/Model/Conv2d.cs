@@ -76,6 +76,30 @@ public sealed class Conv2d
         foreach (ref float b in store.Value(Bias)) b = rng.NextUniform(bound);
     }
 
+    /// <summary>W in PyTorch's Conv2d layout (OC, C, K, K), from a buffer laid out like the parameters.</summary>
+    public float[] ReadTorchWeight(ReadOnlySpan<float> values)
+    {
+        ReadOnlySpan<float> w = values.Slice(Weight.Offset, Weight.Length);
+        var torch = new float[w.Length];
+        for (int o = 0; o < OutChannels; o++)
+            for (int i = 0; i < InChannels; i++)
+                for (int y = 0; y < Kernel; y++)
+                    for (int x = 0; x < Kernel; x++) torch[TorchIndex(o, i, y, x)] = w[((y * Kernel + x) * InChannels + i) * OutChannels + o];
+        return torch;
+    }
+
+    /// <summary>Our (K·K·C, OC) layout of a weight given in PyTorch's (OC, C, K, K) layout.</summary>
+    public void WriteTorchWeight(ReadOnlySpan<float> torch, Span<float> ours)
+    {
+        if (torch.Length != Weight.Length || ours.Length != Weight.Length) throw new ArgumentException($"Expected {Weight.Length} weights.");
+        for (int o = 0; o < OutChannels; o++)
+            for (int i = 0; i < InChannels; i++)
+                for (int y = 0; y < Kernel; y++)
+                    for (int x = 0; x < Kernel; x++) ours[((y * Kernel + x) * InChannels + i) * OutChannels + o] = torch[TorchIndex(o, i, y, x)];
+    }
+
+    private int TorchIndex(int o, int i, int y, int x) => ((o * InChannels + i) * Kernel + y) * Kernel + x;
+
     // x: (B, H, W, C) -> cols: (B·OH·OW, K·K·C), samples [b0, b1). Row (b, oy, ox) holds, for ky = 0..K−1, the
     // K·C contiguous floats x[b, oy+ky, ox..ox+K−1, 0..C−1].
     internal void Im2Col(ReadOnlySpan<float> x, Span<float> cols, int b0, int b1)

@@ -164,31 +164,17 @@ public static class Checkpoint
         ];
     }
 
-    // Ours (ky, kx, c, oc) <-> PyTorch's Conv2d weight (oc, c, ky, kx).
-    private static IEnumerable<NamedTensor> Tensors(ReadOnlySpan<float> values, Conv2d conv, string prefix)
-    {
-        ReadOnlySpan<float> w = values.Slice(conv.Weight.Offset, conv.Weight.Length);
-        var torch = new float[w.Length];
-        int k = conv.Kernel, c = conv.InChannels, oc = conv.OutChannels;
-        for (int o = 0; o < oc; o++)
-            for (int i = 0; i < c; i++)
-                for (int y = 0; y < k; y++)
-                    for (int x = 0; x < k; x++) torch[((o * c + i) * k + y) * k + x] = w[((y * k + x) * c + i) * oc + o];
-        return
-        [
-            new NamedTensor(prefix + conv.Weight.Name, [oc, c, k, k], torch),
-            new NamedTensor(prefix + conv.Bias.Name, [oc], values.Slice(conv.Bias.Offset, conv.Bias.Length).ToArray()),
-        ];
-    }
+    // Convolution weights are stored as PyTorch's Conv2d weight, (OC, C, K, K).
+    private static IEnumerable<NamedTensor> Tensors(ReadOnlySpan<float> values, Conv2d conv, string prefix) =>
+    [
+        new NamedTensor(prefix + conv.Weight.Name, [conv.OutChannels, conv.InChannels, conv.Kernel, conv.Kernel], conv.ReadTorchWeight(values)),
+        new NamedTensor(prefix + conv.Bias.Name, [conv.OutChannels], values.Slice(conv.Bias.Offset, conv.Bias.Length).ToArray()),
+    ];
 
     private static float[] FromTorch(Conv2d conv, float[] torch)
     {
         var w = new float[torch.Length];
-        int k = conv.Kernel, c = conv.InChannels, oc = conv.OutChannels;
-        for (int o = 0; o < oc; o++)
-            for (int i = 0; i < c; i++)
-                for (int y = 0; y < k; y++)
-                    for (int x = 0; x < k; x++) w[((y * k + x) * c + i) * oc + o] = torch[((o * c + i) * k + y) * k + x];
+        conv.WriteTorchWeight(torch, w);
         return w;
     }
 
