@@ -20,6 +20,7 @@ public static class CnnProfile
         for (int i = 0; i < x.Length; i++) x[i] = rng.NextUniform(1f) > 0.5f ? rng.NextUniform(1f) : 0f;
         var store = network.Parameters;
         var (c1, c2) = (network.Convolutions[0], network.Convolutions[1]);
+        using var pool = new WorkerPool(1);
         var phases = new (string Name, double Flops, Action Work)[]
         {
             ("conv1 im2col", 0, () => c1.Im2Col(ws.Input, ws.ConvColumns[0], 0, batch)),
@@ -30,9 +31,9 @@ public static class CnnProfile
             ("pool2 forward", 0, () => MaxPool2d.Forward(ws.ConvOutputs[1], ws.Pooled[1], 8, 8, 64, 0, batch)),
             ("pool2 backward", 0, () => MaxPool2d.Backward(ws.ConvOutputs[1], ws.Pooled[1], ws.PooledGradients[1], ws.ConvOutputGradients[1], 8, 8, 64, 0, batch)),
             ("conv2 dx (gemm + col2im)", 2.0 * batch * c2.OutPixels * c2.Depth * c2.OutChannels, () => c2.BackwardInput(ws.ConvTransposed[1], ws.ConvOutputGradients[1], ws.ConvColumnGradients[1], ws.PooledGradients[0], 0, batch)),
-            ("conv2 dW (gemm, transposed A)", 2.0 * batch * c2.OutPixels * c2.Depth * c2.OutChannels, () => c2.BackwardWeights(store, ws.ConvColumns[1], ws.ConvOutputGradients[1], batch, 0, c2.Depth, true)),
+            ("conv2 dW (dWᵀ = dyᵀ·cols)", 2.0 * batch * c2.OutPixels * c2.Depth * c2.OutChannels, () => c2.BackwardWeights(store, ws.ConvColumns[1], ws.ConvOutputGradients[1], ws.ConvWeightScratch[1], batch, pool, 0)),
             ("pool1 backward", 0, () => MaxPool2d.Backward(ws.ConvOutputs[0], ws.Pooled[0], ws.PooledGradients[0], ws.ConvOutputGradients[0], 24, 24, 32, 0, batch)),
-            ("conv1 dW (gemm, transposed A)", 2.0 * batch * c1.OutPixels * c1.Depth * c1.OutChannels, () => c1.BackwardWeights(store, ws.ConvColumns[0], ws.ConvOutputGradients[0], batch, 0, c1.Depth, true)),
+            ("conv1 dW (dWᵀ = dyᵀ·cols)", 2.0 * batch * c1.OutPixels * c1.Depth * c1.OutChannels, () => c1.BackwardWeights(store, ws.ConvColumns[0], ws.ConvOutputGradients[0], ws.ConvWeightScratch[0], batch, pool, 0)),
         };
         var gradient = ws.PooledGradients[1].Span;
         for (int i = 0; i < gradient.Length; i++) gradient[i] = rng.NextUniform(1f);

@@ -106,6 +106,16 @@ internal static class TrainCommand
         };
         hidden.Validators.Add(result => CheckSizes(result, "--hidden", 1 << 16));
         conv.Validators.Add(result => CheckSizes(result, "--conv", 4096));
+        var dropout = new Option<float?>("--dropout")
+        {
+            Description = "Dropout rate on the fully connected trunk in training [default: 0 for mlp, 0.25 for cnn]",
+            HelpName = "RATE",
+        };
+        dropout.Validators.Add(result =>
+        {
+            float? v = result.GetValueOrDefault<float?>();
+            if (v is { } rate && !(rate >= 0 && rate < 1)) result.AddError(string.Create(CultureInfo.InvariantCulture, $"--dropout must be in [0, 1) (got {rate})"));
+        });
         var augment = new Option<bool>("--augment")
         {
             Description = "Distort every training image at random each epoch (seeded): shifts of up to 2 px, rotations of up to 10°, scaling by up to 10 %",
@@ -131,7 +141,7 @@ internal static class TrainCommand
 
         var command = new Command("train", "Train the multi-task digit & parity network (defaults: the MXNet tutorial's settings)")
         {
-            model, hidden, conv, augment, epochs, batchSize, lr, momentum, weightDecay, seed, data, threads, logInterval, metrics, save, report, checkpointDir, resume, task, taskWeight, valSplit, schedule, patience, optimizer, classes,
+            model, hidden, conv, dropout, augment, epochs, batchSize, lr, momentum, weightDecay, seed, data, threads, logInterval, metrics, save, report, checkpointDir, resume, task, taskWeight, valSplit, schedule, patience, optimizer, classes,
         };
         command.SetAction(parse =>
         {
@@ -177,6 +187,7 @@ internal static class TrainCommand
             }
             var shape = parse.GetValue(model) == ModelKind.Cnn ? ModelConfig.Cnn : ModelConfig.Tutorial;
             if (parse.GetValue(hidden) is { } widths) shape = shape with { Hidden = Sizes(widths) };
+            if (parse.GetValue(dropout) is { } rate) shape = shape with { Dropout = rate };
             if (parse.GetValue(conv) is { } channels)
             {
                 if (parse.GetValue(model) != ModelKind.Cnn)
@@ -377,7 +388,7 @@ internal static class TrainCommand
         for (int l = 0; l < config.Convolutions.Count; l++)
             parts.Add($"conv {config.Kernel}x{config.Kernel} {stages[l].Channels}->{config.Convolutions[l]}, pool 2 ({stages[l + 1].Side}x{stages[l + 1].Side}x{config.Convolutions[l]})");
         if (config.Convolutions.Count > 0) parts.Add($"flatten {config.FeatureSize}");
-        parts.AddRange(config.Hidden.Select(h => h.ToString(CultureInfo.InvariantCulture)));
+        parts.AddRange(config.Hidden.Select(h => h.ToString(CultureInfo.InvariantCulture) + (config.Dropout > 0 ? string.Create(CultureInfo.InvariantCulture, $" (dropout {config.Dropout})") : "")));
         return string.Join(" -> ", parts);
     }
 

@@ -31,4 +31,34 @@ public static class Activations
         }
         for (; i < y.Length; i++) dx[i] = y[i] > 0f ? dy[i] : 0f;
     }
+
+    // Inverted dropout on rows [b0, b1) × columns [j0, j1) of y (B, width): each element is kept with probability
+    // 1 − rate and then scaled by 1/(1 − rate), else set to 0. Whether an element drops depends only on (key, b, j),
+    // so any split of the work between threads drops the same elements. Backward needs no mask: a dropped unit is 0,
+    // and the ReLU backward that follows zeroes its gradient; kept ones get the same scale (DropoutScale).
+    internal static void Dropout(Span<float> y, int width, int b0, int b1, int j0, int j1, float rate, ulong key)
+    {
+        float scale = 1f / (1f - rate);
+        uint threshold = (uint)(rate * 4294967296.0);
+        for (int b = b0; b < b1; b++)
+        {
+            Span<float> row = y.Slice(b * width, width);
+            ulong rowKey = key ^ ((ulong)b * 0x9E3779B97F4A7C15UL);
+            for (int j = j0; j < j1; j++)
+            {
+                ulong z = rowKey + (ulong)j * 0xD1B54A32D192ED03UL;
+                z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
+                z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
+                z ^= z >> 31;
+                row[j] = (uint)z < threshold ? 0f : row[j] * scale;
+            }
+        }
+    }
+
+    // dy on rows [0, batch) × columns [j0, j1) times 1/(1 − rate): the kept units' share of inverted dropout.
+    internal static void DropoutScale(Span<float> dy, int width, int batch, int j0, int j1, float rate)
+    {
+        float scale = 1f / (1f - rate);
+        for (int b = 0; b < batch; b++) System.Numerics.Tensors.TensorPrimitives.Multiply(dy.Slice(b * width + j0, j1 - j0), scale, dy.Slice(b * width + j0, j1 - j0));
+    }
 }

@@ -162,20 +162,42 @@ public sealed class Conv2d
         Col2ImAdd(dcols, dx, b0, b1);
     }
 
-    // dW rows [p0, p1) of (K·K·C, OC) = colsᵀ·dy over the whole batch (each element by one worker, in sample
-    // order, so the result does not depend on the split); db = Σ rows of dy when withBias.
-    internal void BackwardWeights(ParameterStore store, ReadOnlySpan<float> cols, ReadOnlySpan<float> dy, int batch, int p0, int p1, bool withBias)
+    // dW (K·K·C, OC) = colsᵀ·dy over the whole batch, computed as its transpose dWᵀ (OC, K·K·C) = dyᵀ·cols into
+    // scratch (OC · K·K·C floats): the long im2col matrix is then the streamed B operand, read once per 64-column
+    // panel and in order, instead of being read transposed (measured 2× faster for conv2). Each element is summed
+    // by one worker in sample order, so the result does not depend on the split. Wide layers split the panels (the
+    // worker then owns dW rows [p0, p1), returned); narrow ones split the output channels, and worker 0 transposes
+    // after a barrier (returns the whole tensor for worker 0, nothing for the others). db = Σ rows of dy on worker 0.
+    internal (int Start, int End) BackwardWeights(ParameterStore store, ReadOnlySpan<float> cols, ReadOnlySpan<float> dy, Span<float> scratch,
+        int batch, WorkerPool pool, int worker)
     {
-        int rows = batch * OutPixels;
+        int rows = batch * OutPixels, workers = pool.Count;
         Span<float> dw = store.Gradient(Weight);
-        if (p0 < p1)
-            Gemm.Multiply(cols[p0..], Depth, dy, OutChannels, default, dw[(p0 * OutChannels)..], OutChannels, p1 - p0, OutChannels, rows, GemmOptions.TransposeA);
-        if (!withBias) return;
-        Span<float> db = store.Gradient(Bias);
-        db.Clear();
-        for (int r = 0; r < rows; r++) System.Numerics.Tensors.TensorPrimitives.Add(db, dy.Slice(r * OutChannels, OutChannels), db);
+        if (worker == 0)
+        {
+            Span<float> db = store.Gradient(Bias);
+            db.Clear();
+            for (int r = 0; r < rows; r++) System.Numerics.Tensors.TensorPrimitives.Add(db, dy.Slice(r * OutChannels, OutChannels), db);
+        }
+        if (SplitsPanels(workers))
+        {
+            var (p0, p1) = Partition.Share(Depth, Linear.PanelWidth, worker, workers);
+            if (p0 < p1)
+            {
+                Gemm.Multiply(dy, OutChannels, cols[p0..], Depth, default, scratch[p0..], Depth, OutChannels, p1 - p0, rows, GemmOptions.TransposeA);
+                Gemm.Transpose(scratch[p0..], Depth, dw[(p0 * OutChannels)..], OutChannels, OutChannels, p1 - p0);
+            }
+            return (p0, p1);
+        }
+        var (o0, o1) = Partition.Share(OutChannels, Gemm.TileRows, worker, workers);
+        if (o0 < o1)
+            Gemm.Multiply(dy[o0..], OutChannels, cols, Depth, default, scratch[(o0 * Depth)..], Depth, o1 - o0, Depth, rows, GemmOptions.TransposeA);
+        pool.Barrier();
+        if (worker != 0) return (0, 0);
+        Gemm.Transpose(scratch, Depth, dw, OutChannels, OutChannels, Depth);
+        return (0, Depth);
     }
 
-    /// <summary>The weight rows worker <paramref name="worker"/> owns in the weight gradient and update (whole 5-row tiles).</summary>
-    internal (int Start, int End) WeightRowShare(int worker, int workers) => Partition.Share(Depth, Gemm.TileRows, worker, workers);
+    private bool SplitsPanels(int workers) => Depth >= Linear.PanelWidth * workers;
+
 }

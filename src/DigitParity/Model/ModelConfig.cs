@@ -15,13 +15,16 @@ public sealed record ModelConfig(int InputSize, IReadOnlyList<int> Hidden, IRead
     public static ModelConfig Tutorial { get; } = new(784, [128, 64], TaskDefinition.DigitAndParity);
 
     /// <summary>
-    /// The CNN: conv 1→32 5×5, max-pool 2, conv 32→64 5×5, max-pool 2, fc 1024→128, the heads
-    /// (28 → 24 → 12 → 8 → 4: 64 × 4 × 4 = 1024 features).
+    /// The CNN: conv 1→32 5×5, max-pool 2, conv 32→64 5×5, max-pool 2, fc 1024→128 (dropout 0.25 in training), the
+    /// heads (28 → 24 → 12 → 8 → 4: 64 × 4 × 4 = 1024 features).
     /// </summary>
-    public static ModelConfig Cnn { get; } = new(784, [128], TaskDefinition.DigitAndParity) { Convolutions = [32, 64] };
+    public static ModelConfig Cnn { get; } = new(784, [128], TaskDefinition.DigitAndParity) { Convolutions = [32, 64], Dropout = 0.25f };
 
     /// <summary>Output channels of each convolution stage (empty: an MLP).</summary>
     public IReadOnlyList<int> Convolutions { get; init; } = [];
+
+    /// <summary>Dropout rate on every trunk layer's output during training (0: none).</summary>
+    public float Dropout { get; init; }
 
     /// <summary>Kernel side of every convolution.</summary>
     public int Kernel { get; init; } = 5;
@@ -56,6 +59,7 @@ public sealed record ModelConfig(int InputSize, IReadOnlyList<int> Hidden, IRead
         if (InputSize < 1) return "the input size must be positive";
         if (Hidden.Count == 0 || Hidden.Any(h => h < 1)) return "the trunk needs at least one hidden layer, each at least one wide";
         if (Tasks.Count == 0) return "a network needs at least one task";
+        if (!(Dropout >= 0 && Dropout < 1)) return $"the dropout rate must be in [0, 1) (got {Dropout})";
         if (Convolutions.Count == 0) return null;
         if (ImageSide * ImageSide != InputSize) return $"convolutions need a square image; {InputSize} pixels is not one";
         if (Kernel < 1 || Convolutions.Any(c => c < 1)) return "kernel and channels must be positive";

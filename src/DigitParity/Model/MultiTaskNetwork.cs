@@ -141,8 +141,7 @@ public sealed class MultiTaskNetwork
                 conv.OutHeight, conv.OutWidth, conv.OutChannels, b0, b1);
             if (l > 0) conv.BackwardInput(ws.ConvTransposed[l], ws.ConvOutputGradients[l], ws.ConvColumnGradients[l], ws.PooledGradients[l - 1], b0, b1);
             pool.Barrier();
-            var (p0, p1) = conv.WeightRowShare(worker, pool.Count);
-            conv.BackwardWeights(Parameters, ws.ConvColumns[l], ws.ConvOutputGradients[l], batch, p0, p1, withBias: worker == 0);
+            var (p0, p1) = conv.BackwardWeights(Parameters, ws.ConvColumns[l], ws.ConvOutputGradients[l], ws.ConvWeightScratch[l], batch, pool, worker);
             if (update is null) continue;
             if (p0 < p1) update.Apply(conv.Weight, p0 * conv.OutChannels, (p1 - p0) * conv.OutChannels);
             if (worker == 0) update.Apply(conv.Bias, 0, conv.OutChannels);
@@ -155,13 +154,32 @@ public sealed class MultiTaskNetwork
     {
         int workers = pool.Count;
         Trunk[0].Forward(Parameters, ws.Features, ws.Activations[0], batch, relu: true, worker, workers, ws.InputDepthLists, ws.InputDepthCounts);
+        Dropout(ws, 0, batch, worker, workers);
         for (int l = 1; l < Trunk.Count; l++)
         {
             if (!(Trunk[l - 1].SplitsRows(workers) && Trunk[l].SplitsRows(workers))) pool.Barrier();
             Trunk[l].Forward(Parameters, ws.Activations[l - 1], ws.Activations[l], batch, relu: true, worker, workers);
+            Dropout(ws, l, batch, worker, workers);
         }
         if (!(Trunk[^1].SplitsRows(workers) && Heads.SplitsRows(workers))) pool.Barrier();
         Heads.Forward(Parameters, ws.Activations[^1], ws.Logits, batch, relu: false, worker, workers);
+    }
+
+    // In a training pass with dropout: the part of trunk layer l's output this worker just wrote.
+    private void Dropout(Workspace ws, int l, int batch, int worker, int workers)
+    {
+        if (ws.DropoutKey is not { } key || Config.Dropout <= 0) return;
+        var layer = Trunk[l];
+        if (layer.SplitsRows(workers))
+        {
+            var (b0, b1) = Linear.RowShare(batch, worker, workers);
+            Activations.Dropout(ws.Activations[l], layer.Out, b0, b1, 0, layer.Out, Config.Dropout, key + (ulong)l);
+        }
+        else
+        {
+            var (j0, j1) = layer.OutputShare(worker, workers);
+            Activations.Dropout(ws.Activations[l], layer.Out, 0, batch, j0, j1, Config.Dropout, key + (ulong)l);
+        }
     }
 
     // Forward, then this worker's rows of the loss (the same rows as a row-split head, so no barrier then).
@@ -197,12 +215,13 @@ public sealed class MultiTaskNetwork
             for (int l = 1; l < Convolutions.Count; l++)
                 Gemm.Transpose(Parameters.Value(Convolutions[l].Weight), Convolutions[l].OutChannels, ws.ConvTransposed[l], Convolutions[l].Depth,
                     Convolutions[l].Depth, Convolutions[l].OutChannels);
-        Backward(Heads, ws.Activations[last], ws.LogitGradients, ws.ActivationGradients[last], ws.PackedGradients[Trunk.Count], ws.TransposedWeights[Trunk.Count], batch, pool, worker);
+        bool dropout = ws.DropoutKey is not null && Config.Dropout > 0;
+        Backward(Heads, ws.Activations[last], ws.LogitGradients, ws.ActivationGradients[last], ws.PackedGradients[Trunk.Count], ws.TransposedWeights[Trunk.Count], batch, pool, worker, dropout);
         pool.Barrier();
         Update(update, Heads, worker, pool.Count);
         for (int l = last; l >= 1; l--)
         {
-            Backward(Trunk[l], ws.Activations[l - 1], ws.ActivationGradients[l], ws.ActivationGradients[l - 1], ws.PackedGradients[l], ws.TransposedWeights[l], batch, pool, worker);
+            Backward(Trunk[l], ws.Activations[l - 1], ws.ActivationGradients[l], ws.ActivationGradients[l - 1], ws.PackedGradients[l], ws.TransposedWeights[l], batch, pool, worker, dropout);
             pool.Barrier();
             Update(update, Trunk[l], worker, pool.Count);
         }
@@ -221,12 +240,15 @@ public sealed class MultiTaskNetwork
         BackwardConvolutions(ws, batch, pool, worker, update);
     }
 
-    // One layer's backward, then the ReLU that precedes it on the same columns of dx: dx = dx where x > 0.
-    private void Backward(Linear layer, FloatBuffer x, FloatBuffer dy, FloatBuffer dx, FloatBuffer packed, FloatBuffer wT, int batch, WorkerPool pool, int worker)
+    // One layer's backward, then the ReLU (and dropout) that precede it on the same columns of dx: dx = dx where x > 0.
+    private void Backward(Linear layer, FloatBuffer x, FloatBuffer dy, FloatBuffer dx, FloatBuffer packed, FloatBuffer wT, int batch, WorkerPool pool, int worker,
+        bool dropout = false)
     {
         layer.Backward(Parameters, x, dy, dx, packed, wT, batch, worker, pool.Count);
         var (i0, i1) = layer.InputShare(worker, pool.Count);
-        if (i0 < i1) Activations.ReluBackward(x, dx, dx, batch, layer.In, i0, i1);
+        if (i0 >= i1) return;
+        Activations.ReluBackward(x, dx, dx, batch, layer.In, i0, i1);
+        if (dropout) Activations.DropoutScale(dx, layer.In, batch, i0, i1, Config.Dropout);
     }
 
     private static void Update(IParameterUpdate? update, Linear layer, int worker, int workers)

@@ -45,10 +45,14 @@ public sealed class Workspace
         PooledGradients = convs.Select(c => training ? Buffer((long)maxBatch * (c.OutHeight / 2) * (c.OutWidth / 2) * c.OutChannels) : Empty()).ToArray();
         ConvColumnGradients = convs.Select((c, l) => training && l > 0 ? Buffer((long)maxBatch * c.OutPixels * c.Depth) : Empty()).ToArray();
         ConvTransposed = convs.Select((c, l) => training && l > 0 ? Buffer((long)c.Depth * c.OutChannels) : Empty()).ToArray();
+        ConvWeightScratch = convs.Select(c => training ? Buffer((long)c.Depth * c.OutChannels) : Empty()).ToArray();
         Features = convs.Count > 0 ? Pooled[^1] : Input;
         Labels = config.Tasks.Select(_ => new int[maxBatch]).ToArray();
         Predictions = config.Tasks.Select(_ => new int[maxBatch]).ToArray();
     }
+
+    /// <summary>Set by the trainer for each training step when the model has dropout: the key of that step's drops; null: no dropout.</summary>
+    internal ulong? DropoutKey { get; set; }
 
     /// <summary>Largest batch these buffers hold.</summary>
     public int MaxBatch { get; }
@@ -75,6 +79,9 @@ public sealed class Workspace
     internal FloatBuffer[] ConvColumnGradients { get; }
 
     internal FloatBuffer[] ConvTransposed { get; }
+
+    /// <summary>Per convolution stage, dWᵀ (OC, K·K·C) before it is transposed into the gradient.</summary>
+    internal FloatBuffer[] ConvWeightScratch { get; }
 
     /// <summary>Post-ReLU output of each trunk layer: (B, Hidden[l]).</summary>
     public FloatBuffer[] Activations { get; }

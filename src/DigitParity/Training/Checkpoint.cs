@@ -103,6 +103,7 @@ public static class Checkpoint
             convolutions = config.Convolutions,
             kernel = config.Kernel,
             hidden = config.Hidden,
+            dropout = config.Dropout,
             tasks = config.Tasks.Select(t => t.Name == TaskDefinition.ClassTaskName
                 ? (object)new { name = t.Name, classes = t.ClassCount, names = Enumerable.Range(0, t.ClassCount).Select(t.ClassName).ToArray() }
                 : new { name = t.Name, classes = t.ClassCount }),
@@ -121,6 +122,7 @@ public static class Checkpoint
             // Written since the CNN; a model without them is an MLP.
             int[] convolutions = root.TryGetProperty("convolutions", out var c) ? c.EnumerateArray().Select(h => h.GetInt32()).ToArray() : [];
             int kernel = root.TryGetProperty("kernel", out var k) ? k.GetInt32() : 5;
+            float dropout = root.TryGetProperty("dropout", out var d) ? d.GetSingle() : 0f;
             if (convolutions.Length > 8 || convolutions.Any(ch => ch < 1 || ch > 4096) || kernel is < 1 or > 32)
                 throw new InvalidDataException($"{path}: configuration {Untrusted.Quote(json, 160)}, expected at most 8 convolutions of 1-4096 channels and a kernel of 1-32");
             var tasks = new List<TaskDefinition>();
@@ -143,7 +145,7 @@ public static class Checkpoint
             }
             if (inputs < 1 || inputs > 1 << 24 || hidden.Length == 0 || hidden.Any(h => h < 1 || h > 1 << 16) || tasks.Count == 0)
                 throw new InvalidDataException($"{path}: configuration {Untrusted.Quote(json, 160)}, expected positive sizes within limits and at least one task");
-            var config = new ModelConfig(inputs, hidden, tasks) { Convolutions = convolutions, Kernel = kernel };
+            var config = new ModelConfig(inputs, hidden, tasks) { Convolutions = convolutions, Kernel = kernel, Dropout = dropout };
             if (config.Problem() is { } problem) throw new InvalidDataException($"{path}: configuration {Untrusted.Quote(json, 160)}: {problem}");
             return config;
         }

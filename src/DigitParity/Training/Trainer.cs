@@ -164,6 +164,8 @@ public sealed class Trainer : IDisposable
         public bool Run(LabeledDataset data, int[] order, int first, int batch, MultiTaskMetric metric, ulong epochKey)
         {
             (_data, _indices, _first, _batch, _epochKey) = (data, order, first, batch, epochKey);
+            // Dropout draws depend on the seed and the step's position only (same bits for any thread count, and on resume).
+            if (network.Config.Dropout > 0) ws.DropoutKey = options.Seed * 0x9E3779B97F4A7C15UL ^ (epochKey + (ulong)first) * 0xC2B2AE3D27D4EB4FUL;
             data.GatherLabels(order.AsSpan(first, batch), ws.Labels);
             optimizer.BeginStep();
             pool.Run(this);
