@@ -1,11 +1,19 @@
 #!/usr/bin/env bash
 # Runs DigitParity and the PyTorch peer on the same network, recipe and data, interleaved, and prints both
 # medians (training samples/sec over the epochs after the first) and their ratio.
-#   bash benchmarks/compare.sh [ROUNDS]          (default 3 rounds; each round: ours once, the peer with 1 and 2 threads)
+#   bash benchmarks/compare.sh [ROUNDS] [mlp|cnn]   (default 3 rounds of the MLP; each round: ours once, the peer with 1
+#                                                    and 2 threads; the CNN rounds are 2 epochs each)
 # Needs: the .NET SDK, and Debian's python3-torch with OpenBLAS (apt-get install python3-torch python3-numpy libopenblas0-pthread).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-3}
+model=${2:-mlp}
+case "$model" in
+  mlp) ours_args=(); peer_args=(--model mlp) ;;
+  # The same network on both sides: no dropout, no augmentation (neither changes the work per step measurably).
+  cnn) ours_args=(--model cnn --dropout 0 --epochs 2); peer_args=(--model cnn --epochs 2) ;;
+  *) echo "compare.sh: model must be mlp or cnn (got $model)" >&2; exit 2 ;;
+esac
 python=/usr/bin/python3
 if ! "$python" -c "import torch" 2>/dev/null; then
   echo "compare.sh: PyTorch is not installed for $python; run: apt-get install -y python3-torch python3-numpy libopenblas0-pthread" >&2
@@ -15,14 +23,15 @@ dotnet build src/DigitParity.Cli -c Release -o artifacts/compare >/dev/null
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 for round in $(seq 1 "$rounds"); do
-  dotnet artifacts/compare/DigitParity.Cli.dll train --metrics "$work/ours-$round.json" >/dev/null
+  dotnet artifacts/compare/DigitParity.Cli.dll train "${ours_args[@]}" --metrics "$work/ours-$round.json" >/dev/null
   for threads in 1 2; do
     # This machine sets OPENBLAS_CORETYPE=Haswell, which halves OpenBLAS on AVX-512: unset it for the peer only.
     # PyTorch runs its own threads; OpenBLAS threads on top of them only oversubscribe the 2 cores (measured: 16k vs 39k).
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=1 "$python" benchmarks/peers/pytorch_peer.py --threads "$threads" > "$work/peer-$threads-$round.json"
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=1 "$python" benchmarks/peers/pytorch_peer.py "${peer_args[@]}" --threads "$threads" > "$work/peer-$threads-$round.json"
   done
   echo "round $round done" >&2
 done
+echo "model: $model"
 "$python" - "$work" "$rounds" <<'PY'
 import json, statistics, sys
 work, rounds = sys.argv[1], int(sys.argv[2])

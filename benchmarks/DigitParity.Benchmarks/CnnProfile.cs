@@ -21,7 +21,7 @@ public static class CnnProfile
         var store = network.Parameters;
         var (c1, c2) = (network.Convolutions[0], network.Convolutions[1]);
         using var pool = new WorkerPool(1);
-        var phases = new (string Name, double Flops, Action Work)[]
+        (string Name, double Flops, Action Work)[] phases =
         {
             ("conv1 im2col", 0, () => c1.Im2Col(ws.Input, ws.ConvColumns[0], 0, batch)),
             ("conv1 forward (gemm)", 2.0 * batch * c1.OutPixels * c1.Depth * c1.OutChannels, () => Gemm.Multiply(ws.ConvColumns[0], c1.Depth, store.Value(c1.Weight), c1.OutChannels, store.Value(c1.Bias), ws.ConvOutputs[0], c1.OutChannels, batch * c1.OutPixels, c1.OutChannels, c1.Depth, GemmOptions.Relu)),
@@ -35,9 +35,31 @@ public static class CnnProfile
             ("pool1 backward", 0, () => MaxPool2d.Backward(ws.ConvOutputs[0], ws.Pooled[0], ws.PooledGradients[0], ws.ConvOutputGradients[0], 24, 24, 32, 0, batch)),
             ("conv1 dW (dWᵀ = dyᵀ·cols)", 2.0 * batch * c1.OutPixels * c1.Depth * c1.OutChannels, () => c1.BackwardWeights(store, ws.ConvColumns[0], ws.ConvOutputGradients[0], ws.ConvWeightScratch[0], batch, pool, 0)),
         };
+        // The alternative to im2col: a direct convolution as K·K shifted products over the whole batch read as one
+        // long image (output row r reads input pixel r + ky·W + kx), into a full-width buffer, then the valid pixels.
+        int side = c2.InWidth, fullRows = batch * side * side;
+        var full = new float[fullRows * c2.OutChannels];
+        var direct = new float[batch * c2.OutSize];
+        void Direct()
+        {
+            Array.Clear(full);
+            ReadOnlySpan<float> x = ws.Pooled[0].Span, w = store.Value(c2.Weight);
+            for (int ky = 0; ky < c2.Kernel; ky++)
+                for (int kx = 0; kx < c2.Kernel; kx++)
+                {
+                    int shift = ky * side + kx, block = (ky * c2.Kernel + kx) * c2.InChannels;
+                    Gemm.Multiply(x[(shift * c2.InChannels)..], c2.InChannels, w[(block * c2.OutChannels)..], c2.OutChannels, default,
+                        full, c2.OutChannels, fullRows - shift, c2.OutChannels, c2.InChannels, GemmOptions.Accumulate);
+                }
+            for (int b = 0; b < batch; b++)
+                for (int oy = 0; oy < c2.OutHeight; oy++)
+                    full.AsSpan(((b * side + oy) * side) * c2.OutChannels, c2.OutWidth * c2.OutChannels)
+                        .CopyTo(direct.AsSpan(((b * c2.OutHeight + oy) * c2.OutWidth) * c2.OutChannels));
+        }
+        phases = [.. phases, ("conv2 forward, direct (25 GEMMs)", 2.0 * batch * c2.OutPixels * c2.Depth * c2.OutChannels, Direct)];
         var gradient = ws.PooledGradients[1].Span;
         for (int i = 0; i < gradient.Length; i++) gradient[i] = rng.NextUniform(1f);
-        double total = 0;
+        double total = 0, last = 0;
         foreach (var (name, flops, work) in phases)
         {
             work();
@@ -45,8 +67,15 @@ public static class CnnProfile
             for (int r = 0; r < repeats; r++) work();
             double us = clock.Elapsed.TotalMicroseconds / repeats;
             total += us;
+            last = us;
             Console.WriteLine($"{name,-32} {us,9:0} µs{(flops > 0 ? $"  {flops / us / 1e3,6:0.0} GFLOP/s" : "")}");
         }
-        Console.WriteLine($"{"total (one thread)",-32} {total,9:0} µs  = {batch / total * 1e6:0} samples/s");
+        Console.WriteLine($"{"total (one thread, im2col path)",-32} {total - last,9:0} µs  = {batch / (total - last) * 1e6:0} samples/s");
+        // The direct result must be the im2col one before ReLU and bias: compare on the pre-activation.
+        Gemm.Multiply(ws.ConvColumns[1], c2.Depth, store.Value(c2.Weight), c2.OutChannels, default, ws.ConvOutputs[1], c2.OutChannels,
+            batch * c2.OutPixels, c2.OutChannels, c2.Depth, GemmOptions.None);
+        double diff = 0;
+        for (int i = 0; i < direct.Length; i++) diff = Math.Max(diff, Math.Abs(direct[i] - ws.ConvOutputs[1].Span[i]));
+        Console.WriteLine($"direct vs im2col, largest difference: {diff:E1}");
     }
 }

@@ -13,13 +13,9 @@ internal static class EvaluateCommand
     public static Command Create(TextWriter output)
     {
         var model = Paths.ModelOption("evaluate");
-        var data = new Option<string?>("--data") { Description = "Directory with the four MNIST IDX files; the t10k files are used [default: the embedded MNIST]", HelpName = "DIR" };
-        var threads = new Option<int>("--threads") { Description = "Worker threads", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var data = Paths.TestDataOption();
+        var threads = Paths.ThreadsOption();
         var json = new Option<string?>("--json") { Description = "Also write every figure as JSON to this file", HelpName = "FILE" };
-        threads.Validators.Add(result =>
-        {
-            if (result.GetValueOrDefault<int>() is < 1 or > 256) result.AddError($"--threads must be in 1-256 (got {result.GetValueOrDefault<int>()})");
-        });
         var command = new Command("evaluate", "Accuracy, confusion matrices, per-class precision/recall/F1 and head consistency of a saved model")
         {
             model, data, threads, json,

@@ -28,4 +28,22 @@ internal static class Paths
         HelpName = "PATH",
         Required = true,
     };
+
+    /// <summary><c>--data DIR</c> of the commands that use a dataset's test files.</summary>
+    public static System.CommandLine.Option<string?> TestDataOption() => new("--data")
+    {
+        Description = "Directory with the four MNIST IDX files; the t10k files are used [default: the embedded MNIST]",
+        HelpName = "DIR",
+    };
+
+    /// <summary><c>--threads N</c> (1-256, default: every core) of the commands that evaluate a saved model.</summary>
+    public static System.CommandLine.Option<int> ThreadsOption()
+    {
+        var threads = new System.CommandLine.Option<int>("--threads") { Description = "Worker threads", DefaultValueFactory = _ => Environment.ProcessorCount };
+        threads.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<int>() is < 1 or > 256) result.AddError($"--threads must be in 1-256 (got {result.GetValueOrDefault<int>()})");
+        });
+        return threads;
+    }
 }

@@ -12,13 +12,9 @@ internal static class ReportCommand
     public static Command Create(TextWriter output)
     {
         var model = Paths.ModelOption("report on");
-        var data = new Option<string?>("--data") { Description = "Directory with the four MNIST IDX files; the t10k files are used [default: the embedded MNIST]", HelpName = "DIR" };
+        var data = Paths.TestDataOption();
         var outDir = new Option<string>("--out") { Description = "Directory to write metrics.csv, metrics.json, the PNG plots and report.html into", HelpName = "DIR", Required = true };
-        var threads = new Option<int>("--threads") { Description = "Worker threads", DefaultValueFactory = _ => Environment.ProcessorCount };
-        threads.Validators.Add(result =>
-        {
-            if (result.GetValueOrDefault<int>() is < 1 or > 256) result.AddError($"--threads must be in 1-256 (got {result.GetValueOrDefault<int>()})");
-        });
+        var threads = Paths.ThreadsOption();
         var command = new Command("report", "Write a report (learning curves, confusion heatmaps, consistency, worst mistakes, report.html) for a saved model")
         {
             model, data, outDir, threads,

@@ -56,7 +56,7 @@ public sealed class CnnTests
         string model = Path.Combine(Directory.CreateTempSubdirectory("digitparity-cnn-cli-").FullName, "cnn.safetensors");
         var output = new StringWriter();
         Assert.Equal(0, Program.Run(["train", "--model", "cnn", "--conv", "8,16", "--hidden", "32", "--augment", "--epochs", "1", "--data", data, "--save", model], output, new StringWriter()));
-        Assert.Contains("Model: 28x28 -> conv 5x5 1->8, pool 2 (12x12x8) -> conv 5x5 8->16, pool 2 (4x4x16) -> flatten 256 -> 32 -> heads digit (10), parity (2)", output.ToString());
+        Assert.Contains("Model: 28x28 -> conv 5x5 1->8, pool 2 (12x12x8) -> conv 5x5 8->16, pool 2 (4x4x16) -> flatten 256 -> 32 (dropout 0.25) -> heads digit (10), parity (2)", output.ToString());
         Assert.Equal([8, 16], Checkpoint.Load(model).Network.Config.Convolutions);
         var evaluation = new StringWriter();
         Assert.Equal(0, Program.Run(["evaluate", "--model", model, "--data", data], evaluation, new StringWriter()));

@@ -176,7 +176,7 @@ public sealed class GradientCheckTests
         }
     }
 
-    private static double Numeric(double[] values, int index, Func<double> loss)
+    internal static double Numeric(double[] values, int index, Func<double> loss)
     {
         double saved = values[index];
         values[index] = saved + Eps;
@@ -187,9 +187,9 @@ public sealed class GradientCheckTests
         return (plus - minus) / (2 * Eps);
     }
 
-    private static void AssertClose(double expected, double actual, string what)
+    internal static void AssertClose(double expected, double actual, string what, double relative = 1e-3)
     {
-        double tolerance = 1e-4 + 1e-3 * Math.Abs(expected);
+        double tolerance = 1e-4 + relative * Math.Abs(expected);
         Assert.True(Math.Abs(expected - actual) <= tolerance, $"{what}: analytic {actual}, numeric {expected}");
     }
 
