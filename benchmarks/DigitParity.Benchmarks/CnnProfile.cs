@@ -31,6 +31,7 @@ public static class CnnProfile
             ("pool2 forward", 0, () => MaxPool2d.Forward(ws.ConvOutputs[1], ws.Pooled[1], 8, 8, 64, 0, batch)),
             ("pool2 backward", 0, () => MaxPool2d.Backward(ws.ConvOutputs[1], ws.Pooled[1], ws.PooledGradients[1], ws.ConvOutputGradients[1], 8, 8, 64, 0, batch)),
             ("conv2 dx (gemm + col2im)", 2.0 * batch * c2.OutPixels * c2.Depth * c2.OutChannels, () => c2.BackwardInput(ws.ConvTransposed[1], ws.ConvOutputGradients[1], ws.ConvColumnGradients[1], ws.PooledGradients[0], 0, batch)),
+            ("  of which col2im", 0, () => c2.Col2ImAdd(ws.ConvColumnGradients[1], ws.PooledGradients[0], 0, batch)),
             ("conv2 dW (dWᵀ = dyᵀ·cols)", 2.0 * batch * c2.OutPixels * c2.Depth * c2.OutChannels, () => c2.BackwardWeights(store, ws.ConvColumns[1], ws.ConvOutputGradients[1], ws.ConvWeightScratch[1], batch, pool, 0)),
             ("pool1 backward", 0, () => MaxPool2d.Backward(ws.ConvOutputs[0], ws.Pooled[0], ws.PooledGradients[0], ws.ConvOutputGradients[0], 24, 24, 32, 0, batch)),
             ("conv1 dW (dWᵀ = dyᵀ·cols)", 2.0 * batch * c1.OutPixels * c1.Depth * c1.OutChannels, () => c1.BackwardWeights(store, ws.ConvColumns[0], ws.ConvOutputGradients[0], ws.ConvWeightScratch[0], batch, pool, 0)),
@@ -66,7 +67,7 @@ public static class CnnProfile
             var clock = Stopwatch.StartNew();
             for (int r = 0; r < repeats; r++) work();
             double us = clock.Elapsed.TotalMicroseconds / repeats;
-            total += us;
+            if (!name.StartsWith(' ')) total += us;
             last = us;
             Console.WriteLine($"{name,-32} {us,9:0} µs{(flops > 0 ? $"  {flops / us / 1e3,6:0.0} GFLOP/s" : "")}");
         }
