@@ -322,7 +322,7 @@ internal static class TrainCommand
             $"{options.Optimizer.ToString().ToUpperInvariant()}: lr {options.LearningRate}{(options.Schedule == LearningRateSchedule.Constant ? "" : $" ({options.Schedule.ToString().ToLowerInvariant()} schedule)")}, {(options.Optimizer == OptimizerKind.Sgd ? $"momentum {options.Momentum}" : "β1 0.9, β2 0.999")}, weight decay {options.WeightDecay:0.#########}, batch {options.BatchSize}, {options.Epochs} epochs, seed {options.Seed}, {options.Threads} threads"));
 
         using var trainer = new Trainer(network, options);
-        if (resumed is not null) trainer.RestoreMomentum(resumed.Momentum);
+        if (resumed is not null) trainer.RestoreOptimizer(resumed);
         double best = double.NegativeInfinity;
         // A resumed run keeps the best model so far unless it beats it.
         if (resumed is not null && outputs.CheckpointDirectory is not null && File.Exists(Path.Combine(outputs.CheckpointDirectory, "best.safetensors")))
@@ -337,9 +337,9 @@ internal static class TrainCommand
             if (last.Validation.PooledAccuracy > best)
             {
                 best = last.Validation.PooledAccuracy;
-                Checkpoint.Save(Path.Combine(outputs.CheckpointDirectory, "best.safetensors"), network, metadata, trainer.Optimizer as Sgd);
+                Checkpoint.Save(Path.Combine(outputs.CheckpointDirectory, "best.safetensors"), network, metadata, trainer.Optimizer);
             }
-            Checkpoint.Save(Path.Combine(outputs.CheckpointDirectory, "last.safetensors"), network, metadata, trainer.Optimizer as Sgd);
+            Checkpoint.Save(Path.Combine(outputs.CheckpointDirectory, "last.safetensors"), network, metadata, trainer.Optimizer);
         }
         IReadOnlyList<EpochResult> run;
         if (interactive)
@@ -369,7 +369,7 @@ internal static class TrainCommand
         if (outputs.CheckpointDirectory is not null) output.WriteLine($"Checkpoints written to {outputs.CheckpointDirectory} (last.safetensors, best.safetensors)");
         if (outputs.Model is not null)
         {
-            Checkpoint.Save(outputs.Model, network, Metadata(options, run), trainer.Optimizer as Sgd);
+            Checkpoint.Save(outputs.Model, network, Metadata(options, run), trainer.Optimizer);
             output.WriteLine($"Model written to {outputs.Model}");
         }
         if (outputs.Report is not null)

@@ -126,13 +126,16 @@ public sealed class CheckpointTests
 
 public sealed class ResumeTests
 {
-    [Fact]
-    public void OneEpochSavedThenTwoResumedEqualsThreeStraightBitForBit()
+    [Theory]
+    [InlineData(OptimizerKind.Sgd, false)]
+    [InlineData(OptimizerKind.AdamW, false)]
+    [InlineData(OptimizerKind.Sgd, true)]
+    public void OneEpochSavedThenTwoResumedEqualsThreeStraightBitForBit(OptimizerKind optimizer, bool cnn)
     {
-        var config = ModelConfig.Tutorial;
-        var train = new LabeledDataset(TestData.Mnist.Train.Take(3000), config.Tasks);
+        var config = cnn ? ModelConfig.Cnn : ModelConfig.Tutorial;
+        var train = new LabeledDataset(TestData.Mnist.Train.Take(cnn ? 1000 : 3000), config.Tasks);
         var validation = new LabeledDataset(TestData.Mnist.Validation.Take(500), config.Tasks);
-        var options = new TrainingOptions { Epochs = 3, Seed = 9 };
+        var options = new TrainingOptions { Epochs = 3, Seed = 9, Optimizer = optimizer, LearningRate = optimizer == OptimizerKind.Sgd ? 0.1f : 0.001f };
 
         var straight = new MultiTaskNetwork(config);
         straight.Initialize(options.Seed);
@@ -145,13 +148,13 @@ public sealed class ResumeTests
         using (var trainer = new Trainer(first, options with { Epochs = 1 }))
         {
             trainer.Fit(train, validation);
-            Checkpoint.Save(path, first, new Dictionary<string, string> { ["epoch"] = "1" }, (Sgd)trainer.Optimizer);
+            Checkpoint.Save(path, first, new Dictionary<string, string> { ["epoch"] = "1" }, trainer.Optimizer);
         }
         var loaded = Checkpoint.Load(path);
         IReadOnlyList<EpochResult> resumedRun;
         using (var trainer = new Trainer(loaded.Network, options))
         {
-            trainer.RestoreMomentum(loaded.Momentum);
+            trainer.RestoreOptimizer(loaded);
             resumedRun = trainer.Fit(train, validation, firstEpoch: 2);
         }
 

@@ -13,6 +13,12 @@ public interface IOptimizer : IParameterUpdate
 
     /// <summary>Called once before each step's updates.</summary>
     void BeginStep();
+
+    /// <summary>The optimizer's state buffers, each laid out like the parameters, by a short name (checkpoints save them).</summary>
+    IReadOnlyList<(string Name, FloatBuffer Buffer)> State { get; }
+
+    /// <summary>Steps taken so far (Adam's bias correction depends on it; saved with the state).</summary>
+    long Steps { get; set; }
 }
 
 /// <summary>
@@ -64,7 +70,14 @@ public sealed class Adam : IOptimizer
     public FloatBuffer SecondMoment { get; }
 
     /// <summary>Steps taken (t).</summary>
-    public long Steps => _step;
+    public long Steps
+    {
+        get => _step;
+        set => _step = value >= 0 ? value : throw new ArgumentOutOfRangeException(nameof(value));
+    }
+
+    /// <inheritdoc/>
+    public IReadOnlyList<(string Name, FloatBuffer Buffer)> State => [("adam_m", FirstMoment), ("adam_v", SecondMoment)];
 
     /// <inheritdoc/>
     public void BeginStep() => _step++;

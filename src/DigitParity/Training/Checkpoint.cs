@@ -9,8 +9,17 @@ namespace DigitParity.Training;
 /// <summary>A model read back from a checkpoint, with the metadata saved beside it.</summary>
 /// <param name="Network">The rebuilt network with its weights.</param>
 /// <param name="Metadata">The file's <c>__metadata__</c> (configuration, epoch, metrics, ...).</param>
-/// <param name="Momentum">The optimizer's momentum per parameter tensor name, when it was saved.</param>
-public sealed record LoadedCheckpoint(MultiTaskNetwork Network, IReadOnlyDictionary<string, string> Metadata, IReadOnlyDictionary<string, float[]> Momentum);
+/// <param name="OptimizerState">The optimizer's saved state: per state name (<c>momentum</c> for SGD, <c>adam_m</c> and
+/// <c>adam_v</c> for Adam), the values per parameter tensor name, in the checkpoint's layout.</param>
+public sealed record LoadedCheckpoint(MultiTaskNetwork Network, IReadOnlyDictionary<string, string> Metadata,
+    IReadOnlyDictionary<string, IReadOnlyDictionary<string, float[]>> OptimizerState)
+{
+    /// <summary>SGD's momentum per parameter tensor name (empty unless saved).</summary>
+    public IReadOnlyDictionary<string, float[]> Momentum => OptimizerState.GetValueOrDefault("momentum") ?? new Dictionary<string, float[]>();
+
+    /// <summary>The optimizer's step count when it was saved (0 if not recorded).</summary>
+    public long OptimizerSteps => long.TryParse(Metadata.GetValueOrDefault("optimizer_steps"), out long steps) && steps >= 0 ? steps : 0;
+}
 
 /// <summary>
 /// Saves and loads models as safetensors. Each Linear layer is two tensors in PyTorch's convention,
@@ -23,27 +32,29 @@ public static class Checkpoint
     /// <summary>Value of the <c>format</c> metadata key.</summary>
     public const string Format = "digitparity/1";
 
-    private const string MomentumPrefix = "optimizer.momentum.";
+    private const string OptimizerPrefix = "optimizer.";
 
-    /// <summary>Writes <paramref name="network"/> (and <paramref name="optimizer"/>'s momentum) to <paramref name="path"/> atomically.</summary>
-    public static void Save(string path, MultiTaskNetwork network, IReadOnlyDictionary<string, string>? metadata = null, Sgd? optimizer = null)
+    /// <summary>Writes <paramref name="network"/> (and <paramref name="optimizer"/>'s state: SGD's momentum, Adam's moments) to <paramref name="path"/> atomically.</summary>
+    public static void Save(string path, MultiTaskNetwork network, IReadOnlyDictionary<string, string>? metadata = null, IOptimizer? optimizer = null)
     {
         ArgumentNullException.ThrowIfNull(network);
         var tensors = new List<NamedTensor>();
         var layers = network.Trunk.Append(network.Heads).ToArray();
         foreach (var conv in network.Convolutions) tensors.AddRange(Tensors(network.Parameters.Values, conv, ""));
         foreach (var layer in layers) tensors.AddRange(Tensors(network.Parameters.Values, layer, ""));
-        if (optimizer is not null)
+        foreach (var (name, buffer) in optimizer?.State ?? [])
         {
-            foreach (var conv in network.Convolutions) tensors.AddRange(Tensors(optimizer.Velocity, conv, MomentumPrefix));
-            foreach (var layer in layers) tensors.AddRange(Tensors(optimizer.Velocity, layer, MomentumPrefix));
+            foreach (var conv in network.Convolutions) tensors.AddRange(Tensors(buffer, conv, OptimizerPrefix + name + "."));
+            foreach (var layer in layers) tensors.AddRange(Tensors(buffer, layer, OptimizerPrefix + name + "."));
         }
-        var all = new Dictionary<string, string>(metadata ?? new Dictionary<string, string>())
+        var all = new Dictionary<string, string>(metadata ?? new Dictionary<string, string>());
+        if (optimizer is not null) all["optimizer_steps"] = optimizer.Steps.ToString(CultureInfo.InvariantCulture);
+        foreach (var (key, value) in new Dictionary<string, string>
         {
             ["format"] = Format,
             ["config"] = ConfigJson(network.Config),
             ["input_normalization"] = "pixel / 255",
-        };
+        }) all[key] = value;
         SafeTensors.Write(path, tensors, all);
     }
 
@@ -68,16 +79,21 @@ public static class Checkpoint
             throw new InvalidDataException($"{path}: a configuration of {expected} parameters, expected at most the {stored} values the file holds");
         var network = new MultiTaskNetwork(config);
         var names = file.Tensors.Select(t => t.Name).ToHashSet();
-        var momentum = new Dictionary<string, float[]>();
+        // Optimizer state: tensors "optimizer.<state>.<parameter>", checked against the parameter's shape.
+        var states = names.Where(n => n.StartsWith(OptimizerPrefix, StringComparison.Ordinal) && n.IndexOf('.', OptimizerPrefix.Length) > 0)
+            .Select(n => n[OptimizerPrefix.Length..n.IndexOf('.', OptimizerPrefix.Length)]).Distinct().ToList();
+        var optimizerState = states.ToDictionary(s => s, _ => new Dictionary<string, float[]>());
         foreach (var conv in network.Convolutions)
         {
             int[] shape = [conv.OutChannels, conv.InChannels, conv.Kernel, conv.Kernel];
             FromTorch(conv, Expect(path, file, names, conv.Weight.Name, shape)).CopyTo(network.Parameters.Value(conv.Weight));
             Expect(path, file, names, conv.Bias.Name, [conv.OutChannels]).CopyTo(network.Parameters.Value(conv.Bias));
-            if (names.Contains(MomentumPrefix + conv.Weight.Name))
-                momentum[conv.Weight.Name] = FromTorch(conv, Expect(path, file, names, MomentumPrefix + conv.Weight.Name, shape));
-            if (names.Contains(MomentumPrefix + conv.Bias.Name))
-                momentum[conv.Bias.Name] = Expect(path, file, names, MomentumPrefix + conv.Bias.Name, [conv.OutChannels]);
+            foreach (string state in states)
+            {
+                string prefix = OptimizerPrefix + state + ".";
+                if (names.Contains(prefix + conv.Weight.Name)) optimizerState[state][conv.Weight.Name] = FromTorch(conv, Expect(path, file, names, prefix + conv.Weight.Name, shape));
+                if (names.Contains(prefix + conv.Bias.Name)) optimizerState[state][conv.Bias.Name] = Expect(path, file, names, prefix + conv.Bias.Name, [conv.OutChannels]);
+            }
         }
         foreach (var layer in network.Trunk.Append(network.Heads))
         {
@@ -86,11 +102,13 @@ public static class Checkpoint
                 var values = Expect(path, file, names, tensor, parameter == layer.Weight ? [layer.Out, layer.In] : [layer.Out]);
                 if (parameter == layer.Weight) layer.WriteWeight(network.Parameters, Transpose(values, layer.Out, layer.In));
                 else values.CopyTo(network.Parameters.Value(parameter));
-                if (names.Contains(MomentumPrefix + tensor))
-                    momentum[tensor] = Expect(path, file, names, MomentumPrefix + tensor, parameter == layer.Weight ? [layer.Out, layer.In] : [layer.Out]);
+                foreach (string state in states)
+                    if (names.Contains(OptimizerPrefix + state + "." + tensor))
+                        optimizerState[state][tensor] = Expect(path, file, names, OptimizerPrefix + state + "." + tensor, parameter == layer.Weight ? [layer.Out, layer.In] : [layer.Out]);
             }
         }
-        return new LoadedCheckpoint(network, file.Metadata, momentum);
+        return new LoadedCheckpoint(network, file.Metadata,
+            optimizerState.ToDictionary(p => p.Key, p => (IReadOnlyDictionary<string, float[]>)p.Value));
     }
 
     /// <summary>The configuration as the <c>config</c> metadata JSON.</summary>

@@ -35,9 +35,7 @@ public sealed class Sgd : IOptimizer
     public float LearningRate { get; set; }
 
     /// <inheritdoc/>
-    public void BeginStep()
-    {
-    }
+    public void BeginStep() => Steps++;
 
     /// <summary>μ.</summary>
     public float Momentum { get; }
@@ -47,6 +45,12 @@ public sealed class Sgd : IOptimizer
 
     /// <summary>The momentum buffer v, laid out like <see cref="ParameterStore.Values"/>.</summary>
     public FloatBuffer Velocity { get; }
+
+    /// <inheritdoc/>
+    public IReadOnlyList<(string Name, FloatBuffer Buffer)> State => [("momentum", Velocity)];
+
+    /// <inheritdoc/>
+    public long Steps { get; set; }
 
     /// <summary>Applies one update to every parameter.</summary>
     public void Step()

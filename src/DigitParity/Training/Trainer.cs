@@ -40,21 +40,41 @@ public sealed class Trainer : IDisposable
     /// <summary>The optimizer (its state, e.g. SGD's momentum, is part of the training state).</summary>
     public IOptimizer Optimizer => _optimizer;
 
-    /// <summary>Restores the optimizer's momentum from a checkpoint, tensor by tensor ((out, in) weights, as saved).</summary>
+    /// <summary>Restores SGD's momentum from a checkpoint, tensor by tensor ((out, in) weights, as saved).</summary>
     public void RestoreMomentum(IReadOnlyDictionary<string, float[]> momentum)
     {
         ArgumentNullException.ThrowIfNull(momentum);
-        if (_optimizer is not Sgd sgd) return; // only SGD's state is saved in checkpoints
+        foreach (var (name, buffer) in _optimizer.State)
+            if (name == "momentum") Restore(buffer, momentum);
+    }
+
+    /// <summary>
+    /// Restores the optimizer's state saved in <paramref name="checkpoint"/> (SGD's momentum, Adam's moments and step
+    /// count), so that a resumed run continues as the original would have. State of another optimizer is ignored.
+    /// </summary>
+    public void RestoreOptimizer(LoadedCheckpoint checkpoint)
+    {
+        ArgumentNullException.ThrowIfNull(checkpoint);
+        foreach (var (name, buffer) in _optimizer.State)
+            if (checkpoint.OptimizerState.TryGetValue(name, out var values)) Restore(buffer, values);
+        _optimizer.Steps = checkpoint.OptimizerSteps;
+    }
+
+    private void Restore(FloatBuffer buffer, IReadOnlyDictionary<string, float[]> values)
+    {
         foreach (var conv in _network.Convolutions)
-            foreach (var tensor in new[] { conv.Weight, conv.Bias })
-                if (momentum.TryGetValue(tensor.Name, out var values) && values.Length == tensor.Length)
-                    values.CopyTo(sgd.Velocity.AsSpan(tensor.Offset, tensor.Length));
+        {
+            if (values.TryGetValue(conv.Weight.Name, out var weight) && weight.Length == conv.Weight.Length)
+                weight.CopyTo(buffer.AsSpan(conv.Weight.Offset, conv.Weight.Length));
+            if (values.TryGetValue(conv.Bias.Name, out var bias) && bias.Length == conv.Bias.Length)
+                bias.CopyTo(buffer.AsSpan(conv.Bias.Offset, conv.Bias.Length));
+        }
         foreach (var layer in _network.Trunk.Append(_network.Heads))
         {
-            if (momentum.TryGetValue(layer.Weight.Name, out var weight))
-                layer.WriteWeight(sgd.Velocity, Checkpoint.Transpose(weight, layer.Out, layer.In));
-            if (momentum.TryGetValue(layer.Bias.Name, out var bias))
-                bias.CopyTo(sgd.Velocity.AsSpan(layer.Bias.Offset, layer.Bias.Length));
+            if (values.TryGetValue(layer.Weight.Name, out var weight))
+                layer.WriteWeight(buffer, Checkpoint.Transpose(weight, layer.Out, layer.In));
+            if (values.TryGetValue(layer.Bias.Name, out var bias))
+                bias.CopyTo(buffer.AsSpan(layer.Bias.Offset, layer.Bias.Length));
         }
     }
 
