@@ -152,6 +152,46 @@ public sealed class ConvolutionTests
 
     private static double Numeric(double[] values, int index, Func<double> loss) => GradientCheckTests.Numeric(values, index, loss);
 
+    [Theory]
+    [InlineData(8, 8)]
+    [InlineData(9, 7)] // odd sides: the last row and column are dropped and get no gradient
+    public void VectorPoolingEqualsTheScalarReference(int height, int width)
+    {
+        const int channels = 16, batch = 3;
+        var rng = new Rng(21);
+        // Post-ReLU values with many zeros and ties, as after a ReLU.
+        float[] x = Enumerable.Range(0, batch * height * width * channels).Select(_ => Math.Max(0f, MathF.Round(rng.NextUniform(3f)))).ToArray();
+        int outSize = batch * (height / 2) * (width / 2) * channels;
+        float[] y = new float[outSize], yScalar = new float[outSize];
+        MaxPool2d.Forward(x, y, height, width, channels, 0, batch);
+        MaxPool2d.Forward(x, yScalar, height, width, channels, 0, batch, vectors: false);
+        Assert.Equal(yScalar, y);
+        float[] dy = Enumerable.Range(0, outSize).Select(_ => rng.NextUniform(1f)).ToArray();
+        float[] dx = Enumerable.Repeat(9f, x.Length).ToArray(), dxScalar = new float[x.Length];
+        MaxPool2d.Backward(x, y, dy, dx, height, width, channels, 0, batch);
+        MaxPool2d.Backward(x, y, dy, dxScalar, height, width, channels, 0, batch, vectors: false);
+        Assert.Equal(dxScalar, dx);
+        // Every window passes its gradient to exactly one input, and only when its maximum is above zero.
+        Assert.Equal(dy.Where((g, i) => y[i] > 0).Sum(), dx.Sum(), 3);
+    }
+
+    [Fact]
+    public void ColumnSumsSumEveryColumnInRowOrder()
+    {
+        var rng = new Rng(5);
+        const int rows = 37, width = 70;
+        float[] y = GemmTests.Random(rng, rows * width);
+        var sums = new float[width];
+        Activations.ColumnSums(y, width, rows, 0, 45, sums);
+        Activations.ColumnSums(y, width, rows, 45, width, sums.AsSpan(45));
+        for (int c = 0; c < width; c++)
+        {
+            float expected = 0;
+            for (int r = 0; r < rows; r++) expected += y[r * width + c];
+            Assert.Equal(expected, sums[c]);
+        }
+    }
+
     [Fact]
     public void AnInvalidShapeIsRefusedWithItsReason()
     {

@@ -167,18 +167,15 @@ public sealed class Conv2d
     // panel and in order, instead of being read transposed (measured 2× faster for conv2). Each element is summed
     // by one worker in sample order, so the result does not depend on the split. Wide layers split the panels (the
     // worker then owns dW rows [p0, p1), returned); narrow ones split the output channels, and worker 0 transposes
-    // after a barrier (returns the whole tensor for worker 0, nothing for the others). db = Σ rows of dy on worker 0.
+    // after a barrier (returns the whole tensor for worker 0, nothing for the others). db = Σ rows of dy, each worker
+    // its share of the channels (BiasShare).
     internal (int Start, int End) BackwardWeights(ParameterStore store, ReadOnlySpan<float> cols, ReadOnlySpan<float> dy, Span<float> scratch,
         int batch, WorkerPool pool, int worker)
     {
         int rows = batch * OutPixels, workers = pool.Count;
         Span<float> dw = store.Gradient(Weight);
-        if (worker == 0)
-        {
-            Span<float> db = store.Gradient(Bias);
-            db.Clear();
-            for (int r = 0; r < rows; r++) System.Numerics.Tensors.TensorPrimitives.Add(db, dy.Slice(r * OutChannels, OutChannels), db);
-        }
+        var (c0, c1) = BiasShare(worker, workers);
+        if (c0 < c1) Activations.ColumnSums(dy, OutChannels, rows, c0, c1, store.Gradient(Bias)[c0..c1]);
         if (SplitsPanels(workers))
         {
             var (p0, p1) = Partition.Share(Depth, Linear.PanelWidth, worker, workers);
@@ -199,5 +196,8 @@ public sealed class Conv2d
     }
 
     private bool SplitsPanels(int workers) => Depth >= Linear.PanelWidth * workers;
+
+    /// <summary>The bias channels worker <paramref name="worker"/> sums and updates (whole groups of 8).</summary>
+    internal (int Start, int End) BiasShare(int worker, int workers) => Partition.Share(OutChannels, 8, worker, workers);
 
 }

@@ -49,7 +49,8 @@ public static class MaxPool2d
     {
         int oh = height / 2, ow = width / 2, inSize = height * width * channels, outSize = oh * ow * channels, row = width * channels;
         bool wide = vectors && channels % Vector256<float>.Count == 0;
-        dx.Slice(b0 * inSize, (b1 - b0) * inSize).Clear();
+        // The vector path writes all four inputs of every window; only odd edges and the scalar path need zeros first.
+        if (!wide || height % 2 != 0 || width % 2 != 0) dx.Slice(b0 * inSize, (b1 - b0) * inSize).Clear();
         Span<int> window = stackalloc int[4];
         for (int b = b0; b < b1; b++)
         {

@@ -144,7 +144,8 @@ public sealed class MultiTaskNetwork
             var (p0, p1) = conv.BackwardWeights(Parameters, ws.ConvColumns[l], ws.ConvOutputGradients[l], ws.ConvWeightScratch[l], batch, pool, worker);
             if (update is null) continue;
             if (p0 < p1) update.Apply(conv.Weight, p0 * conv.OutChannels, (p1 - p0) * conv.OutChannels);
-            if (worker == 0) update.Apply(conv.Bias, 0, conv.OutChannels);
+            var (c0, c1) = conv.BiasShare(worker, pool.Count);
+            if (c0 < c1) update.Apply(conv.Bias, c0, c1 - c0);
         }
     }
 
