@@ -27,10 +27,7 @@ internal static class EvaluateCommand
             if (jsonPath is not null) Paths.CheckWritable(jsonPath, "the evaluation JSON");
             var loaded = Checkpoint.Load(path);
             var network = loaded.Network;
-            string directory = parse.GetValue(data) ?? MnistFiles.EmbeddedDirectory;
-            var test = MnistFiles.Load(directory, network.Tasks[0].ClassCount).Validation;
-            if (test.FeatureCount != network.Config.InputSize)
-                throw new InvalidDataException($"{directory}: images of {test.FeatureCount} pixels, expected {network.Config.InputSize} as {path} was trained on");
+            var test = Paths.TestSet(parse.GetValue(data), network, path);
             var labeled = new LabeledDataset(test, network.Tasks);
             var consistency = new HeadConsistency(network.Tasks);
             using var trainer = new Trainer(network, new TrainingOptions { Threads = parse.GetValue(threads) });

@@ -29,6 +29,16 @@ internal static class Paths
         Required = true,
     };
 
+    /// <summary>The test images (t10k) of <paramref name="dataDirectory"/> (default: the embedded MNIST), checked to fit the model from <paramref name="modelPath"/>.</summary>
+    public static DigitParity.Data.Dataset TestSet(string? dataDirectory, DigitParity.Model.MultiTaskNetwork network, string modelPath)
+    {
+        string directory = dataDirectory ?? DigitParity.Data.MnistFiles.EmbeddedDirectory;
+        var test = DigitParity.Data.MnistFiles.Load(directory, network.Tasks[0].ClassCount).Validation;
+        if (test.FeatureCount != network.Config.InputSize)
+            throw new InvalidDataException($"{directory}: images of {test.FeatureCount} pixels, expected {network.Config.InputSize} as {modelPath} was trained on");
+        return test;
+    }
+
     /// <summary><c>--data DIR</c> of the commands that use a dataset's test files.</summary>
     public static System.CommandLine.Option<string?> TestDataOption() => new("--data")
     {

@@ -26,10 +26,7 @@ internal static class ReportCommand
             var loaded = Checkpoint.Load(path);
             var network = loaded.Network;
             var epochs = loaded.Metadata.TryGetValue("metrics", out string? json) ? MetricsJson.Read(json, path) : [];
-            string dataDirectory = parse.GetValue(data) ?? MnistFiles.EmbeddedDirectory;
-            var test = MnistFiles.Load(dataDirectory, network.Tasks[0].ClassCount).Validation;
-            if (test.FeatureCount != network.Config.InputSize)
-                throw new InvalidDataException($"{dataDirectory}: images of {test.FeatureCount} pixels, expected {network.Config.InputSize} as {path} was trained on");
+            var test = Paths.TestSet(parse.GetValue(data), network, path);
             var content = TrainingReport.Collect(path, network, epochs, new LabeledDataset(test, network.Tasks), parse.GetValue(threads));
             TrainingReport.Write(directory, content);
             output.WriteLine($"Report written to {Path.Combine(directory, "report.html")} ({content.Epochs.Count} epochs, {test.Count} test images)");

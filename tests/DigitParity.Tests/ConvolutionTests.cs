@@ -110,17 +110,7 @@ public sealed class ConvolutionTests
                     side = (side - 2) / 2;
                     channels = convs[l].OutChannels;
                 }
-                for (int l = 0; l < layers.Length; l++)
-                {
-                    var next = new double[layers[l].Out];
-                    for (int j = 0; j < next.Length; j++)
-                    {
-                        double s = biases[l][j];
-                        for (int i = 0; i < h.Length; i++) s += h[i] * weights[l][i * next.Length + j];
-                        next[j] = l < layers.Length - 1 ? Math.Max(s, 0) : s;
-                    }
-                    h = next;
-                }
+                h = GradientCheckTests.Dense(h, layers, weights, biases);
                 foreach (var (offset, classes, t) in new[] { (0, 3, 0), (3, 2, 1) })
                 {
                     var row = h.Skip(offset).Take(classes).ToArray();

@@ -144,17 +144,7 @@ public sealed class GradientCheckTests
             for (int b = 0; b < batch; b++)
             {
                 double[] h = x.Skip(b * 9).Take(9).Select(v => (double)v).ToArray();
-                for (int l = 0; l < layers.Length; l++)
-                {
-                    var next = new double[layers[l].Out];
-                    for (int j = 0; j < next.Length; j++)
-                    {
-                        double s = biases[l][j];
-                        for (int i = 0; i < h.Length; i++) s += h[i] * weights[l][i * next.Length + j];
-                        next[j] = l < layers.Length - 1 ? Math.Max(s, 0) : s;
-                    }
-                    h = next;
-                }
+                h = Dense(h, layers, weights, biases);
                 foreach (var (offset, classes, t, weight) in new[] { (0, 3, 0, 2.0), (3, 2, 1, 0.5) })
                 {
                     var row = h.Skip(offset).Take(classes).ToArray();
@@ -174,6 +164,23 @@ public sealed class GradientCheckTests
             var db = network.Parameters.Gradient(layers[l].Bias).ToArray();
             for (int j = 0; j < layers[l].Out; j++) AssertClose(Numeric(biases[l], j, Loss), db[j], $"layer {l} db[{j}]");
         }
+    }
+
+    // The naive double-precision reference of the dense layers: ReLU after every layer but the last (the heads).
+    internal static double[] Dense(double[] h, Linear[] layers, double[][] weights, double[][] biases)
+    {
+        for (int l = 0; l < layers.Length; l++)
+        {
+            var next = new double[layers[l].Out];
+            for (int j = 0; j < next.Length; j++)
+            {
+                double s = biases[l][j];
+                for (int i = 0; i < h.Length; i++) s += h[i] * weights[l][i * next.Length + j];
+                next[j] = l < layers.Length - 1 ? Math.Max(s, 0) : s;
+            }
+            h = next;
+        }
+        return h;
     }
 
     internal static double Numeric(double[] values, int index, Func<double> loss)
