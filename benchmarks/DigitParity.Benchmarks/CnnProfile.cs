@@ -23,6 +23,15 @@ public static class CnnProfile
         using var pool = new WorkerPool(1);
         (string Name, double Flops, Action Work)[] phases =
         {
+            ("augment (100 images)", 0, () =>
+            {
+                var original = new float[784];
+                for (int b = 0; b < batch; b++)
+                {
+                    ws.Input.Span.Slice(b * 784, 784).CopyTo(original);
+                    DigitParity.Data.Augmentation.Default.Apply(original, ws.Input.Span.Slice(b * 784, 784), 28, 1, (ulong)b);
+                }
+            }),
             ("conv1 im2col", 0, () => c1.Im2Col(ws.Input, ws.ConvColumns[0], 0, batch)),
             ("conv1 forward (gemm)", 2.0 * batch * c1.OutPixels * c1.Depth * c1.OutChannels, () => Gemm.Multiply(ws.ConvColumns[0], c1.Depth, store.Value(c1.Weight), c1.OutChannels, store.Value(c1.Bias), ws.ConvOutputs[0], c1.OutChannels, batch * c1.OutPixels, c1.OutChannels, c1.Depth, GemmOptions.Relu)),
             ("pool1 forward", 0, () => MaxPool2d.Forward(ws.ConvOutputs[0], ws.Pooled[0], 24, 24, 32, 0, batch)),

@@ -30,6 +30,7 @@ public sealed record Augmentation(float Shift = 2f, float Degrees = 10f, float S
     }
 
     // x -> y: shifted by (dx, dy), rotated by angle (radians, counter-clockwise on screen) and scaled about the centre.
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     internal static void Warp(ReadOnlySpan<float> x, Span<float> y, int side, float dx, float dy, float angle, float scale)
     {
         // Inverse map: output pixel (u, v) samples the input at R(−angle)/scale · ((u, v) − centre − shift) + centre.
@@ -51,6 +52,14 @@ public sealed record Augmentation(float Shift = 2f, float Degrees = 10f, float S
         if (!(sx > -1 && sy > -1 && sx < side && sy < side)) return 0f;
         int x0 = (int)MathF.Floor(sx), y0 = (int)MathF.Floor(sy);
         float fx = sx - x0, fy = sy - y0;
+        if (x0 >= 0 && y0 >= 0 && x0 < side - 1 && y0 < side - 1)
+        {
+            // Inside: the four neighbours exist (the same arithmetic as the edge path below, without its checks).
+            ref float p = ref System.Runtime.CompilerServices.Unsafe.Add(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(x), y0 * side + x0);
+            float p00 = p, p10 = System.Runtime.CompilerServices.Unsafe.Add(ref p, 1);
+            float p01 = System.Runtime.CompilerServices.Unsafe.Add(ref p, side), p11 = System.Runtime.CompilerServices.Unsafe.Add(ref p, side + 1);
+            return (p00 * (1 - fx) + p10 * fx) * (1 - fy) + (p01 * (1 - fx) + p11 * fx) * fy;
+        }
         return (At(x, side, x0, y0) * (1 - fx) + At(x, side, x0 + 1, y0) * fx) * (1 - fy)
             + (At(x, side, x0, y0 + 1) * (1 - fx) + At(x, side, x0 + 1, y0 + 1) * fx) * fy;
     }
