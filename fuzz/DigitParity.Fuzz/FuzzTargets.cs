@@ -1,4 +1,3 @@
-using System.Text;
 using DigitParity.Data;
 using DigitParity.Model;
 using DigitParity.Server;
@@ -127,6 +126,4 @@ public static class FuzzTargets
         }
         return findings;
     }
-
-    internal static string Describe(byte[] data) => Encoding.ASCII.GetString(data.AsSpan(0, Math.Min(32, data.Length)));
 }

@@ -84,7 +84,7 @@ public sealed class Conv2d
         for (int o = 0; o < OutChannels; o++)
             for (int i = 0; i < InChannels; i++)
                 for (int y = 0; y < Kernel; y++)
-                    for (int x = 0; x < Kernel; x++) torch[TorchIndex(o, i, y, x)] = w[((y * Kernel + x) * InChannels + i) * OutChannels + o];
+                    for (int x = 0; x < Kernel; x++) torch[TorchIndex(o, i, y, x)] = w[OurIndex(o, i, y, x)];
         return torch;
     }
 
@@ -95,10 +95,12 @@ public sealed class Conv2d
         for (int o = 0; o < OutChannels; o++)
             for (int i = 0; i < InChannels; i++)
                 for (int y = 0; y < Kernel; y++)
-                    for (int x = 0; x < Kernel; x++) ours[((y * Kernel + x) * InChannels + i) * OutChannels + o] = torch[TorchIndex(o, i, y, x)];
+                    for (int x = 0; x < Kernel; x++) ours[OurIndex(o, i, y, x)] = torch[TorchIndex(o, i, y, x)];
     }
 
     private int TorchIndex(int o, int i, int y, int x) => ((o * InChannels + i) * Kernel + y) * Kernel + x;
+
+    private int OurIndex(int o, int i, int y, int x) => ((y * Kernel + x) * InChannels + i) * OutChannels + o;
 
     // x: (B, H, W, C) -> cols: (B·OH·OW, K·K·C), samples [b0, b1). Row (b, oy, ox) holds, for ky = 0..K−1, the
     // K·C contiguous floats x[b, oy+ky, ox..ox+K−1, 0..C−1].

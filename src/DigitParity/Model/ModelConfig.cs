@@ -51,7 +51,15 @@ public sealed record ModelConfig(int InputSize, IReadOnlyList<int> Hidden, IRead
     }
 
     /// <summary>Width of the trunk's input: InputSize, or the flattened output of the convolutions.</summary>
-    public int FeatureSize => Convolutions.Count == 0 ? InputSize : Stages()[^1].Side * Stages()[^1].Side * Stages()[^1].Channels;
+    public int FeatureSize
+    {
+        get
+        {
+            if (Convolutions.Count == 0) return InputSize;
+            var (side, channels) = Stages()[^1];
+            return side * side * channels;
+        }
+    }
 
     /// <summary>The problem with this shape, or null when it can be built.</summary>
     public string? Problem()

@@ -102,7 +102,7 @@ public sealed class MultiTaskNetwork
     internal void IndexInput(Workspace ws, int batch, int r0, int r1)
     {
         ForwardConvolutions(ws, r0, r1);
-        int inputs = Config.FeatureSize;
+        int inputs = Trunk[0].In; // the feature size, without rebuilding the stage list every step
         ActiveDepth.NonZeroMasks(ws.Features, inputs, inputs, r0, r1, ws.InputMasks);
         ActiveDepth.ForRows(ws.InputMasks, batch, inputs, ws.InputDepthLists, ws.InputDepthCounts,
             r0 / Gemm.TileRows, ActiveDepth.Tiles(r1));
@@ -113,8 +113,9 @@ public sealed class MultiTaskNetwork
     // where the tile is non-zero, so fc1's weight gradient skips the rest. Training only.
     internal void IndexInputColumns(Workspace ws, int batch, int worker, int workers)
     {
-        var (t0, t1) = Partition.Share(ActiveDepth.Tiles(Config.FeatureSize), 1, worker, workers);
-        ActiveDepth.ForColumns(ws.InputTileMasks, Config.FeatureSize, batch, ws.InputColumnLists, ws.InputColumnCounts, t0, t1);
+        int features = Trunk[0].In;
+        var (t0, t1) = Partition.Share(ActiveDepth.Tiles(features), 1, worker, workers);
+        ActiveDepth.ForColumns(ws.InputTileMasks, features, batch, ws.InputColumnLists, ws.InputColumnCounts, t0, t1);
     }
 
     // Samples [b0, b1): x (B, H, W, 1) -> per stage conv+ReLU -> pool -> ... -> ws.Features (B, FeatureSize).

@@ -18,7 +18,7 @@ public sealed record LoadedCheckpoint(MultiTaskNetwork Network, IReadOnlyDiction
     public IReadOnlyDictionary<string, float[]> Momentum => OptimizerState.GetValueOrDefault("momentum") ?? new Dictionary<string, float[]>();
 
     /// <summary>The optimizer's step count when it was saved (0 if not recorded).</summary>
-    public long OptimizerSteps => long.TryParse(Metadata.GetValueOrDefault("optimizer_steps"), out long steps) && steps >= 0 ? steps : 0;
+    public long OptimizerSteps => long.TryParse(Metadata.GetValueOrDefault("optimizer_steps"), NumberStyles.None, CultureInfo.InvariantCulture, out long steps) && steps >= 0 ? steps : 0;
 }
 
 /// <summary>
