@@ -104,6 +104,33 @@ public sealed class GemmTests
         Assert.Throws<ArgumentException>(() => Gemm.MultiplySparse(a, 4, b, 3, default, c, 3, 10, 3, 4, GemmOptions.None, new int[4], counts));
     }
 
+    // dx = dy·Wᵀ through a ReLU, gated in the product's epilogue, must equal the product followed by ReluBackward.
+    [Theory]
+    [MemberData(nameof(Shapes))]
+    public void ReluGateEqualsTheProductThenReluBackward(int m, int n, int k)
+    {
+        var rng = new Rng(17);
+        int lda = k + 1, ldb = n + 3, ldc = n + 2;
+        float[] a = Random(rng, m * lda + 1), b = Random(rng, Math.Max(k, 1) * ldb);
+        // The gate is a ReLU's output: about half zeros, the rest positive.
+        float[] gate = Random(rng, m * ldc).Select(value => MathF.Max(value, 0f)).ToArray();
+        float[] product = new float[m * ldc];
+        Gemm.MultiplyNaive(a, lda, b, ldb, default, product, ldc, m, n, k);
+        float[] expected = new float[m * ldc];
+        DigitParity.Model.Activations.ReluBackward(gate, product, expected);
+        for (int i = 0; i < m; i++) expected.AsSpan(i * ldc + n, ldc - n).Clear(); // outside C stays untouched (0)
+        foreach (var isa in AvailableIsas())
+        {
+            float[] actual = new float[m * ldc];
+            Gemm.Multiply(a, lda, b, ldb, default, actual, ldc, m, n, k, GemmOptions.None, isa, gate: gate);
+            Assert.True(expected.AsSpan().SequenceEqual(actual), $"{isa} differs for {m}x{n}x{k}");
+        }
+        int tooShort = (m - 1) * ldc + n - 1; // an empty gate means "no gate"
+        if (m > 0 && tooShort > 0)
+            Assert.Throws<ArgumentException>(() => Gemm.Multiply(a, lda, b, ldb, default, new float[m * ldc], ldc, m, n, k, GemmOptions.None, Gemm.BestIsa,
+                gate: new float[tooShort]));
+    }
+
     [Theory]
     [InlineData(784, 64, 100)]
     [InlineData(13, 21, 9)]

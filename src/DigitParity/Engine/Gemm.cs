@@ -99,13 +99,12 @@ public static unsafe class Gemm
     /// the weights W and momentum V laid out like C: <c>v = μ·v + (g + λ·w); w = w − η·v</c>, the same operations
     /// as <c>Sgd.Update</c>, so the result is bit for bit that of a separate update, without reading g back (and,
     /// unless the epilogue keeps it, without writing its final value either).
-    /// Depth lists are optional, as for <see cref="MultiplySparse"/>.
+    /// Depth lists are optional, as for <see cref="MultiplySparse"/>, and trusted: they come from <see cref="ActiveDepth"/>.
     /// </summary>
     internal static void MultiplyWithSgd(ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, Span<float> c, int ldc,
         int m, int n, int k, GemmOptions options, ReadOnlySpan<int> depthLists, ReadOnlySpan<int> depthCounts,
         Span<float> w, Span<float> v, SgdRule sgd)
     {
-        if (!depthCounts.IsEmpty) CheckDepthLists(m, k, depthLists, depthCounts);
         long needC = m == 0 || n == 0 ? 0 : (long)(m - 1) * ldc + n;
         if (w.Length < needC || v.Length < needC) throw new ArgumentException($"W and V must hold {needC} floats laid out like C.");
         Multiply(a, lda, b, ldb, default, c, ldc, m, n, k, options, BestIsa, depthLists, depthCounts, w, v, sgd);
@@ -131,19 +130,20 @@ public static unsafe class Gemm
     internal static void Multiply(ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, ReadOnlySpan<float> bias,
         Span<float> c, int ldc, int m, int n, int k, GemmOptions options, GemmIsa isa,
         ReadOnlySpan<int> depthLists = default, ReadOnlySpan<int> depthCounts = default,
-        Span<float> w = default, Span<float> v = default, SgdRule sgd = default)
+        Span<float> w = default, Span<float> v = default, SgdRule sgd = default, ReadOnlySpan<float> gate = default)
     {
         CheckArguments(a, lda, b, ldb, bias, c, ldc, m, n, k, options);
+        if (!gate.IsEmpty && gate.Length < (long)(m - 1) * ldc + n) throw new ArgumentException("gate must be laid out like C.", nameof(gate));
         if (m == 0 || n == 0) return;
         if (isa == GemmIsa.Avx512 && !Avx512F.IsSupported || isa == GemmIsa.Avx2 && !(Avx2.IsSupported && Fma.IsSupported))
             throw new PlatformNotSupportedException($"{isa} is not supported on this processor.");
         bool sparse = !depthCounts.IsEmpty;
-        fixed (float* pa = a, pb = b, pbias = bias, pc = c, pw = w, pv = v)
+        fixed (float* pa = a, pb = b, pbias = bias, pc = c, pw = w, pv = v, pg = gate)
         fixed (int* lists = depthLists, counts = depthCounts)
         {
             var args = new Operands(pa, lda, pb, ldb, bias.IsEmpty ? null : pbias, pc, ldc, k, options)
             {
-                W = pw, V = pv, Update = !w.IsEmpty, KeepGradient = sgd.KeepGradient, Sgd = sgd,
+                W = pw, V = pv, Update = !w.IsEmpty, KeepGradient = sgd.KeepGradient, Sgd = sgd, Gate = gate.IsEmpty ? null : pg,
             };
             switch (isa)
             {
@@ -218,6 +218,8 @@ public static unsafe class Gemm
         public bool Update;
         public bool KeepGradient;
         public SgdRule Sgd;
+        // With a gate G laid out like C: C = result where G > 0, else 0 (a ReLU's backward, G its output).
+        public float* Gate;
     }
 
     /// <summary>Depth of a block of B kept in L1: 128 rows × 64 floats = 32 KiB (measured best of 64-256 for fc1).</summary>
@@ -257,8 +259,7 @@ public static unsafe class Gemm
                     if (lists != null)
                     {
                         int* all = lists + (nint)t * x.K;
-                        int start = cursor[t], end = start;
-                        while (end < counts[t] && all[end] < p0 + depth) end++;
+                        int start = cursor[t], end = p0 + depth == x.K ? counts[t] : FirstAtLeast(all, start, counts[t], p0 + depth);
                         cursor[t] = end;
                         list = all + start;
                         count = end - start;
@@ -274,6 +275,19 @@ public static unsafe class Gemm
             }
             while (p0 < x.K);
         }
+    }
+
+    // The first position in list[start..end) (ascending) holding a value ≥ bound, or end: a binary search, since a
+    // tile's list is ~300 entries long and every depth block needs its share.
+    private static int FirstAtLeast(int* list, int start, int end, int bound)
+    {
+        while (start < end)
+        {
+            int middle = (int)((uint)(start + end) >> 1);
+            if (list[middle] < bound) start = middle + 1;
+            else end = middle;
+        }
+        return start;
     }
 
     // C[i..i+5, j..j+width] in 5 × TileVectors accumulators: per step of p, TileVectors loads of B
@@ -358,6 +372,12 @@ public static unsafe class Gemm
         where TS : struct, ISimd<TV> where TV : struct
     {
         if (x.Relu) { v0 = TS.Relu(v0); v1 = TS.Relu(v1); v2 = TS.Relu(v2); v3 = TS.Relu(v3); }
+        if (x.Gate != null)
+        {
+            float* g = x.Gate + at;
+            v0 = TS.WherePositive(v0, TS.Load(g)); v1 = TS.WherePositive(v1, TS.Load(g + w));
+            if (four) { v2 = TS.WherePositive(v2, TS.Load(g + 2 * w)); v3 = TS.WherePositive(v3, TS.Load(g + 3 * w)); }
+        }
         Store<TS, TV>(x, at, v0);
         Store<TS, TV>(x, at + w, v1);
         if (four) { Store<TS, TV>(x, at + 2 * w, v2); Store<TS, TV>(x, at + 3 * w, v3); }
@@ -378,6 +398,7 @@ public static unsafe class Gemm
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void StoreMasked<TS, TV>(in Operands x, nint at, TV mask, TV g) where TS : struct, ISimd<TV> where TV : struct
     {
+        if (x.Gate != null) g = TS.WherePositive(g, TS.LoadMasked(x.Gate + at, mask));
         if (!x.Update || x.KeepGradient) TS.StoreMasked(x.C + at, mask, g);
         if (!x.Update) return;
         TV w = TS.LoadMasked(x.W + at, mask);
@@ -444,6 +465,8 @@ public static unsafe class Gemm
             }
             if (x.Relu)
                 for (int j = 0; j < n; j++) c[j] = MathF.Max(c[j], 0f);
+            if (x.Gate != null)
+                for (int j = 0; j < n; j++) c[j] = x.Gate[i * x.Ldc + j] > 0f ? c[j] : 0f;
             if (x.Update)
             {
                 float* w = x.W + i * x.Ldc, v = x.V + i * x.Ldc;

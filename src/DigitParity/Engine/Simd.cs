@@ -29,6 +29,8 @@ internal unsafe interface ISimd<TVec> where TVec : struct
     static abstract TVec Subtract(TVec a, TVec b);
     static abstract TVec Multiply(TVec a, TVec b);
     static abstract TVec Relu(TVec value);
+    /// <summary>value where gate &gt; 0, else 0: the ReLU backward, gated by the ReLU's output.</summary>
+    static abstract TVec WherePositive(TVec value, TVec gate);
 }
 
 /// <summary>AVX-512: 16 floats a vector, a 5 × 64 tile in 20 of the 32 zmm registers.</summary>
@@ -52,6 +54,8 @@ internal readonly unsafe struct Simd512 : ISimd<Vector512<float>>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Subtract(Vector512<float> a, Vector512<float> b) => a - b;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Multiply(Vector512<float> a, Vector512<float> b) => a * b;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Relu(Vector512<float> value) => Vector512.Max(value, Vector512<float>.Zero);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> WherePositive(Vector512<float> value, Vector512<float> gate) => Vector512.ConditionalSelect(Vector512.GreaterThan(gate, Vector512<float>.Zero), value, Vector512<float>.Zero);
 }
 
 /// <summary>AVX2 + FMA: 8 floats a vector, a 5 × 16 tile in 10 of the 16 ymm registers.</summary>
@@ -75,4 +79,6 @@ internal readonly unsafe struct Simd256 : ISimd<Vector256<float>>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Subtract(Vector256<float> a, Vector256<float> b) => a - b;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Multiply(Vector256<float> a, Vector256<float> b) => a * b;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Relu(Vector256<float> value) => Vector256.Max(value, Vector256<float>.Zero);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> WherePositive(Vector256<float> value, Vector256<float> gate) => Vector256.ConditionalSelect(Vector256.GreaterThan(gate, Vector256<float>.Zero), value, Vector256<float>.Zero);
 }

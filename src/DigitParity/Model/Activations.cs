@@ -5,17 +5,6 @@ namespace DigitParity.Model;
 /// <summary>Element-wise activations that are not fused into a matrix multiply.</summary>
 public static class Activations
 {
-    // ReLU backward on the columns [j0, j1) of (B, width) buffers: dx = dy where y > 0, else 0 (in place allowed).
-    // y is the ReLU's output; y > 0 exactly where its input was > 0.
-    internal static void ReluBackward(ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx, int batch, int width, int j0, int j1)
-    {
-        for (int b = 0; b < batch; b++)
-        {
-            int row = b * width;
-            ReluBackward(y.Slice(row + j0, j1 - j0), dy.Slice(row + j0, j1 - j0), dx.Slice(row + j0, j1 - j0));
-        }
-    }
-
     /// <summary>dx = dy where y &gt; 0, else 0. <paramref name="dx"/> may be <paramref name="dy"/>.</summary>
     public static void ReluBackward(ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)
     {

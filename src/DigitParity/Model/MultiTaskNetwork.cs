@@ -92,18 +92,21 @@ public sealed class MultiTaskNetwork
     /// <summary>Buffers for batches of up to <paramref name="maxBatch"/> samples (with the backward pass's unless <paramref name="training"/> is false).</summary>
     public Workspace CreateWorkspace(int maxBatch, bool training = true) => new(this, maxBatch, training);
 
+    /// <summary>A training workspace for <paramref name="workers"/> workers that each gather the whole batch (see Workspace.WorkerInputs).</summary>
+    internal Workspace CreateWorkspace(int maxBatch, int workers, bool privateInputs) => new(this, maxBatch, training: true, workers, privateInputs);
+
     /// <summary>The rows of the input batch a worker fills (whole 5-row tiles), before <see cref="IndexInput"/>.</summary>
     internal static (int Start, int End) InputRows(int batch, int worker, int workers) => Partition.Share(batch, Gemm.TileRows, worker, workers);
 
-    // Rows [r0, r1) of ws.Input are filled: run the convolutional front on them (each sample is independent, so a
-    // worker needs no other's rows), then mask fc1's non-zero inputs and list, per 5-row tile, the inputs that are
+    // Rows [r0, r1) of ws.Input (or of this worker's own copy of x) are filled: run the convolutional front on them
+    // (each sample is independent, so a worker needs no other's rows), then mask fc1's non-zero inputs and list, per 5-row tile, the inputs that are
     // non-zero in any of its rows, so fc1 skips the rest (most MNIST pixels and many pooled ReLU outputs are 0).
     // Must run for all rows before Forward.
-    internal void IndexInput(Workspace ws, int batch, int r0, int r1)
+    internal void IndexInput(Workspace ws, int batch, int r0, int r1, int worker = 0)
     {
         ForwardConvolutions(ws, r0, r1);
         int inputs = Trunk[0].In; // the feature size, without rebuilding the stage list every step
-        ActiveDepth.NonZeroMasks(ws.Features, inputs, inputs, r0, r1, ws.InputMasks);
+        ActiveDepth.NonZeroMasks(ws.TrunkInput(worker), inputs, inputs, r0, r1, ws.InputMasks);
         ActiveDepth.ForRows(ws.InputMasks, batch, inputs, ws.InputDepthLists, ws.InputDepthCounts,
             r0 / Gemm.TileRows, ActiveDepth.Tiles(r1));
         ActiveDepth.TileMasks(ws.InputMasks, inputs, batch, r0, r1, ws.InputTileMasks);
@@ -155,7 +158,7 @@ public sealed class MultiTaskNetwork
     internal void Forward(Workspace ws, int batch, WorkerPool pool, int worker)
     {
         int workers = pool.Count;
-        Trunk[0].Forward(Parameters, ws.Features, ws.Activations[0], batch, relu: true, worker, workers, ws.InputDepthLists, ws.InputDepthCounts);
+        Trunk[0].Forward(Parameters, ws.TrunkInput(worker), ws.Activations[0], batch, relu: true, worker, workers, ws.InputDepthLists, ws.InputDepthCounts);
         Dropout(ws, 0, batch, worker, workers);
         for (int l = 1; l < Trunk.Count; l++)
         {
@@ -229,7 +232,7 @@ public sealed class MultiTaskNetwork
         }
         if (Convolutions.Count == 0)
         {
-            bool fused = Trunk[0].Backward(Parameters, ws.Input, ws.ActivationGradients[0], default, ws.PackedGradients[0], default, batch, worker, pool.Count,
+            bool fused = Trunk[0].Backward(Parameters, ws.TrunkInput(worker), ws.ActivationGradients[0], default, ws.PackedGradients[0], default, batch, worker, pool.Count,
                 ws.InputColumnLists, ws.InputColumnCounts, fuse: update);
             if (update is not null) Trunk[0].Update(update, worker, pool.Count, weightDone: fused);
             return;
@@ -242,15 +245,13 @@ public sealed class MultiTaskNetwork
         BackwardConvolutions(ws, batch, pool, worker, update);
     }
 
-    // One layer's backward, then the ReLU (and dropout) that precede it on the same columns of dx: dx = dx where x > 0.
+    // One layer's backward, through the ReLU that precedes it (dx = dy·Wᵀ where x > 0), then the dropout's scale.
     private void Backward(Linear layer, FloatBuffer x, FloatBuffer dy, FloatBuffer dx, FloatBuffer packed, FloatBuffer wT, int batch, WorkerPool pool, int worker,
         bool dropout = false)
     {
-        layer.Backward(Parameters, x, dy, dx, packed, wT, batch, worker, pool.Count);
+        layer.Backward(Parameters, x, dy, dx, packed, wT, batch, worker, pool.Count, reluInput: true);
         var (i0, i1) = layer.InputShare(worker, pool.Count);
-        if (i0 >= i1) return;
-        Activations.ReluBackward(x, dx, dx, batch, layer.In, i0, i1);
-        if (dropout) Activations.DropoutScale(dx, layer.In, batch, i0, i1, Config.Dropout);
+        if (dropout && i0 < i1) Activations.DropoutScale(dx, layer.In, batch, i0, i1, Config.Dropout);
     }
 
     private static void Update(IParameterUpdate? update, Linear layer, int worker, int workers)

