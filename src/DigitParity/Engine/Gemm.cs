@@ -277,16 +277,13 @@ public static unsafe class Gemm
         }
     }
 
-    // The first position in list[start..end) (ascending) holding a value ≥ bound, or end: a binary search, since a
-    // tile's list is ~300 entries long and every depth block needs its share.
+    // The first position in list[start..end) (ascending) holding a value ≥ bound, or end. A depth block holds ~50 of
+    // a tile's ~300 entries: probing 16 entries at a time, then stepping, is predictable where a binary search's
+    // branches are not (measured: the binary search took 4 % of a training step).
     private static int FirstAtLeast(int* list, int start, int end, int bound)
     {
-        while (start < end)
-        {
-            int middle = (int)((uint)(start + end) >> 1);
-            if (list[middle] < bound) start = middle + 1;
-            else end = middle;
-        }
+        while (start + 16 <= end && list[start + 15] < bound) start += 16;
+        while (start < end && list[start] < bound) start++;
         return start;
     }
 
