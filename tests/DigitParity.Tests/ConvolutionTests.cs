@@ -68,6 +68,38 @@ public sealed class ConvolutionTests
                     }
     }
 
+    // After max pooling most of a stage's output gradient is 0, so the backward products skip, per tile, the channels
+    // (dx) or pixels (dW) that are 0 throughout. Skipped steps add exactly 0: the gradients must equal the dense ones.
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    public void SparseConvolutionGradientsEqualTheDenseProductsBitForBit(int threads)
+    {
+        var network = new MultiTaskNetwork(ModelConfig.Cnn with { Dropout = 0 });
+        network.Initialize(4);
+        const int batch = 20;
+        var ws = network.CreateWorkspace(batch);
+        var images = TestData.Mnist.Train.Take(batch);
+        new LabeledDataset(images, network.Tasks).Gather(Enumerable.Range(0, batch).ToArray(), ws.Input.Span, ws.Labels);
+        using var pool = new WorkerPool(threads);
+        pool.Run(new GradientCheckTests.GradientStep(network, ws, pool, batch));
+
+        var store = network.Parameters;
+        var (conv1, conv2) = (network.Convolutions[0], network.Convolutions[1]);
+        float[] dx = ws.PooledGradients[0].Span.ToArray();
+        float[] dw1 = store.Gradient(conv1.Weight).ToArray(), dw2 = store.Gradient(conv2.Weight).ToArray();
+        float[] dy2 = ws.ConvOutputGradients[1].Span.ToArray();
+        Assert.True(dy2.Count(v => v == 0f) > dy2.Length / 2, "conv2's output gradient should be mostly 0 after pooling");
+
+        using var single = new WorkerPool(1);
+        conv2.BackwardInput(ws.ConvTransposed[1], ws.ConvOutputGradients[1], ws.ConvColumnGradients[1], ws.PooledGradients[0], 0, batch);
+        conv2.BackwardWeights(store, ws.ConvColumns[1], ws.ConvOutputGradients[1], ws.ConvWeightScratch[1], batch, single, 0);
+        conv1.BackwardWeights(store, ws.ConvColumns[0], ws.ConvOutputGradients[0], ws.ConvWeightScratch[0], batch, single, 0);
+        Assert.True(dx.AsSpan().SequenceEqual(ws.PooledGradients[0].Span), "conv2 dx");
+        Assert.True(dw2.AsSpan().SequenceEqual(store.Gradient(conv2.Weight)), "conv2 dW");
+        Assert.True(dw1.AsSpan().SequenceEqual(store.Gradient(conv1.Weight)), "conv1 dW");
+    }
+
     [Theory]
     [InlineData(1)]
     [InlineData(2)]

@@ -155,11 +155,22 @@ public sealed class Conv2d
 
     // dy: (B·OH·OW, OC), the gradient at the pre-activation -> dx: (B, H, W, C) for samples [b0, b1):
     // dcols = dy·Wᵀ, then col2im. wT (OC, K·K·C) must hold Wᵀ; dx is overwritten.
-    internal void BackwardInput(ReadOnlySpan<float> wT, ReadOnlySpan<float> dy, Span<float> dcols, Span<float> dx, int b0, int b1)
+    // With depth lists over dy's rows (ActiveDepth.ForRows, global tile numbers; b0 must start a 5-row tile), each
+    // tile of 5 pixels skips the channels whose gradient is 0 at all of them: after max pooling, most are.
+    internal void BackwardInput(ReadOnlySpan<float> wT, ReadOnlySpan<float> dy, Span<float> dcols, Span<float> dx, int b0, int b1,
+        ReadOnlySpan<int> depthLists = default, ReadOnlySpan<int> depthCounts = default)
     {
         if (b0 >= b1) return;
         int r0 = b0 * OutPixels, rows = (b1 - b0) * OutPixels;
-        Gemm.Multiply(dy[(r0 * OutChannels)..], OutChannels, wT, Depth, default, dcols[(r0 * Depth)..], Depth, rows, Depth, OutChannels, GemmOptions.None);
+        if (depthCounts.IsEmpty)
+            Gemm.Multiply(dy[(r0 * OutChannels)..], OutChannels, wT, Depth, default, dcols[(r0 * Depth)..], Depth, rows, Depth, OutChannels, GemmOptions.None);
+        else
+        {
+            if (r0 % Gemm.TileRows != 0) throw new ArgumentException("Depth lists need the rows to start a tile.", nameof(b0));
+            int tile = r0 / Gemm.TileRows;
+            Gemm.Multiply(dy[(r0 * OutChannels)..], OutChannels, wT, Depth, default, dcols[(r0 * Depth)..], Depth, rows, Depth, OutChannels, GemmOptions.None,
+                Gemm.BestIsa, depthLists[(tile * OutChannels)..], depthCounts[tile..]);
+        }
         dx.Slice(b0 * InSize, (b1 - b0) * InSize).Clear();
         Col2ImAdd(dcols, dx, b0, b1);
     }
@@ -171,8 +182,10 @@ public sealed class Conv2d
     // worker then owns dW rows [p0, p1), returned); narrow ones split the output channels, and worker 0 transposes
     // after a barrier (returns the whole tensor for worker 0, nothing for the others). db = Σ rows of dy, each worker
     // its share of the channels (BiasShare).
+    // With depth lists over dyᵀ (ActiveDepth.ForColumns: per tile of 5 channels, the rows where one is non-zero; all
+    // tiles listed), each tile skips the pixels where its channels' gradients are all 0.
     internal (int Start, int End) BackwardWeights(ParameterStore store, ReadOnlySpan<float> cols, ReadOnlySpan<float> dy, Span<float> scratch,
-        int batch, WorkerPool pool, int worker)
+        int batch, WorkerPool pool, int worker, ReadOnlySpan<int> depthLists = default, ReadOnlySpan<int> depthCounts = default)
     {
         int rows = batch * OutPixels, workers = pool.Count;
         Span<float> dw = store.Gradient(Weight);
@@ -183,14 +196,17 @@ public sealed class Conv2d
             var (p0, p1) = Partition.Share(Depth, Linear.PanelWidth, worker, workers);
             if (p0 < p1)
             {
-                Gemm.Multiply(dy, OutChannels, cols[p0..], Depth, default, scratch[p0..], Depth, OutChannels, p1 - p0, rows, GemmOptions.TransposeA);
+                Gemm.Multiply(dy, OutChannels, cols[p0..], Depth, default, scratch[p0..], Depth, OutChannels, p1 - p0, rows, GemmOptions.TransposeA,
+                    Gemm.BestIsa, depthLists, depthCounts);
                 Gemm.Transpose(scratch[p0..], Depth, dw[(p0 * OutChannels)..], OutChannels, OutChannels, p1 - p0);
             }
             return (p0, p1);
         }
         var (o0, o1) = Partition.Share(OutChannels, Gemm.TileRows, worker, workers);
+        int tile = o0 / Gemm.TileRows; // o0 starts a tile
         if (o0 < o1)
-            Gemm.Multiply(dy[o0..], OutChannels, cols, Depth, default, scratch[(o0 * Depth)..], Depth, o1 - o0, Depth, rows, GemmOptions.TransposeA);
+            Gemm.Multiply(dy[o0..], OutChannels, cols, Depth, default, scratch[(o0 * Depth)..], Depth, o1 - o0, Depth, rows, GemmOptions.TransposeA,
+                Gemm.BestIsa, depthLists.IsEmpty ? default : depthLists[(tile * rows)..], depthCounts.IsEmpty ? default : depthCounts[tile..]);
         pool.Barrier();
         if (worker != 0) return (0, 0);
         Gemm.Transpose(scratch, Depth, dw, OutChannels, OutChannels, Depth);

@@ -143,9 +143,23 @@ public sealed class MultiTaskNetwork
             var conv = Convolutions[l];
             MaxPool2d.Backward(ws.ConvOutputs[l], ws.Pooled[l], ws.PooledGradients[l], ws.ConvOutputGradients[l],
                 conv.OutHeight, conv.OutWidth, conv.OutChannels, b0, b1);
-            if (l > 0) conv.BackwardInput(ws.ConvTransposed[l], ws.ConvOutputGradients[l], ws.ConvColumnGradients[l], ws.PooledGradients[l - 1], b0, b1);
+            // Index this worker's rows of dy: which channels are non-zero per pixel, and per tile of 5 pixels.
+            int rows = batch * conv.OutPixels, r0 = b0 * conv.OutPixels, r1 = b1 * conv.OutPixels, channels = conv.OutChannels;
+            ActiveDepth.NonZeroMasks(ws.ConvOutputGradients[l], channels, channels, r0, r1, ws.ConvGradientMasks[l]);
+            ActiveDepth.TileMasks(ws.ConvGradientMasks[l], channels, rows, r0, r1, ws.ConvGradientTileMasks[l]);
+            if (l > 0)
+            {
+                ActiveDepth.ForRows(ws.ConvGradientMasks[l], rows, channels, ws.ConvInputLists[l], ws.ConvInputCounts[l], r0 / Gemm.TileRows, ActiveDepth.Tiles(r1));
+                conv.BackwardInput(ws.ConvTransposed[l], ws.ConvOutputGradients[l], ws.ConvColumnGradients[l], ws.PooledGradients[l - 1], b0, b1,
+                    ws.ConvInputLists[l], ws.ConvInputCounts[l]);
+            }
             pool.Barrier();
-            var (p0, p1) = conv.BackwardWeights(Parameters, ws.ConvColumns[l], ws.ConvOutputGradients[l], ws.ConvWeightScratch[l], batch, pool, worker);
+            // Per tile of 5 channels, the pixels of the whole batch where one is non-zero (this worker's share of the tiles).
+            var (t0, t1) = Partition.Share(ActiveDepth.Tiles(channels), 1, worker, pool.Count);
+            ActiveDepth.ForColumns(ws.ConvGradientTileMasks[l], channels, rows, ws.ConvWeightLists[l], ws.ConvWeightCounts[l], t0, t1);
+            pool.Barrier();
+            var (p0, p1) = conv.BackwardWeights(Parameters, ws.ConvColumns[l], ws.ConvOutputGradients[l], ws.ConvWeightScratch[l], batch, pool, worker,
+                ws.ConvWeightLists[l], ws.ConvWeightCounts[l]);
             if (update is null) continue;
             if (p0 < p1) update.Apply(conv.Weight, p0 * conv.OutChannels, (p1 - p0) * conv.OutChannels);
             var (c0, c1) = conv.BiasShare(worker, pool.Count);

@@ -46,6 +46,16 @@ public sealed class Workspace
         ConvColumnGradients = convs.Select((c, l) => training && l > 0 ? Buffer((long)maxBatch * c.OutPixels * c.Depth) : Empty()).ToArray();
         ConvTransposed = convs.Select((c, l) => training && l > 0 ? Buffer((long)c.Depth * c.OutChannels) : Empty()).ToArray();
         ConvWeightScratch = convs.Select(c => training ? Buffer((long)c.Depth * c.OutChannels) : Empty()).ToArray();
+        // Sparsity of each stage's output gradient (max pooling passes a gradient to one pixel of four): masks of its
+        // rows, per-row masks of 5-channel tiles, depth lists of dx = dy·Wᵀ per 5-row tile (stages after the first),
+        // and of dW = dyᵀ·cols per 5-channel tile.
+        int[] convRows = convs.Select(c => maxBatch * c.OutPixels).ToArray();
+        ConvGradientMasks = convs.Select((c, l) => training ? new ulong[convRows[l] * ActiveDepth.MaskWords(c.OutChannels)] : []).ToArray();
+        ConvGradientTileMasks = convs.Select((c, l) => training ? new ulong[ActiveDepth.TileWords(c.OutChannels) * ActiveDepth.TileStride(convRows[l])] : []).ToArray();
+        ConvInputLists = convs.Select((c, l) => training && l > 0 ? new int[ActiveDepth.Tiles(convRows[l]) * c.OutChannels] : []).ToArray();
+        ConvInputCounts = convs.Select((c, l) => training && l > 0 ? new int[ActiveDepth.Tiles(convRows[l])] : []).ToArray();
+        ConvWeightLists = convs.Select((c, l) => training ? new int[ActiveDepth.Tiles(c.OutChannels) * convRows[l]] : []).ToArray();
+        ConvWeightCounts = convs.Select(c => training ? new int[ActiveDepth.Tiles(c.OutChannels)] : []).ToArray();
         Features = convs.Count > 0 ? Pooled[^1] : Input;
         WorkerInputs = convs.Count == 0 && privateInputs
             ? Enumerable.Range(1, workers - 1).Select(_ => new FloatBuffer(maxBatch * config.InputSize)).ToArray()
@@ -96,6 +106,18 @@ public sealed class Workspace
 
     /// <summary>Per convolution stage, dWᵀ (OC, K·K·C) before it is transposed into the gradient.</summary>
     internal FloatBuffer[] ConvWeightScratch { get; }
+
+    internal ulong[][] ConvGradientMasks { get; }
+
+    internal ulong[][] ConvGradientTileMasks { get; }
+
+    internal int[][] ConvInputLists { get; }
+
+    internal int[][] ConvInputCounts { get; }
+
+    internal int[][] ConvWeightLists { get; }
+
+    internal int[][] ConvWeightCounts { get; }
 
     /// <summary>Post-ReLU output of each trunk layer: (B, Hidden[l]).</summary>
     public FloatBuffer[] Activations { get; }
