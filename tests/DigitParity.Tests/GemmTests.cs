@@ -8,7 +8,7 @@ public sealed class GemmTests
     public static TheoryData<int, int, int> Shapes() => new()
     {
         { 1, 1, 1 }, { 5, 63, 7 }, { 101, 785, 13 }, { 100, 128, 784 }, { 784, 64, 100 },
-        { 4, 17, 300 }, { 13, 12, 64 }, { 6, 65, 129 }, { 3, 5, 0 },
+        { 4, 17, 300 }, { 13, 12, 64 }, { 6, 65, 129 }, { 3, 5, 0 }, { 10, 32, 50 }, { 12, 40, 9 }, { 11, 96, 33 },
     };
 
     internal static IEnumerable<GemmIsa> AvailableIsas()

@@ -47,6 +47,22 @@ internal readonly record struct SgdRule(float LearningRate, float Momentum, floa
     }
 }
 
+/// <summary>Whether a register tile uses all of its vectors or, for a narrow panel, half of them (a compile-time choice).</summary>
+internal interface ITileWidth
+{
+    static abstract bool Half { get; }
+}
+
+internal struct FullWidth : ITileWidth
+{
+    public static bool Half => false;
+}
+
+internal struct HalfWidth : ITileWidth
+{
+    public static bool Half => true;
+}
+
 /// <summary>Instruction sets the matrix multiply can run on; the best available is the default.</summary>
 internal enum GemmIsa
 {
@@ -266,10 +282,20 @@ public static unsafe class Gemm
                     }
                     int rows = Math.Min(TileRows, m - i);
                     if (rows == TileRows && columns == width)
-                        FullTile<TS, TV>(block, i, j, list, count);
+                        FullTile<TS, TV, FullWidth>(block, i, j, list, count);
                     else
-                        for (int jj = j; jj < j + columns; jj += TS.Count)
+                    {
+                        // A panel of 32 or more columns (conv1's 32 channels, a 32-column share) still gets 10
+                        // accumulators: enough to hide the FMA latency, where an edge tile's 5 are not.
+                        int jj = j;
+                        if (rows == TileRows && TS.TileVectors == 4 && columns >= width / 2)
+                        {
+                            FullTile<TS, TV, HalfWidth>(block, i, j, list, count);
+                            jj += width / 2;
+                        }
+                        for (; jj < j + columns; jj += TS.Count)
                             EdgeTile<TS, TV>(block, i, jj, rows, Math.Min(TS.Count, j + columns - jj), list, count);
+                    }
                 }
                 p0 += DepthBlock;
             }
@@ -287,13 +313,14 @@ public static unsafe class Gemm
         return start;
     }
 
-    // C[i..i+5, j..j+width] in 5 × TileVectors accumulators: per step of p, TileVectors loads of B
+    // C[i..i+5, j..j+width] in 5 × TileVectors accumulators (or, for a HalfWidth tile, 5 × 2): per step of p, TileVectors loads of B
     // and 5 broadcasts of A feed 5 × TileVectors FMAs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void FullTile<TS, TV>(in Operands x, int i, int j, int* list, int count) where TS : struct, ISimd<TV> where TV : struct
+    private static void FullTile<TS, TV, TW>(in Operands x, int i, int j, int* list, int count)
+        where TS : struct, ISimd<TV> where TV : struct where TW : struct, ITileWidth
     {
         int w = TS.Count;
-        bool four = TS.TileVectors == 4;
+        bool four = TS.TileVectors == 4 && !TW.Half;
         float* c0 = x.C + i * x.Ldc + j;
         TV c00, c01, c02 = TS.Zero, c03 = TS.Zero, c10, c11, c12 = TS.Zero, c13 = TS.Zero, c20, c21, c22 = TS.Zero, c23 = TS.Zero,
            c30, c31, c32 = TS.Zero, c33 = TS.Zero, c40, c41, c42 = TS.Zero, c43 = TS.Zero;
