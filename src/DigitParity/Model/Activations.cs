@@ -51,33 +51,53 @@ public static class Activations
         for (int b = 0; b < batch; b++) System.Numerics.Tensors.TensorPrimitives.Multiply(dy.Slice(b * width + j0, j1 - j0), scale, dy.Slice(b * width + j0, j1 - j0));
     }
 
-    // sums[c − c0] = Σ_r y[r, c] for columns [c0, c1) of y (rows, width), each column summed in row order (so any split
-    // of the columns gives the same bits), 32 columns at a time in registers.
+    // sums[c − c0] = Σ_r y[r, c] for columns [c0, c1) of y (rows, width). Each column is summed as four partial sums
+    // over the rows r ≡ 0, 1, 2, 3 (mod 4), each in row order, then (s0 + s1) + (s2 + s3): four independent chains
+    // hide the adder's latency even for a share of 8 columns (conv1's bias split between two workers: one chain took
+    // 4 % of a CNN step). The order depends on nothing but the rows, so any split of the columns gives the same bits.
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     internal static void ColumnSums(ReadOnlySpan<float> y, int width, int rows, int c0, int c1, Span<float> sums)
     {
-        int c = c0;
-        for (; c + 32 <= c1; c += 32)
+        int c = c0, whole = rows & ~3;
+        for (; c + 16 <= c1; c += 16)
         {
-            Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
-            for (int r = 0; r < rows; r++)
+            Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default, b0 = default, b1 = default, b2 = default, b3 = default;
+            int r = 0;
+            for (; r < whole; r += 4)
             {
-                ReadOnlySpan<float> row = y.Slice(r * width + c, 32);
-                a0 += Vector256.Create(row); a1 += Vector256.Create(row[8..]); a2 += Vector256.Create(row[16..]); a3 += Vector256.Create(row[24..]);
+                int at = r * width + c;
+                a0 += Vector256.Create(y.Slice(at, 8)); b0 += Vector256.Create(y.Slice(at + 8, 8)); at += width;
+                a1 += Vector256.Create(y.Slice(at, 8)); b1 += Vector256.Create(y.Slice(at + 8, 8)); at += width;
+                a2 += Vector256.Create(y.Slice(at, 8)); b2 += Vector256.Create(y.Slice(at + 8, 8)); at += width;
+                a3 += Vector256.Create(y.Slice(at, 8)); b3 += Vector256.Create(y.Slice(at + 8, 8));
             }
-            a0.CopyTo(sums[(c - c0)..]); a1.CopyTo(sums[(c - c0 + 8)..]); a2.CopyTo(sums[(c - c0 + 16)..]); a3.CopyTo(sums[(c - c0 + 24)..]);
+            if (r < rows) { a0 += Vector256.Create(y.Slice(r * width + c, 8)); b0 += Vector256.Create(y.Slice(r * width + c + 8, 8)); }
+            if (r + 1 < rows) { a1 += Vector256.Create(y.Slice((r + 1) * width + c, 8)); b1 += Vector256.Create(y.Slice((r + 1) * width + c + 8, 8)); }
+            if (r + 2 < rows) { a2 += Vector256.Create(y.Slice((r + 2) * width + c, 8)); b2 += Vector256.Create(y.Slice((r + 2) * width + c + 8, 8)); }
+            ((a0 + a1) + (a2 + a3)).CopyTo(sums[(c - c0)..]);
+            ((b0 + b1) + (b2 + b3)).CopyTo(sums[(c - c0 + 8)..]);
         }
         for (; c + 8 <= c1; c += 8)
         {
-            Vector256<float> a = default;
-            for (int r = 0; r < rows; r++) a += Vector256.Create(y.Slice(r * width + c, 8));
-            a.CopyTo(sums[(c - c0)..]);
+            Vector256<float> a0 = default, a1 = default, a2 = default, a3 = default;
+            int r = 0;
+            for (; r < whole; r += 4)
+            {
+                int at = r * width + c;
+                a0 += Vector256.Create(y.Slice(at, 8)); a1 += Vector256.Create(y.Slice(at + width, 8));
+                a2 += Vector256.Create(y.Slice(at + 2 * width, 8)); a3 += Vector256.Create(y.Slice(at + 3 * width, 8));
+            }
+            if (r < rows) a0 += Vector256.Create(y.Slice(r * width + c, 8));
+            if (r + 1 < rows) a1 += Vector256.Create(y.Slice((r + 1) * width + c, 8));
+            if (r + 2 < rows) a2 += Vector256.Create(y.Slice((r + 2) * width + c, 8));
+            ((a0 + a1) + (a2 + a3)).CopyTo(sums[(c - c0)..]);
         }
+        Span<float> partial = stackalloc float[4];
         for (; c < c1; c++)
         {
-            float a = 0;
-            for (int r = 0; r < rows; r++) a += y[r * width + c];
-            sums[c - c0] = a;
+            partial.Clear();
+            for (int r = 0; r < rows; r++) partial[r & 3] += y[r * width + c];
+            sums[c - c0] = (partial[0] + partial[1]) + (partial[2] + partial[3]);
         }
     }
 }
