@@ -304,8 +304,8 @@ public static unsafe class Gemm
     }
 
     // The first position in list[start..end) (ascending) holding a value ≥ bound, or end. A depth block holds ~50 of
-    // a tile's ~300 entries: probing 16 entries at a time, then stepping, is predictable where a binary search's
-    // branches are not (measured: the binary search took 4 % of a training step).
+    // a tile's ~300 entries: probing 16 entries at a time, then stepping, reads fewer entries than a plain scan and
+    // mispredicts less than a binary search (interleaved A/B of the MLP: 294k → 318k samples/s against the latter).
     private static int FirstAtLeast(int* list, int start, int end, int bound)
     {
         while (start + 16 <= end && list[start + 15] < bound) start += 16;
@@ -313,8 +313,8 @@ public static unsafe class Gemm
         return start;
     }
 
-    // C[i..i+5, j..j+width] in 5 × TileVectors accumulators (or, for a HalfWidth tile, 5 × 2): per step of p, TileVectors loads of B
-    // and 5 broadcasts of A feed 5 × TileVectors FMAs.
+    // C[i..i+5, j..j+width] in 5 × TileVectors accumulators (a HalfWidth tile: 5 × 2, half the width): per step of p,
+    // TileVectors loads of B and 5 broadcasts of A feed 5 × TileVectors FMAs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void FullTile<TS, TV, TW>(in Operands x, int i, int j, int* list, int count)
         where TS : struct, ISimd<TV> where TV : struct where TW : struct, ITileWidth
