@@ -41,6 +41,33 @@ public sealed class ConvolutionTests
         return y;
     }
 
+    // im2col copies each kernel row's run of K·C floats (5 for conv1 on MNIST) into the sample's rows only.
+    [Theory]
+    [InlineData(1, 5, 28, 28)]
+    [InlineData(1, 4, 9, 8)]
+    [InlineData(1, 4, 9, 7)]
+    [InlineData(2, 3, 6, 6)]
+    [InlineData(3, 5, 11, 9)]
+    public void Im2ColHoldsEveryWindowInKernelRowOrder(int channels, int kernel, int height, int width)
+    {
+        var conv = new Conv2d(new ParameterLayout(), "c", channels, 8, kernel, height, width);
+        const int batch = 3;
+        float[] x = GemmTests.Random(new Rng(8), batch * conv.InSize);
+        var cols = new float[batch * conv.OutPixels * conv.Depth];
+        conv.Im2Col(x, cols, 1, batch); // samples 1-2: sample 0's rows stay 0
+        Assert.All(cols.Take(conv.OutPixels * conv.Depth), v => Assert.Equal(0f, v));
+        for (int b = 1; b < batch; b++)
+            for (int oy = 0; oy < conv.OutHeight; oy++)
+                for (int ox = 0; ox < conv.OutWidth; ox++)
+                    for (int ky = 0; ky < kernel; ky++)
+                        for (int kx = 0; kx < kernel; kx++)
+                            for (int c = 0; c < channels; c++)
+                            {
+                                int row = (b * conv.OutHeight + oy) * conv.OutWidth + ox;
+                                Assert.Equal(x[b * conv.InSize + ((oy + ky) * width + ox + kx) * channels + c], cols[row * conv.Depth + (ky * kernel + kx) * channels + c]);
+                            }
+    }
+
     [Fact]
     public void ConvolutionForwardMatchesTheNaiveReference()
     {
