@@ -26,12 +26,8 @@ public static class CnnProfile
         // As the network's backward does: masks of dy's rows, per-tile depth lists for dx (stage 2) and dW.
         void Index(int l)
         {
-            var conv = network.Convolutions[l];
-            int rows = batch * conv.OutPixels, channels = conv.OutChannels;
-            ActiveDepth.NonZeroMasks(ws.ConvOutputGradients[l], channels, channels, 0, rows, ws.ConvGradientMasks[l]);
-            ActiveDepth.TileMasks(ws.ConvGradientMasks[l], channels, rows, 0, rows, ws.ConvGradientTileMasks[l]);
-            if (l > 0) ActiveDepth.ForRows(ws.ConvGradientMasks[l], rows, channels, ws.ConvInputLists[l], ws.ConvInputCounts[l], 0, ActiveDepth.Tiles(rows));
-            ActiveDepth.ForColumns(ws.ConvGradientTileMasks[l], channels, rows, ws.ConvWeightLists[l], ws.ConvWeightCounts[l], 0, ActiveDepth.Tiles(channels));
+            network.IndexOutputGradient(ws, l, batch, 0, batch);
+            network.ListOutputGradientPixels(ws, l, batch, 0, ActiveDepth.Tiles(network.Convolutions[l].OutChannels));
         }
         (string Name, double Flops, Action Work)[] phases =
         {

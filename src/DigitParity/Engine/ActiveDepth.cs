@@ -49,6 +49,20 @@ public static unsafe class ActiveDepth
     }
 
     /// <summary>
+    /// Everything a product needs to skip the zeros of rows [<paramref name="firstRow"/>, <paramref name="endRow"/>) of A
+    /// (<paramref name="rows"/> × <paramref name="columns"/>, dense; both ends start 5-row tiles or end A): their
+    /// <see cref="NonZeroMasks"/>, their <see cref="TileMasks"/> (for <see cref="ForColumns"/> once every row is done)
+    /// and, unless <paramref name="lists"/> is empty, the <see cref="ForRows"/> lists of the tiles they cover.
+    /// </summary>
+    public static void IndexRows(ReadOnlySpan<float> a, int rows, int columns, int firstRow, int endRow, Span<ulong> masks, Span<ulong> tileMasks,
+        Span<int> lists, Span<int> counts)
+    {
+        NonZeroMasks(a, columns, columns, firstRow, endRow, masks);
+        TileMasks(masks, columns, rows, firstRow, endRow, tileMasks);
+        if (!lists.IsEmpty) ForRows(masks, rows, columns, lists, counts, firstRow / Gemm.TileRows, Tiles(endRow));
+    }
+
+    /// <summary>
     /// For A (m × k) read row by row: for the tiles [<paramref name="firstTile"/>, <paramref name="endTile"/>) — rows 5t..5t+4 —
     /// lists the depth steps (columns) where any of the tile's rows is non-zero, ascending, into <c>lists[t·k ..]</c>,
     /// with the count in counts[t]. <paramref name="masks"/> holds A's row masks (<see cref="NonZeroMasks"/>).

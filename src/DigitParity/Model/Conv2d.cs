@@ -177,15 +177,16 @@ public sealed class Conv2d
         for (int s0 = b0; s0 < b1; s0 += CacheChunk)
         {
             int s1 = Math.Min(b1, s0 + CacheChunk), r0 = s0 * OutPixels, rows = (s1 - s0) * OutPixels;
-            if (depthCounts.IsEmpty)
-                Gemm.Multiply(dy[(r0 * OutChannels)..], OutChannels, wT, Depth, default, dcols[(r0 * Depth)..], Depth, rows, Depth, OutChannels, GemmOptions.None);
-            else
+            ReadOnlySpan<int> lists = default, counts = default;
+            if (!depthCounts.IsEmpty)
             {
                 if (r0 % Gemm.TileRows != 0) throw new ArgumentException("Depth lists need the rows to start a tile.", nameof(b0));
                 int tile = r0 / Gemm.TileRows;
-                Gemm.Multiply(dy[(r0 * OutChannels)..], OutChannels, wT, Depth, default, dcols[(r0 * Depth)..], Depth, rows, Depth, OutChannels, GemmOptions.None,
-                    Gemm.BestIsa, depthLists[(tile * OutChannels)..], depthCounts[tile..]);
+                lists = depthLists[(tile * OutChannels)..];
+                counts = depthCounts[tile..];
             }
+            Gemm.Multiply(dy[(r0 * OutChannels)..], OutChannels, wT, Depth, default, dcols[(r0 * Depth)..], Depth, rows, Depth, OutChannels, GemmOptions.None,
+                Gemm.BestIsa, lists, counts);
             Col2ImAdd(dcols, dx, s0, s1);
         }
     }

@@ -106,10 +106,7 @@ public sealed class MultiTaskNetwork
     {
         ForwardConvolutions(ws, r0, r1);
         int inputs = Trunk[0].In; // the feature size, without rebuilding the stage list every step
-        ActiveDepth.NonZeroMasks(ws.TrunkInput(worker), inputs, inputs, r0, r1, ws.InputMasks);
-        ActiveDepth.ForRows(ws.InputMasks, batch, inputs, ws.InputDepthLists, ws.InputDepthCounts,
-            r0 / Gemm.TileRows, ActiveDepth.Tiles(r1));
-        ActiveDepth.TileMasks(ws.InputMasks, inputs, batch, r0, r1, ws.InputTileMasks);
+        ActiveDepth.IndexRows(ws.TrunkInput(worker), batch, inputs, r0, r1, ws.InputMasks, ws.InputTileMasks, ws.InputDepthLists, ws.InputDepthCounts);
     }
 
     // Once every row is indexed (after a barrier): for this worker's share of the tiles of 5 inputs, list the samples
@@ -143,20 +140,13 @@ public sealed class MultiTaskNetwork
             var conv = Convolutions[l];
             MaxPool2d.Backward(ws.ConvOutputs[l], ws.Pooled[l], ws.PooledGradients[l], ws.ConvOutputGradients[l],
                 conv.OutHeight, conv.OutWidth, conv.OutChannels, b0, b1);
-            // Index this worker's rows of dy: which channels are non-zero per pixel, and per tile of 5 pixels.
-            int rows = batch * conv.OutPixels, r0 = b0 * conv.OutPixels, r1 = b1 * conv.OutPixels, channels = conv.OutChannels;
-            ActiveDepth.NonZeroMasks(ws.ConvOutputGradients[l], channels, channels, r0, r1, ws.ConvGradientMasks[l]);
-            ActiveDepth.TileMasks(ws.ConvGradientMasks[l], channels, rows, r0, r1, ws.ConvGradientTileMasks[l]);
+            IndexOutputGradient(ws, l, batch, b0, b1);
             if (l > 0)
-            {
-                ActiveDepth.ForRows(ws.ConvGradientMasks[l], rows, channels, ws.ConvInputLists[l], ws.ConvInputCounts[l], r0 / Gemm.TileRows, ActiveDepth.Tiles(r1));
                 conv.BackwardInput(ws.ConvTransposed[l], ws.ConvOutputGradients[l], ws.ConvColumnGradients[l], ws.PooledGradients[l - 1], b0, b1,
                     ws.ConvInputLists[l], ws.ConvInputCounts[l]);
-            }
             pool.Barrier();
-            // Per tile of 5 channels, the pixels of the whole batch where one is non-zero (this worker's share of the tiles).
-            var (t0, t1) = Partition.Share(ActiveDepth.Tiles(channels), 1, worker, pool.Count);
-            ActiveDepth.ForColumns(ws.ConvGradientTileMasks[l], channels, rows, ws.ConvWeightLists[l], ws.ConvWeightCounts[l], t0, t1);
+            var (t0, t1) = Partition.Share(ActiveDepth.Tiles(conv.OutChannels), 1, worker, pool.Count);
+            ListOutputGradientPixels(ws, l, batch, t0, t1);
             pool.Barrier();
             var (p0, p1) = conv.BackwardWeights(Parameters, ws.ConvColumns[l], ws.ConvOutputGradients[l], ws.ConvWeightScratch[l], batch, pool, worker,
                 ws.ConvWeightLists[l], ws.ConvWeightCounts[l]);
@@ -165,6 +155,23 @@ public sealed class MultiTaskNetwork
             var (c0, c1) = conv.BiasShare(worker, pool.Count);
             if (c0 < c1) update.Apply(conv.Bias, c0, c1 - c0);
         }
+    }
+
+    // Samples [b0, b1) of stage l's output gradient dy (B·OH·OW, OC): which channels are non-zero at each pixel and, for
+    // dx = dy·Wᵀ (stages after the first), per tile of 5 pixels. After max pooling most of dy is 0.
+    internal void IndexOutputGradient(Workspace ws, int l, int batch, int b0, int b1)
+    {
+        var conv = Convolutions[l];
+        ActiveDepth.IndexRows(ws.ConvOutputGradients[l], batch * conv.OutPixels, conv.OutChannels, b0 * conv.OutPixels, b1 * conv.OutPixels,
+            ws.ConvGradientMasks[l], ws.ConvGradientTileMasks[l], ws.ConvInputLists[l], ws.ConvInputCounts[l]);
+    }
+
+    // Once every sample is indexed: for dW = dyᵀ·cols, per tile of 5 channels in [t0, t1), the pixels of the whole batch
+    // where one of them is non-zero.
+    internal void ListOutputGradientPixels(Workspace ws, int l, int batch, int t0, int t1)
+    {
+        var conv = Convolutions[l];
+        ActiveDepth.ForColumns(ws.ConvGradientTileMasks[l], conv.OutChannels, batch * conv.OutPixels, ws.ConvWeightLists[l], ws.ConvWeightCounts[l], t0, t1);
     }
 
     // x (B, In) -> logits (B, HeadWidth). Every worker runs this, after IndexInput. A barrier separates two layers
