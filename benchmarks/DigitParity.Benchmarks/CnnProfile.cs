@@ -29,6 +29,14 @@ public static class CnnProfile
             network.IndexOutputGradient(ws, l, batch, 0, batch);
             network.ListOutputGradientPixels(ws, l, batch, 0, ActiveDepth.Tiles(network.Convolutions[l].OutChannels));
         }
+        var tileLists = new int[ActiveDepth.Tiles(batch * 64) * 64];
+        var tileCounts = new int[ActiveDepth.Tiles(batch * 64)];
+        unsafe void SparseProduct()
+        {
+            fixed (float* pw = ws.ConvTransposed[1].Span, pdy = ws.ConvOutputGradients[1].Span, pcols = ws.ConvColumnGradients[1].Span)
+            fixed (int* plists = ws.ConvInputLists[1], pcounts = ws.ConvInputCounts[1])
+                SparseRows.Multiply(pdy, 64, plists, 64, pcounts, batch * 64, pw, c2.Depth, pcols, c2.Depth, c2.Depth, Gemm.BestIsa);
+        }
         (string Name, double Flops, Action Work)[] phases =
         {
             ("augment (100 images)", 0, () =>
@@ -48,7 +56,10 @@ public static class CnnProfile
             ("pool2 forward", 0, () => MaxPool2d.Forward(ws.ConvOutputs[1], ws.Pooled[1], 8, 8, 64, 0, batch)),
             ("pool2 backward", 0, () => MaxPool2d.Backward(ws.ConvOutputs[1], ws.Pooled[1], ws.PooledGradients[1], ws.ConvOutputGradients[1], 8, 8, 64, 0, batch)),
             ("conv2 index dy (zeros to skip)", 0, () => Index(1)),
-            ("conv2 dx (gemm + col2im)", 2.0 * batch * c2.OutPixels * c2.Depth * c2.OutChannels, () => c2.BackwardInput(ws.ConvTransposed[1], ws.ConvOutputGradients[1], ws.ConvColumnGradients[1], ws.PooledGradients[0], 0, batch, ws.ConvInputLists[1], ws.ConvInputCounts[1])),
+            ("conv2 dx (per-pixel sparse rows + col2im)", 2.0 * batch * c2.OutPixels * c2.Depth * c2.OutChannels, () => c2.BackwardInputSparse(ws.ConvTransposed[1], ws.ConvOutputGradients[1], ws.ConvGradientMasks[1], ws.ConvInputLists[1], ws.ConvInputCounts[1], ws.ConvColumnGradients[1], ws.PooledGradients[0], 0, batch)),
+            ("  as the tiled product skipping zeros", 2.0 * batch * c2.OutPixels * c2.Depth * c2.OutChannels, () => { Index(1); ActiveDepth.ForRows(ws.ConvGradientMasks[1], batch * 64, 64, tileLists, tileCounts, 0, ActiveDepth.Tiles(batch * 64)); c2.BackwardInput(ws.ConvTransposed[1], ws.ConvOutputGradients[1], ws.ConvColumnGradients[1], ws.PooledGradients[0], 0, batch, tileLists, tileCounts); }),
+            ("  of which the row lists", 0, () => SparseRows.List(ws.ConvGradientMasks[1], ActiveDepth.MaskWords(64), 0, batch * 64, ws.ConvInputLists[1], 64, ws.ConvInputCounts[1])),
+            ("  of which the sparse product", 0, () => SparseProduct()),
             ("  without skipping zeros", 2.0 * batch * c2.OutPixels * c2.Depth * c2.OutChannels, () => c2.BackwardInput(ws.ConvTransposed[1], ws.ConvOutputGradients[1], ws.ConvColumnGradients[1], ws.PooledGradients[0], 0, batch)),
             ("  of which col2im", 0, () => c2.Col2ImAdd(ws.ConvColumnGradients[1], ws.PooledGradients[0], 0, batch)),
             ("conv2 dW (dWᵀ = dyᵀ·cols)", 2.0 * batch * c2.OutPixels * c2.Depth * c2.OutChannels, () => c2.BackwardWeights(store, ws.ConvColumns[1], ws.ConvOutputGradients[1], ws.ConvWeightScratch[1], batch, pool, 0, ws.ConvWeightLists[1], ws.ConvWeightCounts[1])),
@@ -82,10 +93,15 @@ public static class CnnProfile
         phases = [.. phases, ("conv2 forward, direct (25 GEMMs)", 2.0 * batch * c2.OutPixels * c2.Depth * c2.OutChannels, Direct)];
         var gradient = ws.PooledGradients[1].Span;
         for (int i = 0; i < gradient.Length; i++) gradient[i] = rng.NextUniform(1f);
+        // Every phase 40 times first, so that tiered compilation has promoted all the code (a phase timed on tier-0
+        // code measured up to 2.5x slower than in training).
+        for (int round = 0; round < 2; round++)
+            foreach (var (_, _, work) in phases)
+                for (int r = 0; r < 20; r++) work();
+        Thread.Sleep(200);
         double total = 0, last = 0;
         foreach (var (name, flops, work) in phases)
         {
-            work();
             var clock = Stopwatch.StartNew();
             for (int r = 0; r < repeats; r++) work();
             double us = clock.Elapsed.TotalMicroseconds / repeats;
@@ -94,6 +110,13 @@ public static class CnnProfile
             Console.WriteLine($"{name,-32} {us,9:0} µs{(flops > 0 ? $"  {flops / us / 1e3,6:0.0} GFLOP/s" : "")}");
         }
         Console.WriteLine($"{"total (one thread, im2col path)",-32} {total - last,9:0} µs  = {batch / (total - last) * 1e6:0} samples/s");
+        foreach (int l in new[] { 0, 1 })
+        {
+            var dy = ws.ConvOutputGradients[l].Span[..(batch * network.Convolutions[l].OutSize)];
+            int nonZero = 0;
+            foreach (float v in dy) if (v != 0) nonZero++;
+            Console.WriteLine($"conv{l + 1} output gradient: {100.0 * nonZero / dy.Length:0.0} % non-zero ({(double)nonZero / (batch * network.Convolutions[l].OutPixels):0.0} channels a pixel)");
+        }
         // The direct result must be the im2col one before ReLU and bias: compare on the pre-activation.
         Gemm.Multiply(ws.ConvColumns[1], c2.Depth, store.Value(c2.Weight), c2.OutChannels, default, ws.ConvOutputs[1], c2.OutChannels,
             batch * c2.OutPixels, c2.OutChannels, c2.Depth, GemmOptions.None);

@@ -20,6 +20,12 @@ internal static class TrainCommand
         var lr = new Option<float>("--lr") { Description = "Learning rate", DefaultValueFactory = _ => defaults.LearningRate };
         var momentum = new Option<float>("--momentum") { Description = "SGD momentum", DefaultValueFactory = _ => defaults.Momentum };
         var weightDecay = new Option<float>("--weight-decay") { Description = "L2 weight decay (weights, not biases)", DefaultValueFactory = _ => defaults.WeightDecay };
+        var ema = new Option<float>("--ema")
+        {
+            Description = "Evaluate and save an exponential moving average of the weights, with this decay per step (e.g. 0.999; 0: off)",
+            DefaultValueFactory = _ => defaults.AverageDecay,
+            HelpName = "DECAY",
+        };
         var seed = new Option<ulong>("--seed") { Description = "Seed of initialization and shuffling", DefaultValueFactory = _ => defaults.Seed };
         var data = new Option<string?>("--data")
         {
@@ -138,10 +144,11 @@ internal static class TrainCommand
         Require(lr, v => float.IsFinite(v) && v > 0, "a positive number");
         Require(momentum, v => float.IsFinite(v) && v >= 0 && v < 1, "a number in [0, 1)");
         Require(weightDecay, v => float.IsFinite(v) && v >= 0, "zero or a positive number");
+        Require(ema, v => v >= 0 && v < 1, "a number in [0, 1)");
 
         var command = new Command("train", "Train the multi-task digit & parity network (defaults: the MXNet tutorial's settings)")
         {
-            model, hidden, conv, dropout, augment, epochs, batchSize, lr, momentum, weightDecay, seed, data, threads, logInterval, metrics, save, report, checkpointDir, resume, task, taskWeight, valSplit, schedule, patience, optimizer, classes,
+            model, hidden, conv, dropout, augment, epochs, batchSize, lr, momentum, weightDecay, seed, data, threads, logInterval, metrics, save, report, checkpointDir, resume, task, taskWeight, valSplit, schedule, patience, optimizer, ema, classes,
         };
         command.SetAction(parse =>
         {
@@ -159,6 +166,7 @@ internal static class TrainCommand
                 Optimizer = parse.GetValue(optimizer),
                 Patience = parse.GetValue(patience),
                 Augmentation = parse.GetValue(augment) ? Augmentation.Default : null,
+                AverageDecay = parse.GetValue(ema),
             };
             try
             {
@@ -319,7 +327,7 @@ internal static class TrainCommand
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"Model: {Describe(config)} -> heads {string.Join(", ", config.Tasks.Select(t => $"{t.Name} ({t.ClassCount})"))}; {network.Parameters.Count:N0} parameters"));
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{options.Optimizer.ToString().ToUpperInvariant()}: lr {options.LearningRate}{(options.Schedule == LearningRateSchedule.Constant ? "" : $" ({options.Schedule.ToString().ToLowerInvariant()} schedule)")}, {(options.Optimizer == OptimizerKind.Sgd ? $"momentum {options.Momentum}" : "β1 0.9, β2 0.999")}, weight decay {options.WeightDecay:0.#########}, batch {options.BatchSize}, {options.Epochs} epochs, seed {options.Seed}, {options.Threads} threads"));
+            $"{options.Optimizer.ToString().ToUpperInvariant()}: lr {options.LearningRate}{(options.Schedule == LearningRateSchedule.Constant ? "" : $" ({options.Schedule.ToString().ToLowerInvariant()} schedule)")}, {(options.Optimizer == OptimizerKind.Sgd ? $"momentum {options.Momentum}" : "β1 0.9, β2 0.999")}, weight decay {options.WeightDecay:0.#########}{(options.AverageDecay > 0 ? $", weight average (decay {options.AverageDecay})" : "")}, batch {options.BatchSize}, {options.Epochs} epochs, seed {options.Seed}, {options.Threads} threads"));
 
         using var trainer = new Trainer(network, options);
         if (resumed is not null) trainer.RestoreOptimizer(resumed);

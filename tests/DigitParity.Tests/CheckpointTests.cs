@@ -127,15 +127,16 @@ public sealed class CheckpointTests
 public sealed class ResumeTests
 {
     [Theory]
-    [InlineData(OptimizerKind.Sgd, false)]
-    [InlineData(OptimizerKind.AdamW, false)]
-    [InlineData(OptimizerKind.Sgd, true)]
-    public void OneEpochSavedThenTwoResumedEqualsThreeStraightBitForBit(OptimizerKind optimizer, bool cnn)
+    [InlineData(OptimizerKind.Sgd, false, 0f)]
+    [InlineData(OptimizerKind.AdamW, false, 0f)]
+    [InlineData(OptimizerKind.Sgd, true, 0f)]
+    [InlineData(OptimizerKind.Sgd, false, 0.99f)]
+    public void OneEpochSavedThenTwoResumedEqualsThreeStraightBitForBit(OptimizerKind optimizer, bool cnn, float averageDecay)
     {
         var config = cnn ? ModelConfig.Cnn : ModelConfig.Tutorial;
         var train = new LabeledDataset(TestData.Mnist.Train.Take(cnn ? 1000 : 3000), config.Tasks);
         var validation = new LabeledDataset(TestData.Mnist.Validation.Take(500), config.Tasks);
-        var options = new TrainingOptions { Epochs = 3, Seed = 9, Optimizer = optimizer, LearningRate = optimizer == OptimizerKind.Sgd ? 0.1f : 0.001f };
+        var options = new TrainingOptions { Epochs = 3, Seed = 9, Optimizer = optimizer, LearningRate = optimizer == OptimizerKind.Sgd ? 0.1f : 0.001f, AverageDecay = averageDecay };
 
         var straight = new MultiTaskNetwork(config);
         straight.Initialize(options.Seed);

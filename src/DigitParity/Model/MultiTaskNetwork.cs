@@ -142,8 +142,8 @@ public sealed class MultiTaskNetwork
                 conv.OutHeight, conv.OutWidth, conv.OutChannels, b0, b1);
             IndexOutputGradient(ws, l, batch, b0, b1);
             if (l > 0)
-                conv.BackwardInput(ws.ConvTransposed[l], ws.ConvOutputGradients[l], ws.ConvColumnGradients[l], ws.PooledGradients[l - 1], b0, b1,
-                    ws.ConvInputLists[l], ws.ConvInputCounts[l]);
+                conv.BackwardInputSparse(ws.ConvTransposed[l], ws.ConvOutputGradients[l], ws.ConvGradientMasks[l], ws.ConvInputLists[l], ws.ConvInputCounts[l],
+                    ws.ConvColumnGradients[l], ws.PooledGradients[l - 1], b0, b1);
             pool.Barrier();
             var (t0, t1) = Partition.Share(ActiveDepth.Tiles(conv.OutChannels), 1, worker, pool.Count);
             ListOutputGradientPixels(ws, l, batch, t0, t1);
@@ -163,7 +163,7 @@ public sealed class MultiTaskNetwork
     {
         var conv = Convolutions[l];
         ActiveDepth.IndexRows(ws.ConvOutputGradients[l], batch * conv.OutPixels, conv.OutChannels, b0 * conv.OutPixels, b1 * conv.OutPixels,
-            ws.ConvGradientMasks[l], ws.ConvGradientTileMasks[l], ws.ConvInputLists[l], ws.ConvInputCounts[l]);
+            ws.ConvGradientMasks[l], ws.ConvGradientTileMasks[l], default, default);
     }
 
     // Once every sample is indexed: for dW = dyᵀ·cols, per tile of 5 channels in [t0, t1), the pixels of the whole batch

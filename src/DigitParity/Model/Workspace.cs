@@ -52,8 +52,8 @@ public sealed class Workspace
         int[] convRows = convs.Select(c => maxBatch * c.OutPixels).ToArray();
         ConvGradientMasks = convs.Select((c, l) => training ? new ulong[convRows[l] * ActiveDepth.MaskWords(c.OutChannels)] : []).ToArray();
         ConvGradientTileMasks = convs.Select((c, l) => training ? new ulong[ActiveDepth.TileWords(c.OutChannels) * ActiveDepth.TileStride(convRows[l])] : []).ToArray();
-        ConvInputLists = convs.Select((c, l) => training && l > 0 ? new int[ActiveDepth.Tiles(convRows[l]) * c.OutChannels] : []).ToArray();
-        ConvInputCounts = convs.Select((c, l) => training && l > 0 ? new int[ActiveDepth.Tiles(convRows[l])] : []).ToArray();
+        ConvInputLists = convs.Select((c, l) => training && l > 0 ? new int[convRows[l] * c.OutChannels] : []).ToArray();
+        ConvInputCounts = convs.Select((c, l) => training && l > 0 ? new int[convRows[l]] : []).ToArray();
         ConvWeightLists = convs.Select((c, l) => training ? new int[ActiveDepth.Tiles(c.OutChannels) * convRows[l]] : []).ToArray();
         ConvWeightCounts = convs.Select(c => training ? new int[ActiveDepth.Tiles(c.OutChannels)] : []).ToArray();
         Features = convs.Count > 0 ? Pooled[^1] : Input;

@@ -19,6 +19,7 @@ public sealed class Trainer : IDisposable
     private readonly IOptimizer _optimizer;
     private readonly TrainStep _trainStep;
     private readonly Evaluator _evaluator;
+    private readonly WeightAverage? _average;
 
     /// <summary>Prepares training of an initialized <paramref name="network"/>.</summary>
     public Trainer(MultiTaskNetwork network, TrainingOptions options)
@@ -32,6 +33,13 @@ public sealed class Trainer : IDisposable
         _optimizer = options.Optimizer == OptimizerKind.Sgd
             ? new Sgd(network.Parameters, options.LearningRate, options.Momentum, options.WeightDecay)
             : new Adam(network.Parameters, options.LearningRate, options.WeightDecay, decoupled: options.Optimizer == OptimizerKind.AdamW);
+        if (options.AverageDecay > 0)
+        {
+            // The network starts holding the average (equal to the weights here; a resumed run restores the parked
+            // training weights with the optimizer's state).
+            _average = new WeightAverage(network.Parameters.Values, options.AverageDecay);
+            _optimizer = new AveragedOptimizer(_optimizer, _average);
+        }
         // Without augmentation (which costs ~20 µs an image), every worker of an MLP gathers the whole batch itself.
         var workspace = network.CreateWorkspace(options.BatchSize, options.Threads, privateInputs: options.Augmentation is null);
         _trainStep = new TrainStep(network, _optimizer, _pool, workspace, options);
@@ -103,7 +111,18 @@ public sealed class Trainer : IDisposable
             for (int i = 0; i < order.Length; i++) order[i] = i;
             new Rng(_options.Seed, stream: 1000 + (ulong)epoch).Shuffle(order);
             cancellation.ThrowIfCancellationRequested();
-            var (seconds, trainMetrics) = TrainEpoch(train, order, epoch, metric, callbacks, cancellation);
+            _average?.ResumeTraining(_network.Parameters.Values.Span);
+            (double Seconds, MetricsSnapshot Metrics) trained;
+            try
+            {
+                trained = TrainEpoch(train, order, epoch, metric, callbacks, cancellation);
+            }
+            finally
+            {
+                // Evaluation, the callbacks (checkpoints) and whoever holds the network after Fit see the average.
+                _average?.ShowAverage(_network.Parameters.Values.Span);
+            }
+            var (seconds, trainMetrics) = trained;
             var validationMetrics = _evaluator.Evaluate(validation);
             var result = new EpochResult(epoch, seconds, train.Count / seconds, trainMetrics, validationMetrics, _optimizer.LearningRate);
             results.Add(result);
@@ -142,6 +161,7 @@ public sealed class Trainer : IDisposable
                 (long)(epoch - 1) * batches + batch, (long)_options.Epochs * batches);
             if (!_trainStep.Run(train, order, first, size, metric, (ulong)epoch * (ulong)train.Count))
                 throw new TrainingDivergedException(epoch, batch + 1, _optimizer.LearningRate);
+            _average?.Update(_network.Parameters.Values.Span, _optimizer.Steps);
             intervalSamples += size;
             if ((batch + 1) % _options.LogInterval == 0 && callbacks is not null)
             {

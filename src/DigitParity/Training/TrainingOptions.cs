@@ -43,6 +43,12 @@ public sealed record TrainingOptions
     /// <summary>Random distortions of the training images (none by default).</summary>
     public Augmentation? Augmentation { get; init; }
 
+    /// <summary>
+    /// Decay per step of an exponential moving average of the weights that is evaluated and saved instead of the
+    /// weights themselves (see <see cref="WeightAverage"/>); 0, the default, trains without one.
+    /// </summary>
+    public float AverageDecay { get; init; }
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid setting.</summary>
     public void Validate()
     {
@@ -57,6 +63,7 @@ public sealed record TrainingOptions
         Require(float.IsFinite(WeightDecay) && WeightDecay >= 0, $"weight decay must be zero or positive (got {WeightDecay})");
         Require(Threads >= 1 && Threads <= 256, $"threads must be in 1-256 (got {Threads})");
         Require(LogInterval >= 1, $"log interval must be at least 1 (got {LogInterval})");
+        Require(AverageDecay >= 0 && AverageDecay < 1, $"the average's decay must be in [0, 1) (got {AverageDecay})");
         Require(Patience >= 0, $"patience must be zero or positive (got {Patience})");
         Require(EvaluationBatchSize >= 1, $"evaluation batch size must be at least 1 (got {EvaluationBatchSize})");
     }
