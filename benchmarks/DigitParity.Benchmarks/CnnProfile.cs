@@ -27,7 +27,7 @@ public static class CnnProfile
         void Index(int l)
         {
             network.IndexOutputGradient(ws, l, batch, 0, batch);
-            network.ListOutputGradientPixels(ws, l, batch, 0, ActiveDepth.Tiles(network.Convolutions[l].OutChannels));
+            network.ListOutputGradientPixels(ws, l, batch, 0, 1);
         }
         var tileLists = new int[ActiveDepth.Tiles(batch * 64) * 64];
         var tileCounts = new int[ActiveDepth.Tiles(batch * 64)];
@@ -62,6 +62,8 @@ public static class CnnProfile
             ("  of which the sparse product", 0, () => SparseProduct()),
             ("  without skipping zeros", 2.0 * batch * c2.OutPixels * c2.Depth * c2.OutChannels, () => c2.BackwardInput(ws.ConvTransposed[1], ws.ConvOutputGradients[1], ws.ConvColumnGradients[1], ws.PooledGradients[0], 0, batch)),
             ("  of which col2im", 0, () => c2.Col2ImAdd(ws.ConvColumnGradients[1], ws.PooledGradients[0], 0, batch)),
+            ("  chunks of 64 rows", 0, () => { Conv2d.WeightChunkRows = 64; c2.BackwardWeights(store, ws.ConvColumns[1], ws.ConvOutputGradients[1], ws.ConvWeightScratch[1], batch, pool, 0, ws.ConvWeightLists[1], ws.ConvWeightCounts[1]); Conv2d.WeightChunkRows = 128; }),
+            ("  chunks of 320 rows", 0, () => { Conv2d.WeightChunkRows = 320; c2.BackwardWeights(store, ws.ConvColumns[1], ws.ConvOutputGradients[1], ws.ConvWeightScratch[1], batch, pool, 0, ws.ConvWeightLists[1], ws.ConvWeightCounts[1]); Conv2d.WeightChunkRows = 128; }),
             ("conv2 dW (dWᵀ = dyᵀ·cols)", 2.0 * batch * c2.OutPixels * c2.Depth * c2.OutChannels, () => c2.BackwardWeights(store, ws.ConvColumns[1], ws.ConvOutputGradients[1], ws.ConvWeightScratch[1], batch, pool, 0, ws.ConvWeightLists[1], ws.ConvWeightCounts[1])),
             ("  without skipping zeros", 2.0 * batch * c2.OutPixels * c2.Depth * c2.OutChannels, () => c2.BackwardWeights(store, ws.ConvColumns[1], ws.ConvOutputGradients[1], ws.ConvWeightScratch[1], batch, pool, 0)),
             ("pool1 backward", 0, () => MaxPool2d.Backward(ws.ConvOutputs[0], ws.Pooled[0], ws.PooledGradients[0], ws.ConvOutputGradients[0], 24, 24, 32, 0, batch)),

@@ -169,12 +169,16 @@ public sealed class ResumeTests
         }
     }
 
-    [Fact]
-    public void TrainResumeContinuesARunFromTheCommandLine()
+    // With --ema the saved weights are the average and the training weights travel as optimizer state.
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void TrainResumeContinuesARunFromTheCommandLine(bool average)
     {
         string dir = TestData.WriteMnistSubset(2000, 300, gzip: false);
         string one = Path.Combine(dir, "one.safetensors"), resumed = Path.Combine(dir, "resumed.safetensors"), three = Path.Combine(dir, "three.safetensors");
-        int Run(params string[] args) => DigitParity.Cli.Program.Run(["train", "--data", dir, .. args], new StringWriter(), new StringWriter());
+        int Run(params string[] args) => DigitParity.Cli.Program.Run(["train", "--data", dir, .. args, .. average ? new[] { "--ema", "0.95" } : []],
+            new StringWriter(), new StringWriter());
         Assert.Equal(0, Run("--epochs", "1", "--save", one));
         Assert.Equal(0, Run("--epochs", "3", "--resume", one, "--save", resumed));
         Assert.Equal(0, Run("--epochs", "3", "--save", three));
@@ -182,5 +186,7 @@ public sealed class ResumeTests
         var b = SafeTensors.Read(three);
         foreach (var tensor in b.Tensors) Assert.Equal(tensor.Data, a[tensor.Name].Data);
         Assert.Equal("3", a.Metadata["epoch"]);
+        Assert.Equal(average, b.Tensors.Any(t => t.Name.StartsWith("optimizer.training_weights.", StringComparison.Ordinal)));
+        if (average) Assert.NotEqual(b["optimizer.training_weights.fc1.weight"].Data, b["fc1.weight"].Data);
     }
 }

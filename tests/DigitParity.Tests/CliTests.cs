@@ -14,6 +14,7 @@ public sealed class CliTests
     [InlineData("--threads 0", "--threads must be at least 1 (got 0)")]
     [InlineData("--lr -0.5", "--lr must be a positive number (got -0.5)")]
     [InlineData("--momentum 1.5", "--momentum must be a number in [0, 1) (got 1.5)")]
+    [InlineData("--ema 1", "--ema must be a number in [0, 1) (got 1)")]
     [InlineData("--lr abc", "Cannot parse argument 'abc' for option '--lr'")]
     [InlineData("--bogus", "Unrecognized command or argument '--bogus'")]
     public void BadValuesGiveOneLineAndExitCode2(string args, string expected)

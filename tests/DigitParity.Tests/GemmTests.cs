@@ -130,6 +130,44 @@ public sealed class GemmTests
         }
     }
 
+    // The transposed case (a weight gradient dWᵀ = dyᵀ·cols): per column of A, the rows where it is non-zero; the rows
+    // go by in chunks (here as small as 1 and 3 rows, and all at once), the sums carried from chunk to chunk.
+    [Theory]
+    [InlineData(64, 150, 70, 3)]
+    [InlineData(7, 37, 20, 1)]
+    [InlineData(5, 130, 9, 100)]
+    public void SparseColumnsEqualTheDenseTransposedProductBitForBit(int m, int n, int k, int chunkRows)
+    {
+        var rng = new Rng(37);
+        float[] a = Random(rng, k * m), b = Random(rng, k * n); // A is k × m, read as Aᵀ
+        for (int i = 0; i < a.Length; i++) if (rng.NextUniform(1f) < 0.7f) a[i] = 0f;
+        for (int p = 0; p < k; p++) a[p * m] = 0f; // a column with nothing to visit
+        float[] dense = new float[m * n];
+        Gemm.MultiplyNaive(a, m, b, n, default, dense, n, m, n, k, GemmOptions.TransposeA);
+        int words = ActiveDepth.MaskWords(m);
+        var masks = new ulong[k * words];
+        ActiveDepth.NonZeroMasks(a, m, m, 0, k, masks);
+        int[] lists = new int[m * k], counts = new int[m];
+        // Two shares of the columns, as two workers list them.
+        SparseRows.ListColumns(masks, words, k, 0, m / 2, lists, k, counts);
+        SparseRows.ListColumns(masks, words, k, m / 2, m, lists, k, counts);
+        for (int i = 0; i < m; i++)
+            Assert.Equal(Enumerable.Range(0, k).Where(p => a[p * m + i] != 0f), lists.AsSpan(i * k, counts[i]).ToArray());
+        foreach (var isa in AvailableIsas())
+        {
+            float[] sparse = new float[m * n + 16];
+            sparse.AsSpan().Fill(float.NaN);
+            unsafe
+            {
+                fixed (float* pa = a, pb = b, pc = sparse)
+                fixed (int* pl = lists, pn = counts)
+                    SparseRows.MultiplyTransposed(pa, m, pl, k, pn, m, k, pb, n, pc, n, n, chunkRows, new int[2 * m], isa);
+            }
+            Assert.True(dense.AsSpan().SequenceEqual(sparse.AsSpan(0, m * n)), $"{isa}");
+            Assert.All(sparse.AsSpan(m * n).ToArray(), v => Assert.True(float.IsNaN(v), "wrote past the end"));
+        }
+    }
+
     [Fact]
     public void SparseRejectsListsThatWouldReadOutOfBounds()
     {

@@ -111,4 +111,126 @@ internal static unsafe class SparseRows
             }
         }
     }
+
+    /// <summary>
+    /// For A (<paramref name="rows"/> rows, <paramref name="words"/> mask words a row) read by columns: for columns [<paramref name="firstColumn"/>,
+    /// <paramref name="endColumn"/>), the rows where the column is non-zero (set in the row masks), ascending, into
+    /// <c>lists[column · stride ..]</c>, with the count in counts[column].
+    /// </summary>
+    public static void ListColumns(ReadOnlySpan<ulong> masks, int words, int rows, int firstColumn, int endColumn, Span<int> lists, int stride, Span<int> counts)
+    {
+        counts[firstColumn..endColumn].Clear();
+        int w0 = firstColumn / 64, w1 = (endColumn + 63) / 64;
+        for (int r = 0; r < rows; r++)
+            for (int w = w0; w < w1; w++)
+            {
+                // The bits of this word inside [firstColumn, endColumn).
+                int lo = Math.Max(firstColumn - w * 64, 0), hi = Math.Min(endColumn - w * 64, 64);
+                ulong keep = (hi == 64 ? ulong.MaxValue : (1UL << hi) - 1) & ~((1UL << lo) - 1);
+                for (ulong bits = masks[r * words + w] & keep; bits != 0; bits &= bits - 1)
+                {
+                    int column = w * 64 + BitOperations.TrailingZeroCount(bits);
+                    lists[column * stride + counts[column]++] = r;
+                }
+            }
+    }
+
+    /// <summary>
+    /// C (m × n) = Aᵀ · B for A (k × m, stride lda) with per-column lists of its non-zero rows (<see cref="ListColumns"/>)
+    /// and B (k × n, stride ldb): <c>C[i, j] = Σ A[p, i]·B[p, j]</c> over the listed p, ascending, one fma each (the
+    /// same bits as <see cref="Gemm"/> with TransposeA). The k rows go by in chunks of <paramref name="chunkRows"/>,
+    /// and within a chunk B is read in column blocks of 8 vectors, so that a block of the chunk stays in L1 while every
+    /// column of A visits it; C carries each sum from chunk to chunk. <paramref name="cursors"/> is scratch of 2·m ints.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void MultiplyTransposed(float* a, int lda, int* lists, int listStride, int* counts, int m, int k, float* b, int ldb, float* c, int ldc, int n,
+        int chunkRows, Span<int> cursors, GemmIsa isa)
+    {
+        fixed (int* cursor = cursors)
+        {
+            int* end = cursor + m;
+            for (int i = 0; i < m; i++) cursor[i] = 0;
+            for (int r0 = 0; r0 < k; r0 += chunkRows)
+            {
+                int r1 = Math.Min(k, r0 + chunkRows);
+                for (int i = 0; i < m; i++)
+                {
+                    int q = cursor[i], count = counts[i];
+                    int* list = lists + (nint)i * listStride;
+                    while (q < count && list[q] < r1) q++;
+                    end[i] = q;
+                }
+                switch (isa)
+                {
+                    case GemmIsa.Avx512: ColumnBlocks<Simd512, Vector512<float>>(a, lda, lists, listStride, cursor, end, m, b, ldb, c, ldc, n, r0 == 0); break;
+                    case GemmIsa.Avx2: ColumnBlocks<Simd256, Vector256<float>>(a, lda, lists, listStride, cursor, end, m, b, ldb, c, ldc, n, r0 == 0); break;
+                    default:
+                        for (int i = 0; i < m; i++)
+                        {
+                            int* list = lists + (nint)i * listStride;
+                            for (int j = 0; j < n; j++)
+                            {
+                                float acc = r0 == 0 ? 0f : c[(nint)i * ldc + j];
+                                for (int q = cursor[i]; q < end[i]; q++) acc = MathF.FusedMultiplyAdd(a[(nint)list[q] * lda + i], b[(nint)list[q] * ldb + j], acc);
+                                c[(nint)i * ldc + j] = acc;
+                            }
+                        }
+                        break;
+                }
+                for (int i = 0; i < m; i++) cursor[i] = end[i];
+            }
+        }
+    }
+
+    // One chunk: for each block of 8 vectors of C's columns, every row i of C sums its listed entries [from[i], to[i]).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void ColumnBlocks<TSimd, TVec>(float* a, int lda, int* lists, int listStride, int* from, int* to, int m, float* b, int ldb, float* c, int ldc,
+        int n, bool first) where TSimd : struct, ISimd<TVec> where TVec : struct
+    {
+        int v = TSimd.Count, j = 0;
+        for (; j + 8 * v <= n; j += 8 * v)
+        {
+            for (int i = 0; i < m; i++)
+            {
+                int* list = lists + (nint)i * listStride;
+                float* ci = c + (nint)i * ldc + j;
+                TVec c0, c1, c2, c3, c4, c5, c6, c7;
+                if (first) c0 = c1 = c2 = c3 = c4 = c5 = c6 = c7 = TSimd.Zero;
+                else
+                {
+                    c0 = TSimd.Load(ci); c1 = TSimd.Load(ci + v); c2 = TSimd.Load(ci + 2 * v); c3 = TSimd.Load(ci + 3 * v);
+                    c4 = TSimd.Load(ci + 4 * v); c5 = TSimd.Load(ci + 5 * v); c6 = TSimd.Load(ci + 6 * v); c7 = TSimd.Load(ci + 7 * v);
+                }
+                for (int q = from[i], end = to[i]; q < end; q++)
+                {
+                    int p = list[q];
+                    TVec s = TSimd.Broadcast(a[(nint)p * lda + i]);
+                    float* bp = b + (nint)p * ldb + j;
+                    c0 = TSimd.MultiplyAdd(s, TSimd.Load(bp), c0);
+                    c1 = TSimd.MultiplyAdd(s, TSimd.Load(bp + v), c1);
+                    c2 = TSimd.MultiplyAdd(s, TSimd.Load(bp + 2 * v), c2);
+                    c3 = TSimd.MultiplyAdd(s, TSimd.Load(bp + 3 * v), c3);
+                    c4 = TSimd.MultiplyAdd(s, TSimd.Load(bp + 4 * v), c4);
+                    c5 = TSimd.MultiplyAdd(s, TSimd.Load(bp + 5 * v), c5);
+                    c6 = TSimd.MultiplyAdd(s, TSimd.Load(bp + 6 * v), c6);
+                    c7 = TSimd.MultiplyAdd(s, TSimd.Load(bp + 7 * v), c7);
+                }
+                TSimd.Store(ci, c0); TSimd.Store(ci + v, c1); TSimd.Store(ci + 2 * v, c2); TSimd.Store(ci + 3 * v, c3);
+                TSimd.Store(ci + 4 * v, c4); TSimd.Store(ci + 5 * v, c5); TSimd.Store(ci + 6 * v, c6); TSimd.Store(ci + 7 * v, c7);
+            }
+        }
+        for (; j < n; j += v)
+        {
+            TVec mask = TSimd.FirstLanes(Math.Min(v, n - j));
+            for (int i = 0; i < m; i++)
+            {
+                int* list = lists + (nint)i * listStride;
+                float* ci = c + (nint)i * ldc + j;
+                TVec acc = first ? TSimd.Zero : TSimd.LoadMasked(ci, mask);
+                for (int q = from[i], end = to[i]; q < end; q++)
+                    acc = TSimd.MultiplyAdd(TSimd.Broadcast(a[(nint)list[q] * lda + i]), TSimd.LoadMasked(b + (nint)list[q] * ldb + j, mask), acc);
+                TSimd.StoreMasked(ci, mask, acc);
+            }
+        }
+    }
 }

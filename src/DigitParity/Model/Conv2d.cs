@@ -232,8 +232,9 @@ public sealed class Conv2d
     // worker then owns dW rows [p0, p1), returned); narrow ones split the output channels, and worker 0 transposes
     // after a barrier (returns the whole tensor for worker 0, nothing for the others). db = Σ rows of dy, each worker
     // its share of the channels (BiasShare).
-    // With depth lists over dyᵀ (ActiveDepth.ForColumns: per tile of 5 channels, the rows where one is non-zero; all
-    // tiles listed), each tile skips the pixels where its channels' gradients are all 0.
+    // With lists of dy's non-zero pixels, the product skips the rest: for wide layers (split by panels) one list per
+    // channel (SparseRows.ListColumns: rows × OC ints, list c at c·rows), for narrow ones one per tile of 5 channels
+    // (ActiveDepth.ForColumns: the rows where one of them is non-zero).
     internal (int Start, int End) BackwardWeights(ParameterStore store, ReadOnlySpan<float> cols, ReadOnlySpan<float> dy, Span<float> scratch,
         int batch, WorkerPool pool, int worker, ReadOnlySpan<int> depthLists = default, ReadOnlySpan<int> depthCounts = default)
     {
@@ -246,8 +247,10 @@ public sealed class Conv2d
             var (p0, p1) = Partition.Share(Depth, Linear.PanelWidth, worker, workers);
             if (p0 < p1)
             {
-                Gemm.Multiply(dy, OutChannels, cols[p0..], Depth, default, scratch[p0..], Depth, OutChannels, p1 - p0, rows, GemmOptions.TransposeA,
-                    Gemm.BestIsa, depthLists, depthCounts);
+                if (depthCounts.IsEmpty)
+                    Gemm.Multiply(dy, OutChannels, cols[p0..], Depth, default, scratch[p0..], Depth, OutChannels, p1 - p0, rows, GemmOptions.TransposeA);
+                else
+                    MultiplySparseTransposed(dy, cols, scratch, rows, p0, p1, depthLists, depthCounts);
                 Gemm.Transpose(scratch[p0..], Depth, dw[(p0 * OutChannels)..], OutChannels, OutChannels, p1 - p0);
             }
             return (p0, p1);
@@ -263,7 +266,23 @@ public sealed class Conv2d
         return (0, Depth);
     }
 
-    private bool SplitsPanels(int workers) => Depth >= Linear.PanelWidth * workers;
+    internal bool SplitsPanels(int workers) => Depth >= Linear.PanelWidth * workers;
+
+    internal static int WeightChunkRows = 128;
+
+    // Columns [p0, p1) of dWᵀ = dyᵀ·cols, each channel visiting only the pixels where its gradient is non-zero (lists:
+    // per channel, OC of them; after max pooling ~1 pixel in 7), the rows a chunk at a time so that the chunk's
+    // columns stay in this core's cache while all channels visit them.
+    private unsafe void MultiplySparseTransposed(ReadOnlySpan<float> dy, ReadOnlySpan<float> cols, Span<float> scratch, int rows, int p0, int p1,
+        ReadOnlySpan<int> lists, ReadOnlySpan<int> counts)
+    {
+        if (lists.Length < (long)OutChannels * rows || counts.Length < OutChannels) throw new ArgumentException("Expected a list of rows for every channel.");
+        Span<int> cursors = stackalloc int[2 * OutChannels];
+        fixed (float* pdy = dy, pcols = cols, pscratch = scratch)
+        fixed (int* plists = lists, pcounts = counts)
+            SparseRows.MultiplyTransposed(pdy, OutChannels, plists, rows, pcounts, OutChannels, rows, pcols + p0, Depth, pscratch + p0, Depth, p1 - p0,
+                WeightChunkRows, cursors, Gemm.BestIsa);
+    }
 
     /// <summary>The bias channels worker <paramref name="worker"/> sums and updates (whole groups of 8).</summary>
     internal (int Start, int End) BiasShare(int worker, int workers) => Partition.Share(OutChannels, 8, worker, workers);

@@ -145,8 +145,7 @@ public sealed class MultiTaskNetwork
                 conv.BackwardInputSparse(ws.ConvTransposed[l], ws.ConvOutputGradients[l], ws.ConvGradientMasks[l], ws.ConvInputLists[l], ws.ConvInputCounts[l],
                     ws.ConvColumnGradients[l], ws.PooledGradients[l - 1], b0, b1);
             pool.Barrier();
-            var (t0, t1) = Partition.Share(ActiveDepth.Tiles(conv.OutChannels), 1, worker, pool.Count);
-            ListOutputGradientPixels(ws, l, batch, t0, t1);
+            ListOutputGradientPixels(ws, l, batch, worker, pool.Count);
             pool.Barrier();
             var (p0, p1) = conv.BackwardWeights(Parameters, ws.ConvColumns[l], ws.ConvOutputGradients[l], ws.ConvWeightScratch[l], batch, pool, worker,
                 ws.ConvWeightLists[l], ws.ConvWeightCounts[l]);
@@ -166,12 +165,20 @@ public sealed class MultiTaskNetwork
             ws.ConvGradientMasks[l], ws.ConvGradientTileMasks[l], default, default);
     }
 
-    // Once every sample is indexed: for dW = dyᵀ·cols, per tile of 5 channels in [t0, t1), the pixels of the whole batch
-    // where one of them is non-zero.
-    internal void ListOutputGradientPixels(Workspace ws, int l, int batch, int t0, int t1)
+    // Once every sample is indexed: for dW = dyᵀ·cols, this worker's share of the pixels of the whole batch where the
+    // gradient is non-zero, per channel (layers whose dW splits by panels) or per tile of 5 channels (see BackwardWeights).
+    internal void ListOutputGradientPixels(Workspace ws, int l, int batch, int worker, int workers)
     {
         var conv = Convolutions[l];
-        ActiveDepth.ForColumns(ws.ConvGradientTileMasks[l], conv.OutChannels, batch * conv.OutPixels, ws.ConvWeightLists[l], ws.ConvWeightCounts[l], t0, t1);
+        int rows = batch * conv.OutPixels;
+        if (conv.SplitsPanels(workers))
+        {
+            var (c0, c1) = Partition.Share(conv.OutChannels, 1, worker, workers);
+            SparseRows.ListColumns(ws.ConvGradientMasks[l], ActiveDepth.MaskWords(conv.OutChannels), rows, c0, c1, ws.ConvWeightLists[l], rows, ws.ConvWeightCounts[l]);
+            return;
+        }
+        var (t0, t1) = Partition.Share(ActiveDepth.Tiles(conv.OutChannels), 1, worker, workers);
+        ActiveDepth.ForColumns(ws.ConvGradientTileMasks[l], conv.OutChannels, rows, ws.ConvWeightLists[l], ws.ConvWeightCounts[l], t0, t1);
     }
 
     // x (B, In) -> logits (B, HeadWidth). Every worker runs this, after IndexInput. A barrier separates two layers

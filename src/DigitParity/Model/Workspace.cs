@@ -54,8 +54,9 @@ public sealed class Workspace
         ConvGradientTileMasks = convs.Select((c, l) => training ? new ulong[ActiveDepth.TileWords(c.OutChannels) * ActiveDepth.TileStride(convRows[l])] : []).ToArray();
         ConvInputLists = convs.Select((c, l) => training && l > 0 ? new int[convRows[l] * c.OutChannels] : []).ToArray();
         ConvInputCounts = convs.Select((c, l) => training && l > 0 ? new int[convRows[l]] : []).ToArray();
-        ConvWeightLists = convs.Select((c, l) => training ? new int[ActiveDepth.Tiles(c.OutChannels) * convRows[l]] : []).ToArray();
-        ConvWeightCounts = convs.Select(c => training ? new int[ActiveDepth.Tiles(c.OutChannels)] : []).ToArray();
+        // Per channel (wide layers) or per tile of 5 channels (narrow ones): room for the larger.
+        ConvWeightLists = convs.Select((c, l) => training ? new int[c.OutChannels * convRows[l]] : []).ToArray();
+        ConvWeightCounts = convs.Select(c => training ? new int[c.OutChannels] : []).ToArray();
         Features = convs.Count > 0 ? Pooled[^1] : Input;
         WorkerInputs = convs.Count == 0 && privateInputs
             ? Enumerable.Range(1, workers - 1).Select(_ => new FloatBuffer(maxBatch * config.InputSize)).ToArray()
