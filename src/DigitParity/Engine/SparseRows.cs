@@ -64,52 +64,58 @@ internal static unsafe class SparseRows
     {
         int v = TSimd.Count, j = 0;
         for (; j + 8 * v <= n; j += 8 * v)
-        {
             for (int i = 0; i < m; i++)
-            {
-                int* list = lists + (nint)i * listStride;
-                float* row = a + (nint)i * lda;
-                float* bj = b + j;
-                TVec c0 = TSimd.Zero, c1 = TSimd.Zero, c2 = TSimd.Zero, c3 = TSimd.Zero, c4 = TSimd.Zero, c5 = TSimd.Zero, c6 = TSimd.Zero, c7 = TSimd.Zero;
-                for (int q = 0, count = counts[i]; q < count; q++)
-                {
-                    int p = list[q];
-                    TVec s = TSimd.Broadcast(row[p]);
-                    float* bp = bj + (nint)p * ldb;
-                    c0 = TSimd.MultiplyAdd(s, TSimd.Load(bp), c0);
-                    c1 = TSimd.MultiplyAdd(s, TSimd.Load(bp + v), c1);
-                    c2 = TSimd.MultiplyAdd(s, TSimd.Load(bp + 2 * v), c2);
-                    c3 = TSimd.MultiplyAdd(s, TSimd.Load(bp + 3 * v), c3);
-                    c4 = TSimd.MultiplyAdd(s, TSimd.Load(bp + 4 * v), c4);
-                    c5 = TSimd.MultiplyAdd(s, TSimd.Load(bp + 5 * v), c5);
-                    c6 = TSimd.MultiplyAdd(s, TSimd.Load(bp + 6 * v), c6);
-                    c7 = TSimd.MultiplyAdd(s, TSimd.Load(bp + 7 * v), c7);
-                }
-                float* ci = c + (nint)i * ldc + j;
-                TSimd.Store(ci, c0);
-                TSimd.Store(ci + v, c1);
-                TSimd.Store(ci + 2 * v, c2);
-                TSimd.Store(ci + 3 * v, c3);
-                TSimd.Store(ci + 4 * v, c4);
-                TSimd.Store(ci + 5 * v, c5);
-                TSimd.Store(ci + 6 * v, c6);
-                TSimd.Store(ci + 7 * v, c7);
-            }
-        }
+                Sum8<TSimd, TVec>(a + (nint)i * lda, 1, lists + (nint)i * listStride, 0, counts[i], b + j, ldb, c + (nint)i * ldc + j, first: true);
         for (; j < n; j += v)
         {
             // The last columns a vector at a time, the very last masked to the row's end.
             TVec mask = TSimd.FirstLanes(Math.Min(v, n - j));
             for (int i = 0; i < m; i++)
-            {
-                int* list = lists + (nint)i * listStride;
-                float* row = a + (nint)i * lda;
-                TVec acc = TSimd.Zero;
-                for (int q = 0, count = counts[i]; q < count; q++)
-                    acc = TSimd.MultiplyAdd(TSimd.Broadcast(row[list[q]]), TSimd.LoadMasked(b + (nint)list[q] * ldb + j, mask), acc);
-                TSimd.StoreMasked(c + (nint)i * ldc + j, mask, acc);
-            }
+                Sum1<TSimd, TVec>(a + (nint)i * lda, 1, lists + (nint)i * listStride, 0, counts[i], b + j, ldb, c + (nint)i * ldc + j, mask, first: true);
         }
+    }
+
+    // 8 vectors of C at ci (0 when first, else loaded) += Σ x[p · xStride] · B[p, 0..8 vectors) over p = list[from..to),
+    // in that order: one broadcast and eight loads of B's row p per entry.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Sum8<TSimd, TVec>(float* x, int xStride, int* list, int from, int to, float* b, int ldb, float* ci, bool first)
+        where TSimd : struct, ISimd<TVec> where TVec : struct
+    {
+        int v = TSimd.Count;
+        TVec c0, c1, c2, c3, c4, c5, c6, c7;
+        if (first) c0 = c1 = c2 = c3 = c4 = c5 = c6 = c7 = TSimd.Zero;
+        else
+        {
+            c0 = TSimd.Load(ci); c1 = TSimd.Load(ci + v); c2 = TSimd.Load(ci + 2 * v); c3 = TSimd.Load(ci + 3 * v);
+            c4 = TSimd.Load(ci + 4 * v); c5 = TSimd.Load(ci + 5 * v); c6 = TSimd.Load(ci + 6 * v); c7 = TSimd.Load(ci + 7 * v);
+        }
+        for (int q = from; q < to; q++)
+        {
+            int p = list[q];
+            TVec s = TSimd.Broadcast(x[(nint)p * xStride]);
+            float* bp = b + (nint)p * ldb;
+            c0 = TSimd.MultiplyAdd(s, TSimd.Load(bp), c0);
+            c1 = TSimd.MultiplyAdd(s, TSimd.Load(bp + v), c1);
+            c2 = TSimd.MultiplyAdd(s, TSimd.Load(bp + 2 * v), c2);
+            c3 = TSimd.MultiplyAdd(s, TSimd.Load(bp + 3 * v), c3);
+            c4 = TSimd.MultiplyAdd(s, TSimd.Load(bp + 4 * v), c4);
+            c5 = TSimd.MultiplyAdd(s, TSimd.Load(bp + 5 * v), c5);
+            c6 = TSimd.MultiplyAdd(s, TSimd.Load(bp + 6 * v), c6);
+            c7 = TSimd.MultiplyAdd(s, TSimd.Load(bp + 7 * v), c7);
+        }
+        TSimd.Store(ci, c0); TSimd.Store(ci + v, c1); TSimd.Store(ci + 2 * v, c2); TSimd.Store(ci + 3 * v, c3);
+        TSimd.Store(ci + 4 * v, c4); TSimd.Store(ci + 5 * v, c5); TSimd.Store(ci + 6 * v, c6); TSimd.Store(ci + 7 * v, c7);
+    }
+
+    // As Sum8 for one vector, its lanes limited by mask.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Sum1<TSimd, TVec>(float* x, int xStride, int* list, int from, int to, float* b, int ldb, float* ci, TVec mask, bool first)
+        where TSimd : struct, ISimd<TVec> where TVec : struct
+    {
+        TVec acc = first ? TSimd.Zero : TSimd.LoadMasked(ci, mask);
+        for (int q = from; q < to; q++)
+            acc = TSimd.MultiplyAdd(TSimd.Broadcast(x[(nint)list[q] * xStride]), TSimd.LoadMasked(b + (nint)list[q] * ldb, mask), acc);
+        TSimd.StoreMasked(ci, mask, acc);
     }
 
     /// <summary>
@@ -189,48 +195,13 @@ internal static unsafe class SparseRows
     {
         int v = TSimd.Count, j = 0;
         for (; j + 8 * v <= n; j += 8 * v)
-        {
             for (int i = 0; i < m; i++)
-            {
-                int* list = lists + (nint)i * listStride;
-                float* ci = c + (nint)i * ldc + j;
-                TVec c0, c1, c2, c3, c4, c5, c6, c7;
-                if (first) c0 = c1 = c2 = c3 = c4 = c5 = c6 = c7 = TSimd.Zero;
-                else
-                {
-                    c0 = TSimd.Load(ci); c1 = TSimd.Load(ci + v); c2 = TSimd.Load(ci + 2 * v); c3 = TSimd.Load(ci + 3 * v);
-                    c4 = TSimd.Load(ci + 4 * v); c5 = TSimd.Load(ci + 5 * v); c6 = TSimd.Load(ci + 6 * v); c7 = TSimd.Load(ci + 7 * v);
-                }
-                for (int q = from[i], end = to[i]; q < end; q++)
-                {
-                    int p = list[q];
-                    TVec s = TSimd.Broadcast(a[(nint)p * lda + i]);
-                    float* bp = b + (nint)p * ldb + j;
-                    c0 = TSimd.MultiplyAdd(s, TSimd.Load(bp), c0);
-                    c1 = TSimd.MultiplyAdd(s, TSimd.Load(bp + v), c1);
-                    c2 = TSimd.MultiplyAdd(s, TSimd.Load(bp + 2 * v), c2);
-                    c3 = TSimd.MultiplyAdd(s, TSimd.Load(bp + 3 * v), c3);
-                    c4 = TSimd.MultiplyAdd(s, TSimd.Load(bp + 4 * v), c4);
-                    c5 = TSimd.MultiplyAdd(s, TSimd.Load(bp + 5 * v), c5);
-                    c6 = TSimd.MultiplyAdd(s, TSimd.Load(bp + 6 * v), c6);
-                    c7 = TSimd.MultiplyAdd(s, TSimd.Load(bp + 7 * v), c7);
-                }
-                TSimd.Store(ci, c0); TSimd.Store(ci + v, c1); TSimd.Store(ci + 2 * v, c2); TSimd.Store(ci + 3 * v, c3);
-                TSimd.Store(ci + 4 * v, c4); TSimd.Store(ci + 5 * v, c5); TSimd.Store(ci + 6 * v, c6); TSimd.Store(ci + 7 * v, c7);
-            }
-        }
+                Sum8<TSimd, TVec>(a + i, lda, lists + (nint)i * listStride, from[i], to[i], b + j, ldb, c + (nint)i * ldc + j, first);
         for (; j < n; j += v)
         {
             TVec mask = TSimd.FirstLanes(Math.Min(v, n - j));
             for (int i = 0; i < m; i++)
-            {
-                int* list = lists + (nint)i * listStride;
-                float* ci = c + (nint)i * ldc + j;
-                TVec acc = first ? TSimd.Zero : TSimd.LoadMasked(ci, mask);
-                for (int q = from[i], end = to[i]; q < end; q++)
-                    acc = TSimd.MultiplyAdd(TSimd.Broadcast(a[(nint)list[q] * lda + i]), TSimd.LoadMasked(b + (nint)list[q] * ldb + j, mask), acc);
-                TSimd.StoreMasked(ci, mask, acc);
-            }
+                Sum1<TSimd, TVec>(a + i, lda, lists + (nint)i * listStride, from[i], to[i], b + j, ldb, c + (nint)i * ldc + j, mask, first);
         }
     }
 }
