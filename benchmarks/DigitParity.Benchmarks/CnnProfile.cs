@@ -62,8 +62,6 @@ public static class CnnProfile
             ("  of which the sparse product", 0, () => SparseProduct()),
             ("  without skipping zeros", 2.0 * batch * c2.OutPixels * c2.Depth * c2.OutChannels, () => c2.BackwardInput(ws.ConvTransposed[1], ws.ConvOutputGradients[1], ws.ConvColumnGradients[1], ws.PooledGradients[0], 0, batch)),
             ("  of which col2im", 0, () => c2.Col2ImAdd(ws.ConvColumnGradients[1], ws.PooledGradients[0], 0, batch)),
-            ("  chunks of 64 rows", 0, () => { Conv2d.WeightChunkRows = 64; c2.BackwardWeights(store, ws.ConvColumns[1], ws.ConvOutputGradients[1], ws.ConvWeightScratch[1], batch, pool, 0, ws.ConvWeightLists[1], ws.ConvWeightCounts[1]); Conv2d.WeightChunkRows = 128; }),
-            ("  chunks of 320 rows", 0, () => { Conv2d.WeightChunkRows = 320; c2.BackwardWeights(store, ws.ConvColumns[1], ws.ConvOutputGradients[1], ws.ConvWeightScratch[1], batch, pool, 0, ws.ConvWeightLists[1], ws.ConvWeightCounts[1]); Conv2d.WeightChunkRows = 128; }),
             ("conv2 dW (dWᵀ = dyᵀ·cols)", 2.0 * batch * c2.OutPixels * c2.Depth * c2.OutChannels, () => c2.BackwardWeights(store, ws.ConvColumns[1], ws.ConvOutputGradients[1], ws.ConvWeightScratch[1], batch, pool, 0, ws.ConvWeightLists[1], ws.ConvWeightCounts[1])),
             ("  without skipping zeros", 2.0 * batch * c2.OutPixels * c2.Depth * c2.OutChannels, () => c2.BackwardWeights(store, ws.ConvColumns[1], ws.ConvOutputGradients[1], ws.ConvWeightScratch[1], batch, pool, 0)),
             ("pool1 backward", 0, () => MaxPool2d.Backward(ws.ConvOutputs[0], ws.Pooled[0], ws.PooledGradients[0], ws.ConvOutputGradients[0], 24, 24, 32, 0, batch)),
@@ -112,13 +110,10 @@ public static class CnnProfile
             Console.WriteLine($"{name,-32} {us,9:0} µs{(flops > 0 ? $"  {flops / us / 1e3,6:0.0} GFLOP/s" : "")}");
         }
         Console.WriteLine($"{"total (one thread, im2col path)",-32} {total - last,9:0} µs  = {batch / (total - last) * 1e6:0} samples/s");
-        foreach (int l in new[] { 0, 1 })
-        {
-            var dy = ws.ConvOutputGradients[l].Span[..(batch * network.Convolutions[l].OutSize)];
-            int nonZero = 0;
-            foreach (float v in dy) if (v != 0) nonZero++;
-            Console.WriteLine($"conv{l + 1} output gradient: {100.0 * nonZero / dy.Length:0.0} % non-zero ({(double)nonZero / (batch * network.Convolutions[l].OutPixels):0.0} channels a pixel)");
-        }
+        var dy2 = ws.ConvOutputGradients[1].Span[..(batch * c2.OutSize)];
+        int nonZero = 0;
+        foreach (float v in dy2) if (v != 0) nonZero++;
+        Console.WriteLine($"conv2 output gradient: {100.0 * nonZero / dy2.Length:0.0} % non-zero ({(double)nonZero / (batch * c2.OutPixels):0.0} channels a pixel)");
         // The direct result must be the im2col one before ReLU and bias: compare on the pre-activation.
         Gemm.Multiply(ws.ConvColumns[1], c2.Depth, store.Value(c2.Weight), c2.OutChannels, default, ws.ConvOutputs[1], c2.OutChannels,
             batch * c2.OutPixels, c2.OutChannels, c2.Depth, GemmOptions.None);

@@ -268,7 +268,8 @@ public sealed class Conv2d
 
     internal bool SplitsPanels(int workers) => Depth >= Linear.PanelWidth * workers;
 
-    internal static int WeightChunkRows = 128;
+    // Rows a chunk of the sparse weight gradient: measured 1.8 ms a step for conv2 against 2.0 with 64 and 2.5 with 320.
+    private const int WeightChunkRows = 128;
 
     // Columns [p0, p1) of dWᵀ = dyᵀ·cols, each channel visiting only the pixels where its gradient is non-zero (lists:
     // per channel, OC of them; after max pooling ~1 pixel in 7), the rows a chunk at a time so that the chunk's
