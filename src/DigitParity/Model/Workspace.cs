@@ -112,10 +112,12 @@ public sealed class Workspace
 
     internal ulong[][] ConvGradientTileMasks { get; }
 
+    // Per stage after the first, for dx: each output-gradient row's non-zero channels (OC ints a row) and their count.
     internal int[][] ConvInputLists { get; }
 
     internal int[][] ConvInputCounts { get; }
 
+    // Per stage, for dW: the non-zero pixels of each channel (wide layers) or of each tile of 5 channels (narrow ones).
     internal int[][] ConvWeightLists { get; }
 
     internal int[][] ConvWeightCounts { get; }
