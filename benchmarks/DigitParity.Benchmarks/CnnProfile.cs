@@ -48,8 +48,19 @@ public static class CnnProfile
                     DigitParity.Data.Augmentation.Default.Apply(original, ws.Input.Span.Slice(b * 784, 784), 28, 1, (ulong)b);
                 }
             }),
+            ("  with --elastic 1.5", 0, () =>
+            {
+                var original = new float[784];
+                var elastic = DigitParity.Data.Augmentation.Default with { Elastic = 1.5f };
+                for (int b = 0; b < batch; b++)
+                {
+                    ws.Input.Span.Slice(b * 784, 784).CopyTo(original);
+                    elastic.Apply(original, ws.Input.Span.Slice(b * 784, 784), 28, 1, (ulong)b);
+                }
+            }),
             ("conv1 im2col", 0, () => c1.Im2Col(ws.Input, ws.ConvColumns[0], 0, batch)),
             ("conv1 forward (gemm)", 2.0 * batch * c1.OutPixels * c1.Depth * c1.OutChannels, () => Gemm.Multiply(ws.ConvColumns[0], c1.Depth, store.Value(c1.Weight), c1.OutChannels, store.Value(c1.Bias), ws.ConvOutputs[0], c1.OutChannels, batch * c1.OutPixels, c1.OutChannels, c1.Depth, GemmOptions.Relu)),
+            ("  into one sample's output, reused", 0, () => { for (int b = 0; b < batch; b++) Gemm.Multiply(ws.ConvColumns[0].Span[(b * c1.OutPixels * c1.Depth)..], c1.Depth, store.Value(c1.Weight), c1.OutChannels, store.Value(c1.Bias), ws.ConvOutputs[0], c1.OutChannels, c1.OutPixels, c1.OutChannels, c1.Depth, GemmOptions.Relu); }),
             ("pool1 forward", 0, () => MaxPool2d.Forward(ws.ConvOutputs[0], ws.Pooled[0], 24, 24, 32, 0, batch)),
             ("conv2 im2col", 0, () => c2.Im2Col(ws.Pooled[0], ws.ConvColumns[1], 0, batch)),
             ("conv2 forward (gemm)", 2.0 * batch * c2.OutPixels * c2.Depth * c2.OutChannels, () => Gemm.Multiply(ws.ConvColumns[1], c2.Depth, store.Value(c2.Weight), c2.OutChannels, store.Value(c2.Bias), ws.ConvOutputs[1], c2.OutChannels, batch * c2.OutPixels, c2.OutChannels, c2.Depth, GemmOptions.Relu)),

@@ -126,6 +126,12 @@ internal static class TrainCommand
         {
             Description = "Distort every training image at random each epoch (seeded): shifts of up to 2 px, rotations of up to 10°, scaling by up to 10 %",
         };
+        var elastic = new Option<float>("--elastic")
+        {
+            Description = "With --augment, also an elastic distortion: smooth random displacements of up to this many pixels (e.g. 1.5; 0: none)",
+            DefaultValueFactory = _ => 0f,
+            HelpName = "PX",
+        };
         var report = new Option<string?>("--report")
         {
             Description = "After training write a report here: metrics.csv, metrics.json, PNG plots and a self-contained report.html",
@@ -145,10 +151,11 @@ internal static class TrainCommand
         Require(momentum, v => float.IsFinite(v) && v >= 0 && v < 1, "a number in [0, 1)");
         Require(weightDecay, v => float.IsFinite(v) && v >= 0, "zero or a positive number");
         Require(ema, v => v >= 0 && v < 1, "a number in [0, 1)");
+        Require(elastic, v => v >= 0 && v <= 8, "a number of pixels in [0, 8]");
 
         var command = new Command("train", "Train the multi-task digit & parity network (defaults: the MXNet tutorial's settings)")
         {
-            model, hidden, conv, dropout, augment, epochs, batchSize, lr, momentum, weightDecay, seed, data, threads, logInterval, metrics, save, report, checkpointDir, resume, task, taskWeight, valSplit, schedule, patience, optimizer, ema, classes,
+            model, hidden, conv, dropout, augment, elastic, epochs, batchSize, lr, momentum, weightDecay, seed, data, threads, logInterval, metrics, save, report, checkpointDir, resume, task, taskWeight, valSplit, schedule, patience, optimizer, ema, classes,
         };
         command.SetAction(parse =>
         {
@@ -165,9 +172,14 @@ internal static class TrainCommand
                 Schedule = parse.GetValue(schedule),
                 Optimizer = parse.GetValue(optimizer),
                 Patience = parse.GetValue(patience),
-                Augmentation = parse.GetValue(augment) ? Augmentation.Default : null,
+                Augmentation = parse.GetValue(augment) ? Augmentation.Default with { Elastic = parse.GetValue(elastic) } : null,
                 AverageDecay = parse.GetValue(ema),
             };
+            if (parse.GetValue(elastic) > 0 && !parse.GetValue(augment))
+            {
+                error.WriteLine("digitparity: error: --elastic needs --augment (see 'digitparity train --help')");
+                return 2;
+            }
             try
             {
                 options.Validate();
@@ -329,6 +341,9 @@ internal static class TrainCommand
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{options.Optimizer.ToString().ToUpperInvariant()}: lr {options.LearningRate}{(options.Schedule == LearningRateSchedule.Constant ? "" : $" ({options.Schedule.ToString().ToLowerInvariant()} schedule)")}, {(options.Optimizer == OptimizerKind.Sgd ? $"momentum {options.Momentum}" : "β1 0.9, β2 0.999")}, weight decay {options.WeightDecay:0.#########}{(options.AverageDecay > 0 ? $", weight average (decay {options.AverageDecay})" : "")}, batch {options.BatchSize}, {options.Epochs} epochs, seed {options.Seed}, {options.Threads} threads"));
 
+        if (options.Augmentation is { } augmentation)
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"Augmentation: shifts up to {augmentation.Shift} px, rotations up to {augmentation.Degrees}°, scaling up to {augmentation.Scale:P0}{(augmentation.Elastic > 0 ? $", elastic displacements up to {augmentation.Elastic} px" : "")}"));
         using var trainer = new Trainer(network, options);
         if (resumed is not null) trainer.RestoreOptimizer(resumed);
         double best = double.NegativeInfinity;

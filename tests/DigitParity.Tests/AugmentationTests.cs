@@ -34,6 +34,62 @@ public sealed class AugmentationTests
             for (int u = 0; u < 28; u++) Assert.Equal(x[(27 - u) * 28 + v], y[v * 28 + u], 3);
     }
 
+    // On a linear ramp bilinear sampling is exact, so each pixel reads back the elastic field's displacement at it:
+    // bounded by the amplitude, not zero, varying smoothly (at most 2·amplitude / GridSpacing from pixel to pixel),
+    // and the same for the same draw. Sides whose last pixel falls on a control point (29, and 600: a heap-held field)
+    // must not read past the grid.
+    [Theory]
+    [InlineData(28)]
+    [InlineData(29)]
+    [InlineData(600)]
+    public void TheElasticFieldIsABoundedSmoothDisplacement(int side)
+    {
+        const float amplitude = 1.5f;
+        var elastic = new Augmentation(Shift: 0, Degrees: 0, Scale: 0, Elastic: amplitude);
+        foreach (bool vertical in new[] { false, true })
+        {
+            float[] ramp = new float[side * side], y = new float[side * side], again = new float[side * side];
+            for (int v = 0; v < side; v++)
+                for (int u = 0; u < side; u++) ramp[v * side + u] = vertical ? v : u;
+            elastic.Apply(ramp, y, side, 7, 99);
+            elastic.Apply(ramp, again, side, 7, 99);
+            Assert.Equal(y, again);
+            var displacement = new float?[side, side];
+            for (int v = 0; v < side; v++)
+                for (int u = 0; u < side; u++)
+                {
+                    int along = vertical ? v : u;
+                    if (u < 2 || v < 2 || u > side - 3 || v > side - 3) continue; // a sample there may fall outside the image
+                    float d = y[v * side + u] - along;
+                    Assert.InRange(d, -amplitude - 1e-3f, amplitude + 1e-3f);
+                    displacement[v, u] = d;
+                }
+            float largest = 0, step = 0;
+            for (int v = 0; v < side; v++)
+                for (int u = 0; u < side; u++)
+                {
+                    if (displacement[v, u] is not { } d) continue;
+                    largest = Math.Max(largest, Math.Abs(d));
+                    if (u + 1 < side && displacement[v, u + 1] is { } right) step = Math.Max(step, Math.Abs(right - d));
+                    if (v + 1 < side && displacement[v + 1, u] is { } below) step = Math.Max(step, Math.Abs(below - d));
+                }
+            Assert.True(largest > amplitude / 4, $"the field should move pixels (largest {largest})");
+            Assert.True(step <= 2 * amplitude / Augmentation.GridSpacing + 1e-3f, $"neighbours differ by {step}");
+        }
+    }
+
+    [Fact]
+    public void WithoutElasticTheAffineDrawsAreUnchanged()
+    {
+        float[] x = Digit(3), plain = new float[784], zero = new float[784], elastic = new float[784];
+        Augmentation.Default.Apply(x, plain, 28, 5, 11);
+        (Augmentation.Default with { Elastic = 0 }).Apply(x, zero, 28, 5, 11);
+        (Augmentation.Default with { Elastic = 1.5f }).Apply(x, elastic, 28, 5, 11);
+        Assert.Equal(plain, zero);
+        Assert.NotEqual(plain, elastic);
+        Assert.InRange(elastic.Sum() / x.Sum(), 0.75, 1.3);
+    }
+
     [Fact]
     public void DrawsDependOnSeedAndKeyOnlyAndStayInRange()
     {

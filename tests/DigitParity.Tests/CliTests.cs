@@ -15,6 +15,7 @@ public sealed class CliTests
     [InlineData("--lr -0.5", "--lr must be a positive number (got -0.5)")]
     [InlineData("--momentum 1.5", "--momentum must be a number in [0, 1) (got 1.5)")]
     [InlineData("--ema 1", "--ema must be a number in [0, 1) (got 1)")]
+    [InlineData("--elastic 1.5", "--elastic needs --augment")]
     [InlineData("--lr abc", "Cannot parse argument 'abc' for option '--lr'")]
     [InlineData("--bogus", "Unrecognized command or argument '--bogus'")]
     public void BadValuesGiveOneLineAndExitCode2(string args, string expected)
@@ -56,6 +57,19 @@ public sealed class CliTests
                      "--momentum", "[default: 0.9]", "--weight-decay", "[default: 1E-05]", "--seed", "[default: 1]", "--data",
                      "--threads", "--log-interval", "--metrics", "digitparity train [options]" })
             Assert.Contains(expected, output);
+    }
+
+    [Fact]
+    public void AugmentedTrainingSaysWhichDistortionsItDraws()
+    {
+        string dir = TestData.WriteMnistSubset(500, 100, gzip: false);
+        var (code, output, error) = Run(["train", "--data", dir, "--epochs", "1", "--augment", "--elastic", "1.5"]);
+        Assert.Equal("", error);
+        Assert.Equal(0, code);
+        Assert.Contains("Augmentation: shifts up to 2 px, rotations up to 10°, scaling up to 10 %, elastic displacements up to 1.5 px\n", output);
+        (code, output, _) = Run(["train", "--data", dir, "--epochs", "1"]);
+        Assert.Equal(0, code);
+        Assert.DoesNotContain("Augmentation:", output);
     }
 
     [Fact]

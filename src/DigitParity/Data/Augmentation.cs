@@ -1,19 +1,25 @@
 namespace DigitParity.Data;
 
 /// <summary>
-/// Seeded random affine distortions of square images, applied to training batches: a shift of up to
+/// Seeded random distortions of square images, applied to training batches: a shift of up to
 /// <see cref="Shift"/> pixels each way, a rotation of up to ±<see cref="Degrees"/>, a scaling by up to
-/// ±<see cref="Scale"/>, about the image centre, with bilinear sampling (outside the image is 0). The draw for a
-/// sample depends only on the seed, the epoch and the sample's position in that epoch's order, so runs are
-/// reproducible for any thread count and a resumed run draws what the original would have.
+/// ±<see cref="Scale"/>, about the image centre, and, with <see cref="Elastic"/> above 0, a smooth random
+/// displacement of up to that many pixels (an elastic distortion: displacements drawn at a grid of control points
+/// <see cref="GridSpacing"/> pixels apart and interpolated bilinearly between them), with bilinear sampling
+/// (outside the image is 0). The draw for a sample depends only on the seed, the epoch and the sample's position in
+/// that epoch's order, so runs are reproducible for any thread count and a resumed run draws what the original would have.
 /// </summary>
 /// <param name="Shift">Largest shift in pixels.</param>
 /// <param name="Degrees">Largest rotation in degrees.</param>
 /// <param name="Scale">Largest relative scaling (0.1: 90 % to 110 %).</param>
-public sealed record Augmentation(float Shift = 2f, float Degrees = 10f, float Scale = 0.1f)
+/// <param name="Elastic">Largest elastic displacement in pixels at a control point (0: none).</param>
+public sealed record Augmentation(float Shift = 2f, float Degrees = 10f, float Scale = 0.1f, float Elastic = 0f)
 {
     /// <summary>The distortions <c>--augment</c> applies: ±2 px, ±10°, ±10 %.</summary>
     public static Augmentation Default { get; } = new();
+
+    /// <summary>Pixels between two control points of the elastic displacement field.</summary>
+    public const int GridSpacing = 7;
 
     // x: one side × side image -> y: its distortion for (seed, key). y must not overlap x.
     internal void Apply(ReadOnlySpan<float> x, Span<float> y, int side, ulong seed, ulong key)
@@ -26,26 +32,56 @@ public sealed record Augmentation(float Shift = 2f, float Degrees = 10f, float S
         }
         float dx = Shift * Uniform(), dy = Shift * Uniform();
         float angle = Degrees * MathF.PI / 180f * Uniform(), scale = 1f + Scale * Uniform();
-        Warp(x, y, side, dx, dy, angle, scale);
+        if (Elastic <= 0)
+        {
+            Warp(x, y, side, dx, dy, angle, scale);
+            return;
+        }
+        // The control points' displacements (x then y), drawn after the affine parameters so that those stay as without.
+        int points = GridPoints(side);
+        int count = 2 * points * points;
+        Span<float> field = count <= 4096 ? stackalloc float[count] : new float[count];
+        for (int i = 0; i < field.Length; i++) field[i] = Elastic * Uniform();
+        Warp(x, y, side, dx, dy, angle, scale, field);
     }
 
-    // x -> y: shifted by (dx, dy), rotated by angle (radians, counter-clockwise on screen) and scaled about the centre.
+    /// <summary>Control points per side of the elastic field: one every <see cref="GridSpacing"/> pixels from 0, past the last pixel.</summary>
+    internal static int GridPoints(int side) => (side - 1) / GridSpacing + 2;
+
+    // x -> y: shifted by (dx, dy), rotated by angle (radians, counter-clockwise on screen) and scaled about the centre,
+    // then displaced by the elastic field if one is given (GridPoints² x displacements, then as many y ones; control
+    // point (gx, gy) sits at pixel (gx, gy) · GridSpacing).
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
-    internal static void Warp(ReadOnlySpan<float> x, Span<float> y, int side, float dx, float dy, float angle, float scale)
+    internal static void Warp(ReadOnlySpan<float> x, Span<float> y, int side, float dx, float dy, float angle, float scale, ReadOnlySpan<float> field = default)
     {
-        // Inverse map: output pixel (u, v) samples the input at R(−angle)/scale · ((u, v) − centre − shift) + centre.
+        // Inverse map: output pixel (u, v) samples the input at R(−angle)/scale · ((u, v) − centre − shift) + centre
+        // (+ the field's displacement at (u, v)).
         float cos = MathF.Cos(angle) / scale, sin = MathF.Sin(angle) / scale, centre = (side - 1) / 2f;
+        int points = GridPoints(side);
         for (int v = 0; v < side; v++)
         {
             float ry = v - centre - dy;
+            int gy = v / GridSpacing;
+            float ty = (v - gy * GridSpacing) / (float)GridSpacing;
             for (int u = 0; u < side; u++)
             {
                 float rx = u - centre - dx;
                 float sx = cos * rx + sin * ry + centre, sy = -sin * rx + cos * ry + centre;
+                if (!field.IsEmpty)
+                {
+                    int gx = u / GridSpacing, at = gy * points + gx;
+                    float tx = (u - gx * GridSpacing) / (float)GridSpacing;
+                    sx += Bilinear(field, at, points, tx, ty);
+                    sy += Bilinear(field, points * points + at, points, tx, ty);
+                }
                 y[v * side + u] = Sample(x, side, sx, sy);
             }
         }
     }
+
+    // The field between control points at, at + 1, at + points, at + points + 1, at fractions (tx, ty).
+    private static float Bilinear(ReadOnlySpan<float> field, int at, int points, float tx, float ty) =>
+        (field[at] * (1 - tx) + field[at + 1] * tx) * (1 - ty) + (field[at + points] * (1 - tx) + field[at + points + 1] * tx) * ty;
 
     private static float Sample(ReadOnlySpan<float> x, int side, float sx, float sy)
     {
