@@ -29,6 +29,13 @@ public static class CnnProfile
             network.IndexOutputGradient(ws, l, batch, 0, batch);
             network.ListOutputGradientPixels(ws, l, batch, 0, 1);
         }
+        // Session 3's conv1 backward, for comparison: a dense output gradient, its index, per-tile lists.
+        int rows1 = batch * c1.OutPixels;
+        var dy1 = new float[rows1 * 32];
+        var masks1 = new ulong[rows1 * ActiveDepth.MaskWords(32)];
+        var tileMasks1 = new ulong[ActiveDepth.TileWords(32) * ActiveDepth.TileStride(rows1)];
+        var lists1 = new int[ActiveDepth.Tiles(32) * rows1];
+        var counts1 = new int[ActiveDepth.Tiles(32)];
         var tileLists = new int[ActiveDepth.Tiles(batch * 64) * 64];
         var tileCounts = new int[ActiveDepth.Tiles(batch * 64)];
         unsafe void SparseProduct()
@@ -61,7 +68,7 @@ public static class CnnProfile
             ("conv1 im2col", 0, () => c1.Im2Col(ws.Input, ws.ConvColumns[0], 0, batch)),
             ("conv1 forward (gemm)", 2.0 * batch * c1.OutPixels * c1.Depth * c1.OutChannels, () => Gemm.Multiply(ws.ConvColumns[0], c1.Depth, store.Value(c1.Weight), c1.OutChannels, store.Value(c1.Bias), ws.ConvOutputs[0], c1.OutChannels, batch * c1.OutPixels, c1.OutChannels, c1.Depth, GemmOptions.Relu)),
             ("  into one sample's output, reused", 0, () => { for (int b = 0; b < batch; b++) Gemm.Multiply(ws.ConvColumns[0].Span[(b * c1.OutPixels * c1.Depth)..], c1.Depth, store.Value(c1.Weight), c1.OutChannels, store.Value(c1.Bias), ws.ConvOutputs[0], c1.OutChannels, c1.OutPixels, c1.OutChannels, c1.Depth, GemmOptions.Relu); }),
-            ("pool1 forward", 0, () => MaxPool2d.Forward(ws.ConvOutputs[0], ws.Pooled[0], 24, 24, 32, 0, batch)),
+            ("pool1 forward (with the winners)", 0, () => MaxPool2d.Forward(ws.ConvOutputs[0], ws.Pooled[0], 24, 24, 32, 0, batch, winners: ws.PoolWinners)),
             ("conv2 im2col", 0, () => c2.Im2Col(ws.Pooled[0], ws.ConvColumns[1], 0, batch)),
             ("conv2 forward (gemm)", 2.0 * batch * c2.OutPixels * c2.Depth * c2.OutChannels, () => Gemm.Multiply(ws.ConvColumns[1], c2.Depth, store.Value(c2.Weight), c2.OutChannels, store.Value(c2.Bias), ws.ConvOutputs[1], c2.OutChannels, batch * c2.OutPixels, c2.OutChannels, c2.Depth, GemmOptions.Relu)),
             ("pool2 forward", 0, () => MaxPool2d.Forward(ws.ConvOutputs[1], ws.Pooled[1], 8, 8, 64, 0, batch)),
@@ -75,10 +82,14 @@ public static class CnnProfile
             ("  of which col2im", 0, () => c2.Col2ImAdd(ws.ConvColumnGradients[1], ws.PooledGradients[0], 0, batch)),
             ("conv2 dW (dWᵀ = dyᵀ·cols)", 2.0 * batch * c2.OutPixels * c2.Depth * c2.OutChannels, () => c2.BackwardWeights(store, ws.ConvColumns[1], ws.ConvOutputGradients[1], ws.ConvWeightScratch[1], batch, pool, 0, ws.ConvWeightLists[1], ws.ConvWeightCounts[1])),
             ("  without skipping zeros", 2.0 * batch * c2.OutPixels * c2.Depth * c2.OutChannels, () => c2.BackwardWeights(store, ws.ConvColumns[1], ws.ConvOutputGradients[1], ws.ConvWeightScratch[1], batch, pool, 0)),
-            ("pool1 backward", 0, () => MaxPool2d.Backward(ws.ConvOutputs[0], ws.Pooled[0], ws.PooledGradients[0], ws.ConvOutputGradients[0], 24, 24, 32, 0, batch)),
-            ("conv1 index dy (zeros to skip)", 0, () => Index(0)),
-            ("conv1 dW (dWᵀ = dyᵀ·cols)", 2.0 * batch * c1.OutPixels * c1.Depth * c1.OutChannels, () => c1.BackwardWeights(store, ws.ConvColumns[0], ws.ConvOutputGradients[0], ws.ConvWeightScratch[0], batch, pool, 0, ws.ConvWeightLists[0], ws.ConvWeightCounts[0])),
-            ("  without skipping zeros", 2.0 * batch * c1.OutPixels * c1.Depth * c1.OutChannels, () => c1.BackwardWeights(store, ws.ConvColumns[0], ws.ConvOutputGradients[0], ws.ConvWeightScratch[0], batch, pool, 0)),
+            ("conv1 dW and db from the pooling winners", 2.0 * batch * c1.OutPixels * c1.Depth * c1.OutChannels, () => c1.BackwardWeightsFromWinners(store, ws.ConvColumns[0], ws.PooledGradients[0], ws.PoolWinners, ws.ConvWeightScratch[0], batch, pool, 0)),
+            ("  as session 3: pool1 backward, index dy, dW per 5-channel tile", 0, () =>
+            {
+                MaxPool2d.Backward(ws.ConvOutputs[0], ws.Pooled[0], ws.PooledGradients[0], dy1, 24, 24, 32, 0, batch);
+                ActiveDepth.IndexRows(dy1, rows1, 32, 0, rows1, masks1, tileMasks1, default, default);
+                ActiveDepth.ForColumns(tileMasks1, 32, rows1, lists1, counts1, 0, ActiveDepth.Tiles(32));
+                c1.BackwardWeights(store, ws.ConvColumns[0], dy1, ws.ConvWeightScratch[0], batch, pool, 0, lists1, counts1);
+            }),
         };
         // The alternative to im2col: a direct convolution as K·K shifted products over the whole batch read as one
         // long image (output row r reads input pixel r + ky·W + kx), into a full-width buffer, then the valid pixels.

@@ -95,8 +95,9 @@ public sealed class ConvolutionTests
                     }
     }
 
-    // After max pooling most of a stage's output gradient is 0, so the backward products skip, per tile, the channels
-    // (dx) or pixels (dW) that are 0 throughout. Skipped steps add exactly 0: the gradients must equal the dense ones.
+    // After max pooling most of a stage's output gradient is 0, so the backward products skip, per pixel, the channels
+    // (dx) or, per channel, the pixels (dW) where it is 0, and the first stage takes its gradients from the pooling's
+    // winners. Skipped steps add exactly 0: the gradients must equal the dense ones, bit for bit.
     [Theory]
     [InlineData(1)]
     [InlineData(2)]
@@ -115,16 +116,23 @@ public sealed class ConvolutionTests
         var (conv1, conv2) = (network.Convolutions[0], network.Convolutions[1]);
         float[] dx = ws.PooledGradients[0].Span.ToArray();
         float[] dw1 = store.Gradient(conv1.Weight).ToArray(), dw2 = store.Gradient(conv2.Weight).ToArray();
+        float[] db1 = store.Gradient(conv1.Bias).ToArray(), db2 = store.Gradient(conv2.Bias).ToArray();
         float[] dy2 = ws.ConvOutputGradients[1].Span.ToArray();
         Assert.True(dy2.Count(v => v == 0f) > dy2.Length / 2, "conv2's output gradient should be mostly 0 after pooling");
 
         using var single = new WorkerPool(1);
         conv2.BackwardInput(ws.ConvTransposed[1], ws.ConvOutputGradients[1], ws.ConvColumnGradients[1], ws.PooledGradients[0], 0, batch);
         conv2.BackwardWeights(store, ws.ConvColumns[1], ws.ConvOutputGradients[1], ws.ConvWeightScratch[1], batch, single, 0);
-        conv1.BackwardWeights(store, ws.ConvColumns[0], ws.ConvOutputGradients[0], ws.ConvWeightScratch[0], batch, single, 0);
         Assert.True(dx.AsSpan().SequenceEqual(ws.PooledGradients[0].Span), "conv2 dx");
         Assert.True(dw2.AsSpan().SequenceEqual(store.Gradient(conv2.Weight)), "conv2 dW");
+        Assert.True(db2.AsSpan().SequenceEqual(store.Gradient(conv2.Bias)), "conv2 db");
+        // conv1 took its gradients from the pooling's winners; the dense way: pool backward, then the full product.
+        float[] dy1 = new float[batch * conv1.OutSize];
+        MaxPool2d.Backward(ws.ConvOutputs[0].Span, ws.Pooled[0].Span, ws.PooledGradients[0].Span, dy1, conv1.OutHeight, conv1.OutWidth, conv1.OutChannels, 0, batch);
+        Assert.True(dy1.Count(v => v != 0f) > 1000, "conv1's output gradient should not be all 0");
+        conv1.BackwardWeights(store, ws.ConvColumns[0], dy1, ws.ConvWeightScratch[0], batch, single, 0);
         Assert.True(dw1.AsSpan().SequenceEqual(store.Gradient(conv1.Weight)), "conv1 dW");
+        Assert.True(db1.AsSpan().SequenceEqual(store.Gradient(conv1.Bias)), "conv1 db");
     }
 
     [Theory]

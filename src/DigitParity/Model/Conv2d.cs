@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 using DigitParity.Engine;
 
 namespace DigitParity.Model;
@@ -264,6 +266,81 @@ public sealed class Conv2d
         if (worker != 0) return (0, 0);
         Gemm.Transpose(scratch, Depth, dw, OutChannels, OutChannels, Depth);
         return (0, Depth);
+    }
+
+    // For a stage followed by ReLU and 2 × 2 max pooling whose only input gradient comes through the pooling (the first
+    // stage: no dx): dW and db straight from the pooled gradient (B, OH/2, OW/2, OC) and the pooling's winners, without
+    // the dense output gradient (whose writing, indexing and reading cost more than the product). Each worker its share
+    // of the channels over the whole batch; per channel the winners are visited in ascending pixel order (pooled rows,
+    // then the window row, then pooled columns), so each dW element is the dense product's fma chain without its zero
+    // terms, and db the dense column sum's four interleaved chains (Activations.ColumnSums): the same bits as
+    // BackwardWeights on the dense gradient. Returns the dW rows this worker hands to the update, as BackwardWeights.
+    internal unsafe (int Start, int End) BackwardWeightsFromWinners(ParameterStore store, ReadOnlySpan<float> cols, ReadOnlySpan<float> pooledGradient,
+        ReadOnlySpan<int> winners, Span<float> scratch, int batch, WorkerPool pool, int worker)
+    {
+        int ph = OutHeight / 2, pw = OutWidth / 2, pooledSize = ph * pw * OutChannels;
+        if (cols.Length < (long)batch * OutPixels * Depth || pooledGradient.Length < (long)batch * pooledSize || winners.Length < (long)batch * pooledSize
+            || scratch.Length < OutChannels * Depth)
+            throw new ArgumentException("cols, pooledGradient, winners or scratch is too short for the batch.");
+        var (c0, c1) = BiasShare(worker, pool.Count);
+        int width = c1 - c0;
+        scratch.Slice(c0 * Depth, width * Depth).Clear();
+        float* chains = stackalloc float[4 * Math.Max(width, 1)];
+        new Span<float>(chains, 4 * Math.Max(width, 1)).Clear();
+        int vectors = Vector512.IsHardwareAccelerated ? Depth / 16 * 16 : 0;
+        fixed (float* pcols = cols, pscratch = scratch, pgrad = pooledGradient)
+        fixed (int* pwin = winners)
+        {
+            for (int b = 0; b < batch; b++)
+                for (int py = 0; py < ph; py++)
+                    for (int half = 0; half < 2; half++)
+                    {
+                        var inHalf = Vector256.Create(half);
+                        for (int px = 0; px < pw; px++)
+                        {
+                            int o = ((b * ph + py) * pw + px) * OutChannels, p0 = (b * OutHeight + 2 * py + half) * OutWidth + 2 * px, c = c0;
+                            // 8 channels at a time: the lanes whose winner sits in this window row (NoWinner never does)
+                            // and whose gradient is not 0, then those lanes in order.
+                            for (; c + 8 <= c1; c += 8)
+                            {
+                                var k = Vector256.Load(pwin + o + c);
+                                var live = Vector256.Equals(Vector256.ShiftRightLogical(k, 1), inHalf)
+                                    & ~Vector256.Equals(Vector256.Load(pgrad + o + c), Vector256<float>.Zero).AsInt32();
+                                for (uint bits = live.ExtractMostSignificantBits(); bits != 0; bits &= bits - 1)
+                                {
+                                    int cc = c + System.Numerics.BitOperations.TrailingZeroCount(bits);
+                                    AddWinner(pcols, pscratch, chains, Depth, vectors, width, cc - c0, cc, pwin[o + cc], pgrad[o + cc], p0);
+                                }
+                            }
+                            for (; c < c1; c++)
+                                if (pwin[o + c] >> 1 == half && pgrad[o + c] != 0) AddWinner(pcols, pscratch, chains, Depth, vectors, width, c - c0, c, pwin[o + c], pgrad[o + c], p0);
+                        }
+                    }
+        }
+        Span<float> db = store.Gradient(Bias);
+        for (int c = c0; c < c1; c++)
+        {
+            int i = c - c0;
+            db[c] = (chains[i] + chains[width + i]) + (chains[2 * width + i] + chains[3 * width + i]);
+        }
+        pool.Barrier();
+        if (worker != 0) return (0, 0);
+        Gemm.Transpose(scratch, Depth, store.Gradient(Weight), OutChannels, OutChannels, Depth);
+        return (0, Depth);
+    }
+
+    // One winner k of channel c (its window row starting at pixel p0): dWᵀ[c] += g · cols[p] (an fma per element, as the
+    // product) and g into db's chain p mod 4 (of the worker's channel i).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void AddWinner(float* cols, float* dwT, float* chains, int depth, int vectors, int width, int i, int c, int k, float g, int p0)
+    {
+        int p = p0 + (k & 1);
+        float* row = cols + (nint)p * depth, dw = dwT + (nint)c * depth;
+        var s = Vector512.Create(g);
+        int j = 0;
+        for (; j < vectors; j += 16) Vector512.FusedMultiplyAdd(s, Vector512.Load(row + j), Vector512.Load(dw + j)).Store(dw + j);
+        for (; j < depth; j++) dw[j] = MathF.FusedMultiplyAdd(g, row[j], dw[j]);
+        chains[(p & 3) * width + i] += g;
     }
 
     internal bool SplitsPanels(int workers) => Depth >= Linear.PanelWidth * workers;

@@ -12,9 +12,15 @@ namespace DigitParity.Model;
 /// </summary>
 public static class MaxPool2d
 {
-    // x: (B, H, W, C) -> y: (B, H/2, W/2, C), samples [b0, b1).
+    /// <summary>The winner recorded where a window's maximum is not above 0 (no gradient passes).</summary>
+    internal const int NoWinner = 255;
+
+    // x: (B, H, W, C) -> y: (B, H/2, W/2, C), samples [b0, b1). With winners (laid out like y), also which input of each
+    // window the backward would pass the gradient to: the first maximum in row-major window order (0-3), or NoWinner
+    // where the maximum is not above 0 — exactly the choice Backward makes.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static void Forward(ReadOnlySpan<float> x, Span<float> y, int height, int width, int channels, int b0, int b1, bool vectors = true)
+    internal static void Forward(ReadOnlySpan<float> x, Span<float> y, int height, int width, int channels, int b0, int b1, bool vectors = true,
+        Span<int> winners = default)
     {
         int oh = height / 2, ow = width / 2, inSize = height * width * channels, outSize = oh * ow * channels, row = width * channels;
         bool wide = vectors && channels % Vector256<float>.Count == 0;
@@ -30,16 +36,44 @@ public static class MaxPool2d
                     {
                         for (int c = 0; c < channels; c += Vector256<float>.Count)
                         {
-                            var m = Vector256.Max(Vector256.Max(Vector256.Create(image.Slice(top + c)), Vector256.Create(image.Slice(top + channels + c))),
-                                Vector256.Max(Vector256.Create(image.Slice(top + row + c)), Vector256.Create(image.Slice(top + row + channels + c))));
+                            var x0 = Vector256.Create(image.Slice(top + c));
+                            var x1 = Vector256.Create(image.Slice(top + channels + c));
+                            var x2 = Vector256.Create(image.Slice(top + row + c));
+                            var x3 = Vector256.Create(image.Slice(top + row + channels + c));
+                            var m = Vector256.Max(Vector256.Max(x0, x1), Vector256.Max(x2, x3));
                             m.CopyTo(output.Slice(o + c));
+                            if (!winners.IsEmpty) Winners(x0, x1, x2, x3, m, winners.Slice(b * outSize + o + c, Vector256<float>.Count));
                         }
                         continue;
                     }
                     for (int c = 0; c < channels; c++)
-                        output[o + c] = MathF.Max(MathF.Max(image[top + c], image[top + channels + c]), MathF.Max(image[top + row + c], image[top + row + channels + c]));
+                    {
+                        float x0 = image[top + c], x1 = image[top + channels + c], x2 = image[top + row + c], x3 = image[top + row + channels + c];
+                        float m = MathF.Max(MathF.Max(x0, x1), MathF.Max(x2, x3));
+                        output[o + c] = m;
+                        if (!winners.IsEmpty)
+                            winners[b * outSize + o + c] = !(m > 0) ? NoWinner : x0 == m ? 0 : x1 == m ? 1 : x2 == m ? 2 : x3 == m ? 3 : NoWinner;
+                    }
                 }
         }
+    }
+
+    // Eight lanes' winners: the first k with x_k == m, among lanes whose m is above 0.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Winners(Vector256<float> x0, Vector256<float> x1, Vector256<float> x2, Vector256<float> x3, Vector256<float> m, Span<int> winners)
+    {
+        var open = Vector256.GreaterThan(m, Vector256<float>.Zero).AsInt32();
+        var hit0 = Vector256.Equals(x0, m).AsInt32() & open;
+        open = Vector256.AndNot(open, hit0);
+        var hit1 = Vector256.Equals(x1, m).AsInt32() & open;
+        open = Vector256.AndNot(open, hit1);
+        var hit2 = Vector256.Equals(x2, m).AsInt32() & open;
+        open = Vector256.AndNot(open, hit2);
+        var hit3 = Vector256.Equals(x3, m).AsInt32() & open;
+        var k = Vector256.ConditionalSelect(hit3, Vector256.Create(3), Vector256.Create(NoWinner));
+        k = Vector256.ConditionalSelect(hit2, Vector256.Create(2), k);
+        k = Vector256.ConditionalSelect(hit1, Vector256.Create(1), k);
+        Vector256.ConditionalSelect(hit0, Vector256<int>.Zero, k).CopyTo(winners);
     }
 
     // dy: (B, H/2, W/2, C) -> dx: (B, H, W, C) for samples [b0, b1), given the forward's x (post-ReLU) and y.

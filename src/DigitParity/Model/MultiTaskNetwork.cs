@@ -125,25 +125,38 @@ public sealed class MultiTaskNetwork
         {
             var conv = Convolutions[l];
             conv.Forward(Parameters, l == 0 ? ws.Input : ws.Pooled[l - 1], ws.ConvColumns[l], ws.ConvOutputs[l], b0, b1);
-            MaxPool2d.Forward(ws.ConvOutputs[l], ws.Pooled[l], conv.OutHeight, conv.OutWidth, conv.OutChannels, b0, b1);
+            MaxPool2d.Forward(ws.ConvOutputs[l], ws.Pooled[l], conv.OutHeight, conv.OutWidth, conv.OutChannels, b0, b1,
+                winners: l == 0 ? ws.PoolWinners : default);
         }
     }
 
-    // d features (B, FeatureSize) -> gradients of every convolution, last stage first. Per stage: this worker's samples
-    // get the pool+ReLU backward and the input gradient (dx = col2im(dy·Wᵀ)); after a barrier, this worker's rows of
-    // dW = colsᵀ·dy over the whole batch, then their update (nobody reads this W any more).
+    // d features (B, FeatureSize) -> gradients of every convolution, last stage first. Per stage after the first: this
+    // worker's samples get the pool+ReLU backward and the input gradient (dx = col2im(dy·Wᵀ)); after a barrier, this
+    // worker's rows of dW = colsᵀ·dy over the whole batch, then their update (nobody reads this W any more). The first
+    // stage takes its dW and db from the pooling's winners.
     private void BackwardConvolutions(Workspace ws, int batch, WorkerPool pool, int worker, IParameterUpdate? update)
     {
         var (b0, b1) = Linear.RowShare(batch, worker, pool.Count);
         for (int l = Convolutions.Count - 1; l >= 0; l--)
         {
             var conv = Convolutions[l];
+            if (l == 0)
+            {
+                // The first stage passes no gradient on: its dW and db come straight from the pooling's winners (every
+                // worker's share of the pooled gradient is written: the barriers of the stage above, or fc1's, saw to it).
+                var (w0, w1) = conv.BackwardWeightsFromWinners(Parameters, ws.ConvColumns[0], ws.PooledGradients[0], ws.PoolWinners, ws.ConvWeightScratch[0],
+                    batch, pool, worker);
+                if (update is null) break;
+                if (w0 < w1) update.Apply(conv.Weight, w0 * conv.OutChannels, (w1 - w0) * conv.OutChannels);
+                var (d0, d1) = conv.BiasShare(worker, pool.Count);
+                if (d0 < d1) update.Apply(conv.Bias, d0, d1 - d0);
+                break;
+            }
             MaxPool2d.Backward(ws.ConvOutputs[l], ws.Pooled[l], ws.PooledGradients[l], ws.ConvOutputGradients[l],
                 conv.OutHeight, conv.OutWidth, conv.OutChannels, b0, b1);
             IndexOutputGradient(ws, l, batch, b0, b1);
-            if (l > 0)
-                conv.BackwardInputSparse(ws.ConvTransposed[l], ws.ConvOutputGradients[l], ws.ConvGradientMasks[l], ws.ConvInputLists[l], ws.ConvInputCounts[l],
-                    ws.ConvColumnGradients[l], ws.PooledGradients[l - 1], b0, b1);
+            conv.BackwardInputSparse(ws.ConvTransposed[l], ws.ConvOutputGradients[l], ws.ConvGradientMasks[l], ws.ConvInputLists[l], ws.ConvInputCounts[l],
+                ws.ConvColumnGradients[l], ws.PooledGradients[l - 1], b0, b1);
             pool.Barrier();
             ListOutputGradientPixels(ws, l, batch, worker, pool.Count);
             pool.Barrier();

@@ -41,22 +41,25 @@ public sealed class Workspace
         ConvColumns = convs.Select(c => Buffer((long)maxBatch * c.OutPixels * c.Depth)).ToArray();
         ConvOutputs = convs.Select(c => Buffer((long)maxBatch * c.OutSize)).ToArray();
         Pooled = convs.Select(c => Buffer((long)maxBatch * (c.OutHeight / 2) * (c.OutWidth / 2) * c.OutChannels)).ToArray();
-        ConvOutputGradients = convs.Select(c => training ? Buffer((long)maxBatch * c.OutSize) : Empty()).ToArray();
+        // The first stage's weight gradient comes from the pooling's winners: no dense output gradient, no sparsity index.
+        ConvOutputGradients = convs.Select((c, l) => training && l > 0 ? Buffer((long)maxBatch * c.OutSize) : Empty()).ToArray();
         PooledGradients = convs.Select(c => training ? Buffer((long)maxBatch * (c.OutHeight / 2) * (c.OutWidth / 2) * c.OutChannels) : Empty()).ToArray();
+        // The first stage's pooling winners, so that its weight gradient needs no dense output gradient (training only).
+        PoolWinners = training && convs.Count > 0 ? new int[(long)maxBatch * (convs[0].OutHeight / 2) * (convs[0].OutWidth / 2) * convs[0].OutChannels] : [];
         ConvColumnGradients = convs.Select((c, l) => training && l > 0 ? Buffer((long)maxBatch * c.OutPixels * c.Depth) : Empty()).ToArray();
         ConvTransposed = convs.Select((c, l) => training && l > 0 ? Buffer((long)c.Depth * c.OutChannels) : Empty()).ToArray();
         ConvWeightScratch = convs.Select(c => training ? Buffer((long)c.Depth * c.OutChannels) : Empty()).ToArray();
-        // Sparsity of each stage's output gradient (max pooling passes a gradient to one pixel of four): masks of its
-        // rows, per-row masks of 5-channel tiles, depth lists of dx = dy·Wᵀ per 5-row tile (stages after the first),
-        // and of dW = dyᵀ·cols per 5-channel tile.
+        // Sparsity of the output gradient of each stage after the first (max pooling passes a gradient to one pixel of
+        // four): masks of its rows, per-row masks of 5-channel tiles, per-row lists for dx = dy·Wᵀ, and for dW = dyᵀ·cols
+        // per-channel (or per-5-channel-tile) lists of pixels.
         int[] convRows = convs.Select(c => maxBatch * c.OutPixels).ToArray();
-        ConvGradientMasks = convs.Select((c, l) => training ? new ulong[convRows[l] * ActiveDepth.MaskWords(c.OutChannels)] : []).ToArray();
-        ConvGradientTileMasks = convs.Select((c, l) => training ? new ulong[ActiveDepth.TileWords(c.OutChannels) * ActiveDepth.TileStride(convRows[l])] : []).ToArray();
+        ConvGradientMasks = convs.Select((c, l) => training && l > 0 ? new ulong[convRows[l] * ActiveDepth.MaskWords(c.OutChannels)] : []).ToArray();
+        ConvGradientTileMasks = convs.Select((c, l) => training && l > 0 ? new ulong[ActiveDepth.TileWords(c.OutChannels) * ActiveDepth.TileStride(convRows[l])] : []).ToArray();
         ConvInputLists = convs.Select((c, l) => training && l > 0 ? new int[convRows[l] * c.OutChannels] : []).ToArray();
         ConvInputCounts = convs.Select((c, l) => training && l > 0 ? new int[convRows[l]] : []).ToArray();
         // Per channel (wide layers) or per tile of 5 channels (narrow ones): room for the larger.
-        ConvWeightLists = convs.Select((c, l) => training ? new int[c.OutChannels * convRows[l]] : []).ToArray();
-        ConvWeightCounts = convs.Select(c => training ? new int[c.OutChannels] : []).ToArray();
+        ConvWeightLists = convs.Select((c, l) => training && l > 0 ? new int[c.OutChannels * convRows[l]] : []).ToArray();
+        ConvWeightCounts = convs.Select((c, l) => training && l > 0 ? new int[c.OutChannels] : []).ToArray();
         Features = convs.Count > 0 ? Pooled[^1] : Input;
         WorkerInputs = convs.Count == 0 && privateInputs
             ? Enumerable.Range(1, workers - 1).Select(_ => new FloatBuffer(maxBatch * config.InputSize)).ToArray()
@@ -96,6 +99,10 @@ public sealed class Workspace
 
     /// <summary>Per convolution stage, the pooled output: (B, OH/2, OW/2, OC).</summary>
     internal FloatBuffer[] Pooled { get; }
+
+    // Per element of the first stage's pooled output (B, H/2, W/2, C): which of its window's four inputs passed the
+    // gradient (row-major window order), or MaxPool2d.NoWinner where the maximum is not above 0.
+    internal int[] PoolWinners { get; }
 
     internal FloatBuffer[] ConvOutputGradients { get; }
 
