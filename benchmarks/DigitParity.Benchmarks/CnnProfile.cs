@@ -23,7 +23,7 @@ public static class CnnProfile
         var store = network.Parameters;
         var (c1, c2) = (network.Convolutions[0], network.Convolutions[1]);
         using var pool = new WorkerPool(1);
-        // As the network's backward does: masks of dy's rows, per-tile depth lists for dx (stage 2) and dW.
+        // As the network's backward does: masks of dy's rows and, for conv2's dW, per-channel lists of pixels.
         void Index(int l)
         {
             network.IndexOutputGradient(ws, l, batch, 0, batch);

@@ -169,8 +169,9 @@ public sealed class MultiTaskNetwork
         }
     }
 
-    // Samples [b0, b1) of stage l's output gradient dy (B·OH·OW, OC): which channels are non-zero at each pixel and, for
-    // dx = dy·Wᵀ (stages after the first), per tile of 5 pixels. After max pooling most of dy is 0.
+    // Samples [b0, b1) of stage l's output gradient dy (B·OH·OW, OC): which channels are non-zero at each pixel (the row
+    // masks dx's per-pixel lists and dW's per-channel lists come from) and which 5-channel tiles are (for dW's per-tile
+    // lists of narrow layers). After max pooling most of dy is 0.
     internal void IndexOutputGradient(Workspace ws, int l, int batch, int b0, int b1)
     {
         var conv = Convolutions[l];
