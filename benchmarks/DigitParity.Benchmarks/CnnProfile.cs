@@ -44,6 +44,8 @@ public static class CnnProfile
             fixed (int* plists = ws.ConvInputLists[1], pcounts = ws.ConvInputCounts[1])
                 SparseRows.Multiply(pdy, 64, plists, 64, pcounts, batch * 64, pw, c2.Depth, pcols, c2.Depth, c2.Depth, Gemm.BestIsa);
         }
+        var winogradWeights = new float[Winograd.WeightLength(c2.InChannels, c2.OutChannels)];
+        var winogradScratch = new float[Winograd.WeightScratchLength(c2.InChannels, c2.OutChannels)];
         (string Name, double Flops, Action Work)[] phases =
         {
             ("augment (100 images)", 0, () =>
@@ -70,7 +72,9 @@ public static class CnnProfile
             ("  into one sample's output, reused", 0, () => { for (int b = 0; b < batch; b++) Gemm.Multiply(ws.ConvColumns[0].Span[(b * c1.OutPixels * c1.Depth)..], c1.Depth, store.Value(c1.Weight), c1.OutChannels, store.Value(c1.Bias), ws.ConvOutputs[0], c1.OutChannels, c1.OutPixels, c1.OutChannels, c1.Depth, GemmOptions.Relu); }),
             ("pool1 forward (with the winners)", 0, () => MaxPool2d.Forward(ws.ConvOutputs[0], ws.Pooled[0], 24, 24, 32, 0, batch, winners: ws.PoolWinners)),
             ("conv2 im2col", 0, () => c2.Im2Col(ws.Pooled[0], ws.ConvColumns[1], 0, batch)),
-            ("conv2 forward (gemm)", 2.0 * batch * c2.OutPixels * c2.Depth * c2.OutChannels, () => Gemm.Multiply(ws.ConvColumns[1], c2.Depth, store.Value(c2.Weight), c2.OutChannels, store.Value(c2.Bias), ws.ConvOutputs[1], c2.OutChannels, batch * c2.OutPixels, c2.OutChannels, c2.Depth, GemmOptions.Relu)),
+            ("  as im2col rows times W (gemm)", 2.0 * batch * c2.OutPixels * c2.Depth * c2.OutChannels, () => Gemm.Multiply(ws.ConvColumns[1], c2.Depth, store.Value(c2.Weight), c2.OutChannels, store.Value(c2.Bias), ws.ConvOutputs[1], c2.OutChannels, batch * c2.OutPixels, c2.OutChannels, c2.Depth, GemmOptions.Relu)),
+            ("conv2 forward (Winograd F(4x4,5x5))", 2.0 * batch * c2.OutPixels * c2.Depth * c2.OutChannels, () => c2.Forward(store, ws.Pooled[0], ws.ConvColumns[1], ws.ConvOutputs[1], 0, batch, keepColumns: false)),
+            ("  of which the weight transform", 0, () => Winograd.TransformWeights(store.Value(c2.Weight), c2.InChannels, c2.OutChannels, winogradWeights, winogradScratch)),
             ("pool2 forward", 0, () => MaxPool2d.Forward(ws.ConvOutputs[1], ws.Pooled[1], 8, 8, 64, 0, batch)),
             ("pool2 backward", 0, () => MaxPool2d.Backward(ws.ConvOutputs[1], ws.Pooled[1], ws.PooledGradients[1], ws.ConvOutputGradients[1], 8, 8, 64, 0, batch)),
             ("conv2 index dy (zeros to skip)", 0, () => Index(1)),
@@ -131,7 +135,7 @@ public static class CnnProfile
             last = us;
             Console.WriteLine($"{name,-32} {us,9:0} µs{(flops > 0 ? $"  {flops / us / 1e3,6:0.0} GFLOP/s" : "")}");
         }
-        Console.WriteLine($"{"total (one thread, im2col path)",-32} {total - last,9:0} µs  = {batch / (total - last) * 1e6:0} samples/s");
+        Console.WriteLine($"{"total (one thread)",-32} {total - last,9:0} µs  = {batch / (total - last) * 1e6:0} samples/s");
         var dy2 = ws.ConvOutputGradients[1].Span[..(batch * c2.OutSize)];
         int nonZero = 0;
         foreach (float v in dy2) if (v != 0) nonZero++;

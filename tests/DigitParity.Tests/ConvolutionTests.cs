@@ -95,6 +95,85 @@ public sealed class ConvolutionTests
                     }
     }
 
+    // F(4x4, 5x5) Winograd against the naive double-precision convolution: every output pixel of the samples asked
+    // for (others untouched), with and without ReLU, chunks of several samples and a last partial chunk.
+    [Theory]
+    [InlineData(8, 8, 8, 8, 3, false)]
+    [InlineData(8, 16, 12, 8, 2, true)]
+    [InlineData(32, 64, 12, 12, 13, true)]
+    public void WinogradMatchesTheNaiveConvolution(int channels, int outChannels, int height, int width, int batch, bool relu)
+    {
+        var rng = new Rng(21);
+        int outHeight = height - 4, outWidth = width - 4, inSize = height * width * channels, outSize = outHeight * outWidth * outChannels;
+        Assert.True(Winograd.Supports(5, outHeight, outWidth, channels, outChannels));
+        float[] x = GemmTests.Random(rng, batch * inSize), w = GemmTests.Random(rng, 25 * channels * outChannels), bias = GemmTests.Random(rng, outChannels);
+        var u = new float[Winograd.WeightLength(channels, outChannels)];
+        Winograd.TransformWeights(w, channels, outChannels, u, new float[Winograd.WeightScratchLength(channels, outChannels)]);
+        var y = new float[batch * outSize];
+        Array.Fill(y, float.NaN);
+        int chunk = Winograd.ChunkSamples(height, width, channels, outChannels);
+        var scratch = new float[Math.Min(batch, chunk) * Winograd.ScratchPerSample(height, width, channels, outChannels)];
+        Winograd.Forward(x, height, width, channels, u, bias, outChannels, y, 1, batch, relu, scratch);
+        Assert.All(y.Take(outSize), v => Assert.True(float.IsNaN(v)));
+        double worst = 0, scale = 0;
+        for (int b = 1; b < batch; b++)
+            for (int oy = 0; oy < outHeight; oy++)
+                for (int ox = 0; ox < outWidth; ox++)
+                    for (int j = 0; j < outChannels; j++)
+                    {
+                        double s = bias[j];
+                        for (int ky = 0; ky < 5; ky++)
+                            for (int kx = 0; kx < 5; kx++)
+                                for (int i = 0; i < channels; i++)
+                                    s += (double)x[b * inSize + ((oy + ky) * width + ox + kx) * channels + i] * w[((ky * 5 + kx) * channels + i) * outChannels + j];
+                        if (relu) s = Math.Max(0, s);
+                        worst = Math.Max(worst, Math.Abs(s - y[b * outSize + (oy * outWidth + ox) * outChannels + j]));
+                        scale = Math.Max(scale, Math.Abs(s));
+                    }
+        // float32 through the transforms: a few ulps of the largest output, far below what training notices.
+        Assert.True(worst < 1e-5 * Math.Max(1, scale), $"largest difference {worst:E2} (outputs up to {scale:F2})");
+    }
+
+    // The CNN's second stage runs Winograd; in training it still writes the im2col rows its weight gradient reads.
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void AWinogradStageMatchesTheNaiveReferenceAndKeepsItsColumnsForTraining(bool keepColumns)
+    {
+        var layout = new ParameterLayout();
+        var conv = new Conv2d(layout, "c", 32, 64, 5, 12, 12);
+        Assert.True(conv.UsesWinograd);
+        var store = new ParameterStore(layout);
+        var rng = new Rng(5);
+        conv.Initialize(store, rng);
+        const int batch = 7;
+        float[] x = GemmTests.Random(rng, batch * conv.InSize);
+        var cols = new float[batch * conv.OutPixels * conv.Depth];
+        var y = new float[batch * conv.OutSize];
+        conv.Forward(store, x, cols, y, 0, batch, relu: true, keepColumns);
+        var expected = new float[cols.Length];
+        if (keepColumns) conv.Im2Col(x, expected, 0, batch);
+        Assert.Equal(expected, cols);
+        double[] w = store.Value(conv.Weight).ToArray().Select(v => (double)v).ToArray(), bias = store.Value(conv.Bias).ToArray().Select(v => (double)v).ToArray();
+        for (int b = 0; b < batch; b++)
+        {
+            double[] reference = Conv(x.Skip(b * conv.InSize).Take(conv.InSize).Select(v => (double)v).ToArray(), 12, 32, w, bias, 5, 64);
+            for (int i = 0; i < reference.Length; i++)
+                Assert.True(Math.Abs(reference[i] - y[b * conv.OutSize + i]) < 1e-5, $"y[{b}, {i}]: {y[b * conv.OutSize + i]} vs {reference[i]}");
+        }
+    }
+
+    [Fact]
+    public void WinogradRejectsShapesItCannotTile()
+    {
+        Assert.False(Winograd.Supports(3, 8, 8, 8, 8));
+        Assert.False(Winograd.Supports(5, 6, 8, 8, 8));
+        Assert.False(Winograd.Supports(5, 8, 8, 1, 32));
+        Assert.False(Winograd.Supports(5, 8, 8, 32, 70));
+        var y = new float[24 * 24 * 32];
+        Assert.Throws<ArgumentException>(() => Winograd.Forward(new float[28 * 28], 28, 28, 1, new float[64 * 32], new float[32], 32, y, 0, 1, true, new float[1 << 16]));
+    }
+
     // After max pooling most of a stage's output gradient is 0, so the backward products skip, per pixel, the channels
     // (dx) or, per channel, the pixels (dW) where it is 0, and the first stage takes its gradients from the pooling's
     // winners. Skipped steps add exactly 0: the gradients must equal the dense ones, bit for bit.

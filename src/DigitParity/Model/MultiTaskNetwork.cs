@@ -124,7 +124,7 @@ public sealed class MultiTaskNetwork
         for (int l = 0; l < Convolutions.Count; l++)
         {
             var conv = Convolutions[l];
-            conv.Forward(Parameters, l == 0 ? ws.Input : ws.Pooled[l - 1], ws.ConvColumns[l], ws.ConvOutputs[l], b0, b1);
+            conv.Forward(Parameters, l == 0 ? ws.Input : ws.Pooled[l - 1], ws.ConvColumns[l], ws.ConvOutputs[l], b0, b1, keepColumns: ws.Training);
             MaxPool2d.Forward(ws.ConvOutputs[l], ws.Pooled[l], conv.OutHeight, conv.OutWidth, conv.OutChannels, b0, b1,
                 winners: l == 0 ? ws.PoolWinners : default);
         }

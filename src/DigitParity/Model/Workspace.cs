@@ -10,6 +10,7 @@ public sealed class Workspace
         ArgumentOutOfRangeException.ThrowIfLessThan(maxBatch, 1);
         var config = network.Config;
         MaxBatch = maxBatch;
+        Training = training;
         Input = new FloatBuffer(maxBatch * config.InputSize);
         Activations = config.Hidden.Select(h => new FloatBuffer(maxBatch * h)).ToArray();
         ActivationGradients = config.Hidden.Select(h => new FloatBuffer(maxBatch * h)).ToArray();
@@ -38,7 +39,8 @@ public sealed class Workspace
         var convs = network.Convolutions;
         FloatBuffer Buffer(long floats) => new(checked((int)floats));
         FloatBuffer Empty() => new(0);
-        ConvColumns = convs.Select(c => Buffer((long)maxBatch * c.OutPixels * c.Depth)).ToArray();
+        // A Winograd stage needs its im2col rows only for the weight gradient.
+        ConvColumns = convs.Select(c => training || !c.UsesWinograd ? Buffer((long)maxBatch * c.OutPixels * c.Depth) : Empty()).ToArray();
         ConvOutputs = convs.Select(c => Buffer((long)maxBatch * c.OutSize)).ToArray();
         Pooled = convs.Select(c => Buffer((long)maxBatch * (c.OutHeight / 2) * (c.OutWidth / 2) * c.OutChannels)).ToArray();
         // The first stage's weight gradient comes from the pooling's winners: no dense output gradient, no sparsity index.
@@ -70,6 +72,9 @@ public sealed class Workspace
 
     /// <summary>Set by the trainer for each training step when the model has dropout: the key of that step's drops; null: no dropout.</summary>
     internal ulong? DropoutKey { get; set; }
+
+    // Whether the backward pass's buffers exist (and the forward must keep what it reads).
+    internal bool Training { get; }
 
     /// <summary>Largest batch these buffers hold.</summary>
     public int MaxBatch { get; }

@@ -1,0 +1,237 @@
+using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace DigitParity.Engine;
+
+/// <summary>
+/// Winograd's minimal filtering F(4×4, 5×5) for a valid, stride-1 5 × 5 convolution over channels-last images:
+/// each 4 × 4 block of output pixels comes from the 8 × 8 input tile under it as
+/// <c>y = Aᵀ [ (G g Gᵀ) ⊙ (Bᵀ d B) ] A</c>, so a tile costs 64 multiplications per (input, output) channel pair
+/// instead of 16 · 25 = 400. Summed over the input channels, the 64 element-wise products become 64 independent
+/// products (tiles × C) · (C × OC) on our GEMM kernel: 6.25 × fewer FLOPs than im2col's, plus the transforms.
+/// Interpolation points 0, ±1, ±2, ±1/2 and ∞; the matrices were derived with exact fractions and checked on the
+/// 1-D correlation (the derivation is in the tests: the transforms are compared with the naive convolution).
+/// </summary>
+internal static unsafe class Winograd
+{
+    /// <summary>Output pixels per tile side.</summary>
+    public const int OutTile = 4;
+
+    /// <summary>Input pixels per tile side (OutTile + 5 − 1).</summary>
+    public const int InTile = 8;
+
+    /// <summary>Transform positions per tile (InTile²): the number of products.</summary>
+    public const int Positions = InTile * InTile;
+
+    private const int Lanes = 8; // Vector256<float>: the channel loops need C and OC to be multiples of 8
+
+    // G (8 × 5): the filter transform.
+    private static readonly float[] G =
+    [
+        -1f, 0f, 0f, 0f, 0f,
+        -2f / 9, -2f / 9, -2f / 9, -2f / 9, -2f / 9,
+        -2f / 9, 2f / 9, -2f / 9, 2f / 9, -2f / 9,
+        1f / 90, 1f / 45, 2f / 45, 4f / 45, 8f / 45,
+        1f / 90, -1f / 45, 2f / 45, -4f / 45, 8f / 45,
+        32f / 45, 16f / 45, 8f / 45, 4f / 45, 2f / 45,
+        32f / 45, -16f / 45, 8f / 45, -4f / 45, 2f / 45,
+        0f, 0f, 0f, 0f, 1f,
+    ];
+
+    /// <summary>Whether a convolution of this shape runs through <see cref="Forward"/>: a 5 × 5 kernel, output sides in whole tiles, channels in whole vectors.</summary>
+    public static bool Supports(int kernel, int outHeight, int outWidth, int inChannels, int outChannels) =>
+        kernel == 5 && outHeight > 0 && outWidth > 0 && outHeight % OutTile == 0 && outWidth % OutTile == 0
+        && inChannels % Lanes == 0 && outChannels % Lanes == 0;
+
+    /// <summary>Floats of the transformed weights: 64 · C · OC.</summary>
+    public static int WeightLength(int inChannels, int outChannels) => Positions * inChannels * outChannels;
+
+    /// <summary>Floats of scratch per sample: its tiles' transformed inputs and products, 64 · tiles · (C + OC).</summary>
+    public static int ScratchPerSample(int height, int width, int inChannels, int outChannels) =>
+        Positions * TilesPerSample(height, width) * (inChannels + outChannels);
+
+    private static int TilesPerSample(int height, int width) => (height - 4) / OutTile * ((width - 4) / OutTile);
+
+    /// <summary>Floats of the scratch <see cref="TransformWeights"/> needs: 40 · C · OC.</summary>
+    public static int WeightScratchLength(int inChannels, int outChannels) => InTile * 5 * inChannels * outChannels;
+
+    /// <summary>Samples <see cref="Forward"/> transforms at a time: their inputs and products fill ~512 KB, so they stay in this core's L2.</summary>
+    public static int ChunkSamples(int height, int width, int inChannels, int outChannels) =>
+        Math.Max(1, (512 << 10) / sizeof(float) / ScratchPerSample(height, width, inChannels, outChannels));
+
+    // w: (25·C, OC), rows in (ky, kx, c) order -> u: (64, C, OC), u[8a + b] = Σ_ky Σ_kx G[a, ky] · G[b, kx] · w[ky, kx].
+    // Each (ky, kx) block of C·OC floats is one span, so the transform is a few hundred span-wide multiply-adds.
+    // scratch: (8, 5, C·OC) = Σ_ky G[a, ky] · w[ky, kx].
+    public static void TransformWeights(ReadOnlySpan<float> w, int inChannels, int outChannels, Span<float> u, Span<float> scratch)
+    {
+        int block = inChannels * outChannels;
+        ArgumentOutOfRangeException.ThrowIfLessThan(block, 1);
+        if (w.Length < 25 * block) throw new ArgumentException($"w needs {25 * block} floats.", nameof(w));
+        if (u.Length < Positions * block) throw new ArgumentException($"u needs {Positions * block} floats.", nameof(u));
+        if (scratch.Length < InTile * 5 * block) throw new ArgumentException($"scratch needs {InTile * 5 * block} floats.", nameof(scratch));
+        for (int a = 0; a < InTile; a++)
+            for (int kx = 0; kx < 5; kx++)
+                Combine(w, kx * block, 5 * block, a, block, scratch.Slice((a * 5 + kx) * block, block));
+        for (int a = 0; a < InTile; a++)
+            for (int b = 0; b < InTile; b++)
+                Combine(scratch, a * 5 * block, block, b, block, u.Slice((a * InTile + b) * block, block));
+    }
+
+    // target = Σ_k G[row, k] · source[start + k·step ..], skipping G's zeros.
+    private static void Combine(ReadOnlySpan<float> source, int start, int step, int row, int block, Span<float> target)
+    {
+        bool first = true;
+        for (int k = 0; k < 5; k++)
+        {
+            float g = G[row * 5 + k];
+            if (g == 0) continue;
+            if (first) TensorPrimitives.Multiply(source.Slice(start + k * step, block), g, target);
+            else TensorPrimitives.MultiplyAdd(source.Slice(start + k * step, block), g, target, target);
+            first = false;
+        }
+    }
+
+    // x: (B, H, W, C) -> y: (B, H−4, W−4, OC) = x ∗ w + b (then ReLU if asked) for samples [b0, b1), with u = the
+    // TransformWeights of w. A chunk of samples at a time (ChunkSamples), through scratch:
+    //   v: (64, T, C) = Bᵀ d B of each tile d, m: (64, T, OC) = v[p] · u[p] for each position p, y = Aᵀ m A + b.
+    // Every tile's result depends on its own input only, so any split of the batch gives the same bits.
+    public static void Forward(ReadOnlySpan<float> x, int height, int width, int inChannels, ReadOnlySpan<float> u, ReadOnlySpan<float> bias,
+        int outChannels, Span<float> y, int b0, int b1, bool relu, Span<float> scratch)
+    {
+        int outHeight = height - 4, outWidth = width - 4;
+        if (!Supports(5, outHeight, outWidth, inChannels, outChannels))
+            throw new ArgumentException($"F(4x4, 5x5) needs output sides in multiples of 4 and channels in multiples of 8 (got {outHeight}x{outWidth}, {inChannels} -> {outChannels}).");
+        if (b0 >= b1) return;
+        ArgumentOutOfRangeException.ThrowIfNegative(b0);
+        int inSize = height * width * inChannels, outSize = outHeight * outWidth * outChannels;
+        if (x.Length < (long)b1 * inSize) throw new ArgumentException("x is too short for the samples.", nameof(x));
+        if (y.Length < (long)b1 * outSize) throw new ArgumentException("y is too short for the samples.", nameof(y));
+        if (u.Length < WeightLength(inChannels, outChannels)) throw new ArgumentException("u is too short.", nameof(u));
+        if (bias.Length < outChannels) throw new ArgumentException("bias is too short.", nameof(bias));
+        int chunk = Math.Min(b1 - b0, ChunkSamples(height, width, inChannels, outChannels));
+        int perSample = ScratchPerSample(height, width, inChannels, outChannels);
+        if (scratch.Length < (long)chunk * perSample) throw new ArgumentException($"scratch needs {chunk * perSample} floats.", nameof(scratch));
+        int tilesPerSample = TilesPerSample(height, width);
+        for (int s0 = b0; s0 < b1; s0 += chunk)
+        {
+            int s1 = Math.Min(b1, s0 + chunk), tiles = (s1 - s0) * tilesPerSample;
+            Span<float> v = scratch[..(Positions * tiles * inChannels)];
+            Span<float> m = scratch.Slice(Positions * tiles * inChannels, Positions * tiles * outChannels);
+            TransformInput(x, height, width, inChannels, s0, s1, v);
+            for (int p = 0; p < Positions; p++)
+                Gemm.Multiply(v[(p * tiles * inChannels)..], inChannels, u[(p * inChannels * outChannels)..], outChannels, default,
+                    m[(p * tiles * outChannels)..], outChannels, tiles, outChannels, inChannels, GemmOptions.None);
+            TransformOutput(m, bias, outHeight, outWidth, outChannels, s0, s1, relu, y);
+        }
+    }
+
+    // x: (B, H, W, C), samples [s0, s1) -> v: (64, T, C), v[p, t] = (Bᵀ d B)[p] for tile t = ((b − s0)·TY + ty)·TX + tx,
+    // d = x[b, 4ty .. 4ty+7, 4tx .. 4tx+7]. Eight channels at a time: Bᵀ down each of the tile's 8 columns into tmp,
+    // then along each of tmp's 8 rows into v.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void TransformInput(ReadOnlySpan<float> x, int height, int width, int channels, int s0, int s1, Span<float> v)
+    {
+        int tilesY = (height - 4) / OutTile, tilesX = (width - 4) / OutTile, tiles = (s1 - s0) * tilesY * tilesX;
+        int rowStride = width * channels, position = tiles * channels;
+        float* tmp = stackalloc float[Positions * Lanes];
+        fixed (float* px = x, pv = v)
+        {
+            for (int b = s0, t = 0; b < s1; b++)
+                for (int ty = 0; ty < tilesY; ty++)
+                    for (int tx = 0; tx < tilesX; tx++, t++)
+                    {
+                        float* origin = px + (nint)b * height * rowStride + ty * OutTile * rowStride + tx * OutTile * channels;
+                        for (int c = 0; c < channels; c += Lanes)
+                        {
+                            for (int j = 0; j < InTile; j++) InputTransform(origin + j * channels + c, rowStride, tmp + j * Lanes, InTile * Lanes);
+                            for (int i = 0; i < InTile; i++) InputTransform(tmp + i * InTile * Lanes, Lanes, pv + (nint)i * InTile * position + t * channels + c, position);
+                        }
+                    }
+        }
+    }
+
+    // m: (64, T, OC) -> y[b, 4ty + i, 4tx + j] = (Aᵀ m A)[i, j] + b (ReLU if asked), for samples [s0, s1).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void TransformOutput(ReadOnlySpan<float> m, ReadOnlySpan<float> bias, int outHeight, int outWidth, int channels, int s0, int s1,
+        bool relu, Span<float> y)
+    {
+        int tilesY = outHeight / OutTile, tilesX = outWidth / OutTile, tiles = (s1 - s0) * tilesY * tilesX;
+        int rowStride = outWidth * channels, position = tiles * channels;
+        float* tmp = stackalloc float[OutTile * InTile * Lanes];
+        float* row = stackalloc float[OutTile * Lanes];
+        fixed (float* pm = m, py = y, pb = bias)
+        {
+            for (int b = s0, t = 0; b < s1; b++)
+                for (int ty = 0; ty < tilesY; ty++)
+                    for (int tx = 0; tx < tilesX; tx++, t++)
+                    {
+                        float* origin = py + (nint)b * outHeight * rowStride + ty * OutTile * rowStride + tx * OutTile * channels;
+                        for (int c = 0; c < channels; c += Lanes)
+                        {
+                            var b8 = Vector256.Load(pb + c);
+                            // Aᵀ down each of the 8 columns (positions j, 8 + j, ..., 56 + j) into tmp (4, 8).
+                            for (int j = 0; j < InTile; j++) OutputTransform(pm + (nint)j * position + t * channels + c, InTile * position, tmp + j * Lanes, InTile * Lanes);
+                            // Then along each of tmp's 4 rows: output row i of the tile.
+                            for (int i = 0; i < OutTile; i++)
+                            {
+                                OutputTransform(tmp + i * InTile * Lanes, Lanes, row, Lanes);
+                                for (int j = 0; j < OutTile; j++)
+                                {
+                                    var value = Vector256.Load(row + j * Lanes) + b8;
+                                    if (relu) value = Vector256.Max(value, Vector256<float>.Zero);
+                                    value.Store(origin + i * rowStride + j * channels + c);
+                                }
+                            }
+                        }
+                    }
+        }
+    }
+
+    // Bᵀ (8 × 8) times 8 vectors d[k] = src[k·stride], into dst[k·dstStride]: the F(6,3)-like pairing of rows.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void InputTransform(float* src, int stride, float* dst, int dstStride)
+    {
+        var d0 = Vector256.Load(src);
+        var d1 = Vector256.Load(src + stride);
+        var d2 = Vector256.Load(src + 2 * stride);
+        var d3 = Vector256.Load(src + 3 * stride);
+        var d4 = Vector256.Load(src + 4 * stride);
+        var d5 = Vector256.Load(src + 5 * stride);
+        var d6 = Vector256.Load(src + 6 * stride);
+        var d7 = Vector256.Load(src + 7 * stride);
+        (d6 - d0 + Vector256.Create(5.25f) * (d2 - d4)).Store(dst);
+        var p = d2 + d6 - Vector256.Create(4.25f) * d4;
+        var q = d1 + d5 - Vector256.Create(4.25f) * d3;
+        (p + q).Store(dst + dstStride);
+        (p - q).Store(dst + 2 * dstStride);
+        p = Vector256.Create(0.25f) * d2 - Vector256.Create(1.25f) * d4 + d6;
+        q = Vector256.Create(0.5f) * d1 - Vector256.Create(2.5f) * d3 + Vector256.Create(2f) * d5;
+        (p + q).Store(dst + 3 * dstStride);
+        (p - q).Store(dst + 4 * dstStride);
+        p = Vector256.Create(4f) * d2 - Vector256.Create(5f) * d4 + d6;
+        q = Vector256.Create(2f) * d1 - Vector256.Create(2.5f) * d3 + Vector256.Create(0.5f) * d5;
+        (p + q).Store(dst + 5 * dstStride);
+        (p - q).Store(dst + 6 * dstStride);
+        (d7 - d1 + Vector256.Create(5.25f) * (d3 - d5)).Store(dst + 7 * dstStride);
+    }
+
+    // Aᵀ (4 × 8) times 8 vectors m[k] = src[k·stride], into dst[k·dstStride].
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void OutputTransform(float* src, int stride, float* dst, int dstStride)
+    {
+        var m0 = Vector256.Load(src);
+        var m1 = Vector256.Load(src + stride);
+        var m2 = Vector256.Load(src + 2 * stride);
+        var m3 = Vector256.Load(src + 3 * stride);
+        var m4 = Vector256.Load(src + 4 * stride);
+        var m5 = Vector256.Load(src + 5 * stride);
+        var m6 = Vector256.Load(src + 6 * stride);
+        var m7 = Vector256.Load(src + 7 * stride);
+        Vector256<float> s1 = m1 + m2, t1 = m1 - m2, s2 = m3 + m4, t2 = m3 - m4, s3 = m5 + m6, t3 = m5 - m6;
+        (m0 + s1 + s2 + s3).Store(dst);
+        (t1 + Vector256.Create(2f) * t2 + Vector256.Create(0.5f) * t3).Store(dst + dstStride);
+        (s1 + Vector256.Create(4f) * s2 + Vector256.Create(0.25f) * s3).Store(dst + 2 * dstStride);
+        (t1 + Vector256.Create(8f) * t2 + Vector256.Create(0.125f) * t3 + m7).Store(dst + 3 * dstStride);
+    }
+}
