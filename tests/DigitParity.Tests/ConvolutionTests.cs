@@ -56,6 +56,14 @@ public sealed class ConvolutionTests
         var cols = new float[batch * conv.OutPixels * conv.Depth];
         conv.Im2Col(x, cols, 1, batch); // samples 1-2: sample 0's rows stay 0
         Assert.All(cols.Take(conv.OutPixels * conv.Depth), v => Assert.Equal(0f, v));
+        // Nothing is written past a range's end either (another worker's rows lie there).
+        var first = new float[cols.Length];
+        conv.Im2Col(x, first, 0, 1);
+        Assert.All(first.Skip(conv.OutPixels * conv.Depth), v => Assert.Equal(0f, v));
+        var all = new float[cols.Length];
+        conv.Im2Col(x, all, 0, batch);
+        Assert.Equal(all.Take(conv.OutPixels * conv.Depth), first.Take(conv.OutPixels * conv.Depth));
+        Assert.Equal(all.Skip(conv.OutPixels * conv.Depth), cols.Skip(conv.OutPixels * conv.Depth));
         for (int b = 1; b < batch; b++)
             for (int oy = 0; oy < conv.OutHeight; oy++)
                 for (int ox = 0; ox < conv.OutWidth; ox++)

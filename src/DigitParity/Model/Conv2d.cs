@@ -107,12 +107,38 @@ public sealed class Conv2d
     // x: (B, H, W, C) -> cols: (B·OH·OW, K·K·C), samples [b0, b1). Row (b, oy, ox) holds, for ky = 0..K−1, the
     // K·C contiguous floats x[b, oy+ky, ox..ox+K−1, 0..C−1].
     // Copies run through pointers: conv1's runs are 5 floats, where slicing two spans per run cost more than the copy.
+    // Runs of at most 8 floats are copied as one 8-float vector each, in order, so that the 3 floats a vector writes past
+    // its run are overwritten by the next run; the range's last run is copied exactly (past it lie other workers' rows).
     internal unsafe void Im2Col(ReadOnlySpan<float> x, Span<float> cols, int b0, int b1)
     {
         int run = Kernel * InChannels, rowStride = InWidth * InChannels;
         if (b0 >= b1) return;
         if (x.Length < b1 * InSize || cols.Length < (long)b1 * OutPixels * Depth) throw new ArgumentException("x or cols is too short for the samples.");
         long bytes = run * sizeof(float);
+        if (run <= 8 && Vector256.IsHardwareAccelerated)
+        {
+            fixed (float* px = x, pc = cols)
+            {
+                float* end = pc + (nint)b1 * OutPixels * Depth, inputEnd = px + x.Length;
+                for (int b = b0; b < b1; b++)
+                {
+                    float* image = px + (nint)b * InSize;
+                    float* dst = pc + (nint)b * OutPixels * Depth;
+                    for (int oy = 0; oy < OutHeight; oy++)
+                        for (int ox = 0; ox < OutWidth; ox++, dst += Depth)
+                        {
+                            float* src = image + oy * rowStride + ox * InChannels;
+                            for (int ky = 0; ky < Kernel; ky++)
+                            {
+                                float* from = src + ky * rowStride, to = dst + ky * run;
+                                if (to + 8 <= end && from + 8 <= inputEnd) Vector256.Store(Vector256.Load(from), to);
+                                else Buffer.MemoryCopy(from, to, bytes, bytes);
+                            }
+                        }
+                }
+            }
+            return;
+        }
         fixed (float* px = x, pc = cols)
         {
             for (int b = b0; b < b1; b++)
