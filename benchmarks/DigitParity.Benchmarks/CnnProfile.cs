@@ -46,6 +46,9 @@ public static class CnnProfile
         }
         var winogradWeights = new float[Winograd.WeightLength(c2.InChannels, c2.OutChannels)];
         var winogradScratch = new float[Winograd.WeightScratchLength(c2.InChannels, c2.OutChannels)];
+        // conv1's im2col rows and full-size output, for the unfused way (the network's workspace holds neither).
+        var cols1 = new float[batch * c1.OutPixels * c1.Depth];
+        var out1 = new float[batch * c1.OutSize];
         (string Name, double Flops, Action Work)[] phases =
         {
             ("augment (100 images)", 0, () =>
@@ -67,10 +70,11 @@ public static class CnnProfile
                     elastic.Apply(original, ws.Input.Span.Slice(b * 784, 784), 28, 1, (ulong)b);
                 }
             }),
-            ("conv1 im2col", 0, () => c1.Im2Col(ws.Input, ws.ConvColumns[0], 0, batch)),
-            ("conv1 forward (gemm)", 2.0 * batch * c1.OutPixels * c1.Depth * c1.OutChannels, () => Gemm.Multiply(ws.ConvColumns[0], c1.Depth, store.Value(c1.Weight), c1.OutChannels, store.Value(c1.Bias), ws.ConvOutputs[0], c1.OutChannels, batch * c1.OutPixels, c1.OutChannels, c1.Depth, GemmOptions.Relu)),
-            ("  into one sample's output, reused", 0, () => { for (int b = 0; b < batch; b++) Gemm.Multiply(ws.ConvColumns[0].Span[(b * c1.OutPixels * c1.Depth)..], c1.Depth, store.Value(c1.Weight), c1.OutChannels, store.Value(c1.Bias), ws.ConvOutputs[0], c1.OutChannels, c1.OutPixels, c1.OutChannels, c1.Depth, GemmOptions.Relu); }),
-            ("pool1 forward (with the winners)", 0, () => MaxPool2d.Forward(ws.ConvOutputs[0], ws.Pooled[0], 24, 24, 32, 0, batch, winners: ws.PoolWinners)),
+            ("conv1 + ReLU + pool1, fused from the image", 2.0 * batch * c1.OutPixels * c1.Depth * c1.OutChannels, () => c1.ForwardPooled(store, ws.Input, ws.Pooled[0], ws.PoolWinners, 0, batch, Gemm.BestIsa)),
+            ("  as im2col", 0, () => c1.Im2Col(ws.Input, cols1, 0, batch)),
+            ("  then conv1 forward (gemm)", 2.0 * batch * c1.OutPixels * c1.Depth * c1.OutChannels, () => Gemm.Multiply(cols1, c1.Depth, store.Value(c1.Weight), c1.OutChannels, store.Value(c1.Bias), out1, c1.OutChannels, batch * c1.OutPixels, c1.OutChannels, c1.Depth, GemmOptions.Relu)),
+            ("  into one sample's output, reused", 0, () => { for (int b = 0; b < batch; b++) Gemm.Multiply(cols1.Span[(b * c1.OutPixels * c1.Depth)..], c1.Depth, store.Value(c1.Weight), c1.OutChannels, store.Value(c1.Bias), out1, c1.OutChannels, c1.OutPixels, c1.OutChannels, c1.Depth, GemmOptions.Relu); }),
+            ("  then pool1 forward (with the winners)", 0, () => MaxPool2d.Forward(out1, ws.Pooled[0], 24, 24, 32, 0, batch, winners: ws.PoolWinners)),
             ("conv2 im2col", 0, () => c2.Im2Col(ws.Pooled[0], ws.ConvColumns[1], 0, batch)),
             ("  as im2col rows times W (gemm)", 2.0 * batch * c2.OutPixels * c2.Depth * c2.OutChannels, () => Gemm.Multiply(ws.ConvColumns[1], c2.Depth, store.Value(c2.Weight), c2.OutChannels, store.Value(c2.Bias), ws.ConvOutputs[1], c2.OutChannels, batch * c2.OutPixels, c2.OutChannels, c2.Depth, GemmOptions.Relu)),
             ("conv2 forward (Winograd F(4x4,5x5))", 2.0 * batch * c2.OutPixels * c2.Depth * c2.OutChannels, () => c2.Forward(store, ws.Pooled[0], ws.ConvColumns[1], ws.ConvOutputs[1], 0, batch, keepColumns: false)),
@@ -86,13 +90,13 @@ public static class CnnProfile
             ("  of which col2im", 0, () => c2.Col2ImAdd(ws.ConvColumnGradients[1], ws.PooledGradients[0], 0, batch)),
             ("conv2 dW (dWᵀ = dyᵀ·cols)", 2.0 * batch * c2.OutPixels * c2.Depth * c2.OutChannels, () => c2.BackwardWeights(store, ws.ConvColumns[1], ws.ConvOutputGradients[1], ws.ConvWeightScratch[1], batch, pool, 0, ws.ConvWeightLists[1], ws.ConvWeightCounts[1])),
             ("  without skipping zeros", 2.0 * batch * c2.OutPixels * c2.Depth * c2.OutChannels, () => c2.BackwardWeights(store, ws.ConvColumns[1], ws.ConvOutputGradients[1], ws.ConvWeightScratch[1], batch, pool, 0)),
-            ("conv1 dW and db from the pooling winners", 2.0 * batch * c1.OutPixels * c1.Depth * c1.OutChannels, () => c1.BackwardWeightsFromWinners(store, ws.ConvColumns[0], ws.PooledGradients[0], ws.PoolWinners, ws.ConvWeightScratch[0], batch, pool, 0)),
+            ("conv1 dW and db from the pooling winners", 2.0 * batch * c1.OutPixels * c1.Depth * c1.OutChannels, () => c1.BackwardWeightsFromWinners(store, ws.Input, ws.PooledGradients[0], ws.PoolWinners, ws.ConvWeightScratch[0], batch, pool, 0)),
             ("  as session 3: pool1 backward, index dy, dW per 5-channel tile", 0, () =>
             {
-                MaxPool2d.Backward(ws.ConvOutputs[0], ws.Pooled[0], ws.PooledGradients[0], dy1, 24, 24, 32, 0, batch);
+                MaxPool2d.Backward(out1, ws.Pooled[0], ws.PooledGradients[0], dy1, 24, 24, 32, 0, batch);
                 ActiveDepth.IndexRows(dy1, rows1, 32, 0, rows1, masks1, tileMasks1, default, default);
                 ActiveDepth.ForColumns(tileMasks1, 32, rows1, lists1, counts1, 0, ActiveDepth.Tiles(32));
-                c1.BackwardWeights(store, ws.ConvColumns[0], dy1, ws.ConvWeightScratch[0], batch, pool, 0, lists1, counts1);
+                c1.BackwardWeights(store, cols1, dy1, ws.ConvWeightScratch[0], batch, pool, 0, lists1, counts1);
             }),
         };
         // The alternative to im2col: a direct convolution as K·K shifted products over the whole batch read as one

@@ -214,12 +214,61 @@ public sealed class ConvolutionTests
         Assert.True(dw2.AsSpan().SequenceEqual(store.Gradient(conv2.Weight)), "conv2 dW");
         Assert.True(db2.AsSpan().SequenceEqual(store.Gradient(conv2.Bias)), "conv2 db");
         // conv1 took its gradients from the pooling's winners; the dense way: pool backward, then the full product.
+        // The network fused conv1 with its pooling, so its im2col rows and output are rebuilt here, the unfused way.
+        var cols1 = new float[batch * conv1.OutPixels * conv1.Depth];
+        var out1 = new float[batch * conv1.OutSize];
+        conv1.Im2Col(ws.Input.Span, cols1, 0, batch);
+        Gemm.Multiply(cols1, conv1.Depth, store.Value(conv1.Weight), conv1.OutChannels, store.Value(conv1.Bias), out1, conv1.OutChannels,
+            batch * conv1.OutPixels, conv1.OutChannels, conv1.Depth, GemmOptions.Relu);
         float[] dy1 = new float[batch * conv1.OutSize];
-        MaxPool2d.Backward(ws.ConvOutputs[0].Span, ws.Pooled[0].Span, ws.PooledGradients[0].Span, dy1, conv1.OutHeight, conv1.OutWidth, conv1.OutChannels, 0, batch);
+        MaxPool2d.Backward(out1, ws.Pooled[0].Span, ws.PooledGradients[0].Span, dy1, conv1.OutHeight, conv1.OutWidth, conv1.OutChannels, 0, batch);
         Assert.True(dy1.Count(v => v != 0f) > 1000, "conv1's output gradient should not be all 0");
-        conv1.BackwardWeights(store, ws.ConvColumns[0], dy1, ws.ConvWeightScratch[0], batch, single, 0);
+        conv1.BackwardWeights(store, cols1, dy1, ws.ConvWeightScratch[0], batch, single, 0);
         Assert.True(dw1.AsSpan().SequenceEqual(store.Gradient(conv1.Weight)), "conv1 dW");
         Assert.True(db1.AsSpan().SequenceEqual(store.Gradient(conv1.Bias)), "conv1 db");
+    }
+
+    // conv1 + ReLU + max pooling fused, straight from the image, on every ISA: the pooled output and the winners must be
+    // the unfused way's (im2col, the product with ReLU, MaxPool2d.Forward) bit for bit — the same fma chain per output.
+    [Theory]
+    [InlineData(28, 32)]
+    [InlineData(26, 64)] // 11 pooled columns: the last window of each row has no partner
+    public void FusedConvolutionAndPoolingEqualTheUnfusedWayBitForBit(int side, int channels)
+    {
+        var layout = new ParameterLayout();
+        var conv = new Conv2d(layout, "c", 1, channels, 5, side, side);
+        Assert.True(conv.FusesPooling);
+        var store = new ParameterStore(layout);
+        var rng = new Rng(17);
+        conv.Initialize(store, rng);
+        const int batch = 4;
+        // Real digits (blank borders, so exact ties at 0 and many windows without a winner) and one random image.
+        float[] x = new float[batch * conv.InSize];
+        for (int b = 0; b < batch - 1; b++)
+        {
+            var image = TestData.Mnist.Train.Image(b);
+            for (int y = 0; y < side; y++)
+                for (int i = 0; i < side; i++) x[b * conv.InSize + y * side + i] = image[y * 28 + i] / 255f;
+        }
+        GemmTests.Random(rng, conv.InSize).CopyTo(x, (batch - 1) * conv.InSize);
+        var cols = new float[batch * conv.OutPixels * conv.Depth];
+        var output = new float[batch * conv.OutSize];
+        int pooledSize = conv.OutPixels / 4 * channels;
+        var expected = new float[batch * pooledSize];
+        var expectedWinners = new int[expected.Length];
+        conv.Im2Col(x, cols, 0, batch);
+        Gemm.Multiply(cols, conv.Depth, store.Value(conv.Weight), channels, store.Value(conv.Bias), output, channels, batch * conv.OutPixels, channels, conv.Depth, GemmOptions.Relu);
+        MaxPool2d.Forward(output, expected, conv.OutHeight, conv.OutWidth, channels, 0, batch, winners: expectedWinners);
+        Assert.Contains(MaxPool2d.NoWinner, expectedWinners);
+        foreach (var isa in GemmTests.AvailableIsas())
+        {
+            var pooled = Enumerable.Repeat(float.NaN, expected.Length).ToArray();
+            var winners = new int[expected.Length];
+            conv.ForwardPooled(store, x, pooled, winners, 1, batch, isa); // sample 0 untouched
+            Assert.All(pooled.Take(pooledSize), v => Assert.True(float.IsNaN(v)));
+            Assert.True(expected.AsSpan(pooledSize).SequenceEqual(pooled.AsSpan(pooledSize)), $"{isa}: pooled");
+            Assert.True(expectedWinners.AsSpan(pooledSize).SequenceEqual(winners.AsSpan(pooledSize)), $"{isa}: winners");
+        }
     }
 
     [Theory]

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using DigitParity.Engine;
 
 namespace DigitParity.Model;
@@ -211,6 +212,136 @@ public sealed class Conv2d
             rows, OutChannels, Depth, relu ? GemmOptions.Relu : GemmOptions.None);
     }
 
+    /// <summary>
+    /// Whether the stage's convolution, ReLU and 2 × 2 max pooling run fused, straight from the image
+    /// (<see cref="ForwardPooled"/>): one input channel (so each weight row is one pixel), even output sides, channels in
+    /// groups of 32.
+    /// </summary>
+    public bool FusesPooling => InChannels == 1 && OutHeight % 2 == 0 && OutWidth % 2 == 0 && OutChannels % 32 == 0;
+
+    // x: (B, H, W, 1) -> pooled: (B, OH/2, OW/2, OC) = maxpool(ReLU(x ∗ W + b)) for samples [b0, b1), and (unless empty)
+    // winners laid out like pooled, as MaxPool2d.Forward records them. No im2col rows and no full-size output: each
+    // register tile is two pooling windows (8 output pixels) × 2 vectors of channels, its sums built from the image's
+    // pixels in (ky, kx) order starting from the bias — the fma chain of the im2col product, so the same bits —
+    // then ReLU and the window maxima straight from the registers.
+    internal unsafe void ForwardPooled(ParameterStore store, ReadOnlySpan<float> x, Span<float> pooled, Span<int> winners, int b0, int b1, GemmIsa isa)
+    {
+        if (!FusesPooling) throw new InvalidOperationException($"A {InChannels}-channel stage with {OutChannels} outputs does not fuse its pooling.");
+        if (b0 >= b1) return;
+        int pooledSize = OutPixels / 4 * OutChannels;
+        if (x.Length < (long)b1 * InSize || pooled.Length < (long)b1 * pooledSize || (!winners.IsEmpty && winners.Length < (long)b1 * pooledSize))
+            throw new ArgumentException("x, pooled or winners is too short for the samples.");
+        fixed (float* px = x, pw = store.Value(Weight), pb = store.Value(Bias), py = pooled)
+        fixed (int* pwin = winners)
+        {
+            int* win = winners.IsEmpty ? null : pwin;
+            switch (isa)
+            {
+                case GemmIsa.Avx512: ForwardPooled<Simd512, Vector512<float>>(px, pw, pb, py, win, b0, b1); break;
+                case GemmIsa.Avx2: ForwardPooled<Simd256, Vector256<float>>(px, pw, pb, py, win, b0, b1); break;
+                default: ForwardPooledScalar(px, pw, pb, py, win, b0, b1); break;
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private unsafe void ForwardPooled<TSimd, TVec>(float* x, float* w, float* bias, float* pooled, int* winners, int b0, int b1)
+        where TSimd : struct, ISimd<TVec> where TVec : struct
+    {
+        int v = TSimd.Count, ph = OutHeight / 2, pwidth = OutWidth / 2, oc = OutChannels, k = Kernel;
+        float* results = stackalloc float[8 * 2 * 16]; // 8 pixels × 2 vectors, the widest vector
+        for (int b = b0; b < b1; b++)
+        {
+            float* image = x + (nint)b * InSize;
+            for (int py = 0; py < ph; py++)
+                for (int px = 0; px < pwidth; px += 2)
+                {
+                    // The second window of the pair (the first again when the row has an odd one out; stored once).
+                    int second = Math.Min(px + 1, pwidth - 1);
+                    for (int c = 0; c < oc; c += 2 * v)
+                    {
+                        TVec bias0 = TSimd.Load(bias + c), bias1 = TSimd.Load(bias + c + v);
+                        // Pixel q of the tile: window q / 4 (px or second), position q % 4 in it (row-major).
+                        TVec a00 = bias0, a01 = bias1, a10 = bias0, a11 = bias1, a20 = bias0, a21 = bias1, a30 = bias0, a31 = bias1;
+                        TVec a40 = bias0, a41 = bias1, a50 = bias0, a51 = bias1, a60 = bias0, a61 = bias1, a70 = bias0, a71 = bias1;
+                        float* top0 = image + 2 * py * InWidth + 2 * px, top1 = image + 2 * py * InWidth + 2 * second;
+                        for (int ky = 0; ky < k; ky++)
+                            for (int kx = 0; kx < k; kx++)
+                            {
+                                float* wrow = w + (nint)(ky * k + kx) * oc + c;
+                                TVec w0 = TSimd.Load(wrow), w1 = TSimd.Load(wrow + v);
+                                float* p0 = top0 + ky * InWidth + kx, p1 = top1 + ky * InWidth + kx;
+                                TVec s = TSimd.Broadcast(p0[0]); a00 = TSimd.MultiplyAdd(s, w0, a00); a01 = TSimd.MultiplyAdd(s, w1, a01);
+                                s = TSimd.Broadcast(p0[1]); a10 = TSimd.MultiplyAdd(s, w0, a10); a11 = TSimd.MultiplyAdd(s, w1, a11);
+                                s = TSimd.Broadcast(p0[InWidth]); a20 = TSimd.MultiplyAdd(s, w0, a20); a21 = TSimd.MultiplyAdd(s, w1, a21);
+                                s = TSimd.Broadcast(p0[InWidth + 1]); a30 = TSimd.MultiplyAdd(s, w0, a30); a31 = TSimd.MultiplyAdd(s, w1, a31);
+                                s = TSimd.Broadcast(p1[0]); a40 = TSimd.MultiplyAdd(s, w0, a40); a41 = TSimd.MultiplyAdd(s, w1, a41);
+                                s = TSimd.Broadcast(p1[1]); a50 = TSimd.MultiplyAdd(s, w0, a50); a51 = TSimd.MultiplyAdd(s, w1, a51);
+                                s = TSimd.Broadcast(p1[InWidth]); a60 = TSimd.MultiplyAdd(s, w0, a60); a61 = TSimd.MultiplyAdd(s, w1, a61);
+                                s = TSimd.Broadcast(p1[InWidth + 1]); a70 = TSimd.MultiplyAdd(s, w0, a70); a71 = TSimd.MultiplyAdd(s, w1, a71);
+                            }
+                        // ReLU, then each window's maximum and winner, 8 channels at a time (MaxPool2d's rule).
+                        float* r = results;
+                        TSimd.Store(r, TSimd.Relu(a00)); TSimd.Store(r + v, TSimd.Relu(a01)); r += 2 * v;
+                        TSimd.Store(r, TSimd.Relu(a10)); TSimd.Store(r + v, TSimd.Relu(a11)); r += 2 * v;
+                        TSimd.Store(r, TSimd.Relu(a20)); TSimd.Store(r + v, TSimd.Relu(a21)); r += 2 * v;
+                        TSimd.Store(r, TSimd.Relu(a30)); TSimd.Store(r + v, TSimd.Relu(a31)); r += 2 * v;
+                        TSimd.Store(r, TSimd.Relu(a40)); TSimd.Store(r + v, TSimd.Relu(a41)); r += 2 * v;
+                        TSimd.Store(r, TSimd.Relu(a50)); TSimd.Store(r + v, TSimd.Relu(a51)); r += 2 * v;
+                        TSimd.Store(r, TSimd.Relu(a60)); TSimd.Store(r + v, TSimd.Relu(a61)); r += 2 * v;
+                        TSimd.Store(r, TSimd.Relu(a70)); TSimd.Store(r + v, TSimd.Relu(a71));
+                        PoolWindow(results, 2 * v, pooled, winners, ((b * ph + py) * pwidth + px) * oc + c);
+                        if (second != px) PoolWindow(results + 4 * 2 * v, 2 * v, pooled, winners, ((b * ph + py) * pwidth + second) * oc + c);
+                    }
+                }
+        }
+    }
+
+    // One window's 4 pixels (row-major, `width` channels each, post-ReLU) -> its maxima and winners at pooled[o ..].
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void PoolWindow(float* pixels, int width, float* pooled, int* winners, int o)
+    {
+        for (int c = 0; c < width; c += 8)
+        {
+            var x0 = Vector256.Load(pixels + c);
+            var x1 = Vector256.Load(pixels + width + c);
+            var x2 = Vector256.Load(pixels + 2 * width + c);
+            var x3 = Vector256.Load(pixels + 3 * width + c);
+            var m = Vector256.Max(Vector256.Max(x0, x1), Vector256.Max(x2, x3));
+            m.Store(pooled + o + c);
+            if (winners != null) MaxPool2d.Winners(x0, x1, x2, x3, m, new Span<int>(winners + o + c, 8));
+        }
+    }
+
+    // The reference for processors without AVX2: the same sums, one float at a time.
+    private unsafe void ForwardPooledScalar(float* x, float* w, float* bias, float* pooled, int* winners, int b0, int b1)
+    {
+        int ph = OutHeight / 2, pwidth = OutWidth / 2, oc = OutChannels, k = Kernel;
+        Span<float> window = stackalloc float[4];
+        for (int b = b0; b < b1; b++)
+        {
+            float* image = x + (nint)b * InSize;
+            for (int py = 0; py < ph; py++)
+                for (int px = 0; px < pwidth; px++)
+                    for (int c = 0; c < oc; c++)
+                    {
+                        for (int q = 0; q < 4; q++)
+                        {
+                            float* top = image + (2 * py + q / 2) * InWidth + 2 * px + q % 2;
+                            float acc = bias[c];
+                            for (int ky = 0; ky < k; ky++)
+                                for (int kx = 0; kx < k; kx++) acc = MathF.FusedMultiplyAdd(top[ky * InWidth + kx], w[(ky * k + kx) * oc + c], acc);
+                            window[q] = MathF.Max(acc, 0f);
+                        }
+                        float m = MathF.Max(MathF.Max(window[0], window[1]), MathF.Max(window[2], window[3]));
+                        int o = ((b * ph + py) * pwidth + px) * oc + c;
+                        pooled[o] = m;
+                        if (winners != null)
+                            winners[o] = !(m > 0) ? MaxPool2d.NoWinner : window[0] == m ? 0 : window[1] == m ? 1 : window[2] == m ? 2 : window[3] == m ? 3 : MaxPool2d.NoWinner;
+                    }
+        }
+    }
+
     // Samples whose im2col rows fill ~1 MB (half this machine's 2 MB L2), a multiple of 5 so that chunks start tiles.
     private int CacheChunk => Math.Max(Gemm.TileRows, (1 << 20) / (OutPixels * Depth * sizeof(float)) / Gemm.TileRows * Gemm.TileRows);
 
@@ -324,20 +455,20 @@ public sealed class Conv2d
     // then the window row, then pooled columns), so each dW element is the dense product's fma chain without its zero
     // terms, and db the dense column sum's four interleaved chains (Activations.ColumnSums): the same bits as
     // BackwardWeights on the dense gradient. Returns the dW rows this worker hands to the update, as BackwardWeights.
-    internal unsafe (int Start, int End) BackwardWeightsFromWinners(ParameterStore store, ReadOnlySpan<float> cols, ReadOnlySpan<float> pooledGradient,
+    // The winning pixels' inputs are read from the stage's input x (B, H, W, C) itself: K runs of K·C floats each.
+    internal unsafe (int Start, int End) BackwardWeightsFromWinners(ParameterStore store, ReadOnlySpan<float> x, ReadOnlySpan<float> pooledGradient,
         ReadOnlySpan<int> winners, Span<float> scratch, int batch, WorkerPool pool, int worker)
     {
         int ph = OutHeight / 2, pw = OutWidth / 2, pooledSize = ph * pw * OutChannels;
-        if (cols.Length < (long)batch * OutPixels * Depth || pooledGradient.Length < (long)batch * pooledSize || winners.Length < (long)batch * pooledSize
+        if (x.Length < (long)batch * InSize || pooledGradient.Length < (long)batch * pooledSize || winners.Length < (long)batch * pooledSize
             || scratch.Length < OutChannels * Depth)
-            throw new ArgumentException("cols, pooledGradient, winners or scratch is too short for the batch.");
+            throw new ArgumentException("x, pooledGradient, winners or scratch is too short for the batch.");
         var (c0, c1) = BiasShare(worker, pool.Count);
         int width = c1 - c0;
         scratch.Slice(c0 * Depth, width * Depth).Clear();
         float* chains = stackalloc float[4 * Math.Max(width, 1)];
         new Span<float>(chains, 4 * Math.Max(width, 1)).Clear();
-        int vectors = Vector512.IsHardwareAccelerated ? Depth / 16 * 16 : 0;
-        fixed (float* pcols = cols, pscratch = scratch, pgrad = pooledGradient)
+        fixed (float* pinput = x, pscratch = scratch, pgrad = pooledGradient)
         fixed (int* pwin = winners)
         {
             for (int b = 0; b < batch; b++)
@@ -348,6 +479,8 @@ public sealed class Conv2d
                         for (int px = 0; px < pw; px++)
                         {
                             int o = ((b * ph + py) * pw + px) * OutChannels, p0 = (b * OutHeight + 2 * py + half) * OutWidth + 2 * px, c = c0;
+                            // The window row's first pixel's inputs: x[b, 2py + half + ky, 2px + kx, ..].
+                            float* patch = pinput + (nint)b * InSize + ((2 * py + half) * InWidth + 2 * px) * InChannels;
                             // 8 channels at a time: the lanes whose winner sits in this window row (NoWinner never does)
                             // and whose gradient is not 0, then those lanes in order.
                             for (; c + 8 <= c1; c += 8)
@@ -358,11 +491,11 @@ public sealed class Conv2d
                                 for (uint bits = live.ExtractMostSignificantBits(); bits != 0; bits &= bits - 1)
                                 {
                                     int cc = c + System.Numerics.BitOperations.TrailingZeroCount(bits);
-                                    AddWinner(pcols, pscratch, chains, Depth, vectors, width, cc - c0, cc, pwin[o + cc], pgrad[o + cc], p0);
+                                    AddWinner(patch, pscratch, chains, width, cc - c0, cc, pwin[o + cc], pgrad[o + cc], p0);
                                 }
                             }
                             for (; c < c1; c++)
-                                if (pwin[o + c] >> 1 == half && pgrad[o + c] != 0) AddWinner(pcols, pscratch, chains, Depth, vectors, width, c - c0, c, pwin[o + c], pgrad[o + c], p0);
+                                if (pwin[o + c] >> 1 == half && pgrad[o + c] != 0) AddWinner(patch, pscratch, chains, width, c - c0, c, pwin[o + c], pgrad[o + c], p0);
                         }
                     }
         }
@@ -378,17 +511,29 @@ public sealed class Conv2d
         return (0, Depth);
     }
 
-    // One winner k of channel c (its window row starting at pixel p0): dWᵀ[c] += g · cols[p] (an fma per element, as the
-    // product) and g into db's chain p mod 4 (of the worker's channel i).
+    // One winner k of channel c (its window row starting at pixel p0, whose inputs start at patch): dWᵀ[c] += g · the
+    // winner's K·K·C inputs (an fma per element, as the product; K runs of K·C floats, 8 at a time, the last masked) and
+    // g into db's chain p mod 4 (of the worker's channel i).
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe void AddWinner(float* cols, float* dwT, float* chains, int depth, int vectors, int width, int i, int c, int k, float g, int p0)
+    private unsafe void AddWinner(float* patch, float* dwT, float* chains, int width, int i, int c, int k, float g, int p0)
     {
-        int p = p0 + (k & 1);
-        float* row = cols + (nint)p * depth, dw = dwT + (nint)c * depth;
-        var s = Vector512.Create(g);
-        int j = 0;
-        for (; j < vectors; j += 16) Vector512.FusedMultiplyAdd(s, Vector512.Load(row + j), Vector512.Load(dw + j)).Store(dw + j);
-        for (; j < depth; j++) dw[j] = MathF.FusedMultiplyAdd(g, row[j], dw[j]);
+        int p = p0 + (k & 1), run = Kernel * InChannels, rowStride = InWidth * InChannels;
+        float* input = patch + (k & 1) * InChannels, dw = dwT + (nint)c * Depth;
+        if (Fma.IsSupported)
+        {
+            var s = Vector256.Create(g);
+            for (int ky = 0; ky < Kernel; ky++, input += rowStride, dw += run)
+                for (int j = 0; j < run; j += 8)
+                {
+                    var mask = Simd256.FirstLanes(Math.Min(8, run - j));
+                    Avx.MaskStore(dw + j, mask, Fma.MultiplyAdd(s, Avx.MaskLoad(input + j, mask), Avx.MaskLoad(dw + j, mask)));
+                }
+        }
+        else
+        {
+            for (int ky = 0; ky < Kernel; ky++, input += rowStride, dw += run)
+                for (int j = 0; j < run; j++) dw[j] = MathF.FusedMultiplyAdd(g, input[j], dw[j]);
+        }
         chains[(p & 3) * width + i] += g;
     }
 

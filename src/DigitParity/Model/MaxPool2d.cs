@@ -60,7 +60,7 @@ public static class MaxPool2d
 
     // Eight lanes' winners: the first k with x_k == m, among lanes whose m is above 0.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Winners(Vector256<float> x0, Vector256<float> x1, Vector256<float> x2, Vector256<float> x3, Vector256<float> m, Span<int> winners)
+    internal static void Winners(Vector256<float> x0, Vector256<float> x1, Vector256<float> x2, Vector256<float> x3, Vector256<float> m, Span<int> winners)
     {
         var open = Vector256.GreaterThan(m, Vector256<float>.Zero).AsInt32();
         var hit0 = Vector256.Equals(x0, m).AsInt32() & open;

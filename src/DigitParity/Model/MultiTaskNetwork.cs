@@ -124,6 +124,12 @@ public sealed class MultiTaskNetwork
         for (int l = 0; l < Convolutions.Count; l++)
         {
             var conv = Convolutions[l];
+            if (l == 0 && conv.FusesPooling)
+            {
+                // Convolution, ReLU and pooling at once: neither im2col rows nor the full-size output exist for this stage.
+                conv.ForwardPooled(Parameters, ws.Input, ws.Pooled[0], ws.PoolWinners, b0, b1, Gemm.BestIsa);
+                continue;
+            }
             conv.Forward(Parameters, l == 0 ? ws.Input : ws.Pooled[l - 1], ws.ConvColumns[l], ws.ConvOutputs[l], b0, b1, keepColumns: ws.Training);
             MaxPool2d.Forward(ws.ConvOutputs[l], ws.Pooled[l], conv.OutHeight, conv.OutWidth, conv.OutChannels, b0, b1,
                 winners: l == 0 ? ws.PoolWinners : default);
@@ -144,7 +150,7 @@ public sealed class MultiTaskNetwork
             {
                 // The first stage passes no gradient on: its dW and db come straight from the pooling's winners (every
                 // worker's share of the pooled gradient is written: the barriers of the stage above, or fc1's, saw to it).
-                var (w0, w1) = conv.BackwardWeightsFromWinners(Parameters, ws.ConvColumns[0], ws.PooledGradients[0], ws.PoolWinners, ws.ConvWeightScratch[0],
+                var (w0, w1) = conv.BackwardWeightsFromWinners(Parameters, ws.Input, ws.PooledGradients[0], ws.PoolWinners, ws.ConvWeightScratch[0],
                     batch, pool, worker);
                 if (update is null) break;
                 if (w0 < w1) update.Apply(conv.Weight, w0 * conv.OutChannels, (w1 - w0) * conv.OutChannels);

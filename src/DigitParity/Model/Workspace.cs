@@ -40,8 +40,10 @@ public sealed class Workspace
         FloatBuffer Buffer(long floats) => new(checked((int)floats));
         FloatBuffer Empty() => new(0);
         // A Winograd stage needs its im2col rows only for the weight gradient.
-        ConvColumns = convs.Select(c => training || !c.UsesWinograd ? Buffer((long)maxBatch * c.OutPixels * c.Depth) : Empty()).ToArray();
-        ConvOutputs = convs.Select(c => Buffer((long)maxBatch * c.OutSize)).ToArray();
+        // A first stage that fuses its pooling needs neither im2col rows nor a full-size output.
+        bool Fused(Conv2d c, int l) => l == 0 && c.FusesPooling;
+        ConvColumns = convs.Select((c, l) => Fused(c, l) || !training && c.UsesWinograd ? Empty() : Buffer((long)maxBatch * c.OutPixels * c.Depth)).ToArray();
+        ConvOutputs = convs.Select((c, l) => Fused(c, l) ? Empty() : Buffer((long)maxBatch * c.OutSize)).ToArray();
         Pooled = convs.Select(c => Buffer((long)maxBatch * (c.OutHeight / 2) * (c.OutWidth / 2) * c.OutChannels)).ToArray();
         // The first stage's weight gradient comes from the pooling's winners: no dense output gradient, no sparsity index.
         ConvOutputGradients = convs.Select((c, l) => training && l > 0 ? Buffer((long)maxBatch * c.OutSize) : Empty()).ToArray();
