@@ -48,32 +48,26 @@ public static class CnnProfile
         var winogradScratch = new float[Winograd.WeightScratchLength(c2.InChannels, c2.OutChannels)];
         // conv1's im2col rows and full-size output, for the unfused way (the network's workspace holds neither).
         var cols1 = new float[batch * c1.OutPixels * c1.Depth];
+        // The augmentations write here, so that every phase reads real digits (warping the same images in place 70 times
+        // blurred them into denormal floats, which slowed conv1 five-fold in session 4's and 5's first tables).
+        var augmented = new float[batch * 784];
         var out1 = new float[batch * c1.OutSize];
         (string Name, double Flops, Action Work)[] phases =
         {
             ("augment (100 images)", 0, () =>
             {
-                var original = new float[784];
                 for (int b = 0; b < batch; b++)
-                {
-                    ws.Input.Span.Slice(b * 784, 784).CopyTo(original);
-                    DigitParity.Data.Augmentation.Default.Apply(original, ws.Input.Span.Slice(b * 784, 784), 28, 1, (ulong)b);
-                }
+                    DigitParity.Data.Augmentation.Default.Apply(ws.Input.Span.Slice(b * 784, 784), augmented.AsSpan(b * 784, 784), 28, 1, (ulong)b);
             }),
             ("  with --elastic 1.5", 0, () =>
             {
-                var original = new float[784];
                 var elastic = DigitParity.Data.Augmentation.Default with { Elastic = 1.5f };
-                for (int b = 0; b < batch; b++)
-                {
-                    ws.Input.Span.Slice(b * 784, 784).CopyTo(original);
-                    elastic.Apply(original, ws.Input.Span.Slice(b * 784, 784), 28, 1, (ulong)b);
-                }
+                for (int b = 0; b < batch; b++) elastic.Apply(ws.Input.Span.Slice(b * 784, 784), augmented.AsSpan(b * 784, 784), 28, 1, (ulong)b);
             }),
             ("conv1 + ReLU + pool1, fused from the image", 2.0 * batch * c1.OutPixels * c1.Depth * c1.OutChannels, () => c1.ForwardPooled(store, ws.Input, ws.Pooled[0], ws.PoolWinners, 0, batch, Gemm.BestIsa)),
             ("  as im2col", 0, () => c1.Im2Col(ws.Input, cols1, 0, batch)),
             ("  then conv1 forward (gemm)", 2.0 * batch * c1.OutPixels * c1.Depth * c1.OutChannels, () => Gemm.Multiply(cols1, c1.Depth, store.Value(c1.Weight), c1.OutChannels, store.Value(c1.Bias), out1, c1.OutChannels, batch * c1.OutPixels, c1.OutChannels, c1.Depth, GemmOptions.Relu)),
-            ("  into one sample's output, reused", 0, () => { for (int b = 0; b < batch; b++) Gemm.Multiply(cols1.Span[(b * c1.OutPixels * c1.Depth)..], c1.Depth, store.Value(c1.Weight), c1.OutChannels, store.Value(c1.Bias), out1, c1.OutChannels, c1.OutPixels, c1.OutChannels, c1.Depth, GemmOptions.Relu); }),
+            ("  into one sample's output, reused", 0, () => { for (int b = 0; b < batch; b++) Gemm.Multiply(cols1.AsSpan(b * c1.OutPixels * c1.Depth), c1.Depth, store.Value(c1.Weight), c1.OutChannels, store.Value(c1.Bias), out1, c1.OutChannels, c1.OutPixels, c1.OutChannels, c1.Depth, GemmOptions.Relu); }),
             ("  then pool1 forward (with the winners)", 0, () => MaxPool2d.Forward(out1, ws.Pooled[0], 24, 24, 32, 0, batch, winners: ws.PoolWinners)),
             ("conv2 im2col", 0, () => c2.Im2Col(ws.Pooled[0], ws.ConvColumns[1], 0, batch)),
             ("  as im2col rows times W (gemm)", 2.0 * batch * c2.OutPixels * c2.Depth * c2.OutChannels, () => Gemm.Multiply(ws.ConvColumns[1], c2.Depth, store.Value(c2.Weight), c2.OutChannels, store.Value(c2.Bias), ws.ConvOutputs[1], c2.OutChannels, batch * c2.OutPixels, c2.OutChannels, c2.Depth, GemmOptions.Relu)),

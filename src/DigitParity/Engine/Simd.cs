@@ -31,6 +31,9 @@ internal unsafe interface ISimd<TVec> where TVec : struct
     static abstract TVec Relu(TVec value);
     /// <summary>value where gate &gt; 0, else 0: the ReLU backward, gated by the ReLU's output.</summary>
     static abstract TVec WherePositive(TVec value, TVec gate);
+    static abstract TVec Max(TVec a, TVec b);
+    /// <summary>Per lane, where m &gt; 0: the first k with x_k = m (0-3), else MaxPool2d.NoWinner, as ints at destination.</summary>
+    static abstract void StoreWinners(TVec x0, TVec x1, TVec x2, TVec x3, TVec m, int* destination);
 }
 
 /// <summary>AVX-512: 16 floats a vector, a 5 × 64 tile in 20 of the 32 zmm registers.</summary>
@@ -56,6 +59,18 @@ internal readonly unsafe struct Simd512 : ISimd<Vector512<float>>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Relu(Vector512<float> value) => Vector512.Max(value, Vector512<float>.Zero);
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> WherePositive(Vector512<float> value, Vector512<float> gate) => Vector512.ConditionalSelect(Vector512.GreaterThan(gate, Vector512<float>.Zero), value, Vector512<float>.Zero);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Max(Vector512<float> a, Vector512<float> b) => Vector512.Max(a, b);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void StoreWinners(Vector512<float> x0, Vector512<float> x1, Vector512<float> x2, Vector512<float> x3, Vector512<float> m, int* destination)
+    {
+        // Checked from the last candidate to the first, so that the first match is the one that stays.
+        var open = Vector512.GreaterThan(m, Vector512<float>.Zero).AsInt32();
+        var k = Vector512.Create(255);
+        k = Vector512.ConditionalSelect(Vector512.Equals(x3, m).AsInt32() & open, Vector512.Create(3), k);
+        k = Vector512.ConditionalSelect(Vector512.Equals(x2, m).AsInt32() & open, Vector512.Create(2), k);
+        k = Vector512.ConditionalSelect(Vector512.Equals(x1, m).AsInt32() & open, Vector512.Create(1), k);
+        Vector512.ConditionalSelect(Vector512.Equals(x0, m).AsInt32() & open, Vector512<int>.Zero, k).Store(destination);
+    }
 }
 
 /// <summary>AVX2 + FMA: 8 floats a vector, a 5 × 16 tile in 10 of the 16 ymm registers.</summary>
@@ -81,4 +96,15 @@ internal readonly unsafe struct Simd256 : ISimd<Vector256<float>>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Relu(Vector256<float> value) => Vector256.Max(value, Vector256<float>.Zero);
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> WherePositive(Vector256<float> value, Vector256<float> gate) => Vector256.ConditionalSelect(Vector256.GreaterThan(gate, Vector256<float>.Zero), value, Vector256<float>.Zero);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Max(Vector256<float> a, Vector256<float> b) => Vector256.Max(a, b);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void StoreWinners(Vector256<float> x0, Vector256<float> x1, Vector256<float> x2, Vector256<float> x3, Vector256<float> m, int* destination)
+    {
+        var open = Vector256.GreaterThan(m, Vector256<float>.Zero).AsInt32();
+        var k = Vector256.Create(255);
+        k = Vector256.ConditionalSelect(Vector256.Equals(x3, m).AsInt32() & open, Vector256.Create(3), k);
+        k = Vector256.ConditionalSelect(Vector256.Equals(x2, m).AsInt32() & open, Vector256.Create(2), k);
+        k = Vector256.ConditionalSelect(Vector256.Equals(x1, m).AsInt32() & open, Vector256.Create(1), k);
+        Vector256.ConditionalSelect(Vector256.Equals(x0, m).AsInt32() & open, Vector256<int>.Zero, k).Store(destination);
+    }
 }

@@ -248,8 +248,7 @@ public sealed class Conv2d
     private unsafe void ForwardPooled<TSimd, TVec>(float* x, float* w, float* bias, float* pooled, int* winners, int b0, int b1)
         where TSimd : struct, ISimd<TVec> where TVec : struct
     {
-        int v = TSimd.Count, ph = OutHeight / 2, pwidth = OutWidth / 2, oc = OutChannels, k = Kernel;
-        float* results = stackalloc float[8 * 2 * 16]; // 8 pixels × 2 vectors, the widest vector
+        int v = TSimd.Count, ph = OutHeight / 2, pwidth = OutWidth / 2, oc = OutChannels, k = Kernel, iw = InWidth;
         for (int b = b0; b < b1; b++)
         {
             float* image = x + (nint)b * InSize;
@@ -264,53 +263,46 @@ public sealed class Conv2d
                         // Pixel q of the tile: window q / 4 (px or second), position q % 4 in it (row-major).
                         TVec a00 = bias0, a01 = bias1, a10 = bias0, a11 = bias1, a20 = bias0, a21 = bias1, a30 = bias0, a31 = bias1;
                         TVec a40 = bias0, a41 = bias1, a50 = bias0, a51 = bias1, a60 = bias0, a61 = bias1, a70 = bias0, a71 = bias1;
-                        float* top0 = image + 2 * py * InWidth + 2 * px, top1 = image + 2 * py * InWidth + 2 * second;
+                        float* wrow = w + c;
                         for (int ky = 0; ky < k; ky++)
-                            for (int kx = 0; kx < k; kx++)
+                        {
+                            float* p0 = image + (2 * py + ky) * iw + 2 * px, p1 = image + (2 * py + ky) * iw + 2 * second;
+                            for (int kx = 0; kx < k; kx++, wrow += oc, p0++, p1++)
                             {
-                                float* wrow = w + (nint)(ky * k + kx) * oc + c;
                                 TVec w0 = TSimd.Load(wrow), w1 = TSimd.Load(wrow + v);
-                                float* p0 = top0 + ky * InWidth + kx, p1 = top1 + ky * InWidth + kx;
                                 TVec s = TSimd.Broadcast(p0[0]); a00 = TSimd.MultiplyAdd(s, w0, a00); a01 = TSimd.MultiplyAdd(s, w1, a01);
                                 s = TSimd.Broadcast(p0[1]); a10 = TSimd.MultiplyAdd(s, w0, a10); a11 = TSimd.MultiplyAdd(s, w1, a11);
-                                s = TSimd.Broadcast(p0[InWidth]); a20 = TSimd.MultiplyAdd(s, w0, a20); a21 = TSimd.MultiplyAdd(s, w1, a21);
-                                s = TSimd.Broadcast(p0[InWidth + 1]); a30 = TSimd.MultiplyAdd(s, w0, a30); a31 = TSimd.MultiplyAdd(s, w1, a31);
+                                s = TSimd.Broadcast(p0[iw]); a20 = TSimd.MultiplyAdd(s, w0, a20); a21 = TSimd.MultiplyAdd(s, w1, a21);
+                                s = TSimd.Broadcast(p0[iw + 1]); a30 = TSimd.MultiplyAdd(s, w0, a30); a31 = TSimd.MultiplyAdd(s, w1, a31);
                                 s = TSimd.Broadcast(p1[0]); a40 = TSimd.MultiplyAdd(s, w0, a40); a41 = TSimd.MultiplyAdd(s, w1, a41);
                                 s = TSimd.Broadcast(p1[1]); a50 = TSimd.MultiplyAdd(s, w0, a50); a51 = TSimd.MultiplyAdd(s, w1, a51);
-                                s = TSimd.Broadcast(p1[InWidth]); a60 = TSimd.MultiplyAdd(s, w0, a60); a61 = TSimd.MultiplyAdd(s, w1, a61);
-                                s = TSimd.Broadcast(p1[InWidth + 1]); a70 = TSimd.MultiplyAdd(s, w0, a70); a71 = TSimd.MultiplyAdd(s, w1, a71);
+                                s = TSimd.Broadcast(p1[iw]); a60 = TSimd.MultiplyAdd(s, w0, a60); a61 = TSimd.MultiplyAdd(s, w1, a61);
+                                s = TSimd.Broadcast(p1[iw + 1]); a70 = TSimd.MultiplyAdd(s, w0, a70); a71 = TSimd.MultiplyAdd(s, w1, a71);
                             }
-                        // ReLU, then each window's maximum and winner, 8 channels at a time (MaxPool2d's rule).
-                        float* r = results;
-                        TSimd.Store(r, TSimd.Relu(a00)); TSimd.Store(r + v, TSimd.Relu(a01)); r += 2 * v;
-                        TSimd.Store(r, TSimd.Relu(a10)); TSimd.Store(r + v, TSimd.Relu(a11)); r += 2 * v;
-                        TSimd.Store(r, TSimd.Relu(a20)); TSimd.Store(r + v, TSimd.Relu(a21)); r += 2 * v;
-                        TSimd.Store(r, TSimd.Relu(a30)); TSimd.Store(r + v, TSimd.Relu(a31)); r += 2 * v;
-                        TSimd.Store(r, TSimd.Relu(a40)); TSimd.Store(r + v, TSimd.Relu(a41)); r += 2 * v;
-                        TSimd.Store(r, TSimd.Relu(a50)); TSimd.Store(r + v, TSimd.Relu(a51)); r += 2 * v;
-                        TSimd.Store(r, TSimd.Relu(a60)); TSimd.Store(r + v, TSimd.Relu(a61)); r += 2 * v;
-                        TSimd.Store(r, TSimd.Relu(a70)); TSimd.Store(r + v, TSimd.Relu(a71));
-                        PoolWindow(results, 2 * v, pooled, winners, ((b * ph + py) * pwidth + px) * oc + c);
-                        if (second != px) PoolWindow(results + 4 * 2 * v, 2 * v, pooled, winners, ((b * ph + py) * pwidth + second) * oc + c);
+                        }
+                        // ReLU, then each window's maximum and winner (MaxPool2d's rule), straight from the registers.
+                        int o = ((b * ph + py) * pwidth + px) * oc + c;
+                        PoolWindow<TSimd, TVec>(a00, a10, a20, a30, pooled + o, winners == null ? null : winners + o);
+                        PoolWindow<TSimd, TVec>(a01, a11, a21, a31, pooled + o + v, winners == null ? null : winners + o + v);
+                        if (second == px) continue;
+                        o += oc;
+                        PoolWindow<TSimd, TVec>(a40, a50, a60, a70, pooled + o, winners == null ? null : winners + o);
+                        PoolWindow<TSimd, TVec>(a41, a51, a61, a71, pooled + o + v, winners == null ? null : winners + o + v);
                     }
                 }
         }
     }
 
-    // One window's 4 pixels (row-major, `width` channels each, post-ReLU) -> its maxima and winners at pooled[o ..].
+    // One window's 4 pre-activations (row-major) of one vector of channels -> max(ReLU) into pooled and, unless winners is
+    // null, the first k whose ReLU equals the maximum where it is above 0 (else NoWinner). Above 0, ReLU(x) = m exactly
+    // when x = m, so the raw sums serve.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe void PoolWindow(float* pixels, int width, float* pooled, int* winners, int o)
+    private static unsafe void PoolWindow<TSimd, TVec>(TVec x0, TVec x1, TVec x2, TVec x3, float* pooled, int* winners)
+        where TSimd : struct, ISimd<TVec> where TVec : struct
     {
-        for (int c = 0; c < width; c += 8)
-        {
-            var x0 = Vector256.Load(pixels + c);
-            var x1 = Vector256.Load(pixels + width + c);
-            var x2 = Vector256.Load(pixels + 2 * width + c);
-            var x3 = Vector256.Load(pixels + 3 * width + c);
-            var m = Vector256.Max(Vector256.Max(x0, x1), Vector256.Max(x2, x3));
-            m.Store(pooled + o + c);
-            if (winners != null) MaxPool2d.Winners(x0, x1, x2, x3, m, new Span<int>(winners + o + c, 8));
-        }
+        TVec m = TSimd.Relu(TSimd.Max(TSimd.Max(x0, x1), TSimd.Max(x2, x3)));
+        TSimd.Store(pooled, m);
+        if (winners != null) TSimd.StoreWinners(x0, x1, x2, x3, m, winners);
     }
 
     // The reference for processors without AVX2: the same sums, one float at a time.
