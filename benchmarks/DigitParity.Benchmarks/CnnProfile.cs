@@ -51,6 +51,7 @@ public static class CnnProfile
         // The augmentations write here, so that every phase reads real digits (warping the same images in place 70 times
         // blurred them into denormal floats, which slowed conv1 five-fold in session 4's and 5's first tables).
         var augmented = new float[batch * 784];
+        var cols2 = new float[batch * c2.OutPixels * c2.Depth];
         var out1 = new float[batch * c1.OutSize];
         (string Name, double Flops, Action Work)[] phases =
         {
@@ -69,9 +70,9 @@ public static class CnnProfile
             ("  then conv1 forward (gemm)", 2.0 * batch * c1.OutPixels * c1.Depth * c1.OutChannels, () => Gemm.Multiply(cols1, c1.Depth, store.Value(c1.Weight), c1.OutChannels, store.Value(c1.Bias), out1, c1.OutChannels, batch * c1.OutPixels, c1.OutChannels, c1.Depth, GemmOptions.Relu)),
             ("  into one sample's output, reused", 0, () => { for (int b = 0; b < batch; b++) Gemm.Multiply(cols1.AsSpan(b * c1.OutPixels * c1.Depth), c1.Depth, store.Value(c1.Weight), c1.OutChannels, store.Value(c1.Bias), out1, c1.OutChannels, c1.OutPixels, c1.OutChannels, c1.Depth, GemmOptions.Relu); }),
             ("  then pool1 forward (with the winners)", 0, () => MaxPool2d.Forward(out1, ws.Pooled[0], 24, 24, 32, 0, batch, winners: ws.PoolWinners)),
-            ("conv2 im2col", 0, () => c2.Im2Col(ws.Pooled[0], ws.ConvColumns[1], 0, batch)),
-            ("  as im2col rows times W (gemm)", 2.0 * batch * c2.OutPixels * c2.Depth * c2.OutChannels, () => Gemm.Multiply(ws.ConvColumns[1], c2.Depth, store.Value(c2.Weight), c2.OutChannels, store.Value(c2.Bias), ws.ConvOutputs[1], c2.OutChannels, batch * c2.OutPixels, c2.OutChannels, c2.Depth, GemmOptions.Relu)),
-            ("conv2 forward (Winograd F(4x4,5x5))", 2.0 * batch * c2.OutPixels * c2.Depth * c2.OutChannels, () => c2.Forward(store, ws.Pooled[0], ws.ConvColumns[1], ws.ConvOutputs[1], 0, batch, keepColumns: false)),
+            ("  conv2 im2col (weight gradient from rows)", 0, () => c2.Im2Col(ws.Pooled[0], cols2, 0, batch)),
+            ("  as im2col rows times W (gemm)", 2.0 * batch * c2.OutPixels * c2.Depth * c2.OutChannels, () => Gemm.Multiply(cols2, c2.Depth, store.Value(c2.Weight), c2.OutChannels, store.Value(c2.Bias), ws.ConvOutputs[1], c2.OutChannels, batch * c2.OutPixels, c2.OutChannels, c2.Depth, GemmOptions.Relu)),
+            ("conv2 forward (Winograd F(4x4,5x5))", 2.0 * batch * c2.OutPixels * c2.Depth * c2.OutChannels, () => c2.Forward(store, ws.Pooled[0], cols2, ws.ConvOutputs[1], 0, batch, keepColumns: false)),
             ("  of which the weight transform", 0, () => Winograd.TransformWeights(store.Value(c2.Weight), c2.InChannels, c2.OutChannels, winogradWeights, winogradScratch)),
             ("pool2 forward", 0, () => MaxPool2d.Forward(ws.ConvOutputs[1], ws.Pooled[1], 8, 8, 64, 0, batch)),
             ("pool2 backward", 0, () => MaxPool2d.Backward(ws.ConvOutputs[1], ws.Pooled[1], ws.PooledGradients[1], ws.ConvOutputGradients[1], 8, 8, 64, 0, batch)),
@@ -82,8 +83,9 @@ public static class CnnProfile
             ("  of which the sparse product", 0, () => SparseProduct()),
             ("  without skipping zeros", 2.0 * batch * c2.OutPixels * c2.Depth * c2.OutChannels, () => c2.BackwardInput(ws.ConvTransposed[1], ws.ConvOutputGradients[1], ws.ConvColumnGradients[1], ws.PooledGradients[0], 0, batch)),
             ("  of which col2im", 0, () => c2.Col2ImAdd(ws.ConvColumnGradients[1], ws.PooledGradients[0], 0, batch)),
-            ("conv2 dW (dWᵀ = dyᵀ·cols)", 2.0 * batch * c2.OutPixels * c2.Depth * c2.OutChannels, () => c2.BackwardWeights(store, ws.ConvColumns[1], ws.ConvOutputGradients[1], ws.ConvWeightScratch[1], batch, pool, 0, ws.ConvWeightLists[1], ws.ConvWeightCounts[1])),
-            ("  without skipping zeros", 2.0 * batch * c2.OutPixels * c2.Depth * c2.OutChannels, () => c2.BackwardWeights(store, ws.ConvColumns[1], ws.ConvOutputGradients[1], ws.ConvWeightScratch[1], batch, pool, 0)),
+            ("conv2 dW (dWᵀ = dyᵀ·x's windows)", 2.0 * batch * c2.OutPixels * c2.Depth * c2.OutChannels, () => c2.BackwardWeights(store, default, ws.ConvOutputGradients[1], ws.ConvWeightScratch[1], batch, pool, 0, ws.ConvWeightLists[1], ws.ConvWeightCounts[1], ws.Pooled[0].Span, ws.ConvRowOffsets[1])),
+            ("  from im2col rows (conv2 im2col first)", 2.0 * batch * c2.OutPixels * c2.Depth * c2.OutChannels, () => c2.BackwardWeights(store, cols2, ws.ConvOutputGradients[1], ws.ConvWeightScratch[1], batch, pool, 0, ws.ConvWeightLists[1], ws.ConvWeightCounts[1])),
+            ("  without skipping zeros", 2.0 * batch * c2.OutPixels * c2.Depth * c2.OutChannels, () => c2.BackwardWeights(store, cols2, ws.ConvOutputGradients[1], ws.ConvWeightScratch[1], batch, pool, 0)),
             ("conv1 dW and db from the pooling winners", 2.0 * batch * c1.OutPixels * c1.Depth * c1.OutChannels, () => c1.BackwardWeightsFromWinners(store, ws.Input, ws.PooledGradients[0], ws.PoolWinners, ws.ConvWeightScratch[0], batch, pool, 0)),
             ("  as session 3: pool1 backward, index dy, dW per 5-channel tile", 0, () =>
             {
@@ -139,7 +141,7 @@ public static class CnnProfile
         foreach (float v in dy2) if (v != 0) nonZero++;
         Console.WriteLine($"conv2 output gradient: {100.0 * nonZero / dy2.Length:0.0} % non-zero ({(double)nonZero / (batch * c2.OutPixels):0.0} channels a pixel)");
         // The direct result must be the im2col one before ReLU and bias: compare on the pre-activation.
-        Gemm.Multiply(ws.ConvColumns[1], c2.Depth, store.Value(c2.Weight), c2.OutChannels, default, ws.ConvOutputs[1], c2.OutChannels,
+        Gemm.Multiply(cols2, c2.Depth, store.Value(c2.Weight), c2.OutChannels, default, ws.ConvOutputs[1], c2.OutChannels,
             batch * c2.OutPixels, c2.OutChannels, c2.Depth, GemmOptions.None);
         double diff = 0;
         for (int i = 0; i < direct.Length; i++) diff = Math.Max(diff, Math.Abs(direct[i] - ws.ConvOutputs[1].Span[i]));

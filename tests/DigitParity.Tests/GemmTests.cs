@@ -172,6 +172,20 @@ public sealed class GemmTests
                     SparseRows.MultiplyTransposed(pa, m, pl, k, pn, m, k, pb, n, pc, n, n, chunkRows, new int[2 * m], isa);
             }
         });
+        // B's rows found through a table of offsets (as a convolution reads its windows from its input): here in
+        // reverse order with gaps between them.
+        int[] offsets = Enumerable.Range(0, k).Select(p => (k - 1 - p) * (n + 3)).ToArray();
+        float[] scattered = new float[k * (n + 3)];
+        for (int p = 0; p < k; p++) b.AsSpan(p * n, n).CopyTo(scattered.AsSpan(offsets[p]));
+        EveryIsaGives(dense, (isa, sparse) =>
+        {
+            unsafe
+            {
+                fixed (float* pa = a, pb = scattered, pc = sparse)
+                fixed (int* pl = lists, pn = counts, po = offsets)
+                    SparseRows.MultiplyTransposed(pa, m, pl, k, pn, m, k, pb, 0, pc, n, n, chunkRows, new int[2 * m], isa, po);
+            }
+        });
     }
 
     [Fact]

@@ -78,8 +78,8 @@ internal static unsafe class SparseRows
     // 8 vectors of C at ci (0 when first, else loaded) += Σ x[p · xStride] · B[p, 0..8 vectors) over p = list[from..to),
     // in that order: one broadcast and eight loads of B's row p per entry.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Sum8<TSimd, TVec>(float* x, int xStride, int* list, int from, int to, float* b, int ldb, float* ci, bool first)
-        where TSimd : struct, ISimd<TVec> where TVec : struct
+    private static void Sum8<TSimd, TVec>(float* x, int xStride, int* list, int from, int to, float* b, int ldb, float* ci, bool first,
+        int* rowOffsets = null) where TSimd : struct, ISimd<TVec> where TVec : struct
     {
         int v = TSimd.Count;
         TVec c0, c1, c2, c3, c4, c5, c6, c7;
@@ -93,7 +93,7 @@ internal static unsafe class SparseRows
         {
             int p = list[q];
             TVec s = TSimd.Broadcast(x[(nint)p * xStride]);
-            float* bp = b + (nint)p * ldb;
+            float* bp = b + (rowOffsets == null ? (nint)p * ldb : rowOffsets[p]);
             c0 = TSimd.MultiplyAdd(s, TSimd.Load(bp), c0);
             c1 = TSimd.MultiplyAdd(s, TSimd.Load(bp + v), c1);
             c2 = TSimd.MultiplyAdd(s, TSimd.Load(bp + 2 * v), c2);
@@ -107,14 +107,34 @@ internal static unsafe class SparseRows
         TSimd.Store(ci + 4 * v, c4); TSimd.Store(ci + 5 * v, c5); TSimd.Store(ci + 6 * v, c6); TSimd.Store(ci + 7 * v, c7);
     }
 
+    // As Sum8 for two vectors.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Sum2<TSimd, TVec>(float* x, int xStride, int* list, int from, int to, float* b, int ldb, float* ci, bool first, int* rowOffsets)
+        where TSimd : struct, ISimd<TVec> where TVec : struct
+    {
+        int v = TSimd.Count;
+        TVec c0 = first ? TSimd.Zero : TSimd.Load(ci), c1 = first ? TSimd.Zero : TSimd.Load(ci + v);
+        for (int q = from; q < to; q++)
+        {
+            int p = list[q];
+            TVec s = TSimd.Broadcast(x[(nint)p * xStride]);
+            float* bp = b + (rowOffsets == null ? (nint)p * ldb : rowOffsets[p]);
+            c0 = TSimd.MultiplyAdd(s, TSimd.Load(bp), c0);
+            c1 = TSimd.MultiplyAdd(s, TSimd.Load(bp + v), c1);
+        }
+        TSimd.Store(ci, c0);
+        TSimd.Store(ci + v, c1);
+    }
+
     // As Sum8 for one vector, its lanes limited by mask.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Sum1<TSimd, TVec>(float* x, int xStride, int* list, int from, int to, float* b, int ldb, float* ci, TVec mask, bool first)
-        where TSimd : struct, ISimd<TVec> where TVec : struct
+    private static void Sum1<TSimd, TVec>(float* x, int xStride, int* list, int from, int to, float* b, int ldb, float* ci, TVec mask, bool first,
+        int* rowOffsets = null) where TSimd : struct, ISimd<TVec> where TVec : struct
     {
         TVec acc = first ? TSimd.Zero : TSimd.LoadMasked(ci, mask);
         for (int q = from; q < to; q++)
-            acc = TSimd.MultiplyAdd(TSimd.Broadcast(x[(nint)list[q] * xStride]), TSimd.LoadMasked(b + (nint)list[q] * ldb, mask), acc);
+            acc = TSimd.MultiplyAdd(TSimd.Broadcast(x[(nint)list[q] * xStride]),
+                TSimd.LoadMasked(b + (rowOffsets == null ? (nint)list[q] * ldb : rowOffsets[list[q]]), mask), acc);
         TSimd.StoreMasked(ci, mask, acc);
     }
 
@@ -147,10 +167,12 @@ internal static unsafe class SparseRows
     /// same bits as <see cref="Gemm"/> with TransposeA). The k rows go by in chunks of <paramref name="chunkRows"/>,
     /// and within a chunk B is read in column blocks of 8 vectors, so that a block of the chunk stays in L1 while every
     /// column of A visits it; C carries each sum from chunk to chunk. <paramref name="cursors"/> is scratch of 2·m ints.
+    /// With <paramref name="rowOffsets"/>, B's row p starts at b + rowOffsets[p] instead of b + p·ldb (a convolution's
+    /// im2col row read straight from its input: the rows of neighbouring pixels overlap there).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void MultiplyTransposed(float* a, int lda, int* lists, int listStride, int* counts, int m, int k, float* b, int ldb, float* c, int ldc, int n,
-        int chunkRows, Span<int> cursors, GemmIsa isa)
+        int chunkRows, Span<int> cursors, GemmIsa isa, int* rowOffsets = null)
     {
         fixed (int* cursor = cursors)
         {
@@ -168,8 +190,8 @@ internal static unsafe class SparseRows
                 }
                 switch (isa)
                 {
-                    case GemmIsa.Avx512: ColumnBlocks<Simd512, Vector512<float>>(a, lda, lists, listStride, cursor, end, m, b, ldb, c, ldc, n, r0 == 0); break;
-                    case GemmIsa.Avx2: ColumnBlocks<Simd256, Vector256<float>>(a, lda, lists, listStride, cursor, end, m, b, ldb, c, ldc, n, r0 == 0); break;
+                    case GemmIsa.Avx512: ColumnBlocks<Simd512, Vector512<float>>(a, lda, lists, listStride, cursor, end, m, b, ldb, c, ldc, n, r0 == 0, rowOffsets); break;
+                    case GemmIsa.Avx2: ColumnBlocks<Simd256, Vector256<float>>(a, lda, lists, listStride, cursor, end, m, b, ldb, c, ldc, n, r0 == 0, rowOffsets); break;
                     default:
                         for (int i = 0; i < m; i++)
                         {
@@ -177,7 +199,8 @@ internal static unsafe class SparseRows
                             for (int j = 0; j < n; j++)
                             {
                                 float acc = r0 == 0 ? 0f : c[(nint)i * ldc + j];
-                                for (int q = cursor[i]; q < end[i]; q++) acc = MathF.FusedMultiplyAdd(a[(nint)list[q] * lda + i], b[(nint)list[q] * ldb + j], acc);
+                                for (int q = cursor[i]; q < end[i]; q++)
+                                    acc = MathF.FusedMultiplyAdd(a[(nint)list[q] * lda + i], b[(rowOffsets == null ? (nint)list[q] * ldb : rowOffsets[list[q]]) + j], acc);
                                 c[(nint)i * ldc + j] = acc;
                             }
                         }
@@ -188,20 +211,24 @@ internal static unsafe class SparseRows
         }
     }
 
-    // One chunk: for each block of 8 vectors of C's columns, every row i of C sums its listed entries [from[i], to[i]).
+    // One chunk: for each block of 8 vectors of C's columns, every row i of C sums its listed entries [from[i], to[i]);
+    // then pairs of vectors (two independent chains per entry instead of one), then a last masked vector.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ColumnBlocks<TSimd, TVec>(float* a, int lda, int* lists, int listStride, int* from, int* to, int m, float* b, int ldb, float* c, int ldc,
-        int n, bool first) where TSimd : struct, ISimd<TVec> where TVec : struct
+        int n, bool first, int* rowOffsets) where TSimd : struct, ISimd<TVec> where TVec : struct
     {
         int v = TSimd.Count, j = 0;
         for (; j + 8 * v <= n; j += 8 * v)
             for (int i = 0; i < m; i++)
-                Sum8<TSimd, TVec>(a + i, lda, lists + (nint)i * listStride, from[i], to[i], b + j, ldb, c + (nint)i * ldc + j, first);
+                Sum8<TSimd, TVec>(a + i, lda, lists + (nint)i * listStride, from[i], to[i], b + j, ldb, c + (nint)i * ldc + j, first, rowOffsets);
+        for (; j + 2 * v <= n; j += 2 * v)
+            for (int i = 0; i < m; i++)
+                Sum2<TSimd, TVec>(a + i, lda, lists + (nint)i * listStride, from[i], to[i], b + j, ldb, c + (nint)i * ldc + j, first, rowOffsets);
         for (; j < n; j += v)
         {
             TVec mask = TSimd.FirstLanes(Math.Min(v, n - j));
             for (int i = 0; i < m; i++)
-                Sum1<TSimd, TVec>(a + i, lda, lists + (nint)i * listStride, from[i], to[i], b + j, ldb, c + (nint)i * ldc + j, mask, first);
+                Sum1<TSimd, TVec>(a + i, lda, lists + (nint)i * listStride, from[i], to[i], b + j, ldb, c + (nint)i * ldc + j, mask, first, rowOffsets);
         }
     }
 }

@@ -409,8 +409,11 @@ public sealed class Conv2d
     // With lists of dy's non-zero pixels, the product skips the rest: for wide layers (split by panels) one list per
     // channel (SparseRows.ListColumns: rows × OC ints, list c at c·rows), for narrow ones one per tile of 5 channels
     // (ActiveDepth.ForColumns: the rows where one of them is non-zero).
+    // With input (the stage's x) and rowOffsets (RowOffsets), a panel-split layer with depth lists reads each pixel's
+    // im2col row straight from x instead of cols (the same values, so the same bits; cols may then be empty).
     internal (int Start, int End) BackwardWeights(ParameterStore store, ReadOnlySpan<float> cols, ReadOnlySpan<float> dy, Span<float> scratch,
-        int batch, WorkerPool pool, int worker, ReadOnlySpan<int> depthLists = default, ReadOnlySpan<int> depthCounts = default)
+        int batch, WorkerPool pool, int worker, ReadOnlySpan<int> depthLists = default, ReadOnlySpan<int> depthCounts = default,
+        ReadOnlySpan<float> input = default, ReadOnlySpan<int> rowOffsets = default)
     {
         int rows = batch * OutPixels, workers = pool.Count;
         Span<float> dw = store.Gradient(Weight);
@@ -423,6 +426,8 @@ public sealed class Conv2d
             {
                 if (depthCounts.IsEmpty)
                     Gemm.Multiply(dy, OutChannels, cols[p0..], Depth, default, scratch[p0..], Depth, OutChannels, p1 - p0, rows, GemmOptions.TransposeA);
+                else if (!input.IsEmpty)
+                    MultiplySparseTransposedFromInput(dy, input, rowOffsets, scratch, rows, p0, p1, depthLists, depthCounts);
                 else
                     MultiplySparseTransposed(dy, cols, scratch, rows, p0, p1, depthLists, depthCounts);
                 Gemm.Transpose(scratch[p0..], Depth, dw[(p0 * OutChannels)..], OutChannels, OutChannels, p1 - p0);
@@ -546,6 +551,35 @@ public sealed class Conv2d
         fixed (int* plists = lists, pcounts = counts)
             SparseRows.MultiplyTransposed(pdy, OutChannels, plists, rows, pcounts, OutChannels, rows, pcols + p0, Depth, pscratch + p0, Depth, p1 - p0,
                 WeightChunkRows, cursors, Gemm.BestIsa);
+    }
+
+    // As MultiplySparseTransposed, with pixel p's im2col row read from x: its run ky (K·C floats) starts at
+    // x[rowOffsets[p] + ky·W·C]. Columns [p0, p1) go by one run at a time, so every product reads one contiguous stretch.
+    private unsafe void MultiplySparseTransposedFromInput(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, ReadOnlySpan<int> rowOffsets, Span<float> scratch,
+        int rows, int p0, int p1, ReadOnlySpan<int> lists, ReadOnlySpan<int> counts)
+    {
+        if (lists.Length < (long)OutChannels * rows || counts.Length < OutChannels) throw new ArgumentException("Expected a list of rows for every channel.");
+        if (rowOffsets.Length < rows) throw new ArgumentException($"Expected {rows} row offsets.", nameof(rowOffsets));
+        if (x.Length < rows / OutPixels * InSize) throw new ArgumentException("x is too short for the batch.", nameof(x));
+        int run = Kernel * InChannels, rowStride = InWidth * InChannels;
+        Span<int> cursors = stackalloc int[2 * OutChannels];
+        fixed (float* pdy = dy, px = x, pscratch = scratch)
+        fixed (int* plists = lists, pcounts = counts, poffsets = rowOffsets)
+            for (int ky = p0 / run; ky * run < p1; ky++)
+            {
+                int s0 = Math.Max(p0, ky * run), s1 = Math.Min(p1, (ky + 1) * run);
+                SparseRows.MultiplyTransposed(pdy, OutChannels, plists, rows, pcounts, OutChannels, rows, px + ky * rowStride + (s0 - ky * run), 0,
+                    pscratch + s0, Depth, s1 - s0, WeightChunkRows, cursors, Gemm.BestIsa, poffsets);
+            }
+    }
+
+    // offsets[(b·OH + oy)·OW + ox] = where pixel (b, oy, ox)'s inputs start in x: b·H·W·C + (oy·W + ox)·C.
+    internal void RowOffsets(Span<int> offsets, int batch)
+    {
+        if (offsets.Length < (long)batch * OutPixels) throw new ArgumentException("offsets is too short for the batch.", nameof(offsets));
+        for (int b = 0, r = 0; b < batch; b++)
+            for (int oy = 0; oy < OutHeight; oy++)
+                for (int ox = 0; ox < OutWidth; ox++, r++) offsets[r] = checked(b * InSize + (oy * InWidth + ox) * InChannels);
     }
 
     /// <summary>The bias channels worker <paramref name="worker"/> sums and updates (whole groups of 8).</summary>

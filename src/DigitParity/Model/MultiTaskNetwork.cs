@@ -130,7 +130,8 @@ public sealed class MultiTaskNetwork
                 conv.ForwardPooled(Parameters, ws.Input, ws.Pooled[0], ws.PoolWinners, b0, b1, Gemm.BestIsa);
                 continue;
             }
-            conv.Forward(Parameters, l == 0 ? ws.Input : ws.Pooled[l - 1], ws.ConvColumns[l], ws.ConvOutputs[l], b0, b1, keepColumns: ws.Training);
+            conv.Forward(Parameters, l == 0 ? ws.Input : ws.Pooled[l - 1], ws.ConvColumns[l], ws.ConvOutputs[l], b0, b1,
+                keepColumns: ws.Training && !(l > 0 && conv.SplitsPanels(ws.Workers)));
             MaxPool2d.Forward(ws.ConvOutputs[l], ws.Pooled[l], conv.OutHeight, conv.OutWidth, conv.OutChannels, b0, b1,
                 winners: l == 0 ? ws.PoolWinners : default);
         }
@@ -166,8 +167,12 @@ public sealed class MultiTaskNetwork
             pool.Barrier();
             ListOutputGradientPixels(ws, l, batch, worker, pool.Count);
             pool.Barrier();
+            // A panel-split weight gradient reads each pixel's im2col row from the pooled input itself.
+            bool fromInput = conv.SplitsPanels(pool.Count);
+            if (!fromInput && ws.ConvColumns[l].Length == 0)
+                throw new InvalidOperationException($"This workspace was sized for {ws.Workers} worker(s); conv{l + 1}'s weight gradient needs its im2col rows with {pool.Count}.");
             var (p0, p1) = conv.BackwardWeights(Parameters, ws.ConvColumns[l], ws.ConvOutputGradients[l], ws.ConvWeightScratch[l], batch, pool, worker,
-                ws.ConvWeightLists[l], ws.ConvWeightCounts[l]);
+                ws.ConvWeightLists[l], ws.ConvWeightCounts[l], fromInput ? ws.Pooled[l - 1].Span : default, ws.ConvRowOffsets[l]);
             if (update is null) continue;
             if (p0 < p1) update.Apply(conv.Weight, p0 * conv.OutChannels, (p1 - p0) * conv.OutChannels);
             var (c0, c1) = conv.BiasShare(worker, pool.Count);

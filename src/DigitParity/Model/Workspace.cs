@@ -41,8 +41,14 @@ public sealed class Workspace
         FloatBuffer Empty() => new(0);
         // A Winograd stage needs its im2col rows only for the weight gradient.
         // A first stage that fuses its pooling needs neither im2col rows nor a full-size output.
+        // A Winograd stage whose weight gradient splits by panels reads its im2col rows from its input (RowOffsets).
         bool Fused(Conv2d c, int l) => l == 0 && c.FusesPooling;
-        ConvColumns = convs.Select((c, l) => Fused(c, l) || !training && c.UsesWinograd ? Empty() : Buffer((long)maxBatch * c.OutPixels * c.Depth)).ToArray();
+        bool NeedsColumns(Conv2d c, int l) => !Fused(c, l) && (!c.UsesWinograd || training && !c.SplitsPanels(workers));
+        ConvColumns = convs.Select((c, l) => NeedsColumns(c, l) ? Buffer((long)maxBatch * c.OutPixels * c.Depth) : Empty()).ToArray();
+        ConvRowOffsets = convs.Select((c, l) => training && l > 0 ? new int[maxBatch * c.OutPixels] : []).ToArray();
+        for (int l = 1; l < convs.Count; l++)
+            if (training) convs[l].RowOffsets(ConvRowOffsets[l], maxBatch);
+        Workers = workers;
         ConvOutputs = convs.Select((c, l) => Fused(c, l) ? Empty() : Buffer((long)maxBatch * c.OutSize)).ToArray();
         Pooled = convs.Select(c => Buffer((long)maxBatch * (c.OutHeight / 2) * (c.OutWidth / 2) * c.OutChannels)).ToArray();
         // The first stage's weight gradient comes from the pooling's winners: no dense output gradient, no sparsity index.
@@ -100,6 +106,12 @@ public sealed class Workspace
 
     /// <summary>Per convolution stage, the im2col rows: (B·OH·OW, K·K·C).</summary>
     internal FloatBuffer[] ConvColumns { get; }
+
+    // Per stage after the first (training): where each output pixel's inputs start in the stage's input (Conv2d.RowOffsets).
+    internal int[][] ConvRowOffsets { get; }
+
+    // The worker count the buffers were sized for (which weight gradients split by panels, Conv2d.SplitsPanels).
+    internal int Workers { get; }
 
     /// <summary>Per convolution stage, ReLU(conv): (B, OH, OW, OC).</summary>
     internal FloatBuffer[] ConvOutputs { get; }
