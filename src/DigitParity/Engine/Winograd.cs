@@ -24,7 +24,7 @@ internal static unsafe class Winograd
     /// <summary>Transform positions per tile (InTile²): the number of products.</summary>
     public const int Positions = InTile * InTile;
 
-    private const int Lanes = 8; // Vector256<float>: the channel loops need C and OC to be multiples of 8
+    private const int Lanes = 8; // the channel loops need C and OC to be multiples of 8 (16 for Vector512)
 
     // G (8 × 5): the filter transform.
     private static readonly float[] G =
@@ -127,14 +127,21 @@ internal static unsafe class Winograd
     }
 
     // x: (B, H, W, C), samples [s0, s1) -> v: (64, T, C), v[p, t] = (Bᵀ d B)[p] for tile t = ((b − s0)·TY + ty)·TX + tx,
-    // d = x[b, 4ty .. 4ty+7, 4tx .. 4tx+7]. Eight channels at a time: Bᵀ down each of the tile's 8 columns into tmp,
-    // then along each of tmp's 8 rows into v.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    // d = x[b, 4ty .. 4ty+7, 4tx .. 4tx+7]. A vector of channels at a time: Bᵀ down each of the tile's 8 columns into tmp,
+    // then along each of tmp's 8 rows into v. (Element-wise arithmetic only, so any vector width gives the same bits.)
     private static void TransformInput(ReadOnlySpan<float> x, int height, int width, int channels, int s0, int s1, Span<float> v)
     {
-        int tilesY = (height - 4) / OutTile, tilesX = (width - 4) / OutTile, tiles = (s1 - s0) * tilesY * tilesX;
+        if (Vector512.IsHardwareAccelerated && channels % 16 == 0) TransformInput<Simd512, Vector512<float>>(x, height, width, channels, s0, s1, v);
+        else TransformInput<Simd256, Vector256<float>>(x, height, width, channels, s0, s1, v);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void TransformInput<TSimd, TVec>(ReadOnlySpan<float> x, int height, int width, int channels, int s0, int s1, Span<float> v)
+        where TSimd : struct, ISimd<TVec> where TVec : struct
+    {
+        int lanes = TSimd.Count, tilesY = (height - 4) / OutTile, tilesX = (width - 4) / OutTile, tiles = (s1 - s0) * tilesY * tilesX;
         int rowStride = width * channels, position = tiles * channels;
-        float* tmp = stackalloc float[Positions * Lanes];
+        float* tmp = stackalloc float[Positions * 16];
         fixed (float* px = x, pv = v)
         {
             for (int b = s0, t = 0; b < s1; b++)
@@ -142,24 +149,32 @@ internal static unsafe class Winograd
                     for (int tx = 0; tx < tilesX; tx++, t++)
                     {
                         float* origin = px + (nint)b * height * rowStride + ty * OutTile * rowStride + tx * OutTile * channels;
-                        for (int c = 0; c < channels; c += Lanes)
+                        for (int c = 0; c < channels; c += lanes)
                         {
-                            for (int j = 0; j < InTile; j++) InputTransform(origin + j * channels + c, rowStride, tmp + j * Lanes, InTile * Lanes);
-                            for (int i = 0; i < InTile; i++) InputTransform(tmp + i * InTile * Lanes, Lanes, pv + (nint)i * InTile * position + t * channels + c, position);
+                            for (int j = 0; j < InTile; j++) InputTransform<TSimd, TVec>(origin + j * channels + c, rowStride, tmp + j * lanes, InTile * lanes);
+                            for (int i = 0; i < InTile; i++)
+                                InputTransform<TSimd, TVec>(tmp + i * InTile * lanes, lanes, pv + (nint)i * InTile * position + t * channels + c, position);
                         }
                     }
         }
     }
 
     // m: (64, T, OC) -> y[b, 4ty + i, 4tx + j] = (Aᵀ m A)[i, j] + b (ReLU if asked), for samples [s0, s1).
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void TransformOutput(ReadOnlySpan<float> m, ReadOnlySpan<float> bias, int outHeight, int outWidth, int channels, int s0, int s1,
         bool relu, Span<float> y)
     {
-        int tilesY = outHeight / OutTile, tilesX = outWidth / OutTile, tiles = (s1 - s0) * tilesY * tilesX;
+        if (Vector512.IsHardwareAccelerated && channels % 16 == 0) TransformOutput<Simd512, Vector512<float>>(m, bias, outHeight, outWidth, channels, s0, s1, relu, y);
+        else TransformOutput<Simd256, Vector256<float>>(m, bias, outHeight, outWidth, channels, s0, s1, relu, y);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void TransformOutput<TSimd, TVec>(ReadOnlySpan<float> m, ReadOnlySpan<float> bias, int outHeight, int outWidth, int channels, int s0, int s1,
+        bool relu, Span<float> y) where TSimd : struct, ISimd<TVec> where TVec : struct
+    {
+        int lanes = TSimd.Count, tilesY = outHeight / OutTile, tilesX = outWidth / OutTile, tiles = (s1 - s0) * tilesY * tilesX;
         int rowStride = outWidth * channels, position = tiles * channels;
-        float* tmp = stackalloc float[OutTile * InTile * Lanes];
-        float* row = stackalloc float[OutTile * Lanes];
+        float* tmp = stackalloc float[OutTile * InTile * 16];
+        float* row = stackalloc float[OutTile * 16];
         fixed (float* pm = m, py = y, pb = bias)
         {
             for (int b = s0, t = 0; b < s1; b++)
@@ -167,20 +182,21 @@ internal static unsafe class Winograd
                     for (int tx = 0; tx < tilesX; tx++, t++)
                     {
                         float* origin = py + (nint)b * outHeight * rowStride + ty * OutTile * rowStride + tx * OutTile * channels;
-                        for (int c = 0; c < channels; c += Lanes)
+                        for (int c = 0; c < channels; c += lanes)
                         {
-                            var b8 = Vector256.Load(pb + c);
+                            TVec shift = TSimd.Load(pb + c);
                             // Aᵀ down each of the 8 columns (positions j, 8 + j, ..., 56 + j) into tmp (4, 8).
-                            for (int j = 0; j < InTile; j++) OutputTransform(pm + (nint)j * position + t * channels + c, InTile * position, tmp + j * Lanes, InTile * Lanes);
+                            for (int j = 0; j < InTile; j++)
+                                OutputTransform<TSimd, TVec>(pm + (nint)j * position + t * channels + c, InTile * position, tmp + j * lanes, InTile * lanes);
                             // Then along each of tmp's 4 rows: output row i of the tile.
                             for (int i = 0; i < OutTile; i++)
                             {
-                                OutputTransform(tmp + i * InTile * Lanes, Lanes, row, Lanes);
+                                OutputTransform<TSimd, TVec>(tmp + i * InTile * lanes, lanes, row, lanes);
                                 for (int j = 0; j < OutTile; j++)
                                 {
-                                    var value = Vector256.Load(row + j * Lanes) + b8;
-                                    if (relu) value = Vector256.Max(value, Vector256<float>.Zero);
-                                    value.Store(origin + i * rowStride + j * channels + c);
+                                    TVec value = TSimd.Add(TSimd.Load(row + j * lanes), shift);
+                                    if (relu) value = TSimd.Relu(value);
+                                    TSimd.Store(origin + i * rowStride + j * channels + c, value);
                                 }
                             }
                         }
@@ -190,48 +206,38 @@ internal static unsafe class Winograd
 
     // Bᵀ (8 × 8) times 8 vectors d[k] = src[k·stride], into dst[k·dstStride]: the F(6,3)-like pairing of rows.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void InputTransform(float* src, int stride, float* dst, int dstStride)
+    private static void InputTransform<TSimd, TVec>(float* src, int stride, float* dst, int dstStride) where TSimd : struct, ISimd<TVec> where TVec : struct
     {
-        var d0 = Vector256.Load(src);
-        var d1 = Vector256.Load(src + stride);
-        var d2 = Vector256.Load(src + 2 * stride);
-        var d3 = Vector256.Load(src + 3 * stride);
-        var d4 = Vector256.Load(src + 4 * stride);
-        var d5 = Vector256.Load(src + 5 * stride);
-        var d6 = Vector256.Load(src + 6 * stride);
-        var d7 = Vector256.Load(src + 7 * stride);
-        (d6 - d0 + Vector256.Create(5.25f) * (d2 - d4)).Store(dst);
-        var p = d2 + d6 - Vector256.Create(4.25f) * d4;
-        var q = d1 + d5 - Vector256.Create(4.25f) * d3;
-        (p + q).Store(dst + dstStride);
-        (p - q).Store(dst + 2 * dstStride);
-        p = Vector256.Create(0.25f) * d2 - Vector256.Create(1.25f) * d4 + d6;
-        q = Vector256.Create(0.5f) * d1 - Vector256.Create(2.5f) * d3 + Vector256.Create(2f) * d5;
-        (p + q).Store(dst + 3 * dstStride);
-        (p - q).Store(dst + 4 * dstStride);
-        p = Vector256.Create(4f) * d2 - Vector256.Create(5f) * d4 + d6;
-        q = Vector256.Create(2f) * d1 - Vector256.Create(2.5f) * d3 + Vector256.Create(0.5f) * d5;
-        (p + q).Store(dst + 5 * dstStride);
-        (p - q).Store(dst + 6 * dstStride);
-        (d7 - d1 + Vector256.Create(5.25f) * (d3 - d5)).Store(dst + 7 * dstStride);
+        TVec d0 = TSimd.Load(src), d1 = TSimd.Load(src + stride), d2 = TSimd.Load(src + 2 * stride), d3 = TSimd.Load(src + 3 * stride);
+        TVec d4 = TSimd.Load(src + 4 * stride), d5 = TSimd.Load(src + 5 * stride), d6 = TSimd.Load(src + 6 * stride), d7 = TSimd.Load(src + 7 * stride);
+        TSimd.Store(dst, TSimd.Add(TSimd.Subtract(d6, d0), TSimd.Multiply(TSimd.Broadcast(5.25f), TSimd.Subtract(d2, d4))));
+        TVec p = TSimd.Subtract(TSimd.Add(d2, d6), TSimd.Multiply(TSimd.Broadcast(4.25f), d4));
+        TVec q = TSimd.Subtract(TSimd.Add(d1, d5), TSimd.Multiply(TSimd.Broadcast(4.25f), d3));
+        TSimd.Store(dst + dstStride, TSimd.Add(p, q));
+        TSimd.Store(dst + 2 * dstStride, TSimd.Subtract(p, q));
+        p = TSimd.Add(TSimd.Subtract(TSimd.Multiply(TSimd.Broadcast(0.25f), d2), TSimd.Multiply(TSimd.Broadcast(1.25f), d4)), d6);
+        q = TSimd.Add(TSimd.Subtract(TSimd.Multiply(TSimd.Broadcast(0.5f), d1), TSimd.Multiply(TSimd.Broadcast(2.5f), d3)), TSimd.Multiply(TSimd.Broadcast(2f), d5));
+        TSimd.Store(dst + 3 * dstStride, TSimd.Add(p, q));
+        TSimd.Store(dst + 4 * dstStride, TSimd.Subtract(p, q));
+        p = TSimd.Add(TSimd.Subtract(TSimd.Multiply(TSimd.Broadcast(4f), d2), TSimd.Multiply(TSimd.Broadcast(5f), d4)), d6);
+        q = TSimd.Add(TSimd.Subtract(TSimd.Multiply(TSimd.Broadcast(2f), d1), TSimd.Multiply(TSimd.Broadcast(2.5f), d3)), TSimd.Multiply(TSimd.Broadcast(0.5f), d5));
+        TSimd.Store(dst + 5 * dstStride, TSimd.Add(p, q));
+        TSimd.Store(dst + 6 * dstStride, TSimd.Subtract(p, q));
+        TSimd.Store(dst + 7 * dstStride, TSimd.Add(TSimd.Subtract(d7, d1), TSimd.Multiply(TSimd.Broadcast(5.25f), TSimd.Subtract(d3, d5))));
     }
 
     // Aᵀ (4 × 8) times 8 vectors m[k] = src[k·stride], into dst[k·dstStride].
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void OutputTransform(float* src, int stride, float* dst, int dstStride)
+    private static void OutputTransform<TSimd, TVec>(float* src, int stride, float* dst, int dstStride) where TSimd : struct, ISimd<TVec> where TVec : struct
     {
-        var m0 = Vector256.Load(src);
-        var m1 = Vector256.Load(src + stride);
-        var m2 = Vector256.Load(src + 2 * stride);
-        var m3 = Vector256.Load(src + 3 * stride);
-        var m4 = Vector256.Load(src + 4 * stride);
-        var m5 = Vector256.Load(src + 5 * stride);
-        var m6 = Vector256.Load(src + 6 * stride);
-        var m7 = Vector256.Load(src + 7 * stride);
-        Vector256<float> s1 = m1 + m2, t1 = m1 - m2, s2 = m3 + m4, t2 = m3 - m4, s3 = m5 + m6, t3 = m5 - m6;
-        (m0 + s1 + s2 + s3).Store(dst);
-        (t1 + Vector256.Create(2f) * t2 + Vector256.Create(0.5f) * t3).Store(dst + dstStride);
-        (s1 + Vector256.Create(4f) * s2 + Vector256.Create(0.25f) * s3).Store(dst + 2 * dstStride);
-        (t1 + Vector256.Create(8f) * t2 + Vector256.Create(0.125f) * t3 + m7).Store(dst + 3 * dstStride);
+        TVec m0 = TSimd.Load(src), m1 = TSimd.Load(src + stride), m2 = TSimd.Load(src + 2 * stride), m3 = TSimd.Load(src + 3 * stride);
+        TVec m4 = TSimd.Load(src + 4 * stride), m5 = TSimd.Load(src + 5 * stride), m6 = TSimd.Load(src + 6 * stride), m7 = TSimd.Load(src + 7 * stride);
+        TVec s1 = TSimd.Add(m1, m2), t1 = TSimd.Subtract(m1, m2), s2 = TSimd.Add(m3, m4), t2 = TSimd.Subtract(m3, m4);
+        TVec s3 = TSimd.Add(m5, m6), t3 = TSimd.Subtract(m5, m6);
+        TSimd.Store(dst, TSimd.Add(TSimd.Add(TSimd.Add(m0, s1), s2), s3));
+        TSimd.Store(dst + dstStride, TSimd.Add(TSimd.Add(t1, TSimd.Multiply(TSimd.Broadcast(2f), t2)), TSimd.Multiply(TSimd.Broadcast(0.5f), t3)));
+        TSimd.Store(dst + 2 * dstStride, TSimd.Add(TSimd.Add(s1, TSimd.Multiply(TSimd.Broadcast(4f), s2)), TSimd.Multiply(TSimd.Broadcast(0.25f), s3)));
+        TSimd.Store(dst + 3 * dstStride,
+            TSimd.Add(TSimd.Add(TSimd.Add(t1, TSimd.Multiply(TSimd.Broadcast(8f), t2)), TSimd.Multiply(TSimd.Broadcast(0.125f), t3)), m7));
     }
 }
