@@ -32,7 +32,10 @@ internal unsafe interface ISimd<TVec> where TVec : struct
     /// <summary>value where gate &gt; 0, else 0: the ReLU backward, gated by the ReLU's output.</summary>
     static abstract TVec WherePositive(TVec value, TVec gate);
     static abstract TVec Max(TVec a, TVec b);
-    /// <summary>Per lane, where m &gt; 0: the first k with x_k = m (0-3), else MaxPool2d.NoWinner, as ints at destination.</summary>
+    /// <summary>
+    /// A 2 × 2 pooling window per lane (x0-x3 row-major, m their maximum): where m &gt; 0, the first k with x_k = m (0-3),
+    /// else MaxPool2d.NoWinner (255), as ints at destination.
+    /// </summary>
     static abstract void StoreWinners(TVec x0, TVec x1, TVec x2, TVec x3, TVec m, int* destination);
 }
 

@@ -117,32 +117,10 @@ public sealed class Conv2d
         if (b0 >= b1) return;
         if (x.Length < b1 * InSize || cols.Length < (long)b1 * OutPixels * Depth) throw new ArgumentException("x or cols is too short for the samples.");
         long bytes = run * sizeof(float);
-        if (run <= 8 && Vector256.IsHardwareAccelerated)
-        {
-            fixed (float* px = x, pc = cols)
-            {
-                float* end = pc + (nint)b1 * OutPixels * Depth, inputEnd = px + x.Length;
-                for (int b = b0; b < b1; b++)
-                {
-                    float* image = px + (nint)b * InSize;
-                    float* dst = pc + (nint)b * OutPixels * Depth;
-                    for (int oy = 0; oy < OutHeight; oy++)
-                        for (int ox = 0; ox < OutWidth; ox++, dst += Depth)
-                        {
-                            float* src = image + oy * rowStride + ox * InChannels;
-                            for (int ky = 0; ky < Kernel; ky++)
-                            {
-                                float* from = src + ky * rowStride, to = dst + ky * run;
-                                if (to + 8 <= end && from + 8 <= inputEnd) Vector256.Store(Vector256.Load(from), to);
-                                else Buffer.MemoryCopy(from, to, bytes, bytes);
-                            }
-                        }
-                }
-            }
-            return;
-        }
+        bool vectors = run <= 8 && Vector256.IsHardwareAccelerated;
         fixed (float* px = x, pc = cols)
         {
+            float* end = pc + (nint)b1 * OutPixels * Depth, inputEnd = px + x.Length;
             for (int b = b0; b < b1; b++)
             {
                 float* image = px + (nint)b * InSize;
@@ -151,7 +129,12 @@ public sealed class Conv2d
                     for (int ox = 0; ox < OutWidth; ox++, dst += Depth)
                     {
                         float* src = image + oy * rowStride + ox * InChannels;
-                        for (int ky = 0; ky < Kernel; ky++) Buffer.MemoryCopy(src + ky * rowStride, dst + ky * run, bytes, bytes);
+                        for (int ky = 0; ky < Kernel; ky++)
+                        {
+                            float* from = src + ky * rowStride, to = dst + ky * run;
+                            if (vectors && to + 8 <= end && from + 8 <= inputEnd) Vector256.Store(Vector256.Load(from), to);
+                            else Buffer.MemoryCopy(from, to, bytes, bytes);
+                        }
                     }
             }
         }

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using DigitParity.Engine;
 
 namespace DigitParity.Model;
 
@@ -19,7 +20,7 @@ public static class MaxPool2d
     // window the backward would pass the gradient to: the first maximum in row-major window order (0-3), or NoWinner
     // where the maximum is not above 0 — exactly the choice Backward makes.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static void Forward(ReadOnlySpan<float> x, Span<float> y, int height, int width, int channels, int b0, int b1, bool vectors = true,
+    internal static unsafe void Forward(ReadOnlySpan<float> x, Span<float> y, int height, int width, int channels, int b0, int b1, bool vectors = true,
         Span<int> winners = default)
     {
         int oh = height / 2, ow = width / 2, inSize = height * width * channels, outSize = oh * ow * channels, row = width * channels;
@@ -42,7 +43,8 @@ public static class MaxPool2d
                             var x3 = Vector256.Create(image.Slice(top + row + channels + c));
                             var m = Vector256.Max(Vector256.Max(x0, x1), Vector256.Max(x2, x3));
                             m.CopyTo(output.Slice(o + c));
-                            if (!winners.IsEmpty) Winners(x0, x1, x2, x3, m, winners.Slice(b * outSize + o + c, Vector256<float>.Count));
+                            if (!winners.IsEmpty)
+                                fixed (int* w = winners.Slice(b * outSize + o + c, Vector256<float>.Count)) Simd256.StoreWinners(x0, x1, x2, x3, m, w);
                         }
                         continue;
                     }
@@ -56,24 +58,6 @@ public static class MaxPool2d
                     }
                 }
         }
-    }
-
-    // Eight lanes' winners: the first k with x_k == m, among lanes whose m is above 0.
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal static void Winners(Vector256<float> x0, Vector256<float> x1, Vector256<float> x2, Vector256<float> x3, Vector256<float> m, Span<int> winners)
-    {
-        var open = Vector256.GreaterThan(m, Vector256<float>.Zero).AsInt32();
-        var hit0 = Vector256.Equals(x0, m).AsInt32() & open;
-        open = Vector256.AndNot(open, hit0);
-        var hit1 = Vector256.Equals(x1, m).AsInt32() & open;
-        open = Vector256.AndNot(open, hit1);
-        var hit2 = Vector256.Equals(x2, m).AsInt32() & open;
-        open = Vector256.AndNot(open, hit2);
-        var hit3 = Vector256.Equals(x3, m).AsInt32() & open;
-        var k = Vector256.ConditionalSelect(hit3, Vector256.Create(3), Vector256.Create(NoWinner));
-        k = Vector256.ConditionalSelect(hit2, Vector256.Create(2), k);
-        k = Vector256.ConditionalSelect(hit1, Vector256.Create(1), k);
-        Vector256.ConditionalSelect(hit0, Vector256<int>.Zero, k).CopyTo(winners);
     }
 
     // dy: (B, H/2, W/2, C) -> dx: (B, H, W, C) for samples [b0, b1), given the forward's x (post-ReLU) and y.
