@@ -76,32 +76,6 @@ public sealed class ConvolutionTests
                             }
     }
 
-    [Fact]
-    public void ConvolutionForwardMatchesTheNaiveReference()
-    {
-        var layout = new ParameterLayout();
-        var conv = new Conv2d(layout, "c", 3, 70, 5, 11, 9); // 70 output channels: two kernel panels, a masked edge
-        var store = new ParameterStore(layout);
-        var rng = new Rng(3);
-        conv.Initialize(store, rng);
-        const int batch = 4;
-        float[] x = GemmTests.Random(rng, batch * conv.InSize);
-        var cols = new float[batch * conv.OutPixels * conv.Depth];
-        var y = new float[batch * conv.OutSize];
-        conv.Forward(store, x, cols, y, 0, batch, relu: false);
-        double[] w = store.Value(conv.Weight).ToArray().Select(v => (double)v).ToArray(), bias = store.Value(conv.Bias).ToArray().Select(v => (double)v).ToArray();
-        for (int b = 0; b < batch; b++)
-            for (int oy = 0; oy < conv.OutHeight; oy++)
-                for (int ox = 0; ox < conv.OutWidth; ox++)
-                    for (int j = 0; j < 70; j++)
-                    {
-                        double s = bias[j];
-                        for (int ky = 0; ky < 5; ky++)
-                            for (int kx = 0; kx < 5; kx++)
-                                for (int i = 0; i < 3; i++) s += x[b * conv.InSize + ((oy + ky) * 9 + ox + kx) * 3 + i] * w[((ky * 5 + kx) * 3 + i) * 70 + j];
-                        Assert.True(Math.Abs(s - y[b * conv.OutSize + (oy * conv.OutWidth + ox) * 70 + j]) < 1e-5, $"y[{b},{oy},{ox},{j}]");
-                    }
-    }
 
     // F(4x4, 5x5) Winograd against the naive double-precision convolution: every output pixel of the samples asked
     // for (others untouched), with and without ReLU, chunks of several samples and a last partial chunk.
@@ -138,15 +112,17 @@ public sealed class ConvolutionTests
         Assert.True(worst < 1e-5 * Math.Max(1, scale), $"largest difference {worst:E2} (outputs up to {scale:F2})");
     }
 
-    // The CNN's second stage runs Winograd; in training it still writes the im2col rows its weight gradient reads.
+    // Conv2d.Forward against the naive reference: through im2col (3 -> 70 channels: two kernel panels, a masked edge) and
+    // through Winograd (the CNN's second stage), which in training still writes the im2col rows when asked to.
     [Theory]
-    [InlineData(true)]
-    [InlineData(false)]
-    public void AWinogradStageMatchesTheNaiveReferenceAndKeepsItsColumnsForTraining(bool keepColumns)
+    [InlineData(3, 70, 11, 9, false, true)]
+    [InlineData(32, 64, 12, 12, true, true)]
+    [InlineData(32, 64, 12, 12, true, false)]
+    public void ConvolutionForwardMatchesTheNaiveReference(int channels, int outChannels, int height, int width, bool relu, bool keepColumns)
     {
         var layout = new ParameterLayout();
-        var conv = new Conv2d(layout, "c", 32, 64, 5, 12, 12);
-        Assert.True(conv.UsesWinograd);
+        var conv = new Conv2d(layout, "c", channels, outChannels, 5, height, width);
+        Assert.Equal(channels == 32, conv.UsesWinograd);
         var store = new ParameterStore(layout);
         var rng = new Rng(5);
         conv.Initialize(store, rng);
@@ -154,14 +130,14 @@ public sealed class ConvolutionTests
         float[] x = GemmTests.Random(rng, batch * conv.InSize);
         var cols = new float[batch * conv.OutPixels * conv.Depth];
         var y = new float[batch * conv.OutSize];
-        conv.Forward(store, x, cols, y, 0, batch, relu: true, keepColumns);
+        conv.Forward(store, x, cols, y, 0, batch, relu, keepColumns);
         var expected = new float[cols.Length];
-        if (keepColumns) conv.Im2Col(x, expected, 0, batch);
+        if (keepColumns || !conv.UsesWinograd) conv.Im2Col(x, expected, 0, batch);
         Assert.Equal(expected, cols);
         double[] w = store.Value(conv.Weight).ToArray().Select(v => (double)v).ToArray(), bias = store.Value(conv.Bias).ToArray().Select(v => (double)v).ToArray();
         for (int b = 0; b < batch; b++)
         {
-            double[] reference = Conv(x.Skip(b * conv.InSize).Take(conv.InSize).Select(v => (double)v).ToArray(), 12, 32, w, bias, 5, 64);
+            double[] reference = Conv(x.Skip(b * conv.InSize).Take(conv.InSize).Select(v => (double)v).ToArray(), height, channels, w, bias, 5, outChannels, relu, width);
             for (int i = 0; i < reference.Length; i++)
                 Assert.True(Math.Abs(reference[i] - y[b * conv.OutSize + i]) < 1e-5, $"y[{b}, {i}]: {y[b * conv.OutSize + i]} vs {reference[i]}");
         }
