@@ -76,7 +76,6 @@ public sealed class ConvolutionTests
                             }
     }
 
-
     // F(4x4, 5x5) Winograd against the naive double-precision convolution: every output pixel of the samples asked
     // for (others untouched), with and without ReLU, chunks of several samples and a last partial chunk.
     [Theory]
