@@ -97,7 +97,9 @@ public sealed class GemmTests
     // Each row visiting only its own non-zero columns (the conv gradient after max pooling) must give the dense product's
     // bits, on every ISA, for widths with a masked tail and depths over one 64-bit mask word.
     [Theory]
-    [InlineData(7, 800, 64)]
+    [InlineData(7, 800, 64)] // AVX-512: 5 blocks of 8 vectors and one of 10
+    [InlineData(6, 80, 40)] // AVX2: one block of 10 vectors
+    [InlineData(4, 96, 33)] // AVX-512: 6 vectors, as pairs; AVX2: 8 + 2 vectors
     [InlineData(5, 37, 70)]
     [InlineData(3, 130, 9)]
     public void SparseRowsEqualTheDenseProductBitForBit(int m, int n, int k)
@@ -144,6 +146,8 @@ public sealed class GemmTests
     // go by in chunks (here as small as 1 and 3 rows, and all at once), the sums carried from chunk to chunk.
     [Theory]
     [InlineData(64, 150, 70, 3)]
+    [InlineData(9, 160, 40, 16)] // a run of conv2's window: 10 vectors in one pass (AVX-512)
+    [InlineData(5, 80, 30, 7)] // the same for AVX2
     [InlineData(7, 37, 20, 1)]
     [InlineData(5, 130, 9, 100)]
     public void SparseColumnsEqualTheDenseTransposedProductBitForBit(int m, int n, int k, int chunkRows)
