@@ -453,6 +453,11 @@ public sealed class Conv2d
         // kernel row, could not forward to the next update's loads: measured 27 % of a step with augmentation).
         int padded = (Depth + 15) / 16 * 16, run = Kernel * InChannels, rowStride = InWidth * InChannels;
         int patchStride = padded + 8; // room for the last run's vector
+        // Runs of at most 8 floats (conv1: 5) go straight from the image, one 8-float vector per kernel row, into rows that
+        // give each kernel row its own 8 lanes: no patch is written and read back (a vector load of a patch that a few
+        // smaller stores have just written waits for them to retire: measured ~100 cycles a winner).
+        bool narrow = run <= 8;
+        if (narrow) padded = Kernel * 8;
         float* rows = stackalloc float[Math.Max(width, 1) * padded];
         float* patches = stackalloc float[2 * patchStride];
         new Span<float>(rows, Math.Max(width, 1) * padded).Clear();
@@ -494,6 +499,12 @@ public sealed class Conv2d
                                 for (; bits != 0; bits &= bits - 1)
                                 {
                                     int cc = c + System.Numerics.BitOperations.TrailingZeroCount(bits), right = pwin[o + cc] & 1;
+                                    chains[((p0 + right) & 3) * width + cc - c0] += pgrad[o + cc];
+                                    if (narrow)
+                                    {
+                                        AddWinnerByRows(origin + right * InChannels, rowStride, run, inputEnd, rows + (nint)(cc - c0) * padded, pgrad[o + cc]);
+                                        continue;
+                                    }
                                     float* patch = patches + right * patchStride;
                                     if ((built & (1 << right)) == 0)
                                     {
@@ -509,12 +520,15 @@ public sealed class Conv2d
                                         built |= 1 << right;
                                     }
                                     AddWinner(patch, rows + (nint)(cc - c0) * padded, padded, pgrad[o + cc]);
-                                    chains[((p0 + right) & 3) * width + cc - c0] += pgrad[o + cc];
                                 }
                             }
                         }
                     }
-            for (int i = 0; i < width; i++) new ReadOnlySpan<float>(rows + (nint)i * padded, Depth).CopyTo(new Span<float>(pscratch + (nint)(c0 + i) * Depth, Depth));
+            for (int i = 0; i < width; i++)
+                if (narrow)
+                    for (int ky = 0; ky < Kernel; ky++)
+                        new ReadOnlySpan<float>(rows + (nint)i * padded + ky * 8, run).CopyTo(new Span<float>(pscratch + (nint)(c0 + i) * Depth + ky * run, run));
+                else new ReadOnlySpan<float>(rows + (nint)i * padded, Depth).CopyTo(new Span<float>(pscratch + (nint)(c0 + i) * Depth, Depth));
         }
         Span<float> db = store.Gradient(Bias);
         for (int c = c0; c < c1; c++)
@@ -526,6 +540,24 @@ public sealed class Conv2d
         if (worker != 0) return (0, 0);
         Gemm.Transpose(scratch, Depth, store.Gradient(Weight), OutChannels, OutChannels, Depth);
         return (0, Depth);
+    }
+
+    // One winner, runs of at most 8 floats: kernel row ky of its channel's row (8 lanes at row + 8·ky) += g · the 8 floats
+    // from its inputs' run ky (the lanes past the run collect products that are never read).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private unsafe void AddWinnerByRows(float* source, int rowStride, int run, float* inputEnd, float* row, float g)
+    {
+        var s = Vector256.Create(g);
+        for (int ky = 0; ky < Kernel; ky++, source += rowStride, row += 8)
+        {
+            if (source + 8 <= inputEnd)
+            {
+                Vector256.FusedMultiplyAdd(s, Vector256.Load(source), Vector256.Load(row)).Store(row);
+                continue;
+            }
+            // The last pixels of the buffer: only the run's own floats, one at a time.
+            for (int j = 0; j < run; j++) row[j] = MathF.FusedMultiplyAdd(g, source[j], row[j]);
+        }
     }
 
     // One winner: its channel's padded dWᵀ row += g · its inputs (an fma per element, as the product; the zero padding
