@@ -10,7 +10,8 @@ rounds=${1:-3}
 model=${2:-mlp}
 case "$model" in
   mlp) ours_args=(); peer_args=(--model mlp) ;;
-  # The same network on both sides: no dropout, no augmentation (neither changes the work per step measurably).
+  # The same network on both sides: no dropout, no augmentation (dropout changes nothing measurable; augmented images
+  # make conv1's gradient denser, ~20 % slower per step here, see the README's CNN performance notes).
   cnn) ours_args=(--model cnn --dropout 0 --epochs 2); peer_args=(--model cnn --epochs 2) ;;
   *) echo "compare.sh: model must be mlp or cnn (got $model)" >&2; exit 2 ;;
 esac
