@@ -246,21 +246,27 @@ public sealed class ConvolutionTests
         }
     }
 
+    // The small network: 13 x 13 -conv 3x3 (3)-> 11 -pool-> 5 -conv 3x3 (4)-> 3 -pool-> 1: features 4 -> fc 6 -> heads 3 + 2,
+    // every parameter probed. The fast paths: 20 x 20 -conv 5x5 (32, fused with its pooling)-> 16 -pool-> 8 -conv 5x5 (16,
+    // Winograd forward, weight gradient from the pooled input)-> 4 -pool-> 2: features 64 -> fc 6 -> heads, every 41st
+    // weight probed (about 400 of 14,000).
     [Theory]
-    [InlineData(1)]
-    [InlineData(2)]
-    public void WholeCnnLossMatchesFiniteDifferences(int threads)
+    [InlineData(1, 13, 3, 3, 4, 1)]
+    [InlineData(2, 13, 3, 3, 4, 1)]
+    [InlineData(2, 20, 5, 32, 16, 41)]
+    public void WholeCnnLossMatchesFiniteDifferences(int threads, int side0, int kernel, int channels1, int channels2, int probeStride)
     {
-        // 13 x 13 -conv 3x3 (3)-> 11 -pool-> 5 -conv 3x3 (4)-> 3 -pool-> 1: features 4 -> fc 6 -> heads 3 + 2.
         TaskDefinition[] tasks = [new("a", 3, d => d % 3), new("b", 2, d => d % 2)];
-        var config = new ModelConfig(169, [6], tasks) { Convolutions = [3, 4], Kernel = 3 };
-        Assert.Equal(4, config.FeatureSize);
+        int pixels = side0 * side0;
+        var config = new ModelConfig(pixels, [6], tasks) { Convolutions = [channels1, channels2], Kernel = kernel };
         var network = new MultiTaskNetwork(config);
+        Assert.Equal(kernel == 5, network.Convolutions[0].FusesPooling);
+        Assert.Equal(kernel == 5, network.Convolutions[1].UsesWinograd);
         network.Initialize(11);
         const int batch = 6;
         var rng = new Rng(12);
         var ws = network.CreateWorkspace(batch);
-        float[] x = GemmTests.Random(rng, batch * 169).Select(v => Math.Abs(v)).ToArray();
+        float[] x = GemmTests.Random(rng, batch * pixels).Select(v => Math.Abs(v)).ToArray();
         x.CopyTo(ws.Input.Span);
         for (int t = 0; t < 2; t++)
             for (int b = 0; b < batch; b++) ws.Labels[t][b] = tasks[t].LabelOf(b);
@@ -280,12 +286,12 @@ public sealed class ConvolutionTests
             double total = 0;
             for (int b = 0; b < batch; b++)
             {
-                double[] h = x.Skip(b * 169).Take(169).Select(v => (double)v).ToArray();
-                int side = 13, channels = 1;
+                double[] h = x.Skip(b * pixels).Take(pixels).Select(v => (double)v).ToArray();
+                int side = side0, channels = 1;
                 for (int l = 0; l < convs.Count; l++)
                 {
-                    h = Pool(Conv(h, side, channels, convW[l], convB[l], 3, convs[l].OutChannels), side - 2, convs[l].OutChannels);
-                    side = (side - 2) / 2;
+                    h = Pool(Conv(h, side, channels, convW[l], convB[l], kernel, convs[l].OutChannels), side - kernel + 1, convs[l].OutChannels);
+                    side = (side - kernel + 1) / 2;
                     channels = convs[l].OutChannels;
                 }
                 h = GradientCheckTests.Dense(h, layers, weights, biases);
@@ -302,7 +308,7 @@ public sealed class ConvolutionTests
         for (int l = 0; l < convs.Count; l++)
         {
             var dW = network.Parameters.Gradient(convs[l].Weight).ToArray();
-            for (int i = 0; i < dW.Length; i++) AssertClose(Numeric(convW[l], i, Loss), dW[i], $"conv {l} dW[{i}]");
+            for (int i = l % probeStride; i < dW.Length; i += probeStride) AssertClose(Numeric(convW[l], i, Loss), dW[i], $"conv {l} dW[{i}]");
             var db = network.Parameters.Gradient(convs[l].Bias).ToArray();
             for (int j = 0; j < db.Length; j++) AssertClose(Numeric(convB[l], j, Loss), db[j], $"conv {l} db[{j}]");
         }
@@ -310,7 +316,7 @@ public sealed class ConvolutionTests
         {
             var dW = network.Parameters.Gradient(layers[l].Weight).ToArray();
             for (int i = 0; i < layers[l].In; i++)
-                for (int j = 0; j < layers[l].Out; j++)
+                for (int j = (i + l) % probeStride; j < layers[l].Out; j += probeStride)
                     AssertClose(Numeric(weights[l], i * layers[l].Out + j, Loss), dW[layers[l].WeightIndex(i, j)], $"layer {l} dW[{i},{j}]");
         }
     }
