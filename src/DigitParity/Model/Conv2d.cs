@@ -172,7 +172,7 @@ public sealed class Conv2d
     // (Interleaving im2col and the product 1 MB at a time, as BackwardInput does, measured no faster here.)
     // A stage that UsesWinograd computes y with F(4×4, 5×5) instead (6.25× fewer multiplications; the weights are
     // transformed on every call, since they change every step), and writes cols only if keepColumns (the weight gradient
-    // reads them).
+    // of a stage that does not split it by panels reads them).
     internal void Forward(ParameterStore store, ReadOnlySpan<float> x, Span<float> cols, Span<float> y, int b0, int b1, bool relu = true,
         bool keepColumns = true)
     {
@@ -448,20 +448,13 @@ public sealed class Conv2d
         scratch.Slice(c0 * Depth, width * Depth).Clear();
         float* chains = stackalloc float[4 * Math.Max(width, 1)];
         new Span<float>(chains, 4 * Math.Max(width, 1)).Clear();
-        // Each channel's dWᵀ row accumulates in a row padded to whole vectors (conv1: 25 → 32 floats), from a copy of the
-        // winner's inputs with zero padding, so every update is whole-vector loads and stores (masked ones, 5 floats a
-        // kernel row, could not forward to the next update's loads: measured 27 % of a step with augmentation).
-        int padded = (Depth + 15) / 16 * 16, run = Kernel * InChannels, rowStride = InWidth * InChannels;
-        int patchStride = padded + 8; // room for the last run's vector
-        // Runs of at most 8 floats (conv1: 5) go straight from the image, one 8-float vector per kernel row, into rows that
-        // give each kernel row its own 8 lanes: no patch is written and read back (a vector load of a patch that a few
-        // smaller stores have just written waits for them to retire: measured ~100 cycles a winner).
-        bool narrow = run <= 8;
-        if (narrow) padded = Kernel * 8;
+        // Each channel's dWᵀ row accumulates with every kernel row in whole 8-lane vectors of its own (conv1: 5 rows of
+        // 8 lanes for 5 floats each), read straight from the image: no masked updates (which could not forward to the
+        // next update's loads) and no copies of the winner's inputs (a vector load of a copy that smaller stores have
+        // just written waits for them to retire).
+        int run = Kernel * InChannels, rowStride = InWidth * InChannels, lanes = (run + 7) / 8 * 8, padded = Kernel * lanes;
         float* rows = stackalloc float[Math.Max(width, 1) * padded];
-        float* patches = stackalloc float[2 * patchStride];
         new Span<float>(rows, Math.Max(width, 1) * padded).Clear();
-        new Span<float>(patches, 2 * patchStride).Clear();
         fixed (float* pinput = x, pscratch = scratch, pgrad = pooledGradient)
         fixed (int* pwin = winners)
         {
@@ -474,10 +467,8 @@ public sealed class Conv2d
                         for (int px = 0; px < pw; px++)
                         {
                             int o = ((b * ph + py) * pw + px) * OutChannels, p0 = (b * OutHeight + 2 * py + half) * OutWidth + 2 * px, c = c0;
-                            // The window row's first pixel's inputs: x[b, 2py + half + ky, 2px + kx, ..]; each of its two
-                            // pixels' inputs is copied into its patch the first time one of its channels wins there.
+                            // The window row's first pixel's inputs: x[b, 2py + half + ky, 2px + kx, ..].
                             float* origin = pinput + (nint)b * InSize + ((2 * py + half) * InWidth + 2 * px) * InChannels;
-                            int built = 0;
                             // 8 channels at a time: the lanes whose winner sits in this window row (NoWinner never does)
                             // and whose gradient is not 0, then those lanes in order.
                             for (; c < c1; c += 8)
@@ -500,35 +491,14 @@ public sealed class Conv2d
                                 {
                                     int cc = c + System.Numerics.BitOperations.TrailingZeroCount(bits), right = pwin[o + cc] & 1;
                                     chains[((p0 + right) & 3) * width + cc - c0] += pgrad[o + cc];
-                                    if (narrow)
-                                    {
-                                        AddWinnerByRows(origin + right * InChannels, rowStride, run, inputEnd, rows + (nint)(cc - c0) * padded, pgrad[o + cc]);
-                                        continue;
-                                    }
-                                    float* patch = patches + right * patchStride;
-                                    if ((built & (1 << right)) == 0)
-                                    {
-                                        float* source = origin + right * InChannels;
-                                        for (int ky = 0; ky < Kernel; ky++)
-                                        {
-                                            // Runs of up to 8 floats as one vector, in order: what a vector writes past its run
-                                            // the next run overwrites, or lands in the padding (whose products are never read).
-                                            float* from = source + ky * rowStride;
-                                            if (run <= 8 && from + 8 <= inputEnd) Vector256.Store(Vector256.Load(from), patch + ky * run);
-                                            else for (int j = 0; j < run; j++) patch[ky * run + j] = from[j];
-                                        }
-                                        built |= 1 << right;
-                                    }
-                                    AddWinner(patch, rows + (nint)(cc - c0) * padded, padded, pgrad[o + cc]);
+                                    AddWinner(origin + right * InChannels, rowStride, run, lanes, inputEnd, rows + (nint)(cc - c0) * padded, pgrad[o + cc]);
                                 }
                             }
                         }
                     }
             for (int i = 0; i < width; i++)
-                if (narrow)
-                    for (int ky = 0; ky < Kernel; ky++)
-                        new ReadOnlySpan<float>(rows + (nint)i * padded + ky * 8, run).CopyTo(new Span<float>(pscratch + (nint)(c0 + i) * Depth + ky * run, run));
-                else new ReadOnlySpan<float>(rows + (nint)i * padded, Depth).CopyTo(new Span<float>(pscratch + (nint)(c0 + i) * Depth, Depth));
+                for (int ky = 0; ky < Kernel; ky++)
+                    new ReadOnlySpan<float>(rows + (nint)i * padded + ky * lanes, run).CopyTo(new Span<float>(pscratch + (nint)(c0 + i) * Depth + ky * run, run));
         }
         Span<float> db = store.Gradient(Bias);
         for (int c = c0; c < c1; c++)
@@ -542,39 +512,23 @@ public sealed class Conv2d
         return (0, Depth);
     }
 
-    // One winner, runs of at most 8 floats: kernel row ky of its channel's row (8 lanes at row + 8·ky) += g · the 8 floats
-    // from its inputs' run ky (the lanes past the run collect products that are never read).
+    // One winner: kernel row ky of its channel's row (`lanes` floats at row + lanes·ky) += g · its inputs' run ky, 8 floats
+    // at a time (the lanes past the run collect products that are never read); an fma per element, as the product.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private unsafe void AddWinnerByRows(float* source, int rowStride, int run, float* inputEnd, float* row, float g)
+    private unsafe void AddWinner(float* source, int rowStride, int run, int lanes, float* inputEnd, float* row, float g)
     {
         var s = Vector256.Create(g);
-        for (int ky = 0; ky < Kernel; ky++, source += rowStride, row += 8)
-        {
-            if (source + 8 <= inputEnd)
+        for (int ky = 0; ky < Kernel; ky++, source += rowStride, row += lanes)
+            for (int j = 0; j < run; j += 8)
             {
-                Vector256.FusedMultiplyAdd(s, Vector256.Load(source), Vector256.Load(row)).Store(row);
-                continue;
+                if (source + j + 8 <= inputEnd)
+                {
+                    Vector256.FusedMultiplyAdd(s, Vector256.Load(source + j), Vector256.Load(row + j)).Store(row + j);
+                    continue;
+                }
+                // The last pixels of the buffer: only the run's own floats, one at a time.
+                for (int l = j; l < Math.Min(run, j + 8); l++) row[l] = MathF.FusedMultiplyAdd(g, source[l], row[l]);
             }
-            // The last pixels of the buffer: only the run's own floats, one at a time.
-            for (int j = 0; j < run; j++) row[j] = MathF.FusedMultiplyAdd(g, source[j], row[j]);
-        }
-    }
-
-    // One winner: its channel's padded dWᵀ row += g · its inputs (an fma per element, as the product; the zero padding
-    // adds 0 to the padding).
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe void AddWinner(float* patch, float* row, int padded, float g)
-    {
-        if (Vector512.IsHardwareAccelerated)
-        {
-            var s = Vector512.Create(g);
-            for (int j = 0; j < padded; j += 16) Vector512.FusedMultiplyAdd(s, Vector512.Load(patch + j), Vector512.Load(row + j)).Store(row + j);
-        }
-        else
-        {
-            var s = Vector256.Create(g);
-            for (int j = 0; j < padded; j += 8) Vector256.FusedMultiplyAdd(s, Vector256.Load(patch + j), Vector256.Load(row + j)).Store(row + j);
-        }
     }
 
     internal bool SplitsPanels(int workers) => Depth >= Linear.PanelWidth * workers;
