@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using DigitParity.Data;
+using DigitParity.Engine;
 
 namespace DigitParity.Tests;
 
@@ -133,6 +134,44 @@ public sealed class GatherTests
         float[] x = new float[all.Length];
         LabeledDataset.ToUnitFloats(all, x);
         for (int i = 0; i < all.Length; i++) Assert.Equal(all[i] / 255f, x[i]);
+    }
+
+    // The masks read from the bytes must be the ones ActiveDepth computes from the floats, through every path of the
+    // conversion: 64-pixel blocks (blank ones included), 16-pixel blocks and single pixels.
+    [Theory]
+    [InlineData(784)]
+    [InlineData(259)]
+    [InlineData(100)]
+    [InlineData(17)]
+    [InlineData(5)]
+    public void PixelMasksFromTheBytesEqualTheMasksOfTheFloats(int length)
+    {
+        var rng = new Rng(5);
+        byte[] pixels = new byte[length];
+        for (int i = 0; i < length; i++) pixels[i] = rng.NextFloat() < 0.7f ? (byte)0 : (byte)(1 + (int)(rng.NextFloat() * 254.99f));
+        pixels.AsSpan(0, Math.Min(64, length)).Clear(); // a blank block
+        pixels[length - 1] = 9;
+        int words = ActiveDepth.MaskWords(length);
+        float[] x = new float[length];
+        ulong[] masks = Enumerable.Repeat(ulong.MaxValue, words).ToArray(), expected = new ulong[words];
+        LabeledDataset.ToUnitFloats(pixels, x, masks);
+        for (int i = 0; i < length; i++) Assert.Equal(pixels[i] / 255f, x[i]);
+        ActiveDepth.NonZeroMasks(x, length, length, 0, 1, expected);
+        Assert.Equal(expected, masks);
+        if (length > 64) Assert.Throws<ArgumentException>(() => LabeledDataset.ToUnitFloats(pixels, x, new ulong[(length + 63) / 64 - 1]));
+    }
+
+    [Fact]
+    public void GatheredMasksMatchTheGatheredImages()
+    {
+        var data = new LabeledDataset(TestData.Mnist.Validation.Take(50), TaskDefinition.DigitAndParity);
+        int words = ActiveDepth.MaskWords(784);
+        float[] x = new float[3 * 784];
+        ulong[] masks = new ulong[3 * words], expected = new ulong[3 * words];
+        data.GatherPixels([11, 0, 49], x, masks, words);
+        ActiveDepth.NonZeroMasks(x, 784, 784, 0, 3, expected);
+        Assert.Equal(expected, masks);
+        Assert.Throws<ArgumentException>(() => data.GatherPixels([11, 0, 49], x, new ulong[3 * words - 1], words));
     }
 
     [Fact]

@@ -101,12 +101,13 @@ public sealed class MultiTaskNetwork
     // Rows [r0, r1) of ws.Input (or of this worker's own copy of x) are filled: run the convolutional front on them
     // (each sample is independent, so a worker needs no other's rows), then mask fc1's non-zero inputs and list, per 5-row tile, the inputs that are
     // non-zero in any of its rows, so fc1 skips the rest (most MNIST pixels and many pooled ReLU outputs are 0).
-    // Must run for all rows before Forward.
-    internal void IndexInput(Workspace ws, int batch, int r0, int r1, int worker = 0)
+    // Must run for all rows before Forward. masksReady: the rows' ws.InputMasks were written with the pixels (an MLP's input).
+    internal void IndexInput(Workspace ws, int batch, int r0, int r1, int worker = 0, bool masksReady = false)
     {
         ForwardConvolutions(ws, r0, r1);
         int inputs = Trunk[0].In; // the feature size, without rebuilding the stage list every step
-        ActiveDepth.IndexRows(ws.TrunkInput(worker), batch, inputs, r0, r1, ws.InputMasks, ws.InputTileMasks, ws.InputDepthLists, ws.InputDepthCounts);
+        ActiveDepth.IndexRows(ws.TrunkInput(worker), batch, inputs, r0, r1, ws.InputMasks, ws.InputTileMasks, ws.InputDepthLists, ws.InputDepthCounts,
+            masksReady && Convolutions.Count == 0);
     }
 
     // Once every row is indexed (after a barrier): for this worker's share of the tiles of 5 inputs, list the samples

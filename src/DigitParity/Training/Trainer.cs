@@ -225,8 +225,18 @@ public sealed class Trainer : IDisposable
             var (r0, r1) = MultiTaskNetwork.InputRows(_batch, worker, pool.Count);
             int inputs = network.Config.InputSize;
             bool whole = ws.WorkerInputs.Length > 0;
-            if (whole) _data!.GatherPixels(_indices.AsSpan(_first, _batch), ws.TrunkInput(worker).Span);
-            else _data!.GatherPixels(_indices.AsSpan(_first + r0, r1 - r0), ws.Input.AsSpan(r0 * inputs));
+            // The non-zero masks of this worker's rows come from the bytes, in the same pass (unless augmentation moves pixels).
+            bool masks = options.Augmentation is null && network.Convolutions.Count == 0;
+            int words = ActiveDepth.MaskWords(inputs);
+            var ownMasks = masks ? ws.InputMasks.AsSpan(r0 * words, (r1 - r0) * words) : default;
+            if (whole)
+            {
+                Span<float> x = ws.TrunkInput(worker).Span;
+                _data!.GatherPixels(_indices.AsSpan(_first, r0), x);
+                _data.GatherPixels(_indices.AsSpan(_first + r0, r1 - r0), x[(r0 * inputs)..], ownMasks, words);
+                _data.GatherPixels(_indices.AsSpan(_first + r1, _batch - r1), x[(r1 * inputs)..]);
+            }
+            else _data!.GatherPixels(_indices.AsSpan(_first + r0, r1 - r0), ws.Input.AsSpan(r0 * inputs), ownMasks, words);
             if (options.Augmentation is { } augmentation)
             {
                 float[] original = _original[worker];
@@ -237,7 +247,7 @@ public sealed class Trainer : IDisposable
                     augmentation.Apply(original, row, network.Config.ImageSide, options.Seed, _epochKey + (ulong)(_first + r));
                 }
             }
-            network.IndexInput(ws, _batch, r0, r1, worker);
+            network.IndexInput(ws, _batch, r0, r1, worker, masksReady: masks);
             // Start fetching this worker's rows of the next batch while this step computes.
             int next = _first + _batch;
             if (next < _indices.Length)

@@ -1,0 +1,115 @@
+using System.Diagnostics;
+using DigitParity.Data;
+using DigitParity.Engine;
+using DigitParity.Model;
+using DigitParity.Training;
+
+namespace DigitParity.Benchmarks;
+
+/// <summary>
+/// Times each phase of one MLP training step on one thread (dotnet run -c Release --project benchmarks/DigitParity.Benchmarks -- profile-mlp),
+/// on a shuffled batch of real MNIST images, with the alternatives each phase was measured against. GFLOP/s are the
+/// dense product's work per second (skipping zeros shows as more than the machine's peak).
+/// </summary>
+public static class MlpProfile
+{
+    public static void Run(int batch = 100, int repeats = 200)
+    {
+        var network = new MultiTaskNetwork(ModelConfig.Tutorial);
+        network.Initialize(1);
+        var ws = network.CreateWorkspace(batch);
+        var data = MnistFiles.Load(MnistFiles.EmbeddedDirectory);
+        var train = new LabeledDataset(data.Train, network.Tasks);
+        var order = Enumerable.Range(0, train.Count).ToArray();
+        new Rng(3).Shuffle(order);
+        var store = network.Parameters;
+        var (fc1, fc2, heads) = (network.Trunk[0], network.Trunk[1], network.Heads);
+        var sgd = new Sgd(store, 0.1f, 0.9f, 1e-5f);
+        using var pool = new WorkerPool(1);
+        int features = fc1.In, batchIndex = 0;
+        var x = ws.Input;
+        // The batch the timed phases read; "gather" moves to the next one, as training does.
+        train.GatherPixels(order.AsSpan(0, batch), x.Span);
+        train.GatherLabels(order.AsSpan(0, batch), ws.Labels);
+        network.IndexInput(ws, batch, 0, batch);
+        network.IndexInputColumns(ws, batch, 0, 1);
+        int words = ActiveDepth.MaskWords(features);
+        var masks = new ulong[batch * words];
+        var h1 = new float[batch * fc1.Out];
+        var gathered = new float[batch * features];
+        double fc1Flops = 2.0 * batch * fc1.In * fc1.Out;
+        (string Name, double Flops, Action Work)[] phases =
+        {
+            ("gather 100 shuffled images (bytes to floats)", 0, () =>
+            {
+                // As in training: the batch was prefetched a step earlier (and the step's work has run since).
+                train.GatherPixels(order.AsSpan(batchIndex, batch), gathered);
+                batchIndex = (batchIndex + batch) % (train.Count - batch);
+                train.Prefetch(order.AsSpan(batchIndex, batch));
+                fc1.Forward(store, x, h1, batch, relu: true, 0, 1, ws.InputDepthLists, ws.InputDepthCounts);
+            }),
+            ("  the same without the gather", 0, () =>
+            {
+                batchIndex = (batchIndex + batch) % (train.Count - batch);
+                train.Prefetch(order.AsSpan(batchIndex, batch));
+                fc1.Forward(store, x, h1, batch, relu: true, 0, 1, ws.InputDepthLists, ws.InputDepthCounts);
+            }),
+            ("  the same not prefetched", 0, () =>
+            {
+                train.GatherPixels(order.AsSpan(batchIndex, batch), gathered);
+                batchIndex = (batchIndex + batch) % (train.Count - batch);
+                fc1.Forward(store, x, h1, batch, relu: true, 0, 1, ws.InputDepthLists, ws.InputDepthCounts);
+            }),
+            ("  gather a batch in cache", 0, () => train.GatherPixels(order.AsSpan(0, batch), gathered)),
+            ("  the same with the non-zero masks", 0, () => train.GatherPixels(order.AsSpan(0, batch), gathered, masks, words)),
+            ("  prefetch the next batch", 0, () => train.Prefetch(order.AsSpan(batchIndex, batch))),
+            ("index x: tile masks and lists (masks ready)", 0, () => network.IndexInput(ws, batch, 0, batch, masksReady: true)),
+            ("  the masks from the floats", 0, () => ActiveDepth.NonZeroMasks(x, features, features, 0, batch, ws.InputMasks)),
+            ("  of which the tile masks", 0, () => ActiveDepth.TileMasks(ws.InputMasks, features, batch, 0, batch, ws.InputTileMasks)),
+            ("index xᵀ: per 5-pixel tile, the samples", 0, () => network.IndexInputColumns(ws, batch, 0, 1)),
+            ("fc1 forward skipping zeros", fc1Flops, () => fc1.Forward(store, x, ws.Activations[0], batch, relu: true, 0, 1, ws.InputDepthLists, ws.InputDepthCounts)),
+            ("  dense", fc1Flops, () => fc1.Forward(store, x, h1, batch, relu: true, 0, 1)),
+            ("fc2 forward", 2.0 * batch * fc2.In * fc2.Out, () => fc2.Forward(store, ws.Activations[0], ws.Activations[1], batch, relu: true, 0, 1)),
+            ("heads forward", 2.0 * batch * heads.In * heads.Out, () => heads.Forward(store, ws.Activations[1], ws.Logits, batch, relu: false, 0, 1)),
+            ("loss (softmax, cross-entropy, dlogits)", 0, () => network.Loss(ws, batch, 0, 1)),
+            ("heads backward", 4.0 * batch * heads.In * heads.Out, () => heads.Backward(store, ws.Activations[1], ws.LogitGradients, ws.ActivationGradients[1], ws.PackedGradients[2], ws.TransposedWeights[2], batch, 0, 1, reluInput: true)),
+            ("fc2 backward", 4.0 * batch * fc2.In * fc2.Out, () => fc2.Backward(store, ws.Activations[0], ws.ActivationGradients[1], ws.ActivationGradients[0], ws.PackedGradients[1], ws.TransposedWeights[1], batch, 0, 1, reluInput: true)),
+            ("fc1 dW skipping zeros, SGD folded in", fc1Flops, () => fc1.Backward(store, x, ws.ActivationGradients[0], default, ws.PackedGradients[0], default, batch, 0, 1, ws.InputColumnLists, ws.InputColumnCounts, fuse: sgd)),
+            ("  dense, SGD apart", fc1Flops, () => fc1.Backward(store, x, ws.ActivationGradients[0], default, ws.PackedGradients[0], default, batch, 0, 1)),
+            ("updates of fc2 and the heads", 0, () =>
+            {
+                sgd.Apply(fc2.Weight, 0, fc2.Weight.Length); sgd.Apply(fc2.Bias, 0, fc2.Bias.Length);
+                sgd.Apply(heads.Weight, 0, heads.Weight.Length); sgd.Apply(heads.Bias, 0, heads.Bias.Length); sgd.Apply(fc1.Bias, 0, fc1.Bias.Length);
+            }),
+        };
+        // Every phase many times first, so that tiered compilation has promoted all the code.
+        for (int round = 0; round < 3; round++)
+            foreach (var (_, _, work) in phases)
+                for (int r = 0; r < 50; r++) work();
+        Thread.Sleep(200);
+        // Rounds over all phases, each phase's median of its rounds: a busy moment of this shared machine then slows
+        // every phase alike instead of whichever ran in it.
+        var times = new double[phases.Length][];
+        for (int p = 0; p < phases.Length; p++) times[p] = new double[9];
+        for (int s = 0; s < 9; s++)
+            for (int p = 0; p < phases.Length; p++)
+            {
+                var clock = Stopwatch.StartNew();
+                for (int r = 0; r < repeats / 4; r++) phases[p].Work();
+                times[p][s] = clock.Elapsed.TotalMicroseconds / (repeats / 4);
+            }
+        double total = 0;
+        for (int p = 0; p < phases.Length; p++)
+        {
+            var (name, flops, _) = phases[p];
+            Array.Sort(times[p]);
+            double us = times[p][times[p].Length / 2];
+            if (!name.StartsWith(' ')) total += us;
+            Console.WriteLine($"{name,-46} {us,8:0.0} µs{(flops > 0 ? $"  {flops / us / 1e3,6:0.0} GFLOP/s" : "")}");
+        }
+        Console.WriteLine($"{"total (one thread)",-46} {total,8:0.0} µs  = {batch / total * 1e6:0} samples/s");
+        int tiles = ActiveDepth.Tiles(batch), pixelTiles = ActiveDepth.Tiles(features);
+        Console.WriteLine($"fc1 forward visits {100.0 * ws.InputDepthCounts.Take(tiles).Sum() / (tiles * features):0.0} % of the depth steps; " +
+            $"its weight gradient {100.0 * ws.InputColumnCounts.Take(pixelTiles).Sum() / (pixelTiles * batch):0.0} %");
+    }
+}
