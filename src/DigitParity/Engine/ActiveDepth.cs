@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Numerics;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
@@ -83,7 +84,10 @@ public static unsafe class ActiveDepth
                 {
                     ulong any = 0;
                     for (int r = r0; r < r1; r++) any |= pm[(nint)r * words + w];
-                    for (; any != 0; any &= any - 1) list[found++] = w * 64 + BitOperations.TrailingZeroCount(any);
+                    found = Append(list, found, (uint)any & 0xFFFF, w * 64);
+                    found = Append(list, found, (uint)(any >> 16) & 0xFFFF, w * 64 + 16);
+                    found = Append(list, found, (uint)(any >> 32) & 0xFFFF, w * 64 + 32);
+                    found = Append(list, found, (uint)(any >> 48), w * 64 + 48);
                 }
                 counts[t] = found;
             }
@@ -154,15 +158,31 @@ public static unsafe class ActiveDepth
                     uint active = Vector512.IsHardwareAccelerated
                         ? (uint)(Vector512.Load(word + p) << shift).ExtractMostSignificantBits()
                         : SignBits(word + p, shift);
-                    for (; active != 0; active &= active - 1)
-                    {
-                        int row = p + BitOperations.TrailingZeroCount(active);
-                        if (row < k) list[found++] = row;
-                    }
+                    if (k - p < 8) active &= (1u << (k - p)) - 1; // the table's padding rows
+                    found = Append(list, found, active, p);
                 }
                 counts[t] = found;
             }
         }
+    }
+
+    // Appends first + i for each set bit i of the 16-bit `bits` to list[found..], ascending; returns the new count.
+    // One compressing store instead of a loop over the bits: which bits are set changes every step, and a loop whose
+    // trip count the branch predictor cannot learn cost ~3x as much in training as in a repeated benchmark.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int Append(int* list, int found, uint bits, int first)
+    {
+        if (Avx512F.IsSupported)
+        {
+            var lanes = Vector512.Create(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768);
+            var selected = ~Vector512.Equals(Vector512.Create((int)bits) & lanes, Vector512<int>.Zero);
+            int count = BitOperations.PopCount(bits);
+            var packed = Avx512F.Compress(Vector512<int>.Zero, selected, Vector512<int>.Indices + Vector512.Create(first));
+            Avx512F.MaskStore(list + found, Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(count)), packed);
+            return found + count;
+        }
+        for (; bits != 0; bits &= bits - 1) list[found++] = first + BitOperations.TrailingZeroCount(bits);
+        return found;
     }
 
     private static ulong EveryFifthBits(ulong any)
