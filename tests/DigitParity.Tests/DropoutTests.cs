@@ -38,7 +38,7 @@ public sealed class DropoutTests
         network.Initialize(7);
         const int batch = 10;
         var rng = new Rng(8);
-        var ws = network.CreateWorkspace(batch);
+        var ws = network.CreateWorkspace(batch, threads, privateInputs: false); // the row-by-row tail with 2 threads
         float[] x = GemmTests.Random(rng, batch * 9);
         for (int t = 0; t < 2; t++)
             for (int b = 0; b < batch; b++) ws.Labels[t][b] = tasks[t].LabelOf(b);

@@ -44,11 +44,11 @@ public static class Activations
         }
     }
 
-    // dy on rows [0, batch) × columns [j0, j1) times 1/(1 − rate): the kept units' share of inverted dropout.
-    internal static void DropoutScale(Span<float> dy, int width, int batch, int j0, int j1, float rate)
+    // dy on rows [b0, b1) × columns [j0, j1) times 1/(1 − rate): the kept units' share of inverted dropout.
+    internal static void DropoutScale(Span<float> dy, int width, int b0, int b1, int j0, int j1, float rate)
     {
         float scale = 1f / (1f - rate);
-        for (int b = 0; b < batch; b++) System.Numerics.Tensors.TensorPrimitives.Multiply(dy.Slice(b * width + j0, j1 - j0), scale, dy.Slice(b * width + j0, j1 - j0));
+        for (int b = b0; b < b1; b++) System.Numerics.Tensors.TensorPrimitives.Multiply(dy.Slice(b * width + j0, j1 - j0), scale, dy.Slice(b * width + j0, j1 - j0));
     }
 
     // sums[c − c0] = Σ_r y[r, c] for columns [c0, c1) of y (rows, width). Each column is summed as four partial sums

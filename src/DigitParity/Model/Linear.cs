@@ -184,6 +184,22 @@ public sealed class Linear
         return fused;
     }
 
+    // dx rows [b0, b1) = dy·Wᵀ, through the ReLU whose output x is (dx = 0 where x = 0): the input gradient of this
+    // worker's own rows, from its own Wᵀ (wT, Out × In, transposed whole here), so it needs no other worker's rows or
+    // share of Wᵀ and no barrier. Each element is the same chain of fmas over Out as in Backward: the same bits.
+    internal void BackwardInputRows(ParameterStore store, ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx, Span<float> wT, int b0, int b1)
+    {
+        if (b0 >= b1) return;
+        Span<float> w = store.Value(Weight);
+        for (int j = 0; j < Out; j += PanelWidth)
+        {
+            int n = PanelColumns(j);
+            Gemm.Transpose(w[(j * In)..], n, wT[(j * In)..], In, In, n);
+        }
+        Gemm.Multiply(dy[(b0 * Out)..], Out, wT, In, default, dx[(b0 * In)..], In, b1 - b0, In, Out, GemmOptions.None, Gemm.BestIsa,
+            gate: x[(b0 * In)..]);
+    }
+
     // Hands this worker's share of W and b (the parts its Backward computed) to the optimizer.
     internal void Update(IParameterUpdate update, int worker, int workers, bool weightDone = false)
     {

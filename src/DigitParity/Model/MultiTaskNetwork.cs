@@ -266,19 +266,44 @@ public sealed class MultiTaskNetwork
     // dlogits (B, HeadWidth) -> gradients of every parameter. Every worker runs this. As soon as no worker
     // reads a layer's weights any more (after the barrier behind its backward; at once for fc1, which
     // computes no dx), this worker hands its columns of that layer to `update`.
+    // The narrow tail (the heads and the trunk layers above fc1 whose forward splits the batch's rows: fc2 of the
+    // tutorial) passes its input gradients row by row instead: each worker takes its own rows of dlogits down to
+    // d(fc1's output) with its own copy of each Wᵀ, then one barrier, then each worker's share of those layers' weight
+    // gradients over the whole batch. One barrier where a column split needs one per layer, and no worker waits for
+    // another's columns of a 64-wide gradient.
     internal void Backward(Workspace ws, int batch, WorkerPool pool, int worker, IParameterUpdate? update)
     {
-        int last = Trunk.Count - 1;
+        int last = Trunk.Count - 1, workers = pool.Count;
         // Wᵀ of the convolutions that pass a gradient on, for dx = dy·Wᵀ; visible to all after the barrier below.
         if (worker == 0)
             for (int l = 1; l < Convolutions.Count; l++)
                 Gemm.Transpose(Parameters.Value(Convolutions[l].Weight), Convolutions[l].OutChannels, ws.ConvTransposed[l], Convolutions[l].Depth,
                     Convolutions[l].Depth, Convolutions[l].OutChannels);
         bool dropout = ws.DropoutKey is not null && Config.Dropout > 0;
-        Backward(Heads, ws.Activations[last], ws.LogitGradients, ws.ActivationGradients[last], ws.PackedGradients[Trunk.Count], ws.TransposedWeights[Trunk.Count], batch, pool, worker, dropout);
-        pool.Barrier();
-        Update(update, Heads, worker, pool.Count);
-        for (int l = last; l >= 1; l--)
+        // (A workspace sized for fewer workers has one Wᵀ per layer: its workers split the columns.)
+        int tail = ws.Workers >= workers ? NarrowTail(workers) : Trunk.Count + 1;
+        if (tail <= Trunk.Count)
+        {
+            var (b0, b1) = Linear.RowShare(batch, worker, workers);
+            BackwardInputRows(Heads, Trunk.Count, ws.Activations[last], ws.LogitGradients, ws.ActivationGradients[last], ws, b0, b1, worker, dropout);
+            for (int l = last; l >= tail; l--)
+                BackwardInputRows(Trunk[l], l, ws.Activations[l - 1], ws.ActivationGradients[l], ws.ActivationGradients[l - 1], ws, b0, b1, worker, dropout);
+            pool.Barrier();
+            Heads.Backward(Parameters, ws.Activations[last], ws.LogitGradients, default, ws.PackedGradients[Trunk.Count], default, batch, worker, workers);
+            Update(update, Heads, worker, workers);
+            for (int l = last; l >= tail; l--)
+            {
+                Trunk[l].Backward(Parameters, ws.Activations[l - 1], ws.ActivationGradients[l], default, ws.PackedGradients[l], default, batch, worker, workers);
+                Update(update, Trunk[l], worker, workers);
+            }
+        }
+        else
+        {
+            Backward(Heads, ws.Activations[last], ws.LogitGradients, ws.ActivationGradients[last], ws.PackedGradients[Trunk.Count], ws.TransposedWeights[Trunk.Count], batch, pool, worker, dropout);
+            pool.Barrier();
+            Update(update, Heads, worker, workers);
+        }
+        for (int l = Math.Min(last, tail - 1); l >= 1; l--)
         {
             Backward(Trunk[l], ws.Activations[l - 1], ws.ActivationGradients[l], ws.ActivationGradients[l - 1], ws.PackedGradients[l], ws.TransposedWeights[l], batch, pool, worker, dropout);
             pool.Barrier();
@@ -299,13 +324,32 @@ public sealed class MultiTaskNetwork
         BackwardConvolutions(ws, batch, pool, worker, update);
     }
 
+    // The first trunk layer (≥ 1) of the narrow tail: the heads and every trunk layer above it split the batch's rows
+    // between the workers. Trunk.Count when only the heads do; Trunk.Count + 1 when not even they do (one worker).
+    private int NarrowTail(int workers)
+    {
+        if (!Heads.SplitsRows(workers)) return Trunk.Count + 1;
+        int tail = Trunk.Count;
+        while (tail > 1 && Trunk[tail - 1].SplitsRows(workers)) tail--;
+        return tail;
+    }
+
+    // Rows [b0, b1) of a narrow-tail layer's input gradient (through the ReLU before it), with this worker's own Wᵀ
+    // (slot `slot` of ws.TransposedWeights), then the dropout's scale on those rows.
+    private void BackwardInputRows(Linear layer, int slot, FloatBuffer x, FloatBuffer dy, FloatBuffer dx, Workspace ws, int b0, int b1, int worker, bool dropout)
+    {
+        int size = layer.In * layer.Out;
+        layer.BackwardInputRows(Parameters, x, dy, dx, ws.TransposedWeights[slot].AsSpan(worker * size, size), b0, b1);
+        if (dropout && b0 < b1) Activations.DropoutScale(dx, layer.In, b0, b1, 0, layer.In, Config.Dropout);
+    }
+
     // One layer's backward, through the ReLU that precedes it (dx = dy·Wᵀ where x > 0), then the dropout's scale.
     private void Backward(Linear layer, FloatBuffer x, FloatBuffer dy, FloatBuffer dx, FloatBuffer packed, FloatBuffer wT, int batch, WorkerPool pool, int worker,
         bool dropout = false)
     {
         layer.Backward(Parameters, x, dy, dx, packed, wT, batch, worker, pool.Count, reluInput: true);
         var (i0, i1) = layer.InputShare(worker, pool.Count);
-        if (dropout && i0 < i1) Activations.DropoutScale(dx, layer.In, batch, i0, i1, Config.Dropout);
+        if (dropout && i0 < i1) Activations.DropoutScale(dx, layer.In, 0, batch, i0, i1, Config.Dropout);
     }
 
     private static void Update(IParameterUpdate? update, Linear layer, int worker, int workers)

@@ -20,8 +20,10 @@ public sealed class Workspace
         TransposedWeights = new FloatBuffer[config.Hidden.Count + 1];
         // fc1 computes dx only behind convolutions.
         TransposedWeights[0] = new FloatBuffer(network.Convolutions.Count > 0 ? network.Trunk[0].In * network.Trunk[0].Out : 0);
-        for (int l = 1; l < config.Hidden.Count; l++) TransposedWeights[l] = new FloatBuffer(network.Trunk[l].In * network.Trunk[l].Out);
-        TransposedWeights[config.Hidden.Count] = new FloatBuffer(network.Heads.In * network.Heads.Out);
+        // Layers above fc1 hold one Wᵀ per worker: a layer whose input gradient is computed row by row (see
+        // MultiTaskNetwork.Backward) has every worker transpose all of W for itself.
+        for (int l = 1; l < config.Hidden.Count; l++) TransposedWeights[l] = new FloatBuffer(network.Trunk[l].In * network.Trunk[l].Out * workers);
+        TransposedWeights[config.Hidden.Count] = new FloatBuffer(network.Heads.In * network.Heads.Out * workers);
         // Contiguous copies of dy's panels for the weight gradient, per layer (heads last).
         PackedGradients = network.Trunk.Append(network.Heads).Select(l => new FloatBuffer(maxBatch * l.Out)).ToArray();
         int tiles = (maxBatch + Gemm.TileRows - 1) / Gemm.TileRows, features = config.FeatureSize;
