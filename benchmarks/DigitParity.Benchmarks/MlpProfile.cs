@@ -32,7 +32,6 @@ public static class MlpProfile
         train.GatherPixels(order.AsSpan(0, batch), x.Span);
         train.GatherLabels(order.AsSpan(0, batch), ws.Labels);
         network.IndexInput(ws, batch, 0, batch);
-        network.IndexInputColumns(ws, batch, 0, 1);
         int words = ActiveDepth.MaskWords(features);
         var masks = new ulong[batch * words];
         var h1 = new float[batch * fc1.Out];
@@ -46,35 +45,34 @@ public static class MlpProfile
                 train.GatherPixels(order.AsSpan(batchIndex, batch), gathered);
                 batchIndex = (batchIndex + batch) % (train.Count - batch);
                 train.Prefetch(order.AsSpan(batchIndex, batch));
-                fc1.Forward(store, x, h1, batch, relu: true, 0, 1, ws.InputDepthLists, ws.InputDepthCounts);
+                fc1.Forward(store, x, h1, batch, relu: true, 0, 1, ws.InputMasks);
             }),
             ("  the same without the gather", 0, () =>
             {
                 batchIndex = (batchIndex + batch) % (train.Count - batch);
                 train.Prefetch(order.AsSpan(batchIndex, batch));
-                fc1.Forward(store, x, h1, batch, relu: true, 0, 1, ws.InputDepthLists, ws.InputDepthCounts);
+                fc1.Forward(store, x, h1, batch, relu: true, 0, 1, ws.InputMasks);
             }),
             ("  the same not prefetched", 0, () =>
             {
                 train.GatherPixels(order.AsSpan(batchIndex, batch), gathered);
                 batchIndex = (batchIndex + batch) % (train.Count - batch);
-                fc1.Forward(store, x, h1, batch, relu: true, 0, 1, ws.InputDepthLists, ws.InputDepthCounts);
+                fc1.Forward(store, x, h1, batch, relu: true, 0, 1, ws.InputMasks);
             }),
             ("  gather a batch in cache", 0, () => train.GatherPixels(order.AsSpan(0, batch), gathered)),
             ("  the same with the non-zero masks", 0, () => train.GatherPixels(order.AsSpan(0, batch), gathered, masks, words)),
             ("  prefetch the next batch", 0, () => train.Prefetch(order.AsSpan(batchIndex, batch))),
-            ("index x: tile masks and lists (masks ready)", 0, () => network.IndexInput(ws, batch, 0, batch, masksReady: true)),
+            ("index x: tile masks (masks ready)", 0, () => network.IndexInput(ws, batch, 0, batch, masksReady: true)),
             ("  the masks from the floats", 0, () => ActiveDepth.NonZeroMasks(x, features, features, 0, batch, ws.InputMasks)),
             ("  of which the tile masks", 0, () => ActiveDepth.TileMasks(ws.InputMasks, features, batch, 0, batch, ws.InputTileMasks)),
-            ("index xᵀ: per 5-pixel tile, the samples", 0, () => network.IndexInputColumns(ws, batch, 0, 1)),
-            ("fc1 forward skipping zeros", fc1Flops, () => fc1.Forward(store, x, ws.Activations[0], batch, relu: true, 0, 1, ws.InputDepthLists, ws.InputDepthCounts)),
+            ("fc1 forward skipping zeros", fc1Flops, () => fc1.Forward(store, x, ws.Activations[0], batch, relu: true, 0, 1, ws.InputMasks)),
             ("  dense", fc1Flops, () => fc1.Forward(store, x, h1, batch, relu: true, 0, 1)),
             ("fc2 forward", 2.0 * batch * fc2.In * fc2.Out, () => fc2.Forward(store, ws.Activations[0], ws.Activations[1], batch, relu: true, 0, 1)),
             ("heads forward", 2.0 * batch * heads.In * heads.Out, () => heads.Forward(store, ws.Activations[1], ws.Logits, batch, relu: false, 0, 1)),
             ("loss (softmax, cross-entropy, dlogits)", 0, () => network.Loss(ws, batch, 0, 1)),
             ("heads backward", 4.0 * batch * heads.In * heads.Out, () => heads.Backward(store, ws.Activations[1], ws.LogitGradients, ws.ActivationGradients[1], ws.PackedGradients[2], ws.TransposedWeights[2], batch, 0, 1, reluInput: true)),
             ("fc2 backward", 4.0 * batch * fc2.In * fc2.Out, () => fc2.Backward(store, ws.Activations[0], ws.ActivationGradients[1], ws.ActivationGradients[0], ws.PackedGradients[1], ws.TransposedWeights[1], batch, 0, 1, reluInput: true)),
-            ("fc1 dW skipping zeros, SGD folded in", fc1Flops, () => fc1.Backward(store, x, ws.ActivationGradients[0], default, ws.PackedGradients[0], default, batch, 0, 1, ws.InputColumnLists, ws.InputColumnCounts, fuse: sgd)),
+            ("fc1 dW skipping zeros, SGD folded in", fc1Flops, () => fc1.Backward(store, x, ws.ActivationGradients[0], default, ws.PackedGradients[0], default, batch, 0, 1, ws.InputTileMasks, fuse: sgd)),
             ("  dense, SGD apart", fc1Flops, () => fc1.Backward(store, x, ws.ActivationGradients[0], default, ws.PackedGradients[0], default, batch, 0, 1)),
             ("updates of fc2 and the heads", 0, () =>
             {
@@ -109,7 +107,10 @@ public static class MlpProfile
         }
         Console.WriteLine($"{"total (one thread)",-46} {total,8:0.0} µs  = {batch / total * 1e6:0} samples/s");
         int tiles = ActiveDepth.Tiles(batch), pixelTiles = ActiveDepth.Tiles(features);
-        Console.WriteLine($"fc1 forward visits {100.0 * ws.InputDepthCounts.Take(tiles).Sum() / (tiles * features):0.0} % of the depth steps; " +
-            $"its weight gradient {100.0 * ws.InputColumnCounts.Take(pixelTiles).Sum() / (pixelTiles * batch):0.0} %");
+        int[] rowCounts = new int[tiles], columnCounts = new int[pixelTiles];
+        ActiveDepth.ForRows(ws.InputMasks, batch, features, new int[tiles * features], rowCounts, 0, tiles);
+        ActiveDepth.ForColumns(ws.InputTileMasks, features, batch, new int[pixelTiles * batch], columnCounts, 0, pixelTiles);
+        Console.WriteLine($"fc1 forward visits {100.0 * rowCounts.Sum() / (tiles * features):0.0} % of the depth steps; " +
+            $"its weight gradient {100.0 * columnCounts.Sum() / (pixelTiles * batch):0.0} %");
     }
 }

@@ -94,6 +94,60 @@ public sealed class GemmTests
         Assert.True(dense.AsSpan().SequenceEqual(sparse));
     }
 
+    // With masks instead of lists, each tile lists its depth steps per depth block as it goes (fc1's products): the result
+    // must still be the dense product bit for bit, on every ISA, for depths over several 128-step blocks that end
+    // inside a mask word, tiles cut short by the rows, strided A, and the SGD epilogue.
+    [Theory]
+    [InlineData(100, 64, 784, false)]
+    [InlineData(784, 64, 100, true)]
+    [InlineData(23, 70, 131, false)]
+    [InlineData(131, 21, 23, true)]
+    [InlineData(797, 20, 37, true)]
+    [InlineData(7, 64, 300, false)]
+    [InlineData(12, 64, 1000, true)]
+    public void SparseDepthMasksGiveExactlyTheDenseProduct(int m, int n, int k, bool transpose)
+    {
+        var rng = new Rng(23);
+        int lda = (transpose ? m : k) + 3;
+        float[] a = Random(rng, (transpose ? k : m) * lda);
+        for (int i = 0; i < a.Length; i++) if (rng.NextFloat() < 0.8f) a[i] = 0f;
+        float[] b = Random(rng, k * n), bias = Random(rng, n);
+        ulong[] masks;
+        if (transpose)
+        {
+            // A is k × m: the table of A's rows, one bit per tile of 5 of its columns.
+            var rows = new ulong[k * ActiveDepth.MaskWords(m)];
+            ActiveDepth.NonZeroMasks(a, lda, m, 0, k, rows);
+            masks = new ulong[ActiveDepth.TileWords(m) * ActiveDepth.TileStride(k)];
+            ActiveDepth.TileMasks(rows, m, k, 0, k, masks);
+        }
+        else
+        {
+            masks = new ulong[m * ActiveDepth.MaskWords(k)];
+            ActiveDepth.NonZeroMasks(a, lda, k, 0, m, masks);
+        }
+        var options = transpose ? GemmOptions.TransposeA : GemmOptions.Relu;
+        float[] dense = new float[m * n];
+        Gemm.MultiplyNaive(a, lda, b, n, transpose ? default : bias, dense, n, m, n, k, options);
+        foreach (var isa in AvailableIsas())
+        {
+            float[] sparse = new float[m * n];
+            Gemm.Multiply(a, lda, b, n, transpose ? default : bias, sparse, n, m, n, k, options, isa, depthMasks: masks);
+            Assert.True(dense.AsSpan().SequenceEqual(sparse), $"{isa}");
+        }
+        // Too short a table is refused, not read past its end.
+        Assert.Throws<ArgumentException>(() => Gemm.Multiply(a, lda, b, n, default, new float[m * n], n, m, n, k, options, Gemm.BestIsa,
+            depthMasks: masks.AsSpan(0, masks.Length - 1)));
+        if (!transpose) return;
+        // The weight-gradient product with momentum SGD folded in: the same weights as the dense gradient then the update.
+        var sgd = new SgdRule(0.1f, 0.9f, 1e-3f, KeepGradient: false);
+        float[] w = Random(rng, m * n), v = Random(rng, m * n), wf = w.ToArray(), vf = v.ToArray();
+        for (int i = 0; i < w.Length; i++) (w[i], v[i]) = sgd.Apply(w[i], dense[i], v[i]);
+        Gemm.MultiplyWithSgd(a, lda, b, n, new float[m * n], n, m, n, k, options, masks, wf, vf, sgd);
+        Assert.Equal(w, wf);
+        Assert.Equal(v, vf);
+    }
+
     // Each row visiting only its own non-zero columns (the conv gradient after max pooling) must give the dense product's
     // bits, on every ISA, for widths with a masked tail and depths over one 64-bit mask word.
     [Theory]

@@ -213,7 +213,6 @@ public sealed class GradientCheckTests
             var (r0, r1) = MultiTaskNetwork.InputRows(batch, worker, pool.Count);
             network.IndexInput(ws, batch, r0, r1);
             pool.Barrier();
-            network.IndexInputColumns(ws, batch, worker, pool.Count);
             network.ForwardLoss(ws, batch, pool, worker);
             pool.Barrier();
             network.Backward(ws, batch, pool, worker, update: null);

@@ -78,18 +78,8 @@ public static unsafe class ActiveDepth
         {
             for (int t = firstTile; t < endTile; t++)
             {
-                int r0 = t * Gemm.TileRows, r1 = Math.Min(m, r0 + Gemm.TileRows), found = 0;
-                int* list = pl + (nint)t * k;
-                for (int w = 0; w < words; w++)
-                {
-                    ulong any = 0;
-                    for (int r = r0; r < r1; r++) any |= pm[(nint)r * words + w];
-                    found = Append(list, found, (uint)any & 0xFFFF, w * 64);
-                    found = Append(list, found, (uint)(any >> 16) & 0xFFFF, w * 64 + 16);
-                    found = Append(list, found, (uint)(any >> 32) & 0xFFFF, w * 64 + 32);
-                    found = Append(list, found, (uint)(any >> 48), w * 64 + 48);
-                }
-                counts[t] = found;
+                int r0 = t * Gemm.TileRows;
+                counts[t] = RowTileList(pm, words, r0, Math.Min(m, r0 + Gemm.TileRows), 0, words, pl + (nint)t * k);
             }
         }
     }
@@ -147,23 +137,50 @@ public static unsafe class ActiveDepth
         fixed (ulong* pt = tileMasks)
         fixed (int* pl = lists)
         {
-            for (int t = firstTile; t < endTile; t++)
-            {
-                ulong* word = pt + (nint)(t >> 6) * stride;
-                int shift = 63 - (t & 63), found = 0;
-                int* list = pl + (nint)t * k;
-                for (int p = 0; p < k; p += 8)
-                {
-                    // Bit t of 8 rows' tile masks, moved to the sign bit: one byte of "row is active" flags.
-                    uint active = Vector512.IsHardwareAccelerated
-                        ? (uint)(Vector512.Load(word + p) << shift).ExtractMostSignificantBits()
-                        : SignBits(word + p, shift);
-                    if (k - p < 8) active &= (1u << (k - p)) - 1; // the table's padding rows
-                    found = Append(list, found, active, p);
-                }
-                counts[t] = found;
-            }
+            for (int t = firstTile; t < endTile; t++) counts[t] = ColumnTileList(pt, stride, t, 0, k, pl + (nint)t * k);
         }
+    }
+
+    /// <summary>
+    /// The list <see cref="ForRows"/> makes for the tile of rows [<paramref name="firstRow"/>, <paramref name="endRow"/>),
+    /// restricted to the depth steps of mask words [<paramref name="firstWord"/>, <paramref name="endWord"/>): the steps
+    /// where one of the rows is non-zero, ascending, into list; returns their number. Products call it per tile and depth
+    /// block, into a buffer that stays in L1, instead of reading lists of the whole batch.
+    /// </summary>
+    internal static int RowTileList(ulong* masks, int words, int firstRow, int endRow, int firstWord, int endWord, int* list)
+    {
+        int found = 0;
+        for (int w = firstWord; w < endWord; w++)
+        {
+            ulong any = 0;
+            for (int r = firstRow; r < endRow; r++) any |= masks[(nint)r * words + w];
+            found = Append(list, found, (uint)any & 0xFFFF, w * 64);
+            found = Append(list, found, (uint)(any >> 16) & 0xFFFF, w * 64 + 16);
+            found = Append(list, found, (uint)(any >> 32) & 0xFFFF, w * 64 + 32);
+            found = Append(list, found, (uint)(any >> 48), w * 64 + 48);
+        }
+        return found;
+    }
+
+    /// <summary>
+    /// The list <see cref="ForColumns"/> makes for tile <paramref name="tile"/>, restricted to the rows [<paramref name="firstRow"/>,
+    /// <paramref name="endRow"/>) of A (firstRow a multiple of 8): the rows where one of the tile's columns is
+    /// non-zero, ascending, into list; returns their number.
+    /// </summary>
+    internal static int ColumnTileList(ulong* tileMasks, int stride, int tile, int firstRow, int endRow, int* list)
+    {
+        ulong* word = tileMasks + (nint)(tile >> 6) * stride;
+        int shift = 63 - (tile & 63), found = 0;
+        for (int p = firstRow; p < endRow; p += 8)
+        {
+            // Bit `tile` of 8 rows' tile masks, moved to the sign bit: one byte of "row is active" flags.
+            uint active = Vector512.IsHardwareAccelerated
+                ? (uint)(Vector512.Load(word + p) << shift).ExtractMostSignificantBits()
+                : SignBits(word + p, shift);
+            if (endRow - p < 8) active &= (1u << (endRow - p)) - 1; // rows past the range (or the table's padding)
+            found = Append(list, found, active, p);
+        }
+        return found;
     }
 
     // Appends first + i for each set bit i of the 16-bit `bits` to list[found..], ascending; returns the new count.

@@ -115,15 +115,14 @@ public static unsafe class Gemm
     /// the weights W and momentum V laid out like C: <c>v = μ·v + (g + λ·w); w = w − η·v</c>, the same operations
     /// as <c>Sgd.Update</c>, so the result is bit for bit that of a separate update, without reading g back (and,
     /// unless the epilogue keeps it, without writing its final value either).
-    /// Depth lists are optional, as for <see cref="MultiplySparse"/>, and trusted: they come from <see cref="ActiveDepth"/>.
+    /// Depth masks are optional, as for the product that takes them (see <see cref="Multiply(ReadOnlySpan{float}, int, ReadOnlySpan{float}, int, ReadOnlySpan{float}, Span{float}, int, int, int, int, GemmOptions, GemmIsa, ReadOnlySpan{int}, ReadOnlySpan{int}, Span{float}, Span{float}, SgdRule, ReadOnlySpan{float}, ReadOnlySpan{ulong})"/>).
     /// </summary>
     internal static void MultiplyWithSgd(ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, Span<float> c, int ldc,
-        int m, int n, int k, GemmOptions options, ReadOnlySpan<int> depthLists, ReadOnlySpan<int> depthCounts,
-        Span<float> w, Span<float> v, SgdRule sgd)
+        int m, int n, int k, GemmOptions options, ReadOnlySpan<ulong> depthMasks, Span<float> w, Span<float> v, SgdRule sgd)
     {
         long needC = m == 0 || n == 0 ? 0 : (long)(m - 1) * ldc + n;
         if (w.Length < needC || v.Length < needC) throw new ArgumentException($"W and V must hold {needC} floats laid out like C.");
-        Multiply(a, lda, b, ldb, default, c, ldc, m, n, k, options, BestIsa, depthLists, depthCounts, w, v, sgd);
+        Multiply(a, lda, b, ldb, default, c, ldc, m, n, k, options, BestIsa, default, default, w, v, sgd, depthMasks: depthMasks);
     }
 
     private static void CheckDepthLists(int m, int k, ReadOnlySpan<int> depthLists, ReadOnlySpan<int> depthCounts)
@@ -143,23 +142,34 @@ public static unsafe class Gemm
         }
     }
 
+    // With depthMasks (instead of lists), each tile finds its depth steps per depth block from the masks of op(A)'s
+    // non-zeros (ActiveDepth): for A read row by row, A's row masks (NonZeroMasks, MaskWords(k) words a row), a tile
+    // visiting the steps where one of its rows is non-zero; for TransposeA, A's tile-mask table (TileMasks over A's k
+    // rows), a tile visiting the rows of A where one of its columns is. The masks are trusted, as lists are.
     internal static void Multiply(ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, ReadOnlySpan<float> bias,
         Span<float> c, int ldc, int m, int n, int k, GemmOptions options, GemmIsa isa,
         ReadOnlySpan<int> depthLists = default, ReadOnlySpan<int> depthCounts = default,
-        Span<float> w = default, Span<float> v = default, SgdRule sgd = default, ReadOnlySpan<float> gate = default)
+        Span<float> w = default, Span<float> v = default, SgdRule sgd = default, ReadOnlySpan<float> gate = default,
+        ReadOnlySpan<ulong> depthMasks = default)
     {
         CheckArguments(a, lda, b, ldb, bias, c, ldc, m, n, k, options);
         if (!gate.IsEmpty && gate.Length < (long)(m - 1) * ldc + n) throw new ArgumentException("gate must be laid out like C.", nameof(gate));
+        bool byTile = (options & GemmOptions.TransposeA) != 0;
+        int maskStride = byTile ? ActiveDepth.TileStride(k) : ActiveDepth.MaskWords(k);
+        if (!depthMasks.IsEmpty && depthMasks.Length < (byTile ? (long)ActiveDepth.TileWords(m) * maskStride : (long)m * maskStride))
+            throw new ArgumentException("depthMasks is too short for the product.", nameof(depthMasks));
         if (m == 0 || n == 0) return;
         if (isa == GemmIsa.Avx512 && !Avx512F.IsSupported || isa == GemmIsa.Avx2 && !(Avx2.IsSupported && Fma.IsSupported))
             throw new PlatformNotSupportedException($"{isa} is not supported on this processor.");
         bool sparse = !depthCounts.IsEmpty;
         fixed (float* pa = a, pb = b, pbias = bias, pc = c, pw = w, pv = v, pg = gate)
         fixed (int* lists = depthLists, counts = depthCounts)
+        fixed (ulong* masks = depthMasks)
         {
             var args = new Operands(pa, lda, pb, ldb, bias.IsEmpty ? null : pbias, pc, ldc, k, options)
             {
                 W = pw, V = pv, Update = !w.IsEmpty, KeepGradient = sgd.KeepGradient, Sgd = sgd, Gate = gate.IsEmpty ? null : pg,
+                Masks = depthMasks.IsEmpty ? null : masks, MaskStride = maskStride, MasksByTile = byTile,
             };
             switch (isa)
             {
@@ -236,6 +246,10 @@ public static unsafe class Gemm
         public SgdRule Sgd;
         // With a gate G laid out like C: C = result where G > 0, else 0 (a ReLU's backward, G its output).
         public float* Gate;
+        // Depth masks (see Multiply): A's row masks (MaskStride words a row) or, MasksByTile, its tile-mask table (MaskStride rows).
+        public ulong* Masks;
+        public int MaskStride;
+        public bool MasksByTile;
     }
 
     /// <summary>Depth of a block of B kept in L1: 128 rows × 64 floats = 32 KiB (measured best of 64-256 for fc1).</summary>
@@ -251,6 +265,8 @@ public static unsafe class Gemm
         int width = TS.TileVectors * TS.Count;
         int tiles = (m + TileRows - 1) / TileRows;
         int* cursor = stackalloc int[lists == null ? 1 : tiles];
+        // With masks: the current tile's depth steps within the current block.
+        int* buffer = stackalloc int[x.Masks == null ? 1 : DepthBlock];
         for (int j = 0; j < n; j += width)
         {
             int columns = Math.Min(width, n - j);
@@ -260,7 +276,7 @@ public static unsafe class Gemm
             {
                 Operands block = x;
                 int depth = Math.Min(DepthBlock, x.K - p0);
-                if (lists == null)
+                if (lists == null && x.Masks == null)
                 {
                     block.A = x.A + p0 * x.DepthStride;
                     block.B = x.B + p0 * x.Ldb;
@@ -279,6 +295,14 @@ public static unsafe class Gemm
                         cursor[t] = end;
                         list = all + start;
                         count = end - start;
+                    }
+                    else if (x.Masks != null)
+                    {
+                        // DepthBlock = 2 mask words: the block's steps are those of words p0/64 and p0/64 + 1.
+                        count = x.MasksByTile
+                            ? ActiveDepth.ColumnTileList(x.Masks, x.MaskStride, t, p0, p0 + depth, buffer)
+                            : ActiveDepth.RowTileList(x.Masks, x.MaskStride, i, Math.Min(m, i + TileRows), p0 >> 6, Math.Min(x.MaskStride, (p0 >> 6) + 2), buffer);
+                        list = buffer;
                     }
                     int rows = Math.Min(TileRows, m - i);
                     if (rows == TileRows && columns == width)

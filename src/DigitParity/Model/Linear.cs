@@ -93,11 +93,11 @@ public sealed class Linear
 
     // x: (B, In) -> y: (B, Out) = x·W + b, then ReLU if asked. This worker computes its panels' columns or,
     // for a one-panel layer split between workers, its rows of the batch.
-    // With depth lists (ActiveDepth.ForRows over x), each 5-row tile skips the inputs that are zero in all its rows.
-    // Those lists are built by ActiveDepth in the same step, so the product trusts them instead of re-reading every
-    // entry to check it (measured: the check cost as much as 10 % of fc1's products).
+    // With x's row masks (ActiveDepth.NonZeroMasks), each 5-row tile skips the inputs that are zero in all its rows.
+    // The masks are built in the same step, so the product trusts them instead of re-reading every entry to check it
+    // (measured: the check cost as much as 10 % of fc1's products).
     internal void Forward(ParameterStore store, ReadOnlySpan<float> x, Span<float> y, int batch, bool relu, int worker, int workers,
-        ReadOnlySpan<int> depthLists = default, ReadOnlySpan<int> depthCounts = default)
+        ReadOnlySpan<ulong> rowMasks = default)
     {
         Span<float> w = store.Value(Weight), bias = store.Value(Bias);
         var options = relu ? GemmOptions.Relu : GemmOptions.None;
@@ -111,10 +111,7 @@ public sealed class Linear
         for (int j = j0; j < j1; j += PanelWidth)
         {
             int n = PanelColumns(j);
-            if (depthCounts.IsEmpty)
-                Gemm.Multiply(x, In, w[(j * In)..], n, bias[j..(j + n)], y[j..], Out, batch, n, In, options);
-            else
-                Gemm.Multiply(x, In, w[(j * In)..], n, bias[j..(j + n)], y[j..], Out, batch, n, In, options, Gemm.BestIsa, depthLists, depthCounts);
+            Gemm.Multiply(x, In, w[(j * In)..], n, bias[j..(j + n)], y[j..], Out, batch, n, In, options, Gemm.BestIsa, depthMasks: rowMasks);
         }
     }
 
@@ -124,12 +121,12 @@ public sealed class Linear
     // rows [i0, i1), with db on worker 0) and the dx columns [i0, i1). Scratch (no barrier needed): packed (B, Out)
     // takes this worker's panels of dy contiguously, since a strided dy block thrashes L1 (measured 20 % slower);
     // wT (Out, In) takes the transposed rows i0..i1 of W.
-    // With depth lists over xᵀ (ActiveDepth.ForColumns), each 5-input tile of dW skips the samples where it is zero.
+    // With x's tile masks (ActiveDepth.TileMasks), each 5-input tile of dW skips the samples where it is zero.
     // With no dx to compute, no other worker reads this layer's weights, so `fuse` (momentum SGD) may update this
     // worker's panels of W in the same pass as their gradient, which is then not stored; returns whether it did
     // (then Update skips W).
     internal bool Backward(ParameterStore store, ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx, Span<float> packed,
-        Span<float> wT, int batch, int worker, int workers, ReadOnlySpan<int> depthLists = default, ReadOnlySpan<int> depthCounts = default,
+        Span<float> wT, int batch, int worker, int workers, ReadOnlySpan<ulong> tileMasks = default,
         IParameterUpdate? fuse = null, bool reluInput = false)
     {
         Span<float> velocity = default;
@@ -163,12 +160,10 @@ public sealed class Linear
                 }
                 int ldy = n == Out ? Out : n;
                 if (fused)
-                    Gemm.MultiplyWithSgd(x, In, dyPanel, ldy, dw[(j * In)..], n, In, n, batch, GemmOptions.TransposeA, depthLists, depthCounts,
+                    Gemm.MultiplyWithSgd(x, In, dyPanel, ldy, dw[(j * In)..], n, In, n, batch, GemmOptions.TransposeA, tileMasks,
                         store.Value(Weight)[(j * In)..], velocity[(j * In)..], sgd);
-                else if (depthCounts.IsEmpty)
-                    Gemm.Multiply(x, In, dyPanel, ldy, default, dw[(j * In)..], n, In, n, batch, GemmOptions.TransposeA);
                 else
-                    Gemm.Multiply(x, In, dyPanel, ldy, default, dw[(j * In)..], n, In, n, batch, GemmOptions.TransposeA, Gemm.BestIsa, depthLists, depthCounts);
+                    Gemm.Multiply(x, In, dyPanel, ldy, default, dw[(j * In)..], n, In, n, batch, GemmOptions.TransposeA, Gemm.BestIsa, depthMasks: tileMasks);
             }
             if (j0 < j1) ColumnSums(dy, batch, j0, j1, db[j0..j1]);
         }

@@ -99,24 +99,17 @@ public sealed class MultiTaskNetwork
     internal static (int Start, int End) InputRows(int batch, int worker, int workers) => Partition.Share(batch, Gemm.TileRows, worker, workers);
 
     // Rows [r0, r1) of ws.Input (or of this worker's own copy of x) are filled: run the convolutional front on them
-    // (each sample is independent, so a worker needs no other's rows), then mask fc1's non-zero inputs and list, per 5-row tile, the inputs that are
-    // non-zero in any of its rows, so fc1 skips the rest (most MNIST pixels and many pooled ReLU outputs are 0).
-    // Must run for all rows before Forward. masksReady: the rows' ws.InputMasks were written with the pixels (an MLP's input).
+    // (each sample is independent, so a worker needs no other's rows), then mask fc1's non-zero inputs, one bit each,
+    // and per tile of 5 inputs, so fc1's products skip the rest (most MNIST pixels and many pooled ReLU outputs are 0):
+    // its forward product visits, per 5-row tile, the inputs non-zero in one of its rows; its weight gradient, per tile of
+    // 5 inputs, the samples where one of them is. Must run for all rows before Forward (the products read every row's
+    // masks). masksReady: the rows' ws.InputMasks were written with the pixels (an MLP's input).
     internal void IndexInput(Workspace ws, int batch, int r0, int r1, int worker = 0, bool masksReady = false)
     {
         ForwardConvolutions(ws, r0, r1);
         int inputs = Trunk[0].In; // the feature size, without rebuilding the stage list every step
-        ActiveDepth.IndexRows(ws.TrunkInput(worker), batch, inputs, r0, r1, ws.InputMasks, ws.InputTileMasks, ws.InputDepthLists, ws.InputDepthCounts,
+        ActiveDepth.IndexRows(ws.TrunkInput(worker), batch, inputs, r0, r1, ws.InputMasks, ws.InputTileMasks, default, default,
             masksReady && Convolutions.Count == 0);
-    }
-
-    // Once every row is indexed (after a barrier): for this worker's share of the tiles of 5 inputs, list the samples
-    // where the tile is non-zero, so fc1's weight gradient skips the rest. Training only.
-    internal void IndexInputColumns(Workspace ws, int batch, int worker, int workers)
-    {
-        int features = Trunk[0].In;
-        var (t0, t1) = Partition.Share(ActiveDepth.Tiles(features), 1, worker, workers);
-        ActiveDepth.ForColumns(ws.InputTileMasks, features, batch, ws.InputColumnLists, ws.InputColumnCounts, t0, t1);
     }
 
     // Samples [b0, b1): x (B, H, W, 1) -> per stage conv+ReLU -> pool -> ... -> ws.Features (B, FeatureSize).
@@ -212,7 +205,7 @@ public sealed class MultiTaskNetwork
     internal void Forward(Workspace ws, int batch, WorkerPool pool, int worker)
     {
         int workers = pool.Count;
-        Trunk[0].Forward(Parameters, ws.TrunkInput(worker), ws.Activations[0], batch, relu: true, worker, workers, ws.InputDepthLists, ws.InputDepthCounts);
+        Trunk[0].Forward(Parameters, ws.TrunkInput(worker), ws.Activations[0], batch, relu: true, worker, workers, ws.InputMasks);
         Dropout(ws, 0, batch, worker, workers);
         for (int l = 1; l < Trunk.Count; l++)
         {
@@ -312,13 +305,13 @@ public sealed class MultiTaskNetwork
         if (Convolutions.Count == 0)
         {
             bool fused = Trunk[0].Backward(Parameters, ws.TrunkInput(worker), ws.ActivationGradients[0], default, ws.PackedGradients[0], default, batch, worker, pool.Count,
-                ws.InputColumnLists, ws.InputColumnCounts, fuse: update);
+                ws.InputTileMasks, fuse: update);
             if (update is not null) Trunk[0].Update(update, worker, pool.Count, weightDone: fused);
             return;
         }
         // With convolutions, fc1 passes its gradient on to the features (so its update waits for the barrier).
         Trunk[0].Backward(Parameters, ws.Features, ws.ActivationGradients[0], ws.PooledGradients[^1], ws.PackedGradients[0], ws.TransposedWeights[0],
-            batch, worker, pool.Count, ws.InputColumnLists, ws.InputColumnCounts);
+            batch, worker, pool.Count, ws.InputTileMasks);
         pool.Barrier();
         Update(update, Trunk[0], worker, pool.Count);
         BackwardConvolutions(ws, batch, pool, worker, update);

@@ -26,14 +26,9 @@ public sealed class Workspace
         TransposedWeights[config.Hidden.Count] = new FloatBuffer(network.Heads.In * network.Heads.Out * workers);
         // Contiguous copies of dy's panels for the weight gradient, per layer (heads last).
         PackedGradients = network.Trunk.Append(network.Heads).Select(l => new FloatBuffer(maxBatch * l.Out)).ToArray();
-        int tiles = (maxBatch + Gemm.TileRows - 1) / Gemm.TileRows, features = config.FeatureSize;
-        InputDepthLists = new int[tiles * features];
-        InputDepthCounts = new int[tiles];
+        int features = config.FeatureSize;
         InputMasks = new ulong[maxBatch * ActiveDepth.MaskWords(features)];
         InputTileMasks = new ulong[ActiveDepth.TileWords(features) * ActiveDepth.TileStride(maxBatch)];
-        int inputTiles = ActiveDepth.Tiles(features);
-        InputColumnLists = new int[inputTiles * maxBatch];
-        InputColumnCounts = new int[inputTiles];
         RowLosses = new double[maxBatch * config.Tasks.Count];
 
         // The convolutional front: per stage, im2col rows, conv outputs (post-ReLU), pooled outputs; for training,
@@ -172,15 +167,6 @@ public sealed class Workspace
     /// <summary>Per input row, a bit per tile of 5 inputs with a non-zero (see ActiveDepth.TileMasks).</summary>
     internal ulong[] InputTileMasks { get; }
 
-    /// <summary>Per 5-row tile of the input, the inputs that are non-zero in the tile (see ActiveDepth.ForRows).</summary>
-    internal int[] InputDepthLists { get; }
-
-    internal int[] InputDepthCounts { get; }
-
-    /// <summary>Per tile of 5 inputs, the samples where it is non-zero (see ActiveDepth.ForColumns).</summary>
-    internal int[] InputColumnLists { get; }
-
-    internal int[] InputColumnCounts { get; }
 
     /// <summary>Per sample and task, the cross-entropy after <c>Loss</c>: (B, tasks).</summary>
     internal double[] RowLosses { get; }

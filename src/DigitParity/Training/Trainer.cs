@@ -257,7 +257,6 @@ public sealed class Trainer : IDisposable
                 _data.Prefetch(_indices.AsSpan(next + n0, n1 - n0));
             }
             pool.Barrier();
-            network.IndexInputColumns(ws, _batch, worker, pool.Count);
             network.ForwardLoss(ws, _batch, pool, worker);
             pool.Barrier();
             network.Backward(ws, _batch, pool, worker, optimizer);
