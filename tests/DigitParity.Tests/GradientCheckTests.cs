@@ -214,7 +214,6 @@ public sealed class GradientCheckTests
             network.IndexInput(ws, batch, r0, r1);
             pool.Barrier();
             network.ForwardLoss(ws, batch, pool, worker);
-            pool.Barrier();
             network.Backward(ws, batch, pool, worker, update: null);
             pool.Barrier();
             if (worker == 0) network.SumLosses(ws, batch, TaskLosses);

@@ -108,7 +108,7 @@ public sealed class MultiTaskNetwork
     {
         ForwardConvolutions(ws, r0, r1);
         int inputs = Trunk[0].In; // the feature size, without rebuilding the stage list every step
-        ActiveDepth.IndexRows(ws.TrunkInput(worker), batch, inputs, r0, r1, ws.InputMasks, ws.InputTileMasks, default, default,
+        ActiveDepth.IndexRows(ws.TrunkInput(worker), batch, inputs, r0, r1, ws.InputMasksOf(worker), ws.InputTileMasksOf(worker), default, default,
             masksReady && Convolutions.Count == 0);
     }
 
@@ -205,7 +205,7 @@ public sealed class MultiTaskNetwork
     internal void Forward(Workspace ws, int batch, WorkerPool pool, int worker)
     {
         int workers = pool.Count;
-        Trunk[0].Forward(Parameters, ws.TrunkInput(worker), ws.Activations[0], batch, relu: true, worker, workers, ws.InputMasks);
+        Trunk[0].Forward(Parameters, ws.TrunkInput(worker), ws.Activations[0], batch, relu: true, worker, workers, ws.InputMasksOf(worker));
         Dropout(ws, 0, batch, worker, workers);
         for (int l = 1; l < Trunk.Count; l++)
         {
@@ -256,7 +256,8 @@ public sealed class MultiTaskNetwork
     // Per task, the loss summed over the batch (in row order, whatever the split).
     internal void SumLosses(Workspace ws, int batch, Span<double> taskLosses) => SoftmaxCrossEntropy.SumRows(ws.RowLosses, batch, taskLosses);
 
-    // dlogits (B, HeadWidth) -> gradients of every parameter. Every worker runs this. As soon as no worker
+    // dlogits (B, HeadWidth) -> gradients of every parameter. Every worker runs this, right after ForwardLoss (it waits
+    // for the other workers' rows itself where it needs them). As soon as no worker
     // reads a layer's weights any more (after the barrier behind its backward; at once for fc1, which
     // computes no dx), this worker hands its columns of that layer to `update`.
     // The narrow tail (the heads and the trunk layers above fc1 whose forward splits the batch's rows: fc2 of the
@@ -292,6 +293,7 @@ public sealed class MultiTaskNetwork
         }
         else
         {
+            pool.Barrier(); // every row's dlogits
             Backward(Heads, ws.Activations[last], ws.LogitGradients, ws.ActivationGradients[last], ws.PackedGradients[Trunk.Count], ws.TransposedWeights[Trunk.Count], batch, pool, worker, dropout);
             pool.Barrier();
             Update(update, Heads, worker, workers);
@@ -305,13 +307,13 @@ public sealed class MultiTaskNetwork
         if (Convolutions.Count == 0)
         {
             bool fused = Trunk[0].Backward(Parameters, ws.TrunkInput(worker), ws.ActivationGradients[0], default, ws.PackedGradients[0], default, batch, worker, pool.Count,
-                ws.InputTileMasks, fuse: update);
+                ws.InputTileMasksOf(worker), fuse: update);
             if (update is not null) Trunk[0].Update(update, worker, pool.Count, weightDone: fused);
             return;
         }
         // With convolutions, fc1 passes its gradient on to the features (so its update waits for the barrier).
         Trunk[0].Backward(Parameters, ws.Features, ws.ActivationGradients[0], ws.PooledGradients[^1], ws.PackedGradients[0], ws.TransposedWeights[0],
-            batch, worker, pool.Count, ws.InputTileMasks);
+            batch, worker, pool.Count, ws.InputTileMasksOf(worker));
         pool.Barrier();
         Update(update, Trunk[0], worker, pool.Count);
         BackwardConvolutions(ws, batch, pool, worker, update);

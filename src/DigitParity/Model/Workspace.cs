@@ -27,8 +27,12 @@ public sealed class Workspace
         // Contiguous copies of dy's panels for the weight gradient, per layer (heads last).
         PackedGradients = network.Trunk.Append(network.Heads).Select(l => new FloatBuffer(maxBatch * l.Out)).ToArray();
         int features = config.FeatureSize;
-        InputMasks = new ulong[maxBatch * ActiveDepth.MaskWords(features)];
-        InputTileMasks = new ulong[ActiveDepth.TileWords(features) * ActiveDepth.TileStride(maxBatch)];
+        // Workers with their own copy of x also index all of it themselves (see InputMasksOf).
+        int indexCopies = network.Convolutions.Count == 0 && privateInputs ? workers : 1;
+        _maskLength = maxBatch * ActiveDepth.MaskWords(features);
+        _tileMaskLength = ActiveDepth.TileWords(features) * ActiveDepth.TileStride(maxBatch);
+        InputMasks = new ulong[_maskLength * indexCopies];
+        InputTileMasks = new ulong[_tileMaskLength * indexCopies];
         RowLosses = new double[maxBatch * config.Tasks.Count];
 
         // The convolutional front: per stage, im2col rows, conv outputs (post-ReLU), pooled outputs; for training,
@@ -161,8 +165,22 @@ public sealed class Workspace
 
     internal FloatBuffer[] PackedGradients { get; }
 
-    /// <summary>Per input row, a bit per non-zero input (see ActiveDepth.NonZeroMasks).</summary>
+    private readonly int _maskLength, _tileMaskLength;
+
+    /// <summary>Per input row, a bit per non-zero input (see ActiveDepth.NonZeroMasks); one table per worker with private inputs.</summary>
     internal ulong[] InputMasks { get; }
+
+    /// <summary>
+    /// Whether each worker indexes the whole batch into tables of its own (it gathered all of x itself): then no worker
+    /// waits for another's rows before fc1, and fc1's products read no mask written by the other core.
+    /// </summary>
+    internal bool PrivateIndex => WorkerInputs.Length > 0;
+
+    /// <summary>The row masks worker <paramref name="worker"/> reads and writes (everyone's shared table unless <see cref="PrivateIndex"/>).</summary>
+    internal Span<ulong> InputMasksOf(int worker) => InputMasks.AsSpan(PrivateIndex ? worker * _maskLength : 0, _maskLength);
+
+    /// <summary>The tile masks worker <paramref name="worker"/> reads and writes (as <see cref="InputMasksOf"/>).</summary>
+    internal Span<ulong> InputTileMasksOf(int worker) => InputTileMasks.AsSpan(PrivateIndex ? worker * _tileMaskLength : 0, _tileMaskLength);
 
     /// <summary>Per input row, a bit per tile of 5 inputs with a non-zero (see ActiveDepth.TileMasks).</summary>
     internal ulong[] InputTileMasks { get; }

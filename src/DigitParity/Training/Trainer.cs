@@ -221,22 +221,16 @@ public sealed class Trainer : IDisposable
         public void Execute(int worker)
         {
             // Each worker converts its share of the batch's rows (or, with its own copy of x, all of them) and indexes
-            // its share, so no core waits for one gatherer.
-            var (r0, r1) = MultiTaskNetwork.InputRows(_batch, worker, pool.Count);
-            int inputs = network.Config.InputSize;
-            bool whole = ws.WorkerInputs.Length > 0;
-            // The non-zero masks of this worker's rows come from the bytes, in the same pass (unless augmentation moves pixels).
+            // them, so no core waits for one gatherer. A worker with its own copy indexes all of it into its own tables
+            // and needs no barrier before fc1; otherwise the index is shared and everyone waits for all of its rows.
+            int inputs = network.Config.InputSize, words = ActiveDepth.MaskWords(inputs);
+            bool whole = ws.PrivateIndex;
+            var (r0, r1) = whole ? (0, _batch) : MultiTaskNetwork.InputRows(_batch, worker, pool.Count);
+            // The non-zero masks come from the bytes, in the same pass (unless augmentation moves pixels, or fc1 reads features).
             bool masks = options.Augmentation is null && network.Convolutions.Count == 0;
-            int words = ActiveDepth.MaskWords(inputs);
-            var ownMasks = masks ? ws.InputMasks.AsSpan(r0 * words, (r1 - r0) * words) : default;
-            if (whole)
-            {
-                Span<float> x = ws.TrunkInput(worker).Span;
-                _data!.GatherPixels(_indices.AsSpan(_first, r0), x);
-                _data.GatherPixels(_indices.AsSpan(_first + r0, r1 - r0), x[(r0 * inputs)..], ownMasks, words);
-                _data.GatherPixels(_indices.AsSpan(_first + r1, _batch - r1), x[(r1 * inputs)..]);
-            }
-            else _data!.GatherPixels(_indices.AsSpan(_first + r0, r1 - r0), ws.Input.AsSpan(r0 * inputs), ownMasks, words);
+            Span<float> x = whole ? ws.TrunkInput(worker).Span : ws.Input.Span;
+            _data!.GatherPixels(_indices.AsSpan(_first + r0, r1 - r0), x[(r0 * inputs)..],
+                masks ? ws.InputMasksOf(worker).Slice(r0 * words, (r1 - r0) * words) : default, words);
             if (options.Augmentation is { } augmentation)
             {
                 float[] original = _original[worker];
@@ -256,9 +250,8 @@ public sealed class Trainer : IDisposable
                 var (n0, n1) = whole ? (0, size) : MultiTaskNetwork.InputRows(size, worker, pool.Count);
                 _data.Prefetch(_indices.AsSpan(next + n0, n1 - n0));
             }
-            pool.Barrier();
+            if (!whole) pool.Barrier();
             network.ForwardLoss(ws, _batch, pool, worker);
-            pool.Barrier();
             network.Backward(ws, _batch, pool, worker, optimizer);
         }
     }
