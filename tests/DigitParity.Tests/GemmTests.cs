@@ -148,6 +148,54 @@ public sealed class GemmTests
         Assert.Equal(v, vf);
     }
 
+    // A given as bytes with a table of their values (fc1 reading pixel bytes) must give the bits of the same product over
+    // the values as floats: every ISA, row masks or tile masks, and the SGD epilogue.
+    [Theory]
+    [InlineData(100, 64, 784, false)]
+    [InlineData(784, 64, 100, true)]
+    [InlineData(23, 70, 131, false)]
+    [InlineData(131, 21, 23, true)]
+    public void ByteValuedAGivesTheBitsOfItsFloats(int m, int n, int k, bool transpose)
+    {
+        var rng = new Rng(29);
+        int lda = transpose ? m : k;
+        byte[] a8 = new byte[(transpose ? k : m) * lda];
+        for (int i = 0; i < a8.Length; i++) a8[i] = rng.NextFloat() < 0.75f ? (byte)0 : (byte)(rng.NextFloat() * 255.99f);
+        float[] values = Random(rng, 256);
+        values[0] = 0f; // the zero byte is the value masks skip
+        float[] a = a8.Select(v => values[v]).ToArray(), b = Random(rng, k * n), bias = Random(rng, n);
+        var rows = new ulong[(transpose ? k : m) * ActiveDepth.MaskWords(lda)];
+        ActiveDepth.NonZeroMasks(a, lda, lda, 0, transpose ? k : m, rows);
+        ulong[] masks = rows;
+        if (transpose)
+        {
+            masks = new ulong[ActiveDepth.TileWords(m) * ActiveDepth.TileStride(k)];
+            ActiveDepth.TileMasks(rows, m, k, 0, k, masks);
+        }
+        var options = transpose ? GemmOptions.TransposeA : GemmOptions.Relu;
+        float[] expected = new float[m * n];
+        Gemm.MultiplyNaive(a, lda, b, n, transpose ? default : bias, expected, n, m, n, k, options);
+        foreach (var isa in AvailableIsas())
+            foreach (bool sparse in new[] { false, true })
+            {
+                float[] actual = new float[m * n];
+                Gemm.Multiply(default, lda, b, n, transpose ? default : bias, actual, n, m, n, k, options, isa,
+                    depthMasks: sparse ? masks : default, aBytes: a8, byteValues: values);
+                Assert.True(expected.AsSpan().SequenceEqual(actual), $"{isa} sparse={sparse}");
+            }
+        Assert.Throws<ArgumentException>(() => Gemm.Multiply(default, lda, b, n, default, new float[m * n], n, m, n, k, options, Gemm.BestIsa,
+            aBytes: a8, byteValues: values.AsSpan(0, 255)));
+        Assert.Throws<ArgumentException>(() => Gemm.Multiply(default, lda, b, n, default, new float[m * n], n, m, n, k, options, Gemm.BestIsa,
+            aBytes: a8.AsSpan(0, a8.Length - 1), byteValues: values));
+        if (!transpose) return;
+        var sgd = new SgdRule(0.1f, 0.9f, 1e-3f, KeepGradient: false);
+        float[] w = Random(rng, m * n), v = Random(rng, m * n), wf = w.ToArray(), vf = v.ToArray();
+        for (int i = 0; i < w.Length; i++) (w[i], v[i]) = sgd.Apply(w[i], expected[i], v[i]);
+        Gemm.MultiplyWithSgd(default, lda, b, n, new float[m * n], n, m, n, k, options, masks, wf, vf, sgd, a8, values);
+        Assert.Equal(w, wf);
+        Assert.Equal(v, vf);
+    }
+
     // Each row visiting only its own non-zero columns (the conv gradient after max pooling) must give the dense product's
     // bits, on every ISA, for widths with a masked tail and depths over one 64-bit mask word.
     [Theory]

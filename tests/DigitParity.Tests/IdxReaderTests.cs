@@ -175,6 +175,23 @@ public sealed class GatherTests
     }
 
     [Fact]
+    public void PixelBytesComeWithTheirMasksAndTheirValuesAreTheFloats()
+    {
+        var data = new LabeledDataset(TestData.Mnist.Validation.Take(50), TaskDefinition.DigitAndParity);
+        int words = ActiveDepth.MaskWords(784);
+        byte[] pixels = new byte[3 * 784];
+        float[] x = new float[3 * 784];
+        ulong[] masks = Enumerable.Repeat(ulong.MaxValue, 3 * words).ToArray(), expected = new ulong[3 * words];
+        data.GatherPixelBytes([11, 0, 49], pixels, masks, words);
+        data.GatherPixels([11, 0, 49], x, expected, words);
+        Assert.Equal(expected, masks);
+        for (int i = 0; i < x.Length; i++) Assert.Equal(x[i], LabeledDataset.PixelValues[pixels[i]]);
+        for (int b = 0; b < 256; b++) Assert.Equal(b / 255f, LabeledDataset.PixelValues[b]);
+        Assert.Throws<ArgumentException>(() => data.GatherPixelBytes([11, 0, 49], pixels.AsSpan(1), masks, words));
+        Assert.Throws<ArgumentException>(() => data.GatherPixelBytes([11, 0, 49], pixels, masks.AsSpan(1), words));
+    }
+
+    [Fact]
     public void GatherCopiesTheChosenSamplesAndTheirTaskLabels()
     {
         var data = new LabeledDataset(TestData.Mnist.Validation.Take(50), TaskDefinition.DigitAndParity);

@@ -71,6 +71,54 @@ public sealed class LabeledDataset
             ToUnitFloats(Data.Image(indices[b]), x.Slice(b * features, features), masks.IsEmpty ? default : masks.Slice(b * maskWords, maskWords));
     }
 
+    /// <summary>
+    /// Pixel bytes of samples <paramref name="indices"/> as they are, (B, features), with each row's non-zero mask at
+    /// <c>masks[b · maskWords ..]</c>: a batch for products that read each byte's value from <see cref="PixelValues"/>
+    /// (a quarter of the memory a float batch writes and reads).
+    /// </summary>
+    public void GatherPixelBytes(ReadOnlySpan<int> indices, Span<byte> pixels, Span<ulong> masks, int maskWords)
+    {
+        int features = Data.FeatureCount;
+        if (pixels.Length < indices.Length * features) throw new ArgumentException("pixels is too small for the batch.", nameof(pixels));
+        if (maskWords < (features + 63) / 64 || masks.Length < (long)indices.Length * maskWords)
+            throw new ArgumentException("masks is too small for the batch.", nameof(masks));
+        for (int b = 0; b < indices.Length; b++)
+        {
+            ReadOnlySpan<byte> image = Data.Image(indices[b]);
+            image.CopyTo(pixels.Slice(b * features, features));
+            NonZeroBits(image, masks.Slice(b * maskWords, maskWords));
+        }
+    }
+
+    /// <summary>The value of each pixel byte, byte / 255: exactly what <see cref="ToUnitFloats(ReadOnlySpan{byte}, Span{float})"/> gives.</summary>
+    public static ReadOnlySpan<float> PixelValues => s_pixelValues;
+
+    private static readonly float[] s_pixelValues = UnitFloatTable();
+
+    private static float[] UnitFloatTable()
+    {
+        var bytes = new byte[256];
+        for (int i = 0; i < bytes.Length; i++) bytes[i] = (byte)i;
+        var values = new float[256];
+        ToUnitFloats(bytes, values);
+        return values;
+    }
+
+    // bits[w] bit i = (source[64w + i] != 0), the words past the pixels cleared.
+    private static unsafe void NonZeroBits(ReadOnlySpan<byte> source, Span<ulong> bits)
+    {
+        bits.Clear();
+        int i = 0;
+        fixed (byte* s = source)
+        {
+            if (Vector512.IsHardwareAccelerated)
+                for (; i + 64 <= source.Length; i += 64)
+                    bits[i >> 6] = ~Vector512.Equals(Vector512.Load(s + i), Vector512<byte>.Zero).ExtractMostSignificantBits();
+            for (; i < source.Length; i++)
+                if (s[i] != 0) bits[i >> 6] |= 1UL << (i & 63);
+        }
+    }
+
     /// <summary>destination[i] = source[i] / 255 (see the overload with a mask).</summary>
     public static void ToUnitFloats(ReadOnlySpan<byte> source, Span<float> destination) => ToUnitFloats(source, destination, default);
 

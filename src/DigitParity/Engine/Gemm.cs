@@ -63,6 +63,22 @@ internal struct HalfWidth : ITileWidth
     public static bool Half => true;
 }
 
+/// <summary>How a kernel reads an element of A: a float, or a byte looked up in a 256-entry table (a compile-time choice).</summary>
+internal unsafe interface IElementsA
+{
+    static abstract float At(float* a, byte* bytes, float* values, nint index);
+}
+
+internal unsafe struct FloatsA : IElementsA
+{
+    public static float At(float* a, byte* bytes, float* values, nint index) => a[index];
+}
+
+internal unsafe struct BytesA : IElementsA
+{
+    public static float At(float* a, byte* bytes, float* values, nint index) => values[bytes[index]];
+}
+
 /// <summary>Instruction sets the matrix multiply can run on; the best available is the default.</summary>
 internal enum GemmIsa
 {
@@ -115,14 +131,16 @@ public static unsafe class Gemm
     /// the weights W and momentum V laid out like C: <c>v = μ·v + (g + λ·w); w = w − η·v</c>, the same operations
     /// as <c>Sgd.Update</c>, so the result is bit for bit that of a separate update, without reading g back (and,
     /// unless the epilogue keeps it, without writing its final value either).
-    /// Depth masks are optional, as for the product that takes them (see <see cref="Multiply(ReadOnlySpan{float}, int, ReadOnlySpan{float}, int, ReadOnlySpan{float}, Span{float}, int, int, int, int, GemmOptions, GemmIsa, ReadOnlySpan{int}, ReadOnlySpan{int}, Span{float}, Span{float}, SgdRule, ReadOnlySpan{float}, ReadOnlySpan{ulong})"/>).
+    /// Depth masks and a byte-valued A are optional, as for the internal Multiply (see the comment there).
     /// </summary>
     internal static void MultiplyWithSgd(ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, Span<float> c, int ldc,
-        int m, int n, int k, GemmOptions options, ReadOnlySpan<ulong> depthMasks, Span<float> w, Span<float> v, SgdRule sgd)
+        int m, int n, int k, GemmOptions options, ReadOnlySpan<ulong> depthMasks, Span<float> w, Span<float> v, SgdRule sgd,
+        ReadOnlySpan<byte> aBytes = default, ReadOnlySpan<float> byteValues = default)
     {
         long needC = m == 0 || n == 0 ? 0 : (long)(m - 1) * ldc + n;
         if (w.Length < needC || v.Length < needC) throw new ArgumentException($"W and V must hold {needC} floats laid out like C.");
-        Multiply(a, lda, b, ldb, default, c, ldc, m, n, k, options, BestIsa, default, default, w, v, sgd, depthMasks: depthMasks);
+        Multiply(a, lda, b, ldb, default, c, ldc, m, n, k, options, BestIsa, default, default, w, v, sgd, depthMasks: depthMasks,
+            aBytes: aBytes, byteValues: byteValues);
     }
 
     private static void CheckDepthLists(int m, int k, ReadOnlySpan<int> depthLists, ReadOnlySpan<int> depthCounts)
@@ -150,9 +168,12 @@ public static unsafe class Gemm
         Span<float> c, int ldc, int m, int n, int k, GemmOptions options, GemmIsa isa,
         ReadOnlySpan<int> depthLists = default, ReadOnlySpan<int> depthCounts = default,
         Span<float> w = default, Span<float> v = default, SgdRule sgd = default, ReadOnlySpan<float> gate = default,
-        ReadOnlySpan<ulong> depthMasks = default)
+        ReadOnlySpan<ulong> depthMasks = default, ReadOnlySpan<byte> aBytes = default, ReadOnlySpan<float> byteValues = default)
     {
-        CheckArguments(a, lda, b, ldb, bias, c, ldc, m, n, k, options);
+        // A as bytes (MNIST pixels): element (i, p) is byteValues[aBytes[...]], laid out as A would be; `a` is not read.
+        bool bytes = !aBytes.IsEmpty || !byteValues.IsEmpty;
+        if (bytes && byteValues.Length < 256) throw new ArgumentException("byteValues must give a value for each of the 256 bytes.", nameof(byteValues));
+        CheckArguments(bytes ? default : a, lda, b, ldb, bias, c, ldc, m, n, k, options, bytes ? aBytes.Length : -1);
         if (!gate.IsEmpty && gate.Length < (long)(m - 1) * ldc + n) throw new ArgumentException("gate must be laid out like C.", nameof(gate));
         bool byTile = (options & GemmOptions.TransposeA) != 0;
         int maskStride = byTile ? ActiveDepth.TileStride(k) : ActiveDepth.MaskWords(k);
@@ -165,17 +186,23 @@ public static unsafe class Gemm
         fixed (float* pa = a, pb = b, pbias = bias, pc = c, pw = w, pv = v, pg = gate)
         fixed (int* lists = depthLists, counts = depthCounts)
         fixed (ulong* masks = depthMasks)
+        fixed (byte* pa8 = aBytes)
+        fixed (float* pvalues = byteValues)
         {
             var args = new Operands(pa, lda, pb, ldb, bias.IsEmpty ? null : pbias, pc, ldc, k, options)
             {
+                A8 = bytes ? pa8 : null, ByteValues = pvalues,
                 W = pw, V = pv, Update = !w.IsEmpty, KeepGradient = sgd.KeepGradient, Sgd = sgd, Gate = gate.IsEmpty ? null : pg,
                 Masks = depthMasks.IsEmpty ? null : masks, MaskStride = maskStride, MasksByTile = byTile,
             };
             switch (isa)
             {
-                case GemmIsa.Avx512: Blocked<Simd512, Vector512<float>>(args, m, n, sparse ? lists : null, counts); break;
-                case GemmIsa.Avx2: Blocked<Simd256, Vector256<float>>(args, m, n, sparse ? lists : null, counts); break;
-                default: Scalar(args, m, n); break; // dense: skipping zeros is only a shortcut
+                case GemmIsa.Avx512 when bytes: Blocked<Simd512, Vector512<float>, BytesA>(args, m, n, sparse ? lists : null, counts); break;
+                case GemmIsa.Avx512: Blocked<Simd512, Vector512<float>, FloatsA>(args, m, n, sparse ? lists : null, counts); break;
+                case GemmIsa.Avx2 when bytes: Blocked<Simd256, Vector256<float>, BytesA>(args, m, n, sparse ? lists : null, counts); break;
+                case GemmIsa.Avx2: Blocked<Simd256, Vector256<float>, FloatsA>(args, m, n, sparse ? lists : null, counts); break;
+                case GemmIsa.Scalar when bytes: Scalar<BytesA>(args, m, n); break;
+                default: Scalar<FloatsA>(args, m, n); break; // dense: skipping zeros is only a shortcut
             }
         }
     }
@@ -204,8 +231,9 @@ public static unsafe class Gemm
         return accumulate && hasBias ? c + bias : accumulate ? c : hasBias ? bias : 0f;
     }
 
+    // aLength: the length of A when it is not `a` (bytes), else −1.
     private static void CheckArguments(ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, ReadOnlySpan<float> bias,
-        ReadOnlySpan<float> c, int ldc, int m, int n, int k, GemmOptions options)
+        ReadOnlySpan<float> c, int ldc, int m, int n, int k, GemmOptions options, int aLength = -1)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(m);
         ArgumentOutOfRangeException.ThrowIfNegative(n);
@@ -218,7 +246,8 @@ public static unsafe class Gemm
         long needA = k == 0 ? 0 : transposeA ? (long)(k - 1) * lda + m : (long)(m - 1) * lda + k;
         long needB = k == 0 ? 0 : (long)(k - 1) * ldb + n;
         long needC = (long)(m - 1) * ldc + n;
-        if (a.Length < needA) throw new ArgumentException($"A holds {a.Length} floats; this product reads {needA}.", nameof(a));
+        int haveA = aLength >= 0 ? aLength : a.Length;
+        if (haveA < needA) throw new ArgumentException($"A holds {haveA} elements; this product reads {needA}.", nameof(a));
         if (b.Length < needB) throw new ArgumentException($"B holds {b.Length} floats; this product reads {needB}.", nameof(b));
         if (c.Length < needC) throw new ArgumentException($"C holds {c.Length} floats; this product writes {needC}.", nameof(c));
         if (!bias.IsEmpty && bias.Length < n) throw new ArgumentException($"bias holds {bias.Length} floats; expected {n}.", nameof(bias));
@@ -228,6 +257,9 @@ public static unsafe class Gemm
     private struct Operands(float* a, int lda, float* b, int ldb, float* bias, float* c, int ldc, int k, GemmOptions options)
     {
         public float* A = a;
+        // A as bytes and the value of each byte (see Multiply); A8 is null for float A.
+        public byte* A8;
+        public float* ByteValues;
         public nint RowStride = (options & GemmOptions.TransposeA) != 0 ? 1 : lda;
         public nint DepthStride = (options & GemmOptions.TransposeA) != 0 ? lda : 1;
         public float* B = b;
@@ -260,7 +292,8 @@ public static unsafe class Gemm
     // stored and reloaded is exact), so blocking does not change a single bit of the result.
     // With depth lists, tile t visits only the p in lists[t·k ..] (ascending), block by block via a cursor.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Blocked<TS, TV>(in Operands x, int m, int n, int* lists, int* counts) where TS : struct, ISimd<TV> where TV : struct
+    private static void Blocked<TS, TV, TA>(in Operands x, int m, int n, int* lists, int* counts)
+        where TS : struct, ISimd<TV> where TV : struct where TA : struct, IElementsA
     {
         int width = TS.TileVectors * TS.Count;
         int tiles = (m + TileRows - 1) / TileRows;
@@ -279,6 +312,7 @@ public static unsafe class Gemm
                 if (lists == null && x.Masks == null)
                 {
                     block.A = x.A + p0 * x.DepthStride;
+                    block.A8 = x.A8 + p0 * x.DepthStride;
                     block.B = x.B + p0 * x.Ldb;
                 }
                 if (p0 > 0) { block.Bias = null; block.Accumulate = true; }
@@ -306,7 +340,7 @@ public static unsafe class Gemm
                     }
                     int rows = Math.Min(TileRows, m - i);
                     if (rows == TileRows && columns == width)
-                        FullTile<TS, TV, FullWidth>(block, i, j, list, count);
+                        FullTile<TS, TV, FullWidth, TA>(block, i, j, list, count);
                     else
                     {
                         // A panel of 32 or more columns (conv1's 32 channels, a 32-column share) still gets 10
@@ -314,11 +348,11 @@ public static unsafe class Gemm
                         int jj = j;
                         if (rows == TileRows && TS.TileVectors == 4 && columns >= width / 2)
                         {
-                            FullTile<TS, TV, HalfWidth>(block, i, j, list, count);
+                            FullTile<TS, TV, HalfWidth, TA>(block, i, j, list, count);
                             jj += width / 2;
                         }
                         for (; jj < j + columns; jj += TS.Count)
-                            EdgeTile<TS, TV>(block, i, jj, rows, Math.Min(TS.Count, j + columns - jj), list, count);
+                            EdgeTile<TS, TV, TA>(block, i, jj, rows, Math.Min(TS.Count, j + columns - jj), list, count);
                     }
                 }
                 p0 += DepthBlock;
@@ -340,8 +374,8 @@ public static unsafe class Gemm
     // C[i..i+5, j..j+width] in 5 × TileVectors accumulators (a HalfWidth tile: 5 × 2, half the width): per step of p,
     // TileVectors loads of B and 5 broadcasts of A feed 5 × TileVectors FMAs.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void FullTile<TS, TV, TW>(in Operands x, int i, int j, int* list, int count)
-        where TS : struct, ISimd<TV> where TV : struct where TW : struct, ITileWidth
+    private static void FullTile<TS, TV, TW, TA>(in Operands x, int i, int j, int* list, int count)
+        where TS : struct, ISimd<TV> where TV : struct where TW : struct, ITileWidth where TA : struct, IElementsA
     {
         int w = TS.Count;
         bool four = TS.TileVectors == 4 && !TW.Half;
@@ -381,28 +415,30 @@ public static unsafe class Gemm
             }
         }
 
-        float* a0 = x.A + i * x.RowStride;
+        float* af = x.A, values = x.ByteValues;
+        byte* a8 = x.A8;
         float* b0p = x.B + j;
-        nint rs = x.RowStride, ds = x.DepthStride, ldb = x.Ldb;
+        nint a0 = i * x.RowStride, rs = x.RowStride, ds = x.DepthStride, ldb = x.Ldb;
         for (int q = 0; q < count; q++)
         {
             nint p = list == null ? q : list[q];
-            float* a = a0 + p * ds, b = b0p + p * ldb;
+            nint a = a0 + p * ds;
+            float* b = b0p + p * ldb;
             TV b0 = TS.Load(b), b1 = TS.Load(b + w), b2 = TS.Zero, b3 = TS.Zero;
             if (four) { b2 = TS.Load(b + 2 * w); b3 = TS.Load(b + 3 * w); }
-            TV av = TS.Broadcast(a[0]);
+            TV av = TS.Broadcast(TA.At(af, a8, values, a));
             c00 = TS.MultiplyAdd(av, b0, c00); c01 = TS.MultiplyAdd(av, b1, c01);
             if (four) { c02 = TS.MultiplyAdd(av, b2, c02); c03 = TS.MultiplyAdd(av, b3, c03); }
-            av = TS.Broadcast(a[rs]);
+            av = TS.Broadcast(TA.At(af, a8, values, a + rs));
             c10 = TS.MultiplyAdd(av, b0, c10); c11 = TS.MultiplyAdd(av, b1, c11);
             if (four) { c12 = TS.MultiplyAdd(av, b2, c12); c13 = TS.MultiplyAdd(av, b3, c13); }
-            av = TS.Broadcast(a[2 * rs]);
+            av = TS.Broadcast(TA.At(af, a8, values, a + 2 * rs));
             c20 = TS.MultiplyAdd(av, b0, c20); c21 = TS.MultiplyAdd(av, b1, c21);
             if (four) { c22 = TS.MultiplyAdd(av, b2, c22); c23 = TS.MultiplyAdd(av, b3, c23); }
-            av = TS.Broadcast(a[3 * rs]);
+            av = TS.Broadcast(TA.At(af, a8, values, a + 3 * rs));
             c30 = TS.MultiplyAdd(av, b0, c30); c31 = TS.MultiplyAdd(av, b1, c31);
             if (four) { c32 = TS.MultiplyAdd(av, b2, c32); c33 = TS.MultiplyAdd(av, b3, c33); }
-            av = TS.Broadcast(a[4 * rs]);
+            av = TS.Broadcast(TA.At(af, a8, values, a + 4 * rs));
             c40 = TS.MultiplyAdd(av, b0, c40); c41 = TS.MultiplyAdd(av, b1, c41);
             if (four) { c42 = TS.MultiplyAdd(av, b2, c42); c43 = TS.MultiplyAdd(av, b3, c43); }
         }
@@ -458,7 +494,8 @@ public static unsafe class Gemm
     // Up to 5 rows × one vector of up to Count columns, with masked loads and stores so that
     // nothing outside C or B is touched: the edges of any shape (1×1, 5×63, 101×785, ...).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void EdgeTile<TS, TV>(in Operands x, int i, int j, int rows, int columns, int* list, int count) where TS : struct, ISimd<TV> where TV : struct
+    private static void EdgeTile<TS, TV, TA>(in Operands x, int i, int j, int rows, int columns, int* list, int count)
+        where TS : struct, ISimd<TV> where TV : struct where TA : struct, IElementsA
     {
         TV mask = TS.FirstLanes(columns);
         TV init = x.Bias != null ? TS.LoadMasked(x.Bias + j, mask) : TS.Zero;
@@ -473,19 +510,21 @@ public static unsafe class Gemm
             if (rows > 3) r3 = TS.Add(TS.LoadMasked(c + 3 * ldc, mask), init);
             if (rows > 4) r4 = TS.Add(TS.LoadMasked(c + 4 * ldc, mask), init);
         }
-        float* a0 = x.A + i * x.RowStride;
+        float* af = x.A, values = x.ByteValues;
+        byte* a8 = x.A8;
         float* b0 = x.B + j;
-        nint rs = x.RowStride, ds = x.DepthStride, ldb = x.Ldb;
+        nint a0 = i * x.RowStride, rs = x.RowStride, ds = x.DepthStride, ldb = x.Ldb;
         for (int q = 0; q < count; q++)
         {
             nint p = list == null ? q : list[q];
-            float* a = a0 + p * ds, b = b0 + p * ldb;
+            nint a = a0 + p * ds;
+            float* b = b0 + p * ldb;
             TV bv = TS.LoadMasked(b, mask);
-            r0 = TS.MultiplyAdd(TS.Broadcast(a[0]), bv, r0);
-            if (rows > 1) r1 = TS.MultiplyAdd(TS.Broadcast(a[rs]), bv, r1);
-            if (rows > 2) r2 = TS.MultiplyAdd(TS.Broadcast(a[2 * rs]), bv, r2);
-            if (rows > 3) r3 = TS.MultiplyAdd(TS.Broadcast(a[3 * rs]), bv, r3);
-            if (rows > 4) r4 = TS.MultiplyAdd(TS.Broadcast(a[4 * rs]), bv, r4);
+            r0 = TS.MultiplyAdd(TS.Broadcast(TA.At(af, a8, values, a)), bv, r0);
+            if (rows > 1) r1 = TS.MultiplyAdd(TS.Broadcast(TA.At(af, a8, values, a + rs)), bv, r1);
+            if (rows > 2) r2 = TS.MultiplyAdd(TS.Broadcast(TA.At(af, a8, values, a + 2 * rs)), bv, r2);
+            if (rows > 3) r3 = TS.MultiplyAdd(TS.Broadcast(TA.At(af, a8, values, a + 3 * rs)), bv, r3);
+            if (rows > 4) r4 = TS.MultiplyAdd(TS.Broadcast(TA.At(af, a8, values, a + 4 * rs)), bv, r4);
         }
         if (x.Relu) { r0 = TS.Relu(r0); r1 = TS.Relu(r1); r2 = TS.Relu(r2); r3 = TS.Relu(r3); r4 = TS.Relu(r4); }
         nint at = i * x.Ldc + j;
@@ -497,17 +536,17 @@ public static unsafe class Gemm
     }
 
     // No SIMD: the i-p-j loop order streams rows of B; per element the operation order is unchanged.
-    private static void Scalar(in Operands x, int m, int n)
+    private static void Scalar<TA>(in Operands x, int m, int n) where TA : struct, IElementsA
     {
         for (int i = 0; i < m; i++)
         {
             float* c = x.C + i * x.Ldc;
             for (int j = 0; j < n; j++)
                 c[j] = Initial(c[j], x.Bias != null ? x.Bias[j] : 0f, x.Accumulate ? GemmOptions.Accumulate : GemmOptions.None, x.Bias != null);
-            float* a = x.A + i * x.RowStride;
+            nint a = i * x.RowStride;
             for (int p = 0; p < x.K; p++)
             {
-                float aip = a[p * x.DepthStride];
+                float aip = TA.At(x.A, x.A8, x.ByteValues, a + p * x.DepthStride);
                 float* b = x.B + p * x.Ldb;
                 for (int j = 0; j < n; j++) c[j] = MathF.FusedMultiplyAdd(aip, b[j], c[j]);
             }

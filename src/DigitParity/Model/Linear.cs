@@ -96,22 +96,27 @@ public sealed class Linear
     // With x's row masks (ActiveDepth.NonZeroMasks), each 5-row tile skips the inputs that are zero in all its rows.
     // The masks are built in the same step, so the product trusts them instead of re-reading every entry to check it
     // (measured: the check cost as much as 10 % of fc1's products).
+    // With xBytes, x is given as bytes (B, In) whose values are byteValues[byte] (pixels), and `x` is not read.
     internal void Forward(ParameterStore store, ReadOnlySpan<float> x, Span<float> y, int batch, bool relu, int worker, int workers,
-        ReadOnlySpan<ulong> rowMasks = default)
+        ReadOnlySpan<ulong> rowMasks = default, ReadOnlySpan<byte> xBytes = default, ReadOnlySpan<float> byteValues = default)
     {
         Span<float> w = store.Value(Weight), bias = store.Value(Bias);
         var options = relu ? GemmOptions.Relu : GemmOptions.None;
         if (SplitsRows(workers))
         {
             var (b0, b1) = RowShare(batch, worker, workers);
-            if (b0 < b1) Gemm.Multiply(x[(b0 * In)..], In, w, Out, bias, y[(b0 * Out)..], Out, b1 - b0, Out, In, options);
+            if (b0 < b1)
+                Gemm.Multiply(xBytes.IsEmpty ? x[(b0 * In)..] : default, In, w, Out, bias, y[(b0 * Out)..], Out, b1 - b0, Out, In, options, Gemm.BestIsa,
+                    depthMasks: rowMasks.IsEmpty ? default : rowMasks[(b0 * ActiveDepth.MaskWords(In))..],
+                    aBytes: xBytes.IsEmpty ? default : xBytes[(b0 * In)..], byteValues: byteValues);
             return;
         }
         var (j0, j1) = OutputShare(worker, workers);
         for (int j = j0; j < j1; j += PanelWidth)
         {
             int n = PanelColumns(j);
-            Gemm.Multiply(x, In, w[(j * In)..], n, bias[j..(j + n)], y[j..], Out, batch, n, In, options, Gemm.BestIsa, depthMasks: rowMasks);
+            Gemm.Multiply(x, In, w[(j * In)..], n, bias[j..(j + n)], y[j..], Out, batch, n, In, options, Gemm.BestIsa, depthMasks: rowMasks,
+                aBytes: xBytes, byteValues: byteValues);
         }
     }
 
@@ -127,8 +132,9 @@ public sealed class Linear
     // (then Update skips W).
     internal bool Backward(ParameterStore store, ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx, Span<float> packed,
         Span<float> wT, int batch, int worker, int workers, ReadOnlySpan<ulong> tileMasks = default,
-        IParameterUpdate? fuse = null, bool reluInput = false)
+        IParameterUpdate? fuse = null, bool reluInput = false, ReadOnlySpan<byte> xBytes = default, ReadOnlySpan<float> byteValues = default)
     {
+        if (!xBytes.IsEmpty && !dx.IsEmpty) throw new ArgumentException("An input given as bytes has no gradient to pass on.", nameof(dx));
         Span<float> velocity = default;
         SgdRule sgd = default;
         bool fused = false;
@@ -142,7 +148,9 @@ public sealed class Linear
         var (i0, i1) = InputShare(worker, workers);
         if (SplitsRows(workers))
         {
-            if (i0 < i1) Gemm.Multiply(x[i0..], In, dy, Out, default, dw[(i0 * Out)..], Out, i1 - i0, Out, batch, GemmOptions.TransposeA);
+            if (i0 < i1)
+                Gemm.Multiply(xBytes.IsEmpty ? x[i0..] : default, In, dy, Out, default, dw[(i0 * Out)..], Out, i1 - i0, Out, batch, GemmOptions.TransposeA,
+                    Gemm.BestIsa, aBytes: xBytes.IsEmpty ? default : xBytes[i0..], byteValues: byteValues);
             if (worker == 0) ColumnSums(dy, batch, 0, Out, db);
         }
         else
@@ -161,9 +169,10 @@ public sealed class Linear
                 int ldy = n == Out ? Out : n;
                 if (fused)
                     Gemm.MultiplyWithSgd(x, In, dyPanel, ldy, dw[(j * In)..], n, In, n, batch, GemmOptions.TransposeA, tileMasks,
-                        store.Value(Weight)[(j * In)..], velocity[(j * In)..], sgd);
+                        store.Value(Weight)[(j * In)..], velocity[(j * In)..], sgd, xBytes, byteValues);
                 else
-                    Gemm.Multiply(x, In, dyPanel, ldy, default, dw[(j * In)..], n, In, n, batch, GemmOptions.TransposeA, Gemm.BestIsa, depthMasks: tileMasks);
+                    Gemm.Multiply(x, In, dyPanel, ldy, default, dw[(j * In)..], n, In, n, batch, GemmOptions.TransposeA, Gemm.BestIsa, depthMasks: tileMasks,
+                        aBytes: xBytes, byteValues: byteValues);
             }
             if (j0 < j1) ColumnSums(dy, batch, j0, j1, db[j0..j1]);
         }

@@ -92,7 +92,7 @@ public sealed class MultiTaskNetwork
     /// <summary>Buffers for batches of up to <paramref name="maxBatch"/> samples (with the backward pass's unless <paramref name="training"/> is false).</summary>
     public Workspace CreateWorkspace(int maxBatch, bool training = true) => new(this, maxBatch, training);
 
-    /// <summary>A training workspace for <paramref name="workers"/> workers that each gather the whole batch (see Workspace.WorkerInputs).</summary>
+    /// <summary>A training workspace for <paramref name="workers"/> workers that each gather the whole batch (see Workspace.WorkerPixels).</summary>
     internal Workspace CreateWorkspace(int maxBatch, int workers, bool privateInputs) => new(this, maxBatch, training: true, workers, privateInputs);
 
     /// <summary>The rows of the input batch a worker fills (whole 5-row tiles), before <see cref="IndexInput"/>.</summary>
@@ -108,7 +108,7 @@ public sealed class MultiTaskNetwork
     {
         ForwardConvolutions(ws, r0, r1);
         int inputs = Trunk[0].In; // the feature size, without rebuilding the stage list every step
-        ActiveDepth.IndexRows(ws.TrunkInput(worker), batch, inputs, r0, r1, ws.InputMasksOf(worker), ws.InputTileMasksOf(worker), default, default,
+        ActiveDepth.IndexRows(ws.Features, batch, inputs, r0, r1, ws.InputMasksOf(worker), ws.InputTileMasksOf(worker), default, default,
             masksReady && Convolutions.Count == 0);
     }
 
@@ -205,7 +205,8 @@ public sealed class MultiTaskNetwork
     internal void Forward(Workspace ws, int batch, WorkerPool pool, int worker)
     {
         int workers = pool.Count;
-        Trunk[0].Forward(Parameters, ws.TrunkInput(worker), ws.Activations[0], batch, relu: true, worker, workers, ws.InputMasksOf(worker));
+        Trunk[0].Forward(Parameters, ws.Features, ws.Activations[0], batch, relu: true, worker, workers, ws.InputMasksOf(worker),
+            ws.PixelsOf(worker), PixelValues(ws));
         Dropout(ws, 0, batch, worker, workers);
         for (int l = 1; l < Trunk.Count; l++)
         {
@@ -216,6 +217,9 @@ public sealed class MultiTaskNetwork
         if (!(Trunk[^1].SplitsRows(workers) && Heads.SplitsRows(workers))) pool.Barrier();
         Heads.Forward(Parameters, ws.Activations[^1], ws.Logits, batch, relu: false, worker, workers);
     }
+
+    // What each pixel byte stands for when fc1 reads the workers' own byte copies of x.
+    private static ReadOnlySpan<float> PixelValues(Workspace ws) => ws.PrivateIndex ? LabeledDataset.PixelValues : default;
 
     // In a training pass with dropout: the part of trunk layer l's output this worker just wrote.
     private void Dropout(Workspace ws, int l, int batch, int worker, int workers)
@@ -306,8 +310,8 @@ public sealed class MultiTaskNetwork
         }
         if (Convolutions.Count == 0)
         {
-            bool fused = Trunk[0].Backward(Parameters, ws.TrunkInput(worker), ws.ActivationGradients[0], default, ws.PackedGradients[0], default, batch, worker, pool.Count,
-                ws.InputTileMasksOf(worker), fuse: update);
+            bool fused = Trunk[0].Backward(Parameters, ws.Features, ws.ActivationGradients[0], default, ws.PackedGradients[0], default, batch, worker, pool.Count,
+                ws.InputTileMasksOf(worker), fuse: update, xBytes: ws.PixelsOf(worker), byteValues: PixelValues(ws));
             if (update is not null) Trunk[0].Update(update, worker, pool.Count, weightDone: fused);
             return;
         }

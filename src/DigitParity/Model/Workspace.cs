@@ -72,8 +72,8 @@ public sealed class Workspace
         ConvWeightLists = convs.Select((c, l) => training && l > 0 ? new int[c.OutChannels * convRows[l]] : []).ToArray();
         ConvWeightCounts = convs.Select((c, l) => training && l > 0 ? new int[c.OutChannels] : []).ToArray();
         Features = convs.Count > 0 ? Pooled[^1] : Input;
-        WorkerInputs = convs.Count == 0 && privateInputs
-            ? Enumerable.Range(1, workers - 1).Select(_ => new FloatBuffer(maxBatch * config.InputSize)).ToArray()
+        WorkerPixels = convs.Count == 0 && privateInputs && workers > 1
+            ? Enumerable.Range(0, workers).Select(_ => new byte[maxBatch * config.InputSize]).ToArray()
             : [];
         Labels = config.Tasks.Select(_ => new int[maxBatch]).ToArray();
         Predictions = config.Tasks.Select(_ => new int[maxBatch]).ToArray();
@@ -89,15 +89,16 @@ public sealed class Workspace
     public int MaxBatch { get; }
 
     /// <summary>
-    /// Copies of x for workers 1, 2, ... when every worker gathers the whole batch itself (an MLP trained on more
-    /// than one thread, without augmentation): each worker's fc1 then reads an x in its own core's cache, instead of
-    /// the half of x another core just wrote (measured: fc1's forward product 84 instead of 112 µs a step; training
-    /// +7 %, though every worker converts all 100 images). Empty otherwise: the workers share <see cref="Input"/>.
+    /// One copy of the batch's pixel bytes per worker when every worker gathers the whole batch itself (an MLP trained
+    /// on more than one thread, without augmentation): each worker's fc1 then reads an x in its own core's cache,
+    /// instead of the half of x another core just wrote (measured in session 3: fc1's forward product 84 instead of
+    /// 112 µs a step), and as bytes, whose value fc1's products look up (LabeledDataset.PixelValues): a quarter of the
+    /// memory of floats to write and read. Empty otherwise: the workers share <see cref="Input"/>.
     /// </summary>
-    internal FloatBuffer[] WorkerInputs { get; }
+    internal byte[][] WorkerPixels { get; }
 
-    /// <summary>The trunk's input as worker <paramref name="worker"/> reads it: its own copy of x, or <see cref="Features"/>.</summary>
-    internal FloatBuffer TrunkInput(int worker) => worker > 0 && worker <= WorkerInputs.Length ? WorkerInputs[worker - 1] : Features;
+    /// <summary>Worker <paramref name="worker"/>'s copy of the batch's pixels (see <see cref="WorkerPixels"/>); empty without one.</summary>
+    internal Span<byte> PixelsOf(int worker) => PrivateIndex ? WorkerPixels[worker] : default;
 
     /// <summary>x: (B, InputSize).</summary>
     public FloatBuffer Input { get; }
@@ -174,7 +175,7 @@ public sealed class Workspace
     /// Whether each worker indexes the whole batch into tables of its own (it gathered all of x itself): then no worker
     /// waits for another's rows before fc1, and fc1's products read no mask written by the other core.
     /// </summary>
-    internal bool PrivateIndex => WorkerInputs.Length > 0;
+    internal bool PrivateIndex => WorkerPixels.Length > 0;
 
     /// <summary>The row masks worker <paramref name="worker"/> reads and writes (everyone's shared table unless <see cref="PrivateIndex"/>).</summary>
     internal Span<ulong> InputMasksOf(int worker) => InputMasks.AsSpan(PrivateIndex ? worker * _maskLength : 0, _maskLength);

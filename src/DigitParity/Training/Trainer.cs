@@ -228,8 +228,8 @@ public sealed class Trainer : IDisposable
             var (r0, r1) = whole ? (0, _batch) : MultiTaskNetwork.InputRows(_batch, worker, pool.Count);
             // The non-zero masks come from the bytes, in the same pass (unless augmentation moves pixels, or fc1 reads features).
             bool masks = options.Augmentation is null && network.Convolutions.Count == 0;
-            Span<float> x = whole ? ws.TrunkInput(worker).Span : ws.Input.Span;
-            _data!.GatherPixels(_indices.AsSpan(_first + r0, r1 - r0), x[(r0 * inputs)..],
+            if (whole) _data!.GatherPixelBytes(_indices.AsSpan(_first, _batch), ws.PixelsOf(worker), ws.InputMasksOf(worker), words);
+            else _data!.GatherPixels(_indices.AsSpan(_first + r0, r1 - r0), ws.Input.AsSpan(r0 * inputs),
                 masks ? ws.InputMasksOf(worker).Slice(r0 * words, (r1 - r0) * words) : default, words);
             if (options.Augmentation is { } augmentation)
             {
