@@ -72,7 +72,7 @@ public sealed class Workspace
         ConvWeightLists = convs.Select((c, l) => training && l > 0 ? new int[c.OutChannels * convRows[l]] : []).ToArray();
         ConvWeightCounts = convs.Select((c, l) => training && l > 0 ? new int[c.OutChannels] : []).ToArray();
         Features = convs.Count > 0 ? Pooled[^1] : Input;
-        WorkerPixels = convs.Count == 0 && privateInputs && workers > 1
+        WorkerPixels = convs.Count == 0 && privateInputs
             ? Enumerable.Range(0, workers).Select(_ => new byte[maxBatch * config.InputSize]).ToArray()
             : [];
         Labels = config.Tasks.Select(_ => new int[maxBatch]).ToArray();
@@ -90,7 +90,7 @@ public sealed class Workspace
 
     /// <summary>
     /// One copy of the batch's pixel bytes per worker when every worker gathers the whole batch itself (an MLP trained
-    /// on more than one thread, without augmentation): each worker's fc1 then reads an x in its own core's cache,
+    /// without augmentation): each worker's fc1 then reads an x in its own core's cache,
     /// instead of the half of x another core just wrote (measured in session 3: fc1's forward product 84 instead of
     /// 112 µs a step), and as bytes, whose value fc1's products look up (LabeledDataset.PixelValues): a quarter of the
     /// memory of floats to write and read. Empty otherwise: the workers share <see cref="Input"/>.
