@@ -36,6 +36,22 @@ public static class MlpProfile
         var masks = new ulong[batch * words];
         var h1 = new float[batch * fc1.Out];
         var gathered = new float[batch * features];
+        // Logits of 16 different batches (the loss's branches see new values each step, as in training).
+        var logitSets = new float[16][];
+        int lossRound = 0;
+        for (int i = 0; i < logitSets.Length; i++)
+        {
+            train.GatherPixels(order.AsSpan((i + 1) * batch, batch), gathered);
+            network.IndexInput(ws, batch, 0, batch);
+            fc1.Forward(store, gathered, ws.Activations[0], batch, relu: true, 0, 1);
+            fc2.Forward(store, ws.Activations[0], ws.Activations[1], batch, relu: true, 0, 1);
+            heads.Forward(store, ws.Activations[1], ws.Logits, batch, relu: false, 0, 1);
+            logitSets[i] = ws.Logits.Span[..(batch * heads.Out)].ToArray();
+        }
+        network.IndexInput(ws, batch, 0, batch);
+        fc1.Forward(store, x, ws.Activations[0], batch, relu: true, 0, 1);
+        fc2.Forward(store, ws.Activations[0], ws.Activations[1], batch, relu: true, 0, 1);
+        heads.Forward(store, ws.Activations[1], ws.Logits, batch, relu: false, 0, 1);
         double fc1Flops = 2.0 * batch * fc1.In * fc1.Out;
         (string Name, double Flops, Action Work)[] phases =
         {
@@ -70,6 +86,11 @@ public static class MlpProfile
             ("fc2 forward", 2.0 * batch * fc2.In * fc2.Out, () => fc2.Forward(store, ws.Activations[0], ws.Activations[1], batch, relu: true, 0, 1)),
             ("heads forward", 2.0 * batch * heads.In * heads.Out, () => heads.Forward(store, ws.Activations[1], ws.Logits, batch, relu: false, 0, 1)),
             ("loss (softmax, cross-entropy, dlogits)", 0, () => network.Loss(ws, batch, 0, 1)),
+            ("  on 16 batches' logits in turn", 0, () =>
+            {
+                logitSets[lossRound++ & 15].CopyTo(ws.Logits.Span);
+                network.Loss(ws, batch, 0, 1);
+            }),
             ("heads backward", 4.0 * batch * heads.In * heads.Out, () => heads.Backward(store, ws.Activations[1], ws.LogitGradients, ws.ActivationGradients[1], ws.PackedGradients[2], ws.TransposedWeights[2], batch, 0, 1, reluInput: true)),
             ("fc2 backward", 4.0 * batch * fc2.In * fc2.Out, () => fc2.Backward(store, ws.Activations[0], ws.ActivationGradients[1], ws.ActivationGradients[0], ws.PackedGradients[1], ws.TransposedWeights[1], batch, 0, 1, reluInput: true)),
             ("fc1 dW skipping zeros, SGD folded in", fc1Flops, () => fc1.Backward(store, x, ws.ActivationGradients[0], default, ws.PackedGradients[0], default, batch, 0, 1, ws.InputTileMasks, fuse: sgd)),

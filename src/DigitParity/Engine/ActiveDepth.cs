@@ -87,8 +87,8 @@ public static unsafe class ActiveDepth
     /// <summary>Words per column of a tile-mask table of <paramref name="columns"/> columns (one bit per 5-column tile).</summary>
     public static int TileWords(int columns) => (Tiles(columns) + 63) / 64;
 
-    /// <summary>Rows a tile-mask table holds for <paramref name="rows"/> rows (padded to whole 8-row vectors).</summary>
-    public static int TileStride(int rows) => (rows + 7) / 8 * 8;
+    /// <summary>Rows a tile-mask table holds for <paramref name="rows"/> rows (padded to whole pairs of 8-row vectors).</summary>
+    public static int TileStride(int rows) => (rows + 15) / 16 * 16;
 
     /// <summary>
     /// For rows [<paramref name="firstRow"/>, <paramref name="endRow"/>) of A (k rows of <paramref name="columns"/>): from the
@@ -154,6 +154,7 @@ public static unsafe class ActiveDepth
         {
             ulong any = 0;
             for (int r = firstRow; r < endRow; r++) any |= masks[(nint)r * words + w];
+            if (any == 0) continue; // a blank stretch (MNIST's top and bottom rows): the same word in most tiles
             found = Append(list, found, (uint)any & 0xFFFF, w * 64);
             found = Append(list, found, (uint)(any >> 16) & 0xFFFF, w * 64 + 16);
             found = Append(list, found, (uint)(any >> 32) & 0xFFFF, w * 64 + 32);
@@ -164,20 +165,21 @@ public static unsafe class ActiveDepth
 
     /// <summary>
     /// The list <see cref="ForColumns"/> makes for tile <paramref name="tile"/>, restricted to the rows [<paramref name="firstRow"/>,
-    /// <paramref name="endRow"/>) of A (firstRow a multiple of 8): the rows where one of the tile's columns is
+    /// <paramref name="endRow"/>) of A (firstRow a multiple of 16): the rows where one of the tile's columns is
     /// non-zero, ascending, into list; returns their number.
     /// </summary>
     internal static int ColumnTileList(ulong* tileMasks, int stride, int tile, int firstRow, int endRow, int* list)
     {
         ulong* word = tileMasks + (nint)(tile >> 6) * stride;
         int shift = 63 - (tile & 63), found = 0;
-        for (int p = firstRow; p < endRow; p += 8)
+        for (int p = firstRow; p < endRow; p += 16)
         {
-            // Bit `tile` of 8 rows' tile masks, moved to the sign bit: one byte of "row is active" flags.
+            // Bit `tile` of 16 rows' tile masks, moved to the sign bit: 16 "row is active" flags.
             uint active = Vector512.IsHardwareAccelerated
                 ? (uint)(Vector512.Load(word + p) << shift).ExtractMostSignificantBits()
-                : SignBits(word + p, shift);
-            if (endRow - p < 8) active &= (1u << (endRow - p)) - 1; // rows past the range (or the table's padding)
+                  | (uint)(Vector512.Load(word + p + 8) << shift).ExtractMostSignificantBits() << 8
+                : SignBits(word + p, shift) | SignBits(word + p + 8, shift) << 8;
+            if (endRow - p < 16) active &= (1u << (endRow - p)) - 1; // rows past the range (or the table's padding)
             found = Append(list, found, active, p);
         }
         return found;
