@@ -34,6 +34,10 @@ public static class MlpProfile
         network.IndexInput(ws, batch, 0, batch);
         int words = ActiveDepth.MaskWords(features);
         var masks = new ulong[batch * words];
+        // The batch as pixel bytes, as training reads it (the masks are the same as the floats').
+        var pixels = new byte[batch * features];
+        var pixelScratch = new byte[batch * features];
+        train.GatherPixelBytes(order.AsSpan(0, batch), pixels, masks, words);
         var h1 = new float[batch * fc1.Out];
         var gathered = new float[batch * features];
         // Logits of 16 different batches (the loss's branches see new values each step, as in training).
@@ -55,7 +59,7 @@ public static class MlpProfile
         double fc1Flops = 2.0 * batch * fc1.In * fc1.Out;
         (string Name, double Flops, Action Work)[] phases =
         {
-            ("gather 100 shuffled images (bytes to floats)", 0, () =>
+            ("gather 100 shuffled images (floats, for evaluation)", 0, () =>
             {
                 // As in training: the batch was prefetched a step earlier (and the step's work has run since).
                 train.GatherPixels(order.AsSpan(batchIndex, batch), gathered);
@@ -75,13 +79,21 @@ public static class MlpProfile
                 batchIndex = (batchIndex + batch) % (train.Count - batch);
                 fc1.Forward(store, x, h1, batch, relu: true, 0, 1, ws.InputMasks);
             }),
+            ("  pixel bytes and masks instead (training)", 0, () =>
+            {
+                train.GatherPixelBytes(order.AsSpan(batchIndex, batch), pixelScratch, masks, words);
+                batchIndex = (batchIndex + batch) % (train.Count - batch);
+                train.Prefetch(order.AsSpan(batchIndex, batch));
+                fc1.Forward(store, x, h1, batch, relu: true, 0, 1, ws.InputMasks);
+            }),
             ("  gather a batch in cache", 0, () => train.GatherPixels(order.AsSpan(0, batch), gathered)),
             ("  the same with the non-zero masks", 0, () => train.GatherPixels(order.AsSpan(0, batch), gathered, masks, words)),
             ("  prefetch the next batch", 0, () => train.Prefetch(order.AsSpan(batchIndex, batch))),
             ("index x: tile masks (masks ready)", 0, () => network.IndexInput(ws, batch, 0, batch, masksReady: true)),
             ("  the masks from the floats", 0, () => ActiveDepth.NonZeroMasks(x, features, features, 0, batch, ws.InputMasks)),
             ("  of which the tile masks", 0, () => ActiveDepth.TileMasks(ws.InputMasks, features, batch, 0, batch, ws.InputTileMasks)),
-            ("fc1 forward skipping zeros", fc1Flops, () => fc1.Forward(store, x, ws.Activations[0], batch, relu: true, 0, 1, ws.InputMasks)),
+            ("fc1 forward from pixel bytes (training)", fc1Flops, () => fc1.Forward(store, default, ws.Activations[0], batch, relu: true, 0, 1, ws.InputMasks, pixels, LabeledDataset.PixelValues)),
+            ("  from floats, skipping zeros", fc1Flops, () => fc1.Forward(store, x, ws.Activations[0], batch, relu: true, 0, 1, ws.InputMasks)),
             ("  dense", fc1Flops, () => fc1.Forward(store, x, h1, batch, relu: true, 0, 1)),
             ("fc2 forward", 2.0 * batch * fc2.In * fc2.Out, () => fc2.Forward(store, ws.Activations[0], ws.Activations[1], batch, relu: true, 0, 1)),
             ("heads forward", 2.0 * batch * heads.In * heads.Out, () => heads.Forward(store, ws.Activations[1], ws.Logits, batch, relu: false, 0, 1)),
@@ -93,7 +105,8 @@ public static class MlpProfile
             }),
             ("heads backward", 4.0 * batch * heads.In * heads.Out, () => heads.Backward(store, ws.Activations[1], ws.LogitGradients, ws.ActivationGradients[1], ws.PackedGradients[2], ws.TransposedWeights[2], batch, 0, 1, reluInput: true)),
             ("fc2 backward", 4.0 * batch * fc2.In * fc2.Out, () => fc2.Backward(store, ws.Activations[0], ws.ActivationGradients[1], ws.ActivationGradients[0], ws.PackedGradients[1], ws.TransposedWeights[1], batch, 0, 1, reluInput: true)),
-            ("fc1 dW skipping zeros, SGD folded in", fc1Flops, () => fc1.Backward(store, x, ws.ActivationGradients[0], default, ws.PackedGradients[0], default, batch, 0, 1, ws.InputTileMasks, fuse: sgd)),
+            ("fc1 dW from pixel bytes, SGD folded in", fc1Flops, () => fc1.Backward(store, default, ws.ActivationGradients[0], default, ws.PackedGradients[0], default, batch, 0, 1, ws.InputTileMasks, fuse: sgd, xBytes: pixels, byteValues: LabeledDataset.PixelValues)),
+            ("  from floats, skipping zeros", fc1Flops, () => fc1.Backward(store, x, ws.ActivationGradients[0], default, ws.PackedGradients[0], default, batch, 0, 1, ws.InputTileMasks, fuse: sgd)),
             ("  dense, SGD apart", fc1Flops, () => fc1.Backward(store, x, ws.ActivationGradients[0], default, ws.PackedGradients[0], default, batch, 0, 1)),
             ("updates of fc2 and the heads", 0, () =>
             {
