@@ -46,12 +46,14 @@ public sealed class GemmTests
         }
     }
 
+    // Mostly-zero products: fc1 forward and weight gradient, and shapes with partial tiles and depths (m, n, k, A stored transposed).
+    public static TheoryData<int, int, int, bool> SparseShapes() => new()
+    {
+        { 100, 64, 784, false }, { 784, 64, 100, true }, { 23, 70, 131, false }, { 131, 21, 23, true }, { 797, 20, 37, true },
+    };
+
     [Theory]
-    [InlineData(100, 64, 784, false)]
-    [InlineData(784, 64, 100, true)]
-    [InlineData(23, 70, 131, false)]
-    [InlineData(131, 21, 23, true)]
-    [InlineData(797, 20, 37, true)]
+    [MemberData(nameof(SparseShapes))]
     public void SparseDepthListsGiveExactlyTheDenseProduct(int m, int n, int k, bool transpose)
     {
         // Mostly-zero A, like MNIST pixels: the sparse kernel must skip only zero contributions.
@@ -98,11 +100,7 @@ public sealed class GemmTests
     // must still be the dense product bit for bit, on every ISA, for depths over several 128-step blocks that end
     // inside a mask word, tiles cut short by the rows, strided A, and the SGD epilogue.
     [Theory]
-    [InlineData(100, 64, 784, false)]
-    [InlineData(784, 64, 100, true)]
-    [InlineData(23, 70, 131, false)]
-    [InlineData(131, 21, 23, true)]
-    [InlineData(797, 20, 37, true)]
+    [MemberData(nameof(SparseShapes))]
     [InlineData(7, 64, 300, false)]
     [InlineData(12, 64, 1000, true)]
     public void SparseDepthMasksGiveExactlyTheDenseProduct(int m, int n, int k, bool transpose)
@@ -112,20 +110,7 @@ public sealed class GemmTests
         float[] a = Random(rng, (transpose ? k : m) * lda);
         for (int i = 0; i < a.Length; i++) if (rng.NextFloat() < 0.8f) a[i] = 0f;
         float[] b = Random(rng, k * n), bias = Random(rng, n);
-        ulong[] masks;
-        if (transpose)
-        {
-            // A is k × m: the table of A's rows, one bit per tile of 5 of its columns.
-            var rows = new ulong[k * ActiveDepth.MaskWords(m)];
-            ActiveDepth.NonZeroMasks(a, lda, m, 0, k, rows);
-            masks = new ulong[ActiveDepth.TileWords(m) * ActiveDepth.TileStride(k)];
-            ActiveDepth.TileMasks(rows, m, k, 0, k, masks);
-        }
-        else
-        {
-            masks = new ulong[m * ActiveDepth.MaskWords(k)];
-            ActiveDepth.NonZeroMasks(a, lda, k, 0, m, masks);
-        }
+        ulong[] masks = DepthMasks(a, lda, m, k, transpose);
         var options = transpose ? GemmOptions.TransposeA : GemmOptions.Relu;
         float[] dense = new float[m * n];
         Gemm.MultiplyNaive(a, lda, b, n, transpose ? default : bias, dense, n, m, n, k, options);
@@ -148,6 +133,23 @@ public sealed class GemmTests
         Assert.Equal(v, vf);
     }
 
+    // The masks a product over op(A) (m × k) skips zeros by: A's row masks, or for A stored transposed (k × m) the
+    // table of its rows' tiles of 5 columns.
+    private static ulong[] DepthMasks(float[] a, int lda, int m, int k, bool transpose)
+    {
+        if (!transpose)
+        {
+            var masks = new ulong[m * ActiveDepth.MaskWords(k)];
+            ActiveDepth.NonZeroMasks(a, lda, k, 0, m, masks);
+            return masks;
+        }
+        var rows = new ulong[k * ActiveDepth.MaskWords(m)];
+        ActiveDepth.NonZeroMasks(a, lda, m, 0, k, rows);
+        var tiles = new ulong[ActiveDepth.TileWords(m) * ActiveDepth.TileStride(k)];
+        ActiveDepth.TileMasks(rows, m, k, 0, k, tiles);
+        return tiles;
+    }
+
     // A given as bytes with a table of their values (fc1 reading pixel bytes) must give the bits of the same product over
     // the values as floats: every ISA, row masks or tile masks, and the SGD epilogue.
     [Theory]
@@ -164,14 +166,7 @@ public sealed class GemmTests
         float[] values = Random(rng, 256);
         values[0] = 0f; // the zero byte is the value masks skip
         float[] a = a8.Select(v => values[v]).ToArray(), b = Random(rng, k * n), bias = Random(rng, n);
-        var rows = new ulong[(transpose ? k : m) * ActiveDepth.MaskWords(lda)];
-        ActiveDepth.NonZeroMasks(a, lda, lda, 0, transpose ? k : m, rows);
-        ulong[] masks = rows;
-        if (transpose)
-        {
-            masks = new ulong[ActiveDepth.TileWords(m) * ActiveDepth.TileStride(k)];
-            ActiveDepth.TileMasks(rows, m, k, 0, k, masks);
-        }
+        ulong[] masks = DepthMasks(a, lda, m, k, transpose);
         var options = transpose ? GemmOptions.TransposeA : GemmOptions.Relu;
         float[] expected = new float[m * n];
         Gemm.MultiplyNaive(a, lda, b, n, transpose ? default : bias, expected, n, m, n, k, options);
