@@ -2,7 +2,7 @@ using BenchmarkDotNet.Running;
 
 // dotnet run -c Release --project benchmarks/DigitParity.Benchmarks -- --filter '*'
 // dotnet run -c Release --project benchmarks/DigitParity.Benchmarks -- profile-cnn
-// dotnet run -c Release --project benchmarks/DigitParity.Benchmarks -- profile-mlp
+// DOTNET_TieredCompilation=0 dotnet run -c Release --project benchmarks/DigitParity.Benchmarks -- profile-mlp (fully optimized code, as the CLI runs)
 if (args is ["profile-mlp"])
 {
     DigitParity.Benchmarks.MlpProfile.Run();
