@@ -97,12 +97,14 @@ public sealed class GemmTests
     }
 
     // With masks instead of lists, each tile lists its depth steps per depth block as it goes (fc1's products): the result
-    // must still be the dense product bit for bit, on every ISA, for depths over several 128-step blocks that end
-    // inside a mask word, tiles cut short by the rows, strided A, and the SGD epilogue.
+    // must still be the dense product bit for bit, on every ISA, for depths over several blocks whose last ends inside
+    // a mask word, tiles cut short by the rows, strided A, and the SGD epilogue.
     [Theory]
     [MemberData(nameof(SparseShapes))]
     [InlineData(7, 64, 300, false)]
     [InlineData(12, 64, 1000, true)]
+    [InlineData(11, 70, 2500, false)] // three depth blocks, the last ending inside a mask word
+    [InlineData(9, 20, 1100, true)]
     public void SparseDepthMasksGiveExactlyTheDenseProduct(int m, int n, int k, bool transpose)
     {
         var rng = new Rng(23);
