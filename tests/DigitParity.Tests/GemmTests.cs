@@ -389,16 +389,22 @@ public sealed class GemmTests
         Assert.Throws<ArgumentOutOfRangeException>(() => Gemm.Multiply(a, 3, b, 3, default, c, 3, -1, 3, 2));
     }
 
-    [Fact]
-    public void TransposeMatchesDefinition()
+    // Scalar rows and columns, whole 8 × 8 blocks (fc2's 128 × 64, the heads' 64 × 12) and strides wider than the shape.
+    [Theory]
+    [InlineData(11, 13, 13, 12)]
+    [InlineData(128, 64, 64, 128)]
+    [InlineData(64, 12, 12, 64)]
+    [InlineData(37, 29, 33, 41)]
+    public void TransposeMatchesDefinition(int rows, int cols, int lds, int ldd)
     {
         var rng = new Rng(5);
-        float[] src = Random(rng, 11 * 13);
-        float[] dst = new float[13 * 12];
-        Gemm.Transpose(src, 13, dst, 12, 11, 13);
-        for (int r = 0; r < 11; r++)
-            for (int c = 0; c < 13; c++) Assert.Equal(src[r * 13 + c], dst[c * 12 + r]);
-        Assert.Throws<ArgumentException>(() => Gemm.Transpose(src, 13, new float[10], 12, 11, 13));
+        float[] src = Random(rng, (rows - 1) * lds + cols);
+        float[] dst = Random(rng, (cols - 1) * ldd + rows), before = dst.ToArray();
+        Gemm.Transpose(src, lds, dst, ldd, rows, cols);
+        for (int c = 0; c < cols; c++)
+            for (int r = 0; r < ldd && c * ldd + r < dst.Length; r++)
+                Assert.Equal(r < rows ? src[r * lds + c] : before[c * ldd + r], dst[c * ldd + r]); // nothing else written
+        Assert.Throws<ArgumentException>(() => Gemm.Transpose(src, lds, new float[10], ldd, rows, cols));
     }
 
     internal static float[] Random(Rng rng, int n)
