@@ -242,16 +242,20 @@ public sealed class Trainer : IDisposable
                 }
             }
             network.IndexInput(ws, _batch, r0, r1, worker, masksReady: masks);
-            // Start fetching this worker's rows of the next batch while this step computes.
-            int next = _first + _batch;
+            // Start fetching this worker's rows of the next batch while this step computes: half of them now, half
+            // after the loss. All at once, the prefetches fill the miss queue and stall the core for several µs; in two
+            // halves they overlap with the products (interleaved A/B: +6-8 % at the 80th and 95th percentiles).
+            int next = _first + _batch, n0 = 0, n1 = 0;
             if (next < _indices.Length)
             {
                 int size = Math.Min(_batch, _indices.Length - next);
-                var (n0, n1) = whole ? (0, size) : MultiTaskNetwork.InputRows(size, worker, pool.Count);
-                _data.Prefetch(_indices.AsSpan(next + n0, n1 - n0));
+                (n0, n1) = whole ? (0, size) : MultiTaskNetwork.InputRows(size, worker, pool.Count);
             }
+            int half = (n0 + n1) / 2;
+            if (n0 < half) _data.Prefetch(_indices.AsSpan(next + n0, half - n0));
             if (!whole) pool.Barrier();
             network.ForwardLoss(ws, _batch, pool, worker);
+            if (half < n1) _data.Prefetch(_indices.AsSpan(next + half, n1 - half));
             network.Backward(ws, _batch, pool, worker, optimizer);
         }
     }
