@@ -90,7 +90,7 @@ public static class CnnProfile
             ("  as session 3: pool1 backward, index dy, dW per 5-channel tile", 0, () =>
             {
                 MaxPool2d.Backward(out1, ws.Pooled[0], ws.PooledGradients[0], dy1, 24, 24, 32, 0, batch);
-                ActiveDepth.IndexRows(dy1, rows1, 32, 0, rows1, masks1, tileMasks1, default, default);
+                ActiveDepth.IndexRows(dy1, rows1, 32, 0, rows1, masks1, tileMasks1);
                 ActiveDepth.ForColumns(tileMasks1, 32, rows1, lists1, counts1, 0, ActiveDepth.Tiles(32));
                 c1.BackwardWeights(store, cols1, dy1, ws.ConvWeightScratch[0], batch, pool, 0, lists1, counts1);
             }),

@@ -91,7 +91,6 @@ public static class MlpProfile
                 fc1.Forward(store, x, h1, batch, relu: true, 0, 1, ws.InputMasks);
             }),
             ("  gather a batch in cache", 0, () => train.GatherPixels(order.AsSpan(0, batch), gathered)),
-            ("  the same with the non-zero masks", 0, () => train.GatherPixels(order.AsSpan(0, batch), gathered, masks, words)),
             ("  prefetch the next batch", 0, () => train.Prefetch(order.AsSpan(batchIndex, batch))),
             ("index x: tile masks (masks ready)", 0, () => network.IndexInput(ws, batch, 0, batch, masksReady: true)),
             ("  the masks from the floats", 0, () => ActiveDepth.NonZeroMasks(x, features, features, 0, batch, ws.InputMasks)),

@@ -68,7 +68,11 @@ public sealed class LabeledDataset
         if (!masks.IsEmpty && (maskWords < (features + 63) / 64 || masks.Length < (long)indices.Length * maskWords))
             throw new ArgumentException("masks is too small for the batch.", nameof(masks));
         for (int b = 0; b < indices.Length; b++)
-            ToUnitFloats(Data.Image(indices[b]), x.Slice(b * features, features), masks.IsEmpty ? default : masks.Slice(b * maskWords, maskWords));
+        {
+            ReadOnlySpan<byte> image = Data.Image(indices[b]);
+            ToUnitFloats(image, x.Slice(b * features, features));
+            if (!masks.IsEmpty) NonZeroBits(image, masks.Slice(b * maskWords, maskWords));
+        }
     }
 
     /// <summary>
@@ -119,35 +123,25 @@ public sealed class LabeledDataset
         }
     }
 
-    /// <summary>destination[i] = source[i] / 255 (see the overload with a mask).</summary>
-    public static void ToUnitFloats(ReadOnlySpan<byte> source, Span<float> destination) => ToUnitFloats(source, destination, default);
-
     /// <summary>
     /// destination[i] = source[i] / 255, bit for bit the correctly rounded division, in one vectorised pass.
     /// A vector division costs ~10 cycles, so the quotient is q = x·(1/255) refined once with the exact residual
-    /// x − 255q (one fma); a test checks all 256 byte values against <c>b / 255f</c>. Unless <paramref name="nonZero"/>
-    /// is empty, it receives one bit per pixel, set where the pixel is not 0 (the words past the pixels cleared): the
-    /// mask <c>ActiveDepth.NonZeroMasks</c> would compute from the floats, read here from the bytes, 64 pixels a compare.
+    /// x − 255q (one fma); a test checks all 256 byte values against <c>b / 255f</c>.
     /// </summary>
-    public static unsafe void ToUnitFloats(ReadOnlySpan<byte> source, Span<float> destination, Span<ulong> nonZero)
+    public static unsafe void ToUnitFloats(ReadOnlySpan<byte> source, Span<float> destination)
     {
         if (destination.Length < source.Length) throw new ArgumentException("destination is shorter than source.", nameof(destination));
-        if (!nonZero.IsEmpty && nonZero.Length < (source.Length + 63) / 64) throw new ArgumentException("nonZero is shorter than one bit a pixel.", nameof(nonZero));
-        nonZero.Clear();
         int i = 0, n = source.Length;
         fixed (byte* s = source)
         fixed (float* d = destination)
-        fixed (ulong* bits = nonZero)
         {
             if (Vector512.IsHardwareAccelerated && Avx512BW.IsSupported)
             {
-                // 64 pixels (one mask word) at a time; MNIST's all-blank runs (its borders) need no conversion.
+                // 64 pixels at a time; MNIST's all-blank runs (its borders) need no conversion.
                 for (; i + 64 <= n; i += 64)
                 {
                     var bytes = Vector512.Load(s + i);
-                    ulong any = ~Vector512.Equals(bytes, Vector512<byte>.Zero).ExtractMostSignificantBits();
-                    if (bits != null) bits[i >> 6] = any;
-                    if (any == 0)
+                    if (Vector512.EqualsAll(bytes, Vector512<byte>.Zero))
                     {
                         Vector512<float>.Zero.Store(d + i); Vector512<float>.Zero.Store(d + i + 16);
                         Vector512<float>.Zero.Store(d + i + 32); Vector512<float>.Zero.Store(d + i + 48);
@@ -158,19 +152,22 @@ public sealed class LabeledDataset
                     Divide(Avx512F.ConvertToVector512Int32(bytes.GetUpper().GetLower()), d + i + 32);
                     Divide(Avx512F.ConvertToVector512Int32(bytes.GetUpper().GetUpper()), d + i + 48);
                 }
-                for (; i + 16 <= n; i += 16)
-                {
-                    var bytes = Vector128.Load(s + i);
-                    if (bits != null) bits[i >> 6] |= (ulong)(~Vector128.Equals(bytes, Vector128<byte>.Zero).ExtractMostSignificantBits() & 0xFFFF) << (i & 63);
-                    Divide(Avx512F.ConvertToVector512Int32(bytes), d + i);
-                }
+                for (; i + 16 <= n; i += 16) Divide(Avx512F.ConvertToVector512Int32(Vector128.Load(s + i)), d + i);
             }
-            for (; i < n; i++)
-            {
-                d[i] = s[i] / 255f;
-                if (bits != null && s[i] != 0) bits[i >> 6] |= 1UL << (i & 63);
-            }
+            for (; i < n; i++) d[i] = s[i] / 255f;
         }
+    }
+
+    /// <summary>
+    /// As <see cref="ToUnitFloats(ReadOnlySpan{byte}, Span{float})"/>, and <paramref name="nonZero"/> receives one bit per
+    /// pixel, set where the pixel is not 0 (the words past the pixels cleared): the mask <c>ActiveDepth.NonZeroMasks</c>
+    /// would compute from the floats, read from the bytes, 64 pixels a compare.
+    /// </summary>
+    public static void ToUnitFloats(ReadOnlySpan<byte> source, Span<float> destination, Span<ulong> nonZero)
+    {
+        if (nonZero.Length < (source.Length + 63) / 64) throw new ArgumentException("nonZero is shorter than one bit a pixel.", nameof(nonZero));
+        ToUnitFloats(source, destination);
+        NonZeroBits(source, nonZero);
     }
 
     // to[0..16) = pixels / 255, correctly rounded: q = x·(1/255), then q + (x − 255q)·(1/255).

@@ -51,17 +51,15 @@ public static unsafe class ActiveDepth
 
     /// <summary>
     /// Everything a product needs to skip the zeros of rows [<paramref name="firstRow"/>, <paramref name="endRow"/>) of A
-    /// (<paramref name="rows"/> × <paramref name="columns"/>, dense; both ends start 5-row tiles or end A): their
-    /// <see cref="NonZeroMasks"/>, their <see cref="TileMasks"/> (for <see cref="ForColumns"/> once every row is done)
-    /// and, unless <paramref name="lists"/> is empty, the <see cref="ForRows"/> lists of the tiles they cover.
-    /// With <paramref name="masksReady"/>, the rows' masks were already written (from the bytes the rows were made of).
+    /// (<paramref name="rows"/> × <paramref name="columns"/>, dense): their <see cref="NonZeroMasks"/> (for a product
+    /// over A's rows) and their <see cref="TileMasks"/> (for one over Aᵀ, or <see cref="ForColumns"/>, once every row is
+    /// done). With <paramref name="masksReady"/>, the rows' masks were already written (from the bytes the rows were made of).
     /// </summary>
     public static void IndexRows(ReadOnlySpan<float> a, int rows, int columns, int firstRow, int endRow, Span<ulong> masks, Span<ulong> tileMasks,
-        Span<int> lists, Span<int> counts, bool masksReady = false)
+        bool masksReady = false)
     {
         if (!masksReady) NonZeroMasks(a, columns, columns, firstRow, endRow, masks);
         TileMasks(masks, columns, rows, firstRow, endRow, tileMasks);
-        if (!lists.IsEmpty) ForRows(masks, rows, columns, lists, counts, firstRow / Gemm.TileRows, Tiles(endRow));
     }
 
     /// <summary>

@@ -108,7 +108,7 @@ public sealed class MultiTaskNetwork
     {
         ForwardConvolutions(ws, r0, r1);
         int inputs = Trunk[0].In; // the feature size, without rebuilding the stage list every step
-        ActiveDepth.IndexRows(ws.Features, batch, inputs, r0, r1, ws.InputMasksOf(worker), ws.InputTileMasksOf(worker), default, default,
+        ActiveDepth.IndexRows(ws.Features, batch, inputs, r0, r1, ws.InputMasksOf(worker), ws.InputTileMasksOf(worker),
             masksReady && Convolutions.Count == 0);
     }
 
@@ -181,7 +181,7 @@ public sealed class MultiTaskNetwork
     {
         var conv = Convolutions[l];
         ActiveDepth.IndexRows(ws.ConvOutputGradients[l], batch * conv.OutPixels, conv.OutChannels, b0 * conv.OutPixels, b1 * conv.OutPixels,
-            ws.ConvGradientMasks[l], ws.ConvGradientTileMasks[l], default, default);
+            ws.ConvGradientMasks[l], ws.ConvGradientTileMasks[l]);
     }
 
     // Once every sample is indexed: for dW = dyᵀ·cols, this worker's share of the pixels of the whole batch where the

@@ -226,11 +226,9 @@ public sealed class Trainer : IDisposable
             int inputs = network.Config.InputSize, words = ActiveDepth.MaskWords(inputs);
             bool whole = ws.PrivateIndex;
             var (r0, r1) = whole ? (0, _batch) : MultiTaskNetwork.InputRows(_batch, worker, pool.Count);
-            // The non-zero masks come from the bytes, in the same pass (unless augmentation moves pixels, or fc1 reads features).
-            bool masks = options.Augmentation is null && network.Convolutions.Count == 0;
+            // A worker's own copy is pixel bytes with their non-zero masks; otherwise floats, indexed after any augmentation.
             if (whole) _data!.GatherPixelBytes(_indices.AsSpan(_first, _batch), ws.PixelsOf(worker), ws.InputMasksOf(worker), words);
-            else _data!.GatherPixels(_indices.AsSpan(_first + r0, r1 - r0), ws.Input.AsSpan(r0 * inputs),
-                masks ? ws.InputMasksOf(worker).Slice(r0 * words, (r1 - r0) * words) : default, words);
+            else _data!.GatherPixels(_indices.AsSpan(_first + r0, r1 - r0), ws.Input.AsSpan(r0 * inputs));
             if (options.Augmentation is { } augmentation)
             {
                 float[] original = _original[worker];
@@ -241,7 +239,7 @@ public sealed class Trainer : IDisposable
                     augmentation.Apply(original, row, network.Config.ImageSide, options.Seed, _epochKey + (ulong)(_first + r));
                 }
             }
-            network.IndexInput(ws, _batch, r0, r1, worker, masksReady: masks);
+            network.IndexInput(ws, _batch, r0, r1, worker, masksReady: whole);
             // Start fetching this worker's rows of the next batch while this step computes: half of them now, half
             // after the loss. All at once, the prefetches fill the miss queue and stall the core for several µs; in two
             // halves they overlap with the products (interleaved A/B: +6-8 % at the 80th and 95th percentiles).
