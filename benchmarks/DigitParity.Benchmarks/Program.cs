@@ -2,10 +2,16 @@ using BenchmarkDotNet.Running;
 
 // dotnet run -c Release --project benchmarks/DigitParity.Benchmarks -- --filter '*'
 // dotnet run -c Release --project benchmarks/DigitParity.Benchmarks -- profile-cnn
+// dotnet run -c Release --project benchmarks/DigitParity.Benchmarks -- profile-peak [SECONDS] (the FMA peak every 100 ms)
 // DOTNET_TieredCompilation=0 dotnet run -c Release --project benchmarks/DigitParity.Benchmarks -- profile-mlp (fully optimized code, as the CLI runs)
 if (args is ["profile-crosscore"])
 {
     DigitParity.Benchmarks.CrossCoreProfile.Run();
+    return;
+}
+if (args is ["profile-peak", ..])
+{
+    DigitParity.Benchmarks.PeakSeries.Run(args.Length > 1 ? double.Parse(args[1], System.Globalization.CultureInfo.InvariantCulture) : 10);
     return;
 }
 if (args is ["profile-mlp"])

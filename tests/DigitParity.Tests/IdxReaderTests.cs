@@ -174,6 +174,29 @@ public sealed class GatherTests
         Assert.Throws<ArgumentException>(() => data.GatherPixels([11, 0, 49], x, new ulong[3 * words - 1], words));
     }
 
+    // The per-image index training copies from must equal what indexing the gathered floats gives: the row masks and the
+    // tile-mask table, for a batch drawn from all three chunks the index is built in (256, 256 and 88 images), with a
+    // table padded past the batch.
+    [Fact]
+    public void TheImageIndexGivesTheMasksAndTileMasksOfTheGatheredImages()
+    {
+        var data = new LabeledDataset(TestData.Mnist.Validation.Take(600), TaskDefinition.DigitAndParity);
+        var index = new DigitParity.Training.ImageMasks(data);
+        int[] batch = [599, 3, 255, 256, 511, 512, 100, 42, 598, 0, 300];
+        int words = ActiveDepth.MaskWords(784), stride = ActiveDepth.TileStride(batch.Length), tileWords = ActiveDepth.TileWords(784);
+        float[] x = new float[batch.Length * 784];
+        data.GatherPixels(batch, x);
+        ulong[] expectedMasks = new ulong[batch.Length * words], expectedTiles = new ulong[tileWords * stride];
+        ActiveDepth.IndexRows(x, batch.Length, 784, 0, batch.Length, expectedMasks, expectedTiles);
+        ulong[] masks = Enumerable.Repeat(ulong.MaxValue, batch.Length * words).ToArray(), tiles = new ulong[tileWords * stride];
+        index.Gather(batch, masks, tiles, stride);
+        Assert.Equal(expectedMasks, masks);
+        Assert.Equal(expectedTiles, tiles);
+        Assert.Contains(masks, word => word != 0);
+        Assert.Throws<ArgumentException>(() => index.Gather(batch, masks.AsSpan(1), tiles, stride));
+        Assert.Throws<ArgumentException>(() => index.Gather(batch, masks, tiles, batch.Length - 1));
+    }
+
     [Fact]
     public void PixelBytesComeWithTheirMasksAndTheirValuesAreTheFloats()
     {

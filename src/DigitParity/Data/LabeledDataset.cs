@@ -76,21 +76,21 @@ public sealed class LabeledDataset
     }
 
     /// <summary>
-    /// Pixel bytes of samples <paramref name="indices"/> as they are, (B, features), with each row's non-zero mask at
-    /// <c>masks[b · maskWords ..]</c>: a batch for products that read each byte's value from <see cref="PixelValues"/>
-    /// (a quarter of the memory a float batch writes and reads).
+    /// Pixel bytes of samples <paramref name="indices"/> as they are, (B, features), and unless <paramref name="masks"/> is
+    /// empty each row's non-zero mask at <c>masks[b · maskWords ..]</c>: a batch for products that read each byte's value
+    /// from <see cref="PixelValues"/> (a quarter of the memory a float batch writes and reads).
     /// </summary>
     public void GatherPixelBytes(ReadOnlySpan<int> indices, Span<byte> pixels, Span<ulong> masks, int maskWords)
     {
         int features = Data.FeatureCount;
         if (pixels.Length < indices.Length * features) throw new ArgumentException("pixels is too small for the batch.", nameof(pixels));
-        if (maskWords < (features + 63) / 64 || masks.Length < (long)indices.Length * maskWords)
+        if (!masks.IsEmpty && (maskWords < (features + 63) / 64 || masks.Length < (long)indices.Length * maskWords))
             throw new ArgumentException("masks is too small for the batch.", nameof(masks));
         for (int b = 0; b < indices.Length; b++)
         {
             ReadOnlySpan<byte> image = Data.Image(indices[b]);
             image.CopyTo(pixels.Slice(b * features, features));
-            NonZeroBits(image, masks.Slice(b * maskWords, maskWords));
+            if (!masks.IsEmpty) NonZeroBits(image, masks.Slice(b * maskWords, maskWords));
         }
     }
 

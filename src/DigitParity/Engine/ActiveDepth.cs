@@ -53,12 +53,11 @@ public static unsafe class ActiveDepth
     /// Everything a product needs to skip the zeros of rows [<paramref name="firstRow"/>, <paramref name="endRow"/>) of A
     /// (<paramref name="rows"/> × <paramref name="columns"/>, dense): their <see cref="NonZeroMasks"/> (for a product
     /// over A's rows) and their <see cref="TileMasks"/> (for one over Aᵀ, or <see cref="ForColumns"/>, once every row is
-    /// done). With <paramref name="masksReady"/>, the rows' masks were already written (from the bytes the rows were made of).
+    /// done).
     /// </summary>
-    public static void IndexRows(ReadOnlySpan<float> a, int rows, int columns, int firstRow, int endRow, Span<ulong> masks, Span<ulong> tileMasks,
-        bool masksReady = false)
+    public static void IndexRows(ReadOnlySpan<float> a, int rows, int columns, int firstRow, int endRow, Span<ulong> masks, Span<ulong> tileMasks)
     {
-        if (!masksReady) NonZeroMasks(a, columns, columns, firstRow, endRow, masks);
+        NonZeroMasks(a, columns, columns, firstRow, endRow, masks);
         TileMasks(masks, columns, rows, firstRow, endRow, tileMasks);
     }
 

@@ -103,13 +103,12 @@ public sealed class MultiTaskNetwork
     // and per tile of 5 inputs, so fc1's products skip the rest (most MNIST pixels and many pooled ReLU outputs are 0):
     // its forward product visits, per 5-row tile, the inputs non-zero in one of its rows; its weight gradient, per tile of
     // 5 inputs, the samples where one of them is. Must run for all rows before Forward (the products read every row's
-    // masks). masksReady: the rows' ws.InputMasks were written with the pixels (an MLP's input).
-    internal void IndexInput(Workspace ws, int batch, int r0, int r1, int worker = 0, bool masksReady = false)
+    // masks). An MLP trained on its workers' own copies of x copies both from the dataset's ImageMasks instead.
+    internal void IndexInput(Workspace ws, int batch, int r0, int r1, int worker = 0)
     {
         ForwardConvolutions(ws, r0, r1);
         int inputs = Trunk[0].In; // the feature size, without rebuilding the stage list every step
-        ActiveDepth.IndexRows(ws.Features, batch, inputs, r0, r1, ws.InputMasksOf(worker), ws.InputTileMasksOf(worker),
-            masksReady && Convolutions.Count == 0);
+        ActiveDepth.IndexRows(ws.Features, batch, inputs, r0, r1, ws.InputMasksOf(worker), ws.InputTileMasksOf(worker));
     }
 
     // Samples [b0, b1): x (B, H, W, 1) -> per stage conv+ReLU -> pool -> ... -> ws.Features (B, FeatureSize).

@@ -198,6 +198,9 @@ public sealed class Trainer : IDisposable
         private ulong _epochKey;
         private readonly double[] _taskLosses = new double[network.Tasks.Count];
         private LabeledDataset? _data;
+        // With private inputs: the masks of every image of the dataset being trained on (built on its first step).
+        private ImageMasks? _imageMasks;
+        private LabeledDataset? _maskedData;
         private int[] _indices = [];
         private int _first, _batch;
 
@@ -206,6 +209,7 @@ public sealed class Trainer : IDisposable
         public bool Run(LabeledDataset data, int[] order, int first, int batch, MultiTaskMetric metric, ulong epochKey)
         {
             (_data, _indices, _first, _batch, _epochKey) = (data, order, first, batch, epochKey);
+            if (ws.PrivateIndex && !ReferenceEquals(data, _maskedData)) (_imageMasks, _maskedData) = (new ImageMasks(data), data);
             // Dropout draws depend on the seed and the step's position only (same bits for any thread count, and on resume).
             if (network.Config.Dropout > 0) ws.DropoutKey = options.Seed * 0x9E3779B97F4A7C15UL ^ (epochKey + (ulong)first) * 0xC2B2AE3D27D4EB4FUL;
             data.GatherLabels(order.AsSpan(first, batch), ws.Labels);
@@ -226,8 +230,14 @@ public sealed class Trainer : IDisposable
             int inputs = network.Config.InputSize, words = ActiveDepth.MaskWords(inputs);
             bool whole = ws.PrivateIndex;
             var (r0, r1) = whole ? (0, _batch) : MultiTaskNetwork.InputRows(_batch, worker, pool.Count);
-            // A worker's own copy is pixel bytes with their non-zero masks; otherwise floats, indexed after any augmentation.
-            if (whole) _data!.GatherPixelBytes(_indices.AsSpan(_first, _batch), ws.PixelsOf(worker), ws.InputMasksOf(worker), words);
+            // A worker's own copy is pixel bytes with their masks, copied from the dataset's index; otherwise floats,
+            // indexed after any augmentation.
+            if (whole)
+            {
+                ReadOnlySpan<int> batch = _indices.AsSpan(_first, _batch);
+                _data!.GatherPixelBytes(batch, ws.PixelsOf(worker), default, 0);
+                _imageMasks!.Gather(batch, ws.InputMasksOf(worker), ws.InputTileMasksOf(worker), ActiveDepth.TileStride(_batch));
+            }
             else _data!.GatherPixels(_indices.AsSpan(_first + r0, r1 - r0), ws.Input.AsSpan(r0 * inputs));
             if (options.Augmentation is { } augmentation)
             {
@@ -239,7 +249,7 @@ public sealed class Trainer : IDisposable
                     augmentation.Apply(original, row, network.Config.ImageSide, options.Seed, _epochKey + (ulong)(_first + r));
                 }
             }
-            network.IndexInput(ws, _batch, r0, r1, worker, masksReady: whole);
+            if (!whole) network.IndexInput(ws, _batch, r0, r1, worker);
             // Start fetching this worker's rows of the next batch while this step computes: half of them now, half
             // after the loss. All at once, the prefetches fill the miss queue and stall the core for several µs; in two
             // halves they overlap with the products (interleaved A/B: +6-8 % at the 80th and 95th percentiles).
@@ -250,11 +260,19 @@ public sealed class Trainer : IDisposable
                 (n0, n1) = whole ? (0, size) : MultiTaskNetwork.InputRows(size, worker, pool.Count);
             }
             int half = (n0 + n1) / 2;
-            if (n0 < half) _data.Prefetch(_indices.AsSpan(next + n0, half - n0));
+            Prefetch(next + n0, half - n0);
             if (!whole) pool.Barrier();
             network.ForwardLoss(ws, _batch, pool, worker);
-            if (half < n1) _data.Prefetch(_indices.AsSpan(next + half, n1 - half));
+            Prefetch(next + half, n1 - half);
             network.Backward(ws, _batch, pool, worker, optimizer);
+        }
+
+        // The images at order[first..first+count) and, with private inputs, their mask entries.
+        private void Prefetch(int first, int count)
+        {
+            if (count <= 0) return;
+            _data!.Prefetch(_indices.AsSpan(first, count));
+            _imageMasks?.Prefetch(_indices.AsSpan(first, count));
         }
     }
 }
