@@ -127,9 +127,10 @@ public sealed class Linear
     // takes this worker's panels of dy contiguously, since a strided dy block thrashes L1 (measured 20 % slower);
     // wT (Out, In) takes the transposed rows i0..i1 of W.
     // With x's tile masks (ActiveDepth.TileMasks), each 5-input tile of dW skips the samples where it is zero.
-    // With no dx to compute, no other worker reads this layer's weights, so `fuse` (momentum SGD) may update this
-    // worker's panels of W in the same pass as their gradient, which is then not stored; returns whether it did
-    // (then Update skips W).
+    // With no dx to compute here, `fuse` (momentum SGD) may update this worker's panels (or, split by rows, its rows) of
+    // W in the same pass as their gradient, which is then not stored; returns whether it did (then Update skips W).
+    // The caller passes `fuse` only where no worker reads this layer's weights any more in this step (fc1; a narrow
+    // tail's layers after its barrier, their input gradients done).
     internal bool Backward(ParameterStore store, ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx, Span<float> packed,
         Span<float> wT, int batch, int worker, int workers, ReadOnlySpan<ulong> tileMasks = default,
         IParameterUpdate? fuse = null, bool reluInput = false, ReadOnlySpan<byte> xBytes = default, ReadOnlySpan<float> byteValues = default)
@@ -138,7 +139,7 @@ public sealed class Linear
         Span<float> velocity = default;
         SgdRule sgd = default;
         bool fused = false;
-        if (dx.IsEmpty && !SplitsRows(workers) && fuse is not null
+        if (dx.IsEmpty && fuse is not null
             && fuse.TryGetMomentumSgd(Weight, out velocity, out float lr, out float mu, out float wd))
         {
             fused = true;
@@ -148,7 +149,10 @@ public sealed class Linear
         var (i0, i1) = InputShare(worker, workers);
         if (SplitsRows(workers))
         {
-            if (i0 < i1)
+            if (i0 < i1 && fused)
+                Gemm.MultiplyWithSgd(xBytes.IsEmpty ? x[i0..] : default, In, dy, Out, dw[(i0 * Out)..], Out, i1 - i0, Out, batch, GemmOptions.TransposeA,
+                    default, store.Value(Weight)[(i0 * Out)..], velocity[(i0 * Out)..], sgd, xBytes.IsEmpty ? default : xBytes[i0..], byteValues);
+            else if (i0 < i1)
                 Gemm.Multiply(xBytes.IsEmpty ? x[i0..] : default, In, dy, Out, default, dw[(i0 * Out)..], Out, i1 - i0, Out, batch, GemmOptions.TransposeA,
                     Gemm.BestIsa, aBytes: xBytes.IsEmpty ? default : xBytes[i0..], byteValues: byteValues);
             if (worker == 0) ColumnSums(dy, batch, 0, Out, db);
@@ -210,7 +214,7 @@ public sealed class Linear
         if (SplitsRows(workers))
         {
             var (i0, i1) = InputShare(worker, workers);
-            if (i0 < i1) update.Apply(Weight, i0 * Out, (i1 - i0) * Out);
+            if (i0 < i1 && !weightDone) update.Apply(Weight, i0 * Out, (i1 - i0) * Out);
             if (worker == 0) update.Apply(Bias, 0, Out);
             return;
         }

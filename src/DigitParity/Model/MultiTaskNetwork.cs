@@ -286,12 +286,16 @@ public sealed class MultiTaskNetwork
             for (int l = last; l >= tail; l--)
                 BackwardInputRows(Trunk[l], l, ws.Activations[l - 1], ws.ActivationGradients[l], ws.ActivationGradients[l - 1], ws, b0, b1, worker, dropout);
             pool.Barrier();
-            Heads.Backward(Parameters, ws.Activations[last], ws.LogitGradients, default, ws.PackedGradients[Trunk.Count], default, batch, worker, workers);
-            Update(update, Heads, worker, workers);
+            // After the barrier nobody reads these layers' weights this step (their input gradients are done), so momentum
+            // SGD is folded into their weight-gradient products, as for fc1.
+            bool fused = Heads.Backward(Parameters, ws.Activations[last], ws.LogitGradients, default, ws.PackedGradients[Trunk.Count], default, batch,
+                worker, workers, fuse: update);
+            Update(update, Heads, worker, workers, fused);
             for (int l = last; l >= tail; l--)
             {
-                Trunk[l].Backward(Parameters, ws.Activations[l - 1], ws.ActivationGradients[l], default, ws.PackedGradients[l], default, batch, worker, workers);
-                Update(update, Trunk[l], worker, workers);
+                fused = Trunk[l].Backward(Parameters, ws.Activations[l - 1], ws.ActivationGradients[l], default, ws.PackedGradients[l], default, batch,
+                    worker, workers, fuse: update);
+                Update(update, Trunk[l], worker, workers, fused);
             }
         }
         else
@@ -350,8 +354,8 @@ public sealed class MultiTaskNetwork
         if (dropout && i0 < i1) Activations.DropoutScale(dx, layer.In, 0, batch, i0, i1, Config.Dropout);
     }
 
-    private static void Update(IParameterUpdate? update, Linear layer, int worker, int workers)
+    private static void Update(IParameterUpdate? update, Linear layer, int worker, int workers, bool weightDone = false)
     {
-        if (update is not null) layer.Update(update, worker, workers);
+        if (update is not null) layer.Update(update, worker, workers, weightDone);
     }
 }
