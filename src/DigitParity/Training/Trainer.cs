@@ -224,14 +224,13 @@ public sealed class Trainer : IDisposable
 
         public void Execute(int worker)
         {
-            // Each worker converts its share of the batch's rows (or, with its own copy of x, all of them) and indexes
-            // them, so no core waits for one gatherer. A worker with its own copy indexes all of it into its own tables
-            // and needs no barrier before fc1; otherwise the index is shared and everyone waits for all of its rows.
-            int inputs = network.Config.InputSize, words = ActiveDepth.MaskWords(inputs);
+            // Each worker gathers its share of the batch's rows (or, with its own copy of x, all of them) and indexes
+            // them, so no core waits for one gatherer. A worker with its own copy (pixel bytes) takes their masks from
+            // the dataset's ImageMasks into its own tables and needs no barrier before fc1; otherwise x is floats,
+            // indexed after any augmentation into shared tables, and everyone waits for all of its rows.
+            int inputs = network.Config.InputSize;
             bool whole = ws.PrivateIndex;
             var (r0, r1) = whole ? (0, _batch) : MultiTaskNetwork.InputRows(_batch, worker, pool.Count);
-            // A worker's own copy is pixel bytes with their masks, copied from the dataset's index; otherwise floats,
-            // indexed after any augmentation.
             if (whole)
             {
                 ReadOnlySpan<int> batch = _indices.AsSpan(_first, _batch);
