@@ -55,24 +55,11 @@ public sealed class LabeledDataset
     }
 
     /// <summary>x (B, features) = pixel / 255 for samples <paramref name="indices"/>.</summary>
-    public void GatherPixels(ReadOnlySpan<int> indices, Span<float> x) => GatherPixels(indices, x, default, 0);
-
-    /// <summary>
-    /// x (B, features) = pixel / 255 for samples <paramref name="indices"/> and, unless <paramref name="masks"/> is empty,
-    /// each row's non-zero mask at <c>masks[b · maskWords ..]</c> (see <see cref="ToUnitFloats(ReadOnlySpan{byte}, Span{float}, Span{ulong})"/>).
-    /// </summary>
-    public void GatherPixels(ReadOnlySpan<int> indices, Span<float> x, Span<ulong> masks, int maskWords)
+    public void GatherPixels(ReadOnlySpan<int> indices, Span<float> x)
     {
         int features = Data.FeatureCount;
         if (x.Length < indices.Length * features) throw new ArgumentException("x is too small for the batch.", nameof(x));
-        if (!masks.IsEmpty && (maskWords < (features + 63) / 64 || masks.Length < (long)indices.Length * maskWords))
-            throw new ArgumentException("masks is too small for the batch.", nameof(masks));
-        for (int b = 0; b < indices.Length; b++)
-        {
-            ReadOnlySpan<byte> image = Data.Image(indices[b]);
-            ToUnitFloats(image, x.Slice(b * features, features));
-            if (!masks.IsEmpty) NonZeroBits(image, masks.Slice(b * maskWords, maskWords));
-        }
+        for (int b = 0; b < indices.Length; b++) ToUnitFloats(Data.Image(indices[b]), x.Slice(b * features, features));
     }
 
     /// <summary>
@@ -156,18 +143,6 @@ public sealed class LabeledDataset
             }
             for (; i < n; i++) d[i] = s[i] / 255f;
         }
-    }
-
-    /// <summary>
-    /// As <see cref="ToUnitFloats(ReadOnlySpan{byte}, Span{float})"/>, and <paramref name="nonZero"/> receives one bit per
-    /// pixel, set where the pixel is not 0 (the words past the pixels cleared): the mask <c>ActiveDepth.NonZeroMasks</c>
-    /// would compute from the floats, read from the bytes, 64 pixels a compare.
-    /// </summary>
-    public static void ToUnitFloats(ReadOnlySpan<byte> source, Span<float> destination, Span<ulong> nonZero)
-    {
-        if (nonZero.Length < (source.Length + 63) / 64) throw new ArgumentException("nonZero is shorter than one bit a pixel.", nameof(nonZero));
-        ToUnitFloats(source, destination);
-        NonZeroBits(source, nonZero);
     }
 
     // to[0..16) = pixels / 255, correctly rounded: q = x·(1/255), then q + (x − 255q)·(1/255).

@@ -295,9 +295,9 @@ public static unsafe class Gemm
     /// </summary>
     private const int MaskDepthBlock = 1024;
 
-    // Column panels outside, then depth blocks, then row tiles: a DepthBlock × 64 block of B stays in L1
-    // while A streams past it (products with masks take MaskDepthBlock steps at a time). Between depth blocks the partial sums go through C unchanged (a float
-    // stored and reloaded is exact), so blocking does not change a single bit of the result.
+    // Column panels outside, then depth blocks, then row tiles: a DepthBlock × 64 block of B stays in L1 while A streams
+    // past it (products with masks take MaskDepthBlock steps at a time). Between depth blocks the partial sums go through
+    // C unchanged (a float stored and reloaded is exact), so blocking does not change a single bit of the result.
     // With depth lists, tile t visits only the p in lists[t·k ..] (ascending), block by block via a cursor.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Blocked<TS, TV, TA>(in Operands x, int m, int n, int* lists, int* counts)

@@ -28,7 +28,8 @@ public sealed class Workspace
         PackedGradients = network.Trunk.Append(network.Heads).Select(l => new FloatBuffer(maxBatch * l.Out)).ToArray();
         int features = config.FeatureSize;
         // Workers with their own copy of x also index all of it themselves (see InputMasksOf).
-        int indexCopies = network.Convolutions.Count == 0 && privateInputs ? workers : 1;
+        bool privateIndex = network.Convolutions.Count == 0 && privateInputs;
+        int indexCopies = privateIndex ? workers : 1;
         _maskLength = maxBatch * ActiveDepth.MaskWords(features);
         _tileMaskLength = ActiveDepth.TileWords(features) * ActiveDepth.TileStride(maxBatch);
         InputMasks = new ulong[_maskLength * indexCopies];
@@ -72,9 +73,7 @@ public sealed class Workspace
         ConvWeightLists = convs.Select((c, l) => training && l > 0 ? new int[c.OutChannels * convRows[l]] : []).ToArray();
         ConvWeightCounts = convs.Select((c, l) => training && l > 0 ? new int[c.OutChannels] : []).ToArray();
         Features = convs.Count > 0 ? Pooled[^1] : Input;
-        WorkerPixels = convs.Count == 0 && privateInputs
-            ? Enumerable.Range(0, workers).Select(_ => new byte[maxBatch * config.InputSize]).ToArray()
-            : [];
+        WorkerPixels = privateIndex ? Enumerable.Range(0, workers).Select(_ => new byte[maxBatch * config.InputSize]).ToArray() : [];
         Labels = config.Tasks.Select(_ => new int[maxBatch]).ToArray();
         Predictions = config.Tasks.Select(_ => new int[maxBatch]).ToArray();
     }
@@ -172,8 +171,9 @@ public sealed class Workspace
     internal ulong[] InputMasks { get; }
 
     /// <summary>
-    /// Whether each worker indexes the whole batch into tables of its own (it gathered all of x itself): then no worker
-    /// waits for another's rows before fc1, and fc1's products read no mask written by the other core.
+    /// Whether each worker indexes the whole batch into tables of its own (it gathered all of x itself, and copies the
+    /// masks from the dataset's ImageMasks): then no worker waits for another's rows before fc1, and fc1's products read
+    /// no mask written by the other core.
     /// </summary>
     internal bool PrivateIndex => WorkerPixels.Length > 0;
 
@@ -185,7 +185,6 @@ public sealed class Workspace
 
     /// <summary>Per input row, a bit per tile of 5 inputs with a non-zero (see ActiveDepth.TileMasks).</summary>
     internal ulong[] InputTileMasks { get; }
-
 
     /// <summary>Per sample and task, the cross-entropy after <c>Loss</c>: (B, tasks).</summary>
     internal double[] RowLosses { get; }
