@@ -19,7 +19,7 @@ public static class CnnProfile
         var rng = new Rng(2);
         // Real MNIST images, so that ReLU and pooling leave the zeros training sees.
         var images = DigitParity.Data.MnistFiles.Load(DigitParity.Data.MnistFiles.EmbeddedDirectory).Train;
-        for (int b = 0; b < batch; b++) DigitParity.Data.LabeledDataset.ToUnitFloats(images.Image(b * 97), ws.Input.Span.Slice(b * 784, 784));
+        for (int b = 0; b < batch; b++) DigitParity.Engine.UnitFloats.FromBytes(images.Image(b * 97), ws.Input.Span.Slice(b * 784, 784));
         var store = network.Parameters;
         var (c1, c2) = (network.Convolutions[0], network.Convolutions[1]);
         using var pool = new WorkerPool(1);

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using DigitParity.Data;
 using DigitParity.Engine;
 using DigitParity.Model;
+using DigitParity.Optimizers;
 using DigitParity.Training;
 
 namespace DigitParity.Benchmarks;
@@ -108,7 +109,7 @@ public static class MlpProfile
             (" index x: masks and tile masks (evaluation, CNN)", 0, () => network.IndexInput(ws, batch, 0, batch)),
             ("  the masks from the floats", 0, () => ActiveDepth.NonZeroMasks(x, features, features, 0, batch, ws.InputMasks)),
             ("  of which the tile masks", 0, () => ActiveDepth.TileMasks(ws.InputMasks, features, batch, 0, batch, ws.InputTileMasks)),
-            ("fc1 forward from pixel bytes (training)", fc1Flops, () => fc1.Forward(store, default, ws.Activations[0], batch, relu: true, 0, 1, ws.InputMasks, pixels, LabeledDataset.PixelValues)),
+            ("fc1 forward from pixel bytes (training)", fc1Flops, () => fc1.Forward(store, default, ws.Activations[0], batch, relu: true, 0, 1, ws.InputMasks, pixels, UnitFloats.ByteValues)),
             ("  from floats, skipping zeros", fc1Flops, () => fc1.Forward(store, x, ws.Activations[0], batch, relu: true, 0, 1, ws.InputMasks)),
             ("  dense", fc1Flops, () => fc1.Forward(store, x, h1, batch, relu: true, 0, 1)),
             ("fc2 forward", 2.0 * batch * fc2.In * fc2.Out, () => fc2.Forward(store, ws.Activations[0], ws.Activations[1], batch, relu: true, 0, 1)),
@@ -121,7 +122,7 @@ public static class MlpProfile
             }),
             ("heads backward", 4.0 * batch * heads.In * heads.Out, () => heads.Backward(store, ws.Activations[1], ws.LogitGradients, ws.ActivationGradients[1], ws.PackedGradients[2], ws.TransposedWeights[2], batch, 0, 1, reluInput: true)),
             ("fc2 backward", 4.0 * batch * fc2.In * fc2.Out, () => fc2.Backward(store, ws.Activations[0], ws.ActivationGradients[1], ws.ActivationGradients[0], ws.PackedGradients[1], ws.TransposedWeights[1], batch, 0, 1, reluInput: true)),
-            ("fc1 dW from pixel bytes, SGD folded in", fc1Flops, () => fc1.Backward(store, default, ws.ActivationGradients[0], default, ws.PackedGradients[0], default, batch, 0, 1, ws.InputTileMasks, fuse: sgd, xBytes: pixels, byteValues: LabeledDataset.PixelValues)),
+            ("fc1 dW from pixel bytes, SGD folded in", fc1Flops, () => fc1.Backward(store, default, ws.ActivationGradients[0], default, ws.PackedGradients[0], default, batch, 0, 1, ws.InputTileMasks, fuse: sgd, xBytes: pixels, byteValues: UnitFloats.ByteValues)),
             ("  from floats, skipping zeros", fc1Flops, () => fc1.Backward(store, x, ws.ActivationGradients[0], default, ws.PackedGradients[0], default, batch, 0, 1, ws.InputTileMasks, fuse: sgd)),
             ("  dense, SGD apart", fc1Flops, () => fc1.Backward(store, x, ws.ActivationGradients[0], default, ws.PackedGradients[0], default, batch, 0, 1)),
             ("updates of fc2 and the heads", 0, () =>

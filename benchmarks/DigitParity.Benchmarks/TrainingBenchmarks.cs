@@ -61,7 +61,7 @@ public class EvaluationBenchmarks
     public void Setup()
     {
         var config = ModelConfig.Tutorial;
-        _data = new LabeledDataset(MnistFiles.Load(MnistFiles.EmbeddedDirectory).Validation, config.Tasks);
+        _data = new LabeledDataset(MnistFiles.Load(MnistFiles.EmbeddedDirectory).Test, config.Tasks);
         var network = new MultiTaskNetwork(config);
         network.Initialize(1);
         _trainer = new Trainer(network, new TrainingOptions { Threads = Threads });

@@ -1,7 +1,6 @@
 using DigitParity.Data;
 using DigitParity.Model;
 using DigitParity.Server;
-using DigitParity.Training;
 using Microsoft.AspNetCore.Http;
 
 namespace DigitParity.Fuzz;
@@ -44,7 +43,7 @@ public static class FuzzTargets
     }
 
     /// <summary>A safetensors checkpoint.</summary>
-    public static void Checkpoint(byte[] data) => Guard(data, 8, () => Training.Checkpoint.Load(new MemoryStream(data), "fuzz.safetensors"));
+    public static void Checkpoint(byte[] data) => Guard(data, 8, () => Checkpoints.Checkpoint.Load(new MemoryStream(data), "fuzz.safetensors"));
 
     /// <summary>An encoded image through decoding and the MNIST preprocessing.</summary>
     public static void Image(byte[] data) => Guard(data, 8, () =>

@@ -3,6 +3,7 @@ using System.IO.Compression;
 using System.Text;
 using DigitParity.Data;
 using DigitParity.Model;
+using DigitParity.Tasks;
 using SkiaSharp;
 
 namespace DigitParity.Fuzz;
@@ -13,7 +14,7 @@ public static class Seeds
     /// <summary>Writes <c>OUT/TARGET/*</c> from the MNIST files in <paramref name="dataDirectory"/>.</summary>
     public static void Write(string dataDirectory, string outDirectory)
     {
-        var test = MnistFiles.Load(dataDirectory).Validation;
+        var test = MnistFiles.Load(dataDirectory).Test;
         string Dir(string target) => Directory.CreateDirectory(Path.Combine(outDirectory, target)).FullName;
 
         string idx = Dir("idx");
@@ -26,7 +27,7 @@ public static class Seeds
         string checkpoint = Dir("checkpoint");
         var network = new MultiTaskNetwork(new ModelConfig(6, [3], TaskDefinition.DigitAndParity));
         network.Initialize(1);
-        Training.Checkpoint.Save(Path.Combine(checkpoint, "tiny.safetensors"), network, new Dictionary<string, string> { ["epoch"] = "1" });
+        Checkpoints.Checkpoint.Save(Path.Combine(checkpoint, "tiny.safetensors"), network, new Dictionary<string, string> { ["epoch"] = "1" });
 
         string image = Dir("image");
         byte[] digit = test.Image(0).ToArray();

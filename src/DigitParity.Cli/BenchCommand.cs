@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using DigitParity.IO;
 using DigitParity.Data;
 using DigitParity.Performance;
 
@@ -24,7 +25,7 @@ internal static class BenchCommand
         command.SetAction(parse =>
         {
             string? jsonPath = parse.GetValue(json);
-            if (jsonPath is not null) Paths.CheckWritable(jsonPath, "the benchmark JSON");
+            if (jsonPath is not null) OutputPaths.CheckWritable(jsonPath, "the benchmark JSON");
             var splits = MnistFiles.Load(parse.GetValue(data) ?? MnistFiles.EmbeddedDirectory);
             var report = Bench.Run(splits, new BenchOptions { Epochs = parse.GetValue(epochs) }, new SynchronousProgress(error));
             output.Write(Render(report));

@@ -1,9 +1,12 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text;
+using DigitParity.IO;
+using DigitParity.Checkpoints;
 using DigitParity.Data;
 using DigitParity.Metrics;
-using DigitParity.Training;
+using DigitParity.Tasks;
+using DigitParity.Inference;
 
 namespace DigitParity.Cli;
 
@@ -12,9 +15,9 @@ internal static class EvaluateCommand
 {
     public static Command Create(TextWriter output)
     {
-        var model = Paths.ModelOption("evaluate");
-        var data = Paths.TestDataOption();
-        var threads = Paths.ThreadsOption();
+        var model = CommandOptions.ModelOption("evaluate");
+        var data = CommandOptions.TestDataOption();
+        var threads = CommandOptions.ThreadsOption();
         var json = new Option<string?>("--json") { Description = "Also write every figure as JSON to this file", HelpName = "FILE" };
         var command = new Command("evaluate", "Accuracy, confusion matrices, per-class precision/recall/F1 and head consistency of a saved model")
         {
@@ -24,14 +27,14 @@ internal static class EvaluateCommand
         {
             string path = parse.GetValue(model)!;
             string? jsonPath = parse.GetValue(json);
-            if (jsonPath is not null) Paths.CheckWritable(jsonPath, "the evaluation JSON");
+            if (jsonPath is not null) OutputPaths.CheckWritable(jsonPath, "the evaluation JSON");
             var loaded = Checkpoint.Load(path);
             var network = loaded.Network;
-            var test = Paths.TestSet(parse.GetValue(data), network, path);
+            var test = CommandOptions.TestSet(parse.GetValue(data), network, path);
             var labeled = new LabeledDataset(test, network.Tasks);
             var consistency = new HeadConsistency(network.Tasks);
-            using var trainer = new Trainer(network, new TrainingOptions { Threads = parse.GetValue(threads) });
-            var snapshot = trainer.Evaluate(labeled, consistency);
+            using var evaluator = new Evaluator(network, parse.GetValue(threads));
+            var snapshot = evaluator.Evaluate(labeled, consistency);
             var figures = consistency.Compute();
             output.Write(Render(path, loaded.Metadata.GetValueOrDefault("epoch"), network.Tasks, snapshot, figures));
             if (jsonPath is not null)

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using DigitParity.IO;
-using DigitParity.Training;
+using DigitParity.Checkpoints;
+using DigitParity.Export;
 
 namespace DigitParity.Cli;
 
@@ -9,13 +10,13 @@ internal static class ExportCommand
 {
     public static Command Create(TextWriter output)
     {
-        var model = Paths.ModelOption("export");
+        var model = CommandOptions.ModelOption("export");
         var onnx = new Option<string>("--onnx") { Description = "The ONNX file to write (input: pixels [N, 784] = pixel / 255)", HelpName = "OUT", Required = true };
         var command = new Command("export", "Export a saved model as ONNX (opset 17): per task TASK_logits and TASK_probabilities") { model, onnx };
         command.SetAction(parse =>
         {
             string path = parse.GetValue(onnx)!;
-            Paths.CheckWritable(path, "the ONNX model");
+            OutputPaths.CheckWritable(path, "the ONNX model");
             var loaded = Checkpoint.Load(parse.GetValue(model)!);
             OnnxExport.Write(path, loaded.Network);
             output.WriteLine($"ONNX model written to {path}: input pixels [N, {loaded.Network.Config.InputSize}] (pixel / 255); outputs "

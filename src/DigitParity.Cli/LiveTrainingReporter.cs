@@ -1,9 +1,9 @@
 using System.Globalization;
-using DigitParity.Data;
 using DigitParity.Metrics;
+using DigitParity.Tasks;
 using DigitParity.Training;
-using Spectre.Console;
 using Spectre.Console.Rendering;
+using Spectre.Console;
 
 namespace DigitParity.Cli;
 
@@ -19,19 +19,16 @@ internal sealed class LiveTrainingReporter : ITrainingCallbacks
     private readonly ProgressContext _progress;
     private readonly IReadOnlyList<TaskDefinition> _tasks;
     private readonly int _lastEpoch;
-    private readonly List<EpochResult> _epochs = [];
-    private readonly Action<IReadOnlyList<EpochResult>>? _epochDone;
     private readonly FiguresColumn _figures;
     private ProgressTask? _bar;
 
     public LiveTrainingReporter(IAnsiConsole console, ProgressContext progress, FiguresColumn figures, IReadOnlyList<TaskDefinition> tasks,
-        int firstEpoch, int lastEpoch, Action<IReadOnlyList<EpochResult>>? epochDone = null)
+        int firstEpoch, int lastEpoch)
     {
         _console = console;
         _progress = progress;
         _tasks = tasks;
         _lastEpoch = lastEpoch;
-        _epochDone = epochDone;
         _figures = figures;
         _bar = NewBar(firstEpoch);
     }
@@ -84,8 +81,6 @@ internal sealed class LiveTrainingReporter : ITrainingCallbacks
         }
         _console.Write(EpochSummary(result, _tasks));
         _console.WriteLine();
-        _epochs.Add(result);
-        _epochDone?.Invoke(_epochs);
         _bar = result.Epoch < _lastEpoch ? NewBar(result.Epoch + 1) : null;
     }
 

@@ -1,9 +1,9 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text;
-using System.Text.Json;
+using DigitParity.Checkpoints;
 using DigitParity.Data;
-using DigitParity.Training;
+using DigitParity.Inference;
 
 namespace DigitParity.Cli;
 
@@ -14,7 +14,7 @@ internal static class PredictCommand
 
     public static Command Create(TextWriter output, TextWriter error)
     {
-        var model = Paths.ModelOption("use");
+        var model = CommandOptions.ModelOption("use");
         var json = new Option<bool>("--json") { Description = "Print one JSON object per image instead of text" };
         var files = new Argument<string[]>("FILE|DIR") { Description = "PNG, JPEG or BMP images, or directories of them", Arity = ArgumentArity.OneOrMore };
         var command = new Command("predict", $"Predict the digit and parity of images (any size; at most {DigitImage.MaxPixels:N0} pixels)")

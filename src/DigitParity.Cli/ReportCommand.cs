@@ -1,8 +1,9 @@
 using System.CommandLine;
+using DigitParity.IO;
+using DigitParity.Checkpoints;
 using DigitParity.Data;
 using DigitParity.Metrics;
 using DigitParity.Reporting;
-using DigitParity.Training;
 
 namespace DigitParity.Cli;
 
@@ -11,10 +12,10 @@ internal static class ReportCommand
 {
     public static Command Create(TextWriter output)
     {
-        var model = Paths.ModelOption("report on");
-        var data = Paths.TestDataOption();
+        var model = CommandOptions.ModelOption("report on");
+        var data = CommandOptions.TestDataOption();
         var outDir = new Option<string>("--out") { Description = "Directory to write metrics.csv, metrics.json, the PNG plots and report.html into", HelpName = "DIR", Required = true };
-        var threads = Paths.ThreadsOption();
+        var threads = CommandOptions.ThreadsOption();
         var command = new Command("report", "Write a report (learning curves, confusion heatmaps, consistency, worst mistakes, report.html) for a saved model")
         {
             model, data, outDir, threads,
@@ -22,11 +23,11 @@ internal static class ReportCommand
         command.SetAction(parse =>
         {
             string path = parse.GetValue(model)!, directory = parse.GetValue(outDir)!;
-            Paths.CheckDirectory(directory, "the report");
+            OutputPaths.CheckDirectory(directory, "the report");
             var loaded = Checkpoint.Load(path);
             var network = loaded.Network;
             var epochs = loaded.Metadata.TryGetValue("metrics", out string? json) ? MetricsJson.Read(json, path) : [];
-            var test = Paths.TestSet(parse.GetValue(data), network, path);
+            var test = CommandOptions.TestSet(parse.GetValue(data), network, path);
             var content = TrainingReport.Collect(path, network, epochs, new LabeledDataset(test, network.Tasks), parse.GetValue(threads));
             TrainingReport.Write(directory, content);
             output.WriteLine($"Report written to {Path.Combine(directory, "report.html")} ({content.Epochs.Count} epochs, {test.Count} test images)");

@@ -1,6 +1,6 @@
 using System.CommandLine;
+using DigitParity.Checkpoints;
 using DigitParity.Server;
-using DigitParity.Training;
 using Microsoft.Extensions.Hosting;
 
 namespace DigitParity.Cli;
@@ -10,7 +10,7 @@ internal static class ServeCommand
 {
     public static Command Create(TextWriter output)
     {
-        var model = Paths.ModelOption("serve");
+        var model = CommandOptions.ModelOption("serve");
         var urls = new Option<string>("--urls")
         {
             Description = "Where to listen; several URLs separated by ';'",

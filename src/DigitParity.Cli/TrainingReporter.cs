@@ -1,7 +1,9 @@
 using System.Globalization;
 using System.Text;
-using DigitParity.Data;
 using DigitParity.Metrics;
+using DigitParity.Model;
+using DigitParity.Optimizers;
+using DigitParity.Tasks;
 using DigitParity.Training;
 
 namespace DigitParity.Cli;
@@ -11,11 +13,9 @@ namespace DigitParity.Cli;
 /// training metric, the time cost, the validation metric and one confusion matrix per task. This is the piped
 /// (plain text) rendering; a terminal gets <see cref="LiveTrainingReporter"/>.
 /// </summary>
-internal sealed class TrainingReporter(TextWriter output, IReadOnlyList<TaskDefinition> tasks,
-    Action<IReadOnlyList<EpochResult>>? epochDone = null) : ITrainingCallbacks
+internal sealed class TrainingReporter(TextWriter output, IReadOnlyList<TaskDefinition> tasks) : ITrainingCallbacks
 {
     private static readonly CultureInfo Invariant = CultureInfo.InvariantCulture;
-    private readonly List<EpochResult> _epochs = [];
 
     public void OnProgress(BatchProgress progress)
     {
@@ -35,8 +35,43 @@ internal sealed class TrainingReporter(TextWriter output, IReadOnlyList<TaskDefi
             output.Write(ConfusionTable.Render(tasks[t], result.Validation.Tasks[t].Confusion));
         }
         output.WriteLine();
-        _epochs.Add(result);
-        epochDone?.Invoke(_epochs);
+    }
+
+    /// <summary>What a run is about to do: its data, the checkpoint it resumes, its network, optimizer and augmentation.</summary>
+    internal static IEnumerable<string> Header(TrainingRun run)
+    {
+        var options = run.Options;
+        var training = options.Training;
+        var images = run.Train.Data;
+        string source = options.DataDirectory ?? "the embedded MNIST";
+        string sets = run.Test is { } test
+            ? $"{run.Train.Count} training and {run.Validation.Count} validation images (held out of the training set), {test.Count} test images"
+            : $"{run.Train.Count} training and {run.Validation.Count} test images (evaluated after every epoch)";
+        yield return string.Create(Invariant, $"Data: {sets} of {images.Rows}x{images.Columns} from {source} ({run.LoadSeconds:0.00} s)");
+        if (run.Resumed) yield return $"Resuming {options.ResumeFrom} after epoch {run.FirstEpoch - 1}";
+        var config = run.Network.Config;
+        yield return string.Create(Invariant,
+            $"Model: {Describe(config)} -> heads {string.Join(", ", config.Tasks.Select(t => $"{t.Name} ({t.ClassCount})"))}; {run.Network.Parameters.Count:N0} parameters");
+        string schedule = training.Schedule == LearningRateSchedule.Constant ? "" : $" ({training.Schedule.ToString().ToLowerInvariant()} schedule)";
+        string rule = training.Optimizer == OptimizerKind.Sgd ? string.Create(Invariant, $"momentum {training.Momentum}") : "β1 0.9, β2 0.999";
+        string average = training.AverageDecay > 0 ? string.Create(Invariant, $", weight average (decay {training.AverageDecay})") : "";
+        yield return string.Create(Invariant,
+            $"{training.Optimizer.ToString().ToUpperInvariant()}: lr {training.LearningRate}{schedule}, {rule}, weight decay {training.WeightDecay:0.#########}{average}, batch {training.BatchSize}, {training.Epochs} epochs, seed {training.Seed}, {training.Threads} threads");
+        if (training.Augmentation is { } a)
+            yield return string.Create(Invariant,
+                $"Augmentation: shifts up to {a.Shift} px, rotations up to {a.Degrees}°, scaling up to {a.Scale:P0}{(a.Elastic > 0 ? $", elastic displacements up to {a.Elastic} px" : "")}");
+    }
+
+    /// <summary>"784 -> 128 -> 64", or the CNN's stages: "28x28 -> conv 5x5 1->32, pool 2 (12x12x32) -> ... -> flatten 1024 -> 128".</summary>
+    internal static string Describe(ModelConfig config)
+    {
+        var stages = config.Stages();
+        var parts = new List<string> { config.Convolutions.Count == 0 ? config.InputSize.ToString(Invariant) : $"{config.ImageSide}x{config.ImageSide}" };
+        for (int l = 0; l < config.Convolutions.Count; l++)
+            parts.Add($"conv {config.Kernel}x{config.Kernel} {stages[l].Channels}->{config.Convolutions[l]}, pool 2 ({stages[l + 1].Side}x{stages[l + 1].Side}x{config.Convolutions[l]})");
+        if (config.Convolutions.Count > 0) parts.Add($"flatten {config.FeatureSize}");
+        parts.AddRange(config.Hidden.Select(h => h.ToString(Invariant) + (config.Dropout > 0 ? string.Create(Invariant, $" (dropout {config.Dropout})") : "")));
+        return string.Join(" -> ", parts);
     }
 
     /// <summary>"Train-accuracy=0.951234  digit=0.9412 parity=0.9612  loss=0.3121".</summary>

@@ -1,8 +1,7 @@
 using System.Reflection;
 using System.Text.Json.Nodes;
-using DigitParity.Training;
+using DigitParity.Inference;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;

@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
+using DigitParity.Inference;
 using DigitParity.Model;
-using DigitParity.Training;
 
 namespace DigitParity.Server;
 

@@ -1,12 +1,13 @@
 using DigitParity.Data;
 using DigitParity.Model;
+using DigitParity.Tasks;
 using DigitParity.Training;
 
 namespace DigitParity.Tests;
 
 public sealed class AugmentationTests
 {
-    private static float[] Digit(int index) => TestData.Mnist.Validation.Image(index).ToArray().Select(p => p / 255f).ToArray();
+    private static float[] Digit(int index) => TestData.Mnist.Test.Image(index).ToArray().Select(p => p / 255f).ToArray();
 
     [Fact]
     public void NoDistortionIsTheIdentityAndShiftsMoveWholePixels()
@@ -108,7 +109,7 @@ public sealed class AugmentationTests
     public void AugmentedTrainingIsTheSameForAnyThreadCountAndDiffersFromPlain()
     {
         var data = new LabeledDataset(TestData.Mnist.Train.Take(1000), TaskDefinition.DigitAndParity);
-        var validation = new LabeledDataset(TestData.Mnist.Validation.Take(100), TaskDefinition.DigitAndParity);
+        var validation = new LabeledDataset(TestData.Mnist.Test.Take(100), TaskDefinition.DigitAndParity);
         float[] Train(int threads, Augmentation? augmentation)
         {
             var network = new MultiTaskNetwork(ModelConfig.Tutorial);

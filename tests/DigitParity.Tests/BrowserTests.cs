@@ -1,5 +1,4 @@
 using DigitParity.Server;
-using Microsoft.AspNetCore.Builder;
 using PuppeteerSharp;
 
 namespace DigitParity.Tests;

@@ -1,9 +1,12 @@
 using System.Buffers.Binary;
-using System.Text;
 using System.Text.Json;
+using System.Text;
+using DigitParity.Checkpoints;
 using DigitParity.Data;
 using DigitParity.IO;
+using DigitParity.Metrics;
 using DigitParity.Model;
+using DigitParity.Optimizers;
 using DigitParity.Training;
 
 namespace DigitParity.Tests;
@@ -135,7 +138,7 @@ public sealed class ResumeTests
     {
         var config = cnn ? ModelConfig.Cnn : ModelConfig.Tutorial;
         var train = new LabeledDataset(TestData.Mnist.Train.Take(cnn ? 1000 : 3000), config.Tasks);
-        var validation = new LabeledDataset(TestData.Mnist.Validation.Take(500), config.Tasks);
+        var validation = new LabeledDataset(TestData.Mnist.Test.Take(500), config.Tasks);
         var options = new TrainingOptions { Epochs = 3, Seed = 9, Optimizer = optimizer, LearningRate = optimizer == OptimizerKind.Sgd ? 0.1f : 0.001f, AverageDecay = averageDecay };
 
         var straight = new MultiTaskNetwork(config);

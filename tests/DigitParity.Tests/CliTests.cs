@@ -1,7 +1,7 @@
 using System.Text.Json;
 using DigitParity.Cli;
-using DigitParity.Data;
 using DigitParity.Metrics;
+using DigitParity.Tasks;
 using DigitParity.Training;
 
 namespace DigitParity.Tests;
@@ -80,7 +80,7 @@ public sealed class CliTests
         var (code, output, error) = Run(["train", "--data", dir, "--epochs", "2", "--log-interval", "10", "--metrics", metrics]);
         Assert.Equal("", error);
         Assert.Equal(0, code);
-        Assert.Contains("Data: 2000 training and 500 validation images of 28x28", output);
+        Assert.Contains("Data: 2000 training and 500 test images (evaluated after every epoch) of 28x28", output);
         Assert.Contains("Epoch[1] Batch [10/20]  Speed: ", output);
         Assert.Contains("Epoch[2] Time cost=", output);
         Assert.Contains("Epoch[2] Validation-accuracy=", output);
@@ -186,7 +186,7 @@ public sealed class TaskOptionTests
             Assert.Equal(["digit", "gt4", "mod3"], tasks.EnumerateObject().Select(p => p.Name));
             Assert.Equal(3, tasks.GetProperty("mod3").GetProperty("confusion").GetArrayLength());
         }
-        var loaded = DigitParity.Training.Checkpoint.Load(model);
+        var loaded = DigitParity.Checkpoints.Checkpoint.Load(model);
         Assert.Equal(["digit", "gt4", "mod3"], loaded.Network.Tasks.Select(t => t.Name));
         var evaluation = new StringWriter();
         Assert.Equal(0, Program.Run(["evaluate", "--model", model, "--data", dir], evaluation, new StringWriter()));
@@ -236,7 +236,7 @@ public sealed class ClassesOptionTests
             File.WriteAllBytes(Path.Combine(dir, $"{prefix}-labels-idx1-ubyte"), TestData.LabelsIdx(subset.Labels.Select(l => (byte)(l % 3)).ToArray()));
         }
         WriteSet(TestData.Mnist.Train, 3000, "train");
-        WriteSet(TestData.Mnist.Validation, 300, "t10k");
+        WriteSet(TestData.Mnist.Test, 300, "t10k");
         string names = Path.Combine(dir, "classes.txt"), model = Path.Combine(dir, "model.safetensors");
         File.WriteAllLines(names, ["low", "mid", "high"]);
 
@@ -246,7 +246,7 @@ public sealed class ClassesOptionTests
         Assert.Contains("Label=class", output.ToString());
         Assert.Contains("high |", output.ToString());
 
-        var loaded = DigitParity.Training.Checkpoint.Load(model);
+        var loaded = DigitParity.Checkpoints.Checkpoint.Load(model);
         Assert.Equal(["low", "mid", "high"], Enumerable.Range(0, 3).Select(loaded.Network.Tasks[0].ClassName));
         var evaluation = new StringWriter();
         Assert.Equal(0, Program.Run(["evaluate", "--model", model, "--data", dir], evaluation, new StringWriter()));

@@ -1,5 +1,8 @@
+using DigitParity.Checkpoints;
 using DigitParity.Cli;
 using DigitParity.Data;
+using DigitParity.Inference;
+using DigitParity.Metrics;
 using DigitParity.Model;
 using DigitParity.Training;
 
@@ -14,7 +17,7 @@ public sealed class CnnTests
         network.Initialize(4);
         using var trainer = new Trainer(network, new TrainingOptions { Epochs = 1, Threads = threads, LearningRate = 0.1f });
         var epochs = trainer.Fit(new LabeledDataset(TestData.Mnist.Train.Take(samples), ModelConfig.Cnn.Tasks),
-            new LabeledDataset(TestData.Mnist.Validation.Take(500), ModelConfig.Cnn.Tasks));
+            new LabeledDataset(TestData.Mnist.Test.Take(500), ModelConfig.Cnn.Tasks));
         return (network, epochs);
     }
 
@@ -45,7 +48,7 @@ public sealed class CnnTests
         Assert.Equal(ours, file["conv2.weight"].Data[((9 * 32 + 7) * 5 + 3) * 5 + 1]);
         using var a = new Predictor(network);
         using var b = new Predictor(loaded.Network);
-        var images = Enumerable.Range(0, 20).Select(i => TestData.Mnist.Validation.Image(i).ToArray()).ToList();
+        var images = Enumerable.Range(0, 20).Select(i => TestData.Mnist.Test.Image(i).ToArray()).ToList();
         Assert.Equal(a.Predict(images).Select(p => p.Tasks[0].Probabilities), b.Predict(images).Select(p => p.Tasks[0].Probabilities));
     }
 

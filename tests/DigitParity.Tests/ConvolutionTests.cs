@@ -1,6 +1,7 @@
 using DigitParity.Data;
 using DigitParity.Engine;
 using DigitParity.Model;
+using DigitParity.Tasks;
 
 namespace DigitParity.Tests;
 

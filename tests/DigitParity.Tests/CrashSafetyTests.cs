@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
-using DigitParity.Training;
+using DigitParity.Checkpoints;
 
 namespace DigitParity.Tests;
 

@@ -1,6 +1,7 @@
 using DigitParity.Data;
 using DigitParity.Engine;
 using DigitParity.Model;
+using DigitParity.Tasks;
 using DigitParity.Training;
 
 namespace DigitParity.Tests;
@@ -79,7 +80,7 @@ public sealed class DropoutTests
     {
         var config = ModelConfig.Tutorial with { Dropout = 0.3f };
         var data = new LabeledDataset(TestData.Mnist.Train.Take(1000), config.Tasks);
-        var validation = new LabeledDataset(TestData.Mnist.Validation.Take(200), config.Tasks);
+        var validation = new LabeledDataset(TestData.Mnist.Test.Take(200), config.Tasks);
         (float[] Weights, double Accuracy, double Again) Train(int threads)
         {
             var network = new MultiTaskNetwork(config);

@@ -1,6 +1,6 @@
 using System.Text.Json;
-using DigitParity.Data;
 using DigitParity.Metrics;
+using DigitParity.Tasks;
 
 namespace DigitParity.Tests;
 

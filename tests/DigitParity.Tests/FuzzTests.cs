@@ -38,7 +38,7 @@ public sealed class FuzzTests
             if (images) Assert.Equal(2, IdxReader.ReadImages(new MemoryStream(seed), "seed").Count);
             else Assert.Equal(2, IdxReader.ReadLabels(new MemoryStream(seed), "seed").Length);
         }
-        foreach (byte[] seed in Seeds("checkpoint")) Assert.Equal(6, Training.Checkpoint.Load(new MemoryStream(seed), "seed").Network.Config.InputSize);
+        foreach (byte[] seed in Seeds("checkpoint")) Assert.Equal(6, Checkpoints.Checkpoint.Load(new MemoryStream(seed), "seed").Network.Config.InputSize);
         foreach (byte[] seed in Seeds("image")) Assert.Equal(784, DigitImage.FromEncoded(seed, "seed").Length);
         foreach (byte[] seed in Seeds("request")) FuzzTargets.Request(seed); // throws FuzzFinding on anything but a result or a problem
     }

@@ -338,7 +338,7 @@ public sealed class GemmTests
         var sgd = new SgdRule(0.1f, 0.9f, 1e-3f);
         float[] g = new float[m * n], w = w0.ToArray(), v = v0.ToArray();
         Gemm.MultiplyNaive(a, m, b, n, default, g, n, m, n, k, GemmOptions.TransposeA);
-        DigitParity.Training.Sgd.Update(w, g, v, sgd.LearningRate, sgd.Momentum, sgd.WeightDecay);
+        DigitParity.Optimizers.Sgd.Update(w, g, v, sgd.LearningRate, sgd.Momentum, sgd.WeightDecay);
         foreach (var isa in AvailableIsas())
         {
             float[] gf = new float[m * n], wf = w0.ToArray(), vf = v0.ToArray();

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using DigitParity.Data;
 using DigitParity.Engine;
+using DigitParity.Tasks;
 
 namespace DigitParity.Tests;
 
@@ -27,10 +28,10 @@ public sealed class IdxReaderTests
     {
         var mnist = TestData.Mnist;
         Assert.Equal((60000, 28, 28), (mnist.Train.Count, mnist.Train.Rows, mnist.Train.Columns));
-        Assert.Equal(10000, mnist.Validation.Count);
+        Assert.Equal(10000, mnist.Test.Count);
         // The first training label of MNIST is a 5 and the first test label a 7.
         Assert.Equal(5, mnist.Train.Labels[0]);
-        Assert.Equal(7, mnist.Validation.Labels[0]);
+        Assert.Equal(7, mnist.Test.Labels[0]);
     }
 
     public static TheoryData<string, byte[], string> MalformedImages() => new()
@@ -132,7 +133,7 @@ public sealed class GatherTests
     {
         byte[] all = Enumerable.Range(0, 256).Select(i => (byte)i).Concat(new byte[] { 255, 1, 7 }).ToArray();
         float[] x = new float[all.Length];
-        LabeledDataset.ToUnitFloats(all, x);
+        UnitFloats.FromBytes(all, x);
         for (int i = 0; i < all.Length; i++) Assert.Equal(all[i] / 255f, x[i]);
     }
 
@@ -155,7 +156,7 @@ public sealed class GatherTests
         int words = ActiveDepth.MaskWords(length);
         float[] x = new float[length];
         ulong[] masks = Enumerable.Repeat(ulong.MaxValue, words).ToArray(), expected = new ulong[words];
-        LabeledDataset.ToUnitFloats(pixels, x);
+        UnitFloats.FromBytes(pixels, x);
         data.GatherPixelBytes([0], new byte[length], masks, words);
         for (int i = 0; i < length; i++) Assert.Equal(pixels[i] / 255f, x[i]);
         ActiveDepth.NonZeroMasks(x, length, length, 0, 1, expected);
@@ -169,7 +170,7 @@ public sealed class GatherTests
     [Fact]
     public void TheImageIndexGivesTheMasksAndTileMasksOfTheGatheredImages()
     {
-        var data = new LabeledDataset(TestData.Mnist.Validation.Take(600), TaskDefinition.DigitAndParity);
+        var data = new LabeledDataset(TestData.Mnist.Test.Take(600), TaskDefinition.DigitAndParity);
         var index = new DigitParity.Training.ImageMasks(data);
         int[] batch = [599, 3, 255, 256, 511, 512, 100, 42, 598, 0, 300];
         int words = ActiveDepth.MaskWords(784), stride = ActiveDepth.TileStride(batch.Length), tileWords = ActiveDepth.TileWords(784);
@@ -189,7 +190,7 @@ public sealed class GatherTests
     [Fact]
     public void PixelBytesComeWithTheirMasksAndTheirValuesAreTheFloats()
     {
-        var data = new LabeledDataset(TestData.Mnist.Validation.Take(50), TaskDefinition.DigitAndParity);
+        var data = new LabeledDataset(TestData.Mnist.Test.Take(50), TaskDefinition.DigitAndParity);
         int words = ActiveDepth.MaskWords(784);
         byte[] pixels = new byte[3 * 784];
         float[] x = new float[3 * 784];
@@ -198,8 +199,8 @@ public sealed class GatherTests
         data.GatherPixels([11, 0, 49], x);
         ActiveDepth.NonZeroMasks(x, 784, 784, 0, 3, expected);
         Assert.Equal(expected, masks);
-        for (int i = 0; i < x.Length; i++) Assert.Equal(x[i], LabeledDataset.PixelValues[pixels[i]]);
-        for (int b = 0; b < 256; b++) Assert.Equal(b / 255f, LabeledDataset.PixelValues[b]);
+        for (int i = 0; i < x.Length; i++) Assert.Equal(x[i], UnitFloats.ByteValues[pixels[i]]);
+        for (int b = 0; b < 256; b++) Assert.Equal(b / 255f, UnitFloats.ByteValues[b]);
         Assert.Throws<ArgumentException>(() => data.GatherPixelBytes([11, 0, 49], pixels.AsSpan(1), masks, words));
         Assert.Throws<ArgumentException>(() => data.GatherPixelBytes([11, 0, 49], pixels, masks.AsSpan(1), words));
     }
@@ -207,7 +208,7 @@ public sealed class GatherTests
     [Fact]
     public void GatherCopiesTheChosenSamplesAndTheirTaskLabels()
     {
-        var data = new LabeledDataset(TestData.Mnist.Validation.Take(50), TaskDefinition.DigitAndParity);
+        var data = new LabeledDataset(TestData.Mnist.Test.Take(50), TaskDefinition.DigitAndParity);
         float[] x = new float[2 * 784];
         int[][] labels = [new int[2], new int[2]];
         data.Gather([7, 3], x, labels);

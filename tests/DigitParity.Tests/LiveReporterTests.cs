@@ -1,7 +1,7 @@
 using System.Text.RegularExpressions;
 using DigitParity.Cli;
-using DigitParity.Data;
 using DigitParity.Metrics;
+using DigitParity.Tasks;
 using DigitParity.Training;
 using Spectre.Console.Testing;
 

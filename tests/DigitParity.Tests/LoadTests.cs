@@ -1,11 +1,11 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
-using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Sockets;
+using System.Net;
 using System.Text;
-using DigitParity.Training;
+using DigitParity.Checkpoints;
 
 namespace DigitParity.Tests;
 
@@ -48,7 +48,7 @@ public sealed class LoadTests
             };
 
             // One at a time: the expected answer of every image.
-            var pngs = Enumerable.Range(0, 50).Select(i => TestData.Png(TestData.Mnist.Validation.Image(i), scale: 2)).ToArray();
+            var pngs = Enumerable.Range(0, 50).Select(i => TestData.Png(TestData.Mnist.Test.Image(i), scale: 2)).ToArray();
             async Task<(HttpStatusCode Status, string Body)> Predict(byte[] png)
             {
                 using var content = new ByteArrayContent(png);

@@ -1,5 +1,5 @@
-using DigitParity.Data;
 using DigitParity.Metrics;
+using DigitParity.Tasks;
 
 namespace DigitParity.Tests;
 

@@ -1,10 +1,11 @@
+using DigitParity.Checkpoints;
 using DigitParity.Data;
 using DigitParity.Engine;
-using DigitParity.IO;
+using DigitParity.Export;
 using DigitParity.Model;
 using DigitParity.Training;
-using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
+using Microsoft.ML.OnnxRuntime;
 
 namespace DigitParity.Tests;
 
@@ -19,11 +20,11 @@ public sealed class OnnxExportTests
         var network = new MultiTaskNetwork(config);
         network.Initialize(5);
         using (var trainer = new Trainer(network, new TrainingOptions { Epochs = 1 }))
-            trainer.Fit(new LabeledDataset(TestData.Mnist.Train.Take(5000), config.Tasks), new LabeledDataset(TestData.Mnist.Validation.Take(100), config.Tasks));
+            trainer.Fit(new LabeledDataset(TestData.Mnist.Train.Take(5000), config.Tasks), new LabeledDataset(TestData.Mnist.Test.Take(100), config.Tasks));
         string path = Path.Combine(Directory.CreateTempSubdirectory("digitparity-onnx-").FullName, "model.onnx");
         OnnxExport.Write(path, network);
 
-        var data = new LabeledDataset(TestData.Mnist.Validation.Take(n), config.Tasks);
+        var data = new LabeledDataset(TestData.Mnist.Test.Take(n), config.Tasks);
         int[] indices = Enumerable.Range(0, n).ToArray();
         var ws = network.CreateWorkspace(n, training: false);
         data.GatherPixels(indices, ws.Input);

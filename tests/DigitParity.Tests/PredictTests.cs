@@ -1,7 +1,8 @@
 using System.Buffers.Binary;
+using DigitParity.Checkpoints;
 using DigitParity.Data;
+using DigitParity.Inference;
 using DigitParity.Model;
-using DigitParity.Training;
 using SkiaSharp;
 
 namespace DigitParity.Tests;
@@ -28,7 +29,7 @@ public sealed class PredictTests
     {
         const int n = 200;
         string dir = Directory.CreateTempSubdirectory("digitparity-png-").FullName;
-        var test = TestData.Mnist.Validation;
+        var test = TestData.Mnist.Test;
         using var predictor = new Predictor(Trained.Value);
         var inMemory = predictor.Predict(Enumerable.Range(0, n).Select(i => test.Image(i).ToArray()).ToList());
         var variants = new (string Name, int Width, int Height, Func<byte[], Func<int, int, byte>> Draw)[]
@@ -53,7 +54,7 @@ public sealed class PredictTests
     {
         const int n = 50;
         string dir = Directory.CreateTempSubdirectory("digitparity-jpeg-").FullName;
-        var test = TestData.Mnist.Validation;
+        var test = TestData.Mnist.Test;
         using var predictor = new Predictor(Trained.Value);
         var inMemory = predictor.Predict(Enumerable.Range(0, n).Select(i => test.Image(i).ToArray()).ToList());
         var files = new List<string>();
@@ -113,7 +114,7 @@ public sealed class PredictTests
         string dir = Directory.CreateTempSubdirectory("digitparity-png-").FullName;
         string model = Path.Combine(dir, "model.safetensors");
         Checkpoint.Save(model, Trained.Value);
-        var image = TestData.Mnist.Validation.Image(0).ToArray(); // a 7
+        var image = TestData.Mnist.Test.Image(0).ToArray(); // a 7
         Png(dir, "seven.png", 28, 28, (x, y) => (byte)(255 - image[y * 28 + x]));
         File.WriteAllText(Path.Combine(dir, "broken.png"), "no");
         var output = new StringWriter();

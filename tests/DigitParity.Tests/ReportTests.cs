@@ -3,6 +3,7 @@ using DigitParity.Cli;
 using DigitParity.Data;
 using DigitParity.Metrics;
 using DigitParity.Reporting;
+using DigitParity.Tasks;
 using DigitParity.Training;
 using SkiaSharp;
 
@@ -17,7 +18,7 @@ public sealed class ReportTests
         var network = new Model.MultiTaskNetwork(config);
         network.Initialize(5);
         using var trainer = new Trainer(network, new TrainingOptions { Epochs = 3 });
-        var validation = new LabeledDataset(TestData.Mnist.Validation.Take(600), config.Tasks);
+        var validation = new LabeledDataset(TestData.Mnist.Test.Take(600), config.Tasks);
         var epochs = trainer.Fit(new LabeledDataset(TestData.Mnist.Train.Take(3000), config.Tasks), validation);
         return (network, epochs, validation);
     });

@@ -1,12 +1,11 @@
-using System.Net;
 using System.Net.Http.Headers;
-using System.Text;
+using System.Net;
 using System.Text.Json;
+using System.Text;
 using DigitParity.Data;
+using DigitParity.Inference;
 using DigitParity.Server;
-using DigitParity.Training;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.TestHost;
 
 namespace DigitParity.Tests;
@@ -46,7 +45,7 @@ public sealed class ServerTests : IAsyncLifetime
     private static Prediction Expected(int index, bool asPng = true)
     {
         using var predictor = new Predictor(TestData.Trained.Value);
-        byte[] image = TestData.Mnist.Validation.Image(index).ToArray();
+        byte[] image = TestData.Mnist.Test.Image(index).ToArray();
         return predictor.Predict([asPng ? DigitImage.FromEncoded(TestData.Png(image), "png") : image])[0];
     }
 
@@ -97,7 +96,7 @@ public sealed class ServerTests : IAsyncLifetime
     {
         for (int i = 0; i < 10; i++)
         {
-            byte[] png = TestData.Png(TestData.Mnist.Validation.Image(i));
+            byte[] png = TestData.Png(TestData.Mnist.Test.Image(i));
             var raw = await _client.PostAsync("/api/predict", Body(png, "image/png"));
             Assert.Equal(HttpStatusCode.OK, raw.StatusCode);
             AssertSame(Expected(i), Json(await raw.Content.ReadAsStringAsync()));
@@ -112,7 +111,7 @@ public sealed class ServerTests : IAsyncLifetime
     [Fact]
     public async Task JsonPixelsAreTheNetworksInput()
     {
-        byte[] image = TestData.Mnist.Validation.Image(3).ToArray();
+        byte[] image = TestData.Mnist.Test.Image(3).ToArray();
         string body = JsonSerializer.Serialize(new { pixels = image.Select(p => p / 255f) });
         var response = await _client.PostAsync("/api/predict", Body(Encoding.UTF8.GetBytes(body), "application/json"));
         Assert.Equal(HttpStatusCode.OK, response.StatusCode);
@@ -121,7 +120,7 @@ public sealed class ServerTests : IAsyncLifetime
 
     public static TheoryData<string, string?, byte[], int, string> BadRequests()
     {
-        byte[] png = TestData.Png(TestData.Mnist.Validation.Image(0));
+        byte[] png = TestData.Png(TestData.Mnist.Test.Image(0));
         byte[] Utf8(string s) => Encoding.UTF8.GetBytes(s);
         string Pixels(int count, string value) => "{\"pixels\":[" + string.Join(",", Enumerable.Repeat(value, count)) + "]}";
         return new()
@@ -194,7 +193,7 @@ public sealed class ServerTests : IAsyncLifetime
     public async Task ConcurrentPredictionsEqualOneAtATime()
     {
         const int n = 48;
-        var pngs = Enumerable.Range(0, n).Select(i => TestData.Png(TestData.Mnist.Validation.Image(i))).ToArray();
+        var pngs = Enumerable.Range(0, n).Select(i => TestData.Png(TestData.Mnist.Test.Image(i))).ToArray();
         async Task<string> Ask(int i) => await (await _client.PostAsync("/api/predict", Body(pngs[i], "image/png"))).Content.ReadAsStringAsync();
         var sequential = new string[n];
         for (int i = 0; i < n; i++) sequential[i] = await Ask(i);

@@ -1,5 +1,6 @@
 using DigitParity.Engine;
 using DigitParity.Model;
+using DigitParity.Optimizers;
 using DigitParity.Training;
 
 namespace DigitParity.Tests;
@@ -103,7 +104,7 @@ public sealed class AdamTests
     {
         var config = ModelConfig.Tutorial;
         var data = new DigitParity.Data.LabeledDataset(TestData.Mnist.Train.Take(5000), config.Tasks);
-        var validation = new DigitParity.Data.LabeledDataset(TestData.Mnist.Validation.Take(1000), config.Tasks);
+        var validation = new DigitParity.Data.LabeledDataset(TestData.Mnist.Test.Take(1000), config.Tasks);
         var network = new MultiTaskNetwork(config);
         network.Initialize(3);
         using var trainer = new Trainer(network, new TrainingOptions { Optimizer = OptimizerKind.AdamW, LearningRate = 0.002f, Epochs = 2 });

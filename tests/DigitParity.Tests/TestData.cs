@@ -46,7 +46,7 @@ internal static class TestData
         var network = new DigitParity.Model.MultiTaskNetwork(config);
         network.Initialize(2);
         using var trainer = new DigitParity.Training.Trainer(network, new DigitParity.Training.TrainingOptions { Epochs = 1 });
-        trainer.Fit(new LabeledDataset(Mnist.Train.Take(20000), config.Tasks), new LabeledDataset(Mnist.Validation.Take(100), config.Tasks));
+        trainer.Fit(new LabeledDataset(Mnist.Train.Take(20000), config.Tasks), new LabeledDataset(Mnist.Test.Take(100), config.Tasks));
         return network;
     });
 
@@ -86,7 +86,7 @@ internal static class TestData
             Write($"{prefix}-labels-idx1-ubyte", LabelsIdx(subset.Labels));
         }
         WriteSet(Mnist.Train, train, "train");
-        WriteSet(Mnist.Validation, test, "t10k");
+        WriteSet(Mnist.Test, test, "t10k");
         return dir;
     }
 }

@@ -1,6 +1,8 @@
 using DigitParity.Data;
-using DigitParity.Engine;
+using DigitParity.Metrics;
 using DigitParity.Model;
+using DigitParity.Optimizers;
+using DigitParity.Tasks;
 using DigitParity.Training;
 
 namespace DigitParity.Tests;
@@ -45,7 +47,7 @@ public sealed class TrainingTests
     {
         var config = ModelConfig.Tutorial;
         var train = new LabeledDataset(TestData.Mnist.Train, config.Tasks);
-        var validation = new LabeledDataset(TestData.Mnist.Validation, config.Tasks);
+        var validation = new LabeledDataset(TestData.Mnist.Test, config.Tasks);
         var network = new MultiTaskNetwork(config);
         network.Initialize(1);
         using var trainer = new Trainer(network, new TrainingOptions { Epochs = 1 });
@@ -62,7 +64,7 @@ public sealed class TrainingTests
         TaskDefinition[] tasks = [TaskDefinition.Digit, TaskDefinition.Parity, new("gt4", 2, d => d > 4 ? 1 : 0)];
         var config = ModelConfig.Tutorial with { Tasks = tasks };
         var train = new LabeledDataset(TestData.Mnist.Train.Take(10000), tasks);
-        var validation = new LabeledDataset(TestData.Mnist.Validation.Take(2000), tasks);
+        var validation = new LabeledDataset(TestData.Mnist.Test.Take(2000), tasks);
         Assert.Equal(TestData.Mnist.Train.Labels[0] > 4 ? 1 : 0, train.Labels[2][0]);
         var network = new MultiTaskNetwork(config);
         Assert.Equal(14, config.HeadWidth);
@@ -127,7 +129,7 @@ public sealed class TrainingTests
     {
         var config = ModelConfig.Tutorial;
         var train = new LabeledDataset(TestData.Mnist.Train.Take(3000), config.Tasks);
-        var validation = new LabeledDataset(TestData.Mnist.Validation.Take(500), config.Tasks);
+        var validation = new LabeledDataset(TestData.Mnist.Test.Take(500), config.Tasks);
         var network = new MultiTaskNetwork(config);
         network.Initialize(seed);
         using var trainer = new Trainer(network, new TrainingOptions { Epochs = 2, Seed = seed, Threads = threads, BatchSize = 64 });

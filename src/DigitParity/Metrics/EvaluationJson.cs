@@ -1,6 +1,6 @@
 using System.Text.Json;
-using DigitParity.Data;
 using DigitParity.IO;
+using DigitParity.Tasks;
 
 namespace DigitParity.Metrics;
 

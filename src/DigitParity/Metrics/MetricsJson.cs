@@ -1,6 +1,5 @@
 using System.Text.Json;
 using DigitParity.IO;
-using DigitParity.Training;
 
 namespace DigitParity.Metrics;
 

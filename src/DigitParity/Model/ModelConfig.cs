@@ -1,4 +1,4 @@
-using DigitParity.Data;
+using DigitParity.Tasks;
 
 namespace DigitParity.Model;
 

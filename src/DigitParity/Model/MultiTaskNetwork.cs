@@ -1,5 +1,5 @@
-using DigitParity.Data;
 using DigitParity.Engine;
+using DigitParity.Tasks;
 
 namespace DigitParity.Model;
 
@@ -218,7 +218,7 @@ public sealed class MultiTaskNetwork
     }
 
     // What each pixel byte stands for when fc1 reads the workers' own byte copies of x.
-    private static ReadOnlySpan<float> PixelValues(Workspace ws) => ws.PrivateIndex ? LabeledDataset.PixelValues : default;
+    private static ReadOnlySpan<float> PixelValues(Workspace ws) => ws.PrivateIndex ? UnitFloats.ByteValues : default;
 
     // In a training pass with dropout: the part of trunk layer l's output this worker just wrote.
     private void Dropout(Workspace ws, int l, int batch, int worker, int workers)

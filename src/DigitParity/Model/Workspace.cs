@@ -91,7 +91,7 @@ public sealed class Workspace
     /// One copy of the batch's pixel bytes per worker when every worker gathers the whole batch itself (an MLP trained
     /// without augmentation): each worker's fc1 then reads an x in its own core's cache,
     /// instead of the half of x another core just wrote (measured in session 3: fc1's forward product 84 instead of
-    /// 112 µs a step), and as bytes, whose value fc1's products look up (LabeledDataset.PixelValues): a quarter of the
+    /// 112 µs a step), and as bytes, whose value fc1's products look up (UnitFloats.ByteValues): a quarter of the
     /// memory of floats to write and read. Empty otherwise: the workers share <see cref="Input"/>.
     /// </summary>
     internal byte[][] WorkerPixels { get; }

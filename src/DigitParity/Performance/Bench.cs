@@ -3,6 +3,7 @@ using System.Text.Json;
 using DigitParity.Data;
 using DigitParity.Engine;
 using DigitParity.IO;
+using DigitParity.Inference;
 using DigitParity.Metrics;
 using DigitParity.Model;
 using DigitParity.Training;
@@ -86,8 +87,8 @@ public static class Bench
         }
 
         var train = new LabeledDataset(data.Train, config.Tasks);
-        var validation = new LabeledDataset(data.Validation, config.Tasks);
-        var smallValidation = new LabeledDataset(data.Validation.Take(Math.Min(1000, data.Validation.Count)), config.Tasks);
+        var validation = new LabeledDataset(data.Test, config.Tasks);
+        var smallValidation = new LabeledDataset(data.Test.Take(Math.Min(1000, data.Test.Count)), config.Tasks);
         var training = new List<TrainingFigure>();
         foreach (int batch in options.BatchSizes)
         {
@@ -103,13 +104,14 @@ public static class Bench
         progress?.Report("evaluation and allocations");
         var network = new MultiTaskNetwork(config);
         network.Initialize(1);
-        using var trainer = new Trainer(network, new TrainingOptions());
+        using var evaluator = new Evaluator(network, Environment.ProcessorCount);
         double evaluation = Median(Enumerable.Range(0, 5).Select(_ =>
         {
             var clock = Stopwatch.StartNew();
-            trainer.Evaluate(validation);
+            evaluator.Evaluate(validation);
             return validation.Count / clock.Elapsed.TotalSeconds;
         }));
+        using var trainer = new Trainer(network, new TrainingOptions());
         double allocated = AllocationPerStep(trainer, train);
         return new BenchReport(ProcessorName(),
             Environment.ProcessorCount, peakOne, peakAll, flops, kernels, training, evaluation, allocated,

@@ -1,6 +1,8 @@
 using System.Globalization;
 using DigitParity.Data;
-using DigitParity.Training;
+using DigitParity.Inference;
+using DigitParity.Metrics;
+using DigitParity.Tasks;
 using SkiaSharp;
 
 namespace DigitParity.Reporting;

@@ -3,8 +3,10 @@ using System.Net;
 using System.Text;
 using DigitParity.Data;
 using DigitParity.IO;
+using DigitParity.Inference;
 using DigitParity.Metrics;
 using DigitParity.Model;
+using DigitParity.Tasks;
 using DigitParity.Training;
 
 namespace DigitParity.Reporting;
@@ -40,8 +42,8 @@ public static class TrainingReport
         ArgumentNullException.ThrowIfNull(validation);
         var consistency = new HeadConsistency(network.Tasks);
         MetricsSnapshot final;
-        using (var trainer = new Trainer(network, new TrainingOptions { Threads = threads }))
-            final = trainer.Evaluate(validation, consistency);
+        using (var evaluator = new Evaluator(network, threads))
+            final = evaluator.Evaluate(validation, consistency);
         IReadOnlyList<Prediction> predictions;
         using (var predictor = new Predictor(network, threads: threads))
         {

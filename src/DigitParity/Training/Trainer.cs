@@ -1,8 +1,11 @@
 using System.Diagnostics;
+using DigitParity.Checkpoints;
 using DigitParity.Data;
 using DigitParity.Engine;
+using DigitParity.Inference;
 using DigitParity.Metrics;
 using DigitParity.Model;
+using DigitParity.Optimizers;
 
 namespace DigitParity.Training;
 
@@ -43,8 +46,9 @@ public sealed class Trainer : IDisposable
         // Without augmentation (which costs ~20 µs an image), every worker of an MLP gathers the whole batch itself.
         var workspace = network.CreateWorkspace(options.BatchSize, options.Threads, privateInputs: options.Augmentation is null);
         _trainStep = new TrainStep(network, _optimizer, _pool, workspace, options);
-        // The convolutions' im2col rows grow with the batch (200 MB at 1000): evaluate a CNN in smaller batches.
-        _evaluator = new Evaluator(network, _pool, network.Convolutions.Count > 0 ? Math.Min(options.EvaluationBatchSize, 200) : options.EvaluationBatchSize);
+        _evaluator = new Evaluator(network, _pool, network.Convolutions.Count > 0
+            ? Math.Min(options.EvaluationBatchSize, Evaluator.DefaultBatchSize(network))
+            : options.EvaluationBatchSize);
     }
 
     /// <summary>The optimizer (its state, e.g. SGD's momentum, is part of the training state).</summary>
@@ -138,12 +142,7 @@ public sealed class Trainer : IDisposable
     public MetricsSnapshot Evaluate(LabeledDataset data) => Evaluate(data, null);
 
     /// <summary>As <see cref="Evaluate(LabeledDataset)"/>, also counting the heads' agreement into <paramref name="consistency"/>.</summary>
-    public MetricsSnapshot Evaluate(LabeledDataset data, HeadConsistency? consistency)
-    {
-        ArgumentNullException.ThrowIfNull(data);
-        CheckShape(data);
-        return _evaluator.Evaluate(data, consistency);
-    }
+    public MetricsSnapshot Evaluate(LabeledDataset data, HeadConsistency? consistency) => _evaluator.Evaluate(data, consistency);
 
     private (double Seconds, MetricsSnapshot Metrics) TrainEpoch(LabeledDataset train, int[] order, int epoch, MultiTaskMetric metric,
         ITrainingCallbacks? callbacks, CancellationToken cancellation)
@@ -180,16 +179,14 @@ public sealed class Trainer : IDisposable
     internal bool TrainBatch(LabeledDataset data, int[] order, int first, int size, MultiTaskMetric metric)
         => _trainStep.Run(data, order, first, size, metric, 0);
 
-    private void CheckShape(LabeledDataset data)
-    {
-        if (data.Data.FeatureCount != _network.Config.InputSize)
-            throw new ArgumentException($"The data has {data.Data.FeatureCount} features per sample; the network expects {_network.Config.InputSize}.");
-        if (!data.Tasks.Select(t => t.Name).SequenceEqual(_network.Tasks.Select(t => t.Name)))
-            throw new ArgumentException("The data's tasks differ from the network's.");
-    }
+    private void CheckShape(LabeledDataset data) => Evaluator.CheckShape(_network, data);
 
     /// <summary>Stops the worker threads.</summary>
-    public void Dispose() => _pool.Dispose();
+    public void Dispose()
+    {
+        _evaluator.Dispose();
+        _pool.Dispose();
+    }
 
     /// <summary>One SGD step on all workers: gather and index, forward and loss, backward with the updates.</summary>
     private sealed class TrainStep(MultiTaskNetwork network, IOptimizer optimizer, WorkerPool pool, Workspace ws, TrainingOptions options) : IParallelWork
@@ -274,15 +271,4 @@ public sealed class Trainer : IDisposable
             _imageMasks?.Prefetch(_indices.AsSpan(first, count));
         }
     }
-}
-
-/// <summary>The loss became NaN or infinite: training stopped at once, before anything was saved for that epoch.</summary>
-public sealed class TrainingDivergedException(int epoch, int batch, float learningRate)
-    : Exception($"training diverged at epoch {epoch}, batch {batch}: the loss is no longer finite (learning rate {learningRate.ToString(System.Globalization.CultureInfo.InvariantCulture)}; try a smaller --lr)")
-{
-    /// <summary>1-based epoch of the step whose loss was not finite.</summary>
-    public int Epoch { get; } = epoch;
-
-    /// <summary>1-based batch within that epoch.</summary>
-    public int Batch { get; } = batch;
 }

@@ -1,4 +1,5 @@
 using DigitParity.Data;
+using DigitParity.Optimizers;
 namespace DigitParity.Training;
 
 /// <summary>Settings of a training run; the defaults are the tutorial's.</summary>
@@ -67,17 +68,4 @@ public sealed record TrainingOptions
         Require(Patience >= 0, $"patience must be zero or positive (got {Patience})");
         Require(EvaluationBatchSize >= 1, $"evaluation batch size must be at least 1 (got {EvaluationBatchSize})");
     }
-}
-
-/// <summary>The optimizers a <see cref="Trainer"/> can use.</summary>
-public enum OptimizerKind
-{
-    /// <summary>SGD with momentum and weight decay (the tutorial's).</summary>
-    Sgd,
-
-    /// <summary>Adam, weight decay added to the gradient.</summary>
-    Adam,
-
-    /// <summary>AdamW, weight decay decoupled from the gradient.</summary>
-    AdamW,
 }

@@ -1,7 +1,8 @@
-using Google.Protobuf;
+using DigitParity.IO;
 using DigitParity.Model;
+using Google.Protobuf;
 
-namespace DigitParity.IO;
+namespace DigitParity.Export;
 
 /// <summary>
 /// Writes a <see cref="MultiTaskNetwork"/> as an ONNX model (opset 17, IR version 8). One input,

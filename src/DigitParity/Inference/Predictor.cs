@@ -1,20 +1,7 @@
-using DigitParity.Data;
 using DigitParity.Engine;
 using DigitParity.Model;
 
-namespace DigitParity.Training;
-
-/// <summary>One head's answer for one image.</summary>
-/// <param name="Task">Task name.</param>
-/// <param name="Label">The most probable class.</param>
-/// <param name="Name">Its display name.</param>
-/// <param name="Probabilities">Softmax over the head's classes.</param>
-public sealed record TaskPrediction(string Task, int Label, string Name, double[] Probabilities);
-
-/// <summary>All heads' answers for one image.</summary>
-/// <param name="Tasks">Per task, in head order.</param>
-/// <param name="HeadsAgree">Whether every derived head's answer equals the task of the class (digit) head's answer.</param>
-public sealed record Prediction(IReadOnlyList<TaskPrediction> Tasks, bool HeadsAgree);
+namespace DigitParity.Inference;
 
 /// <summary>Runs a trained network on 28 × 28 byte images (0-255) and returns each head's probabilities.</summary>
 public sealed class Predictor : IDisposable, IParallelWork
@@ -42,7 +29,7 @@ public sealed class Predictor : IDisposable, IParallelWork
         {
             byte[] image = images[i];
             if (image.Length != inputs) throw new ArgumentException($"Image {i} has {image.Length} pixels; the model expects {inputs}.", nameof(images));
-            LabeledDataset.ToUnitFloats(image, input);
+            UnitFloats.FromBytes(image, input);
         });
     }
 

@@ -3,7 +3,7 @@ using System.Runtime.Intrinsics;
 using DigitParity.Engine;
 using DigitParity.Model;
 
-namespace DigitParity.Training;
+namespace DigitParity.Optimizers;
 
 /// <summary>
 /// Stochastic gradient descent with momentum and weight decay (the update of MXNet and PyTorch alike,

@@ -1,4 +1,4 @@
-namespace DigitParity.Data;
+namespace DigitParity.Tasks;
 
 /// <summary>
 /// One prediction task of the network: a head with <see cref="ClassCount"/> outputs whose label is a

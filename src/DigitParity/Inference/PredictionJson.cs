@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
 
-namespace DigitParity.Training;
+namespace DigitParity.Inference;
 
 /// <summary>
 /// The JSON shape of a prediction, shared by <c>predict --json</c> and the web API:

@@ -1,8 +1,7 @@
 using System.Numerics.Tensors;
 using DigitParity.Engine;
-using DigitParity.Model;
 
-namespace DigitParity.Training;
+namespace DigitParity.Optimizers;
 
 /// <summary>
 /// An exponential moving average of the weights (Polyak averaging), kept beside training. After step t, with weights w:
@@ -55,24 +54,4 @@ internal sealed class WeightAverage
 
     /// <summary>Puts the parked training weights back into <paramref name="values"/>.</summary>
     public void ResumeTraining(Span<float> values) => Training.Span.CopyTo(values);
-}
-
-/// <summary>An optimizer whose checkpointed state also holds the training weights parked by a <see cref="WeightAverage"/>.</summary>
-internal sealed class AveragedOptimizer(IOptimizer inner, WeightAverage average) : IOptimizer
-{
-    /// <summary>Name of the parked training weights in a checkpoint's optimizer state.</summary>
-    public const string TrainingWeights = "training_weights";
-
-    public float LearningRate { get => inner.LearningRate; set => inner.LearningRate = value; }
-
-    public long Steps { get => inner.Steps; set => inner.Steps = value; }
-
-    public IReadOnlyList<(string Name, FloatBuffer Buffer)> State => [.. inner.State, (TrainingWeights, average.Training)];
-
-    public void BeginStep() => inner.BeginStep();
-
-    public void Apply(ParameterTensor tensor, int offset, int length) => inner.Apply(tensor, offset, length);
-
-    public bool TryGetMomentumSgd(ParameterTensor tensor, out Span<float> velocity, out float learningRate, out float momentum, out float weightDecay)
-        => inner.TryGetMomentumSgd(tensor, out velocity, out learningRate, out momentum, out weightDecay);
 }

@@ -1,0 +1,30 @@
+namespace DigitParity.Data;
+
+/// <summary>A text file of class names, one per non-empty line, for a dataset other than MNIST's digits.</summary>
+public static class ClassList
+{
+    /// <summary>Largest class-list file read.</summary>
+    public const long MaxBytes = 16 << 20;
+
+    /// <summary>The names in <paramref name="path"/>, trimmed; any problem is one <see cref="InvalidDataException"/> naming the file.</summary>
+    public static string[] Read(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        string[] names;
+        try
+        {
+            long length = new FileInfo(path).Length;
+            if (length > MaxBytes) throw new InvalidDataException($"{path}: {length} bytes, expected a class list of at most {MaxBytes} bytes");
+            names = File.ReadAllLines(path).Select(l => l.Trim()).Where(l => l.Length > 0).ToArray();
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
+        {
+            throw new InvalidDataException($"{path}: file not found, expected one class name per line");
+        }
+        if (names.Length < 2 || names.Length > 100_000)
+            throw new InvalidDataException($"{path}: {names.Length} class names, expected 2-100000, one per line");
+        if (names.Distinct().Count() != names.Length)
+            throw new InvalidDataException($"{path}: a class name appears twice, expected distinct names");
+        return names;
+    }
+}

@@ -1,0 +1,240 @@
+using System.Diagnostics;
+using System.Globalization;
+using DigitParity.Checkpoints;
+using DigitParity.Data;
+using DigitParity.IO;
+using DigitParity.Inference;
+using DigitParity.Metrics;
+using DigitParity.Model;
+using DigitParity.Reporting;
+
+namespace DigitParity.Training;
+
+/// <summary>
+/// One whole training run, as <c>digitparity train</c> does it: <see cref="Prepare"/> checks every output, loads the
+/// data (holding out a validation split if asked), and builds or resumes the network; <see cref="Run"/> trains it,
+/// writes the metrics and checkpoints after every epoch, evaluates the test set once at the end when a validation
+/// split was held out, and saves the model and the report.
+/// <code>
+/// using var run = TrainingRun.Prepare(new TrainingRunOptions { ModelFile = "model.safetensors" });
+/// TrainingRunResult result = run.Run();
+/// </code>
+/// </summary>
+public sealed class TrainingRun : IDisposable
+{
+    /// <summary>Checkpoint metadata: the last epoch trained.</summary>
+    public const string EpochKey = "epoch";
+
+    /// <summary>Checkpoint metadata: the run's seed.</summary>
+    public const string SeedKey = "seed";
+
+    /// <summary>Checkpoint metadata: the pooled validation accuracy after the epoch (round-trip format).</summary>
+    public const string ValidationPooledAccuracyKey = "validation_pooled_accuracy";
+
+    /// <summary>Checkpoint metadata: each head's validation accuracy, <c>digit=0.98,parity=0.99</c>.</summary>
+    public const string ValidationAccuracyKey = "validation_accuracy";
+
+    /// <summary>Checkpoint metadata: the run's metrics JSON up to the epoch.</summary>
+    public const string MetricsKey = "metrics";
+
+    /// <summary>File names in <see cref="TrainingRunOptions.CheckpointDirectory"/>.</summary>
+    public const string LastCheckpoint = "last.safetensors", BestCheckpoint = "best.safetensors";
+
+    private readonly Trainer _trainer;
+    private double _best = double.NegativeInfinity;
+
+    private TrainingRun(TrainingRunOptions options, MultiTaskNetwork network, LabeledDataset train, LabeledDataset validation,
+        LabeledDataset? test, int firstEpoch, double loadSeconds, LoadedCheckpoint? resumed)
+    {
+        Options = options;
+        Network = network;
+        Train = train;
+        Validation = validation;
+        Test = test;
+        FirstEpoch = firstEpoch;
+        LoadSeconds = loadSeconds;
+        _trainer = new Trainer(network, options.Training);
+        if (resumed is not null) _trainer.RestoreOptimizer(resumed);
+        // A resumed run keeps the best model so far unless it beats it.
+        if (resumed is not null && options.CheckpointDirectory is not null && File.Exists(Path.Combine(options.CheckpointDirectory, BestCheckpoint)))
+            _best = BestSoFar(Path.Combine(options.CheckpointDirectory, BestCheckpoint));
+    }
+
+    /// <summary>The run's settings.</summary>
+    public TrainingRunOptions Options { get; }
+
+    /// <summary>The network being trained (initialized from the seed, or the resumed checkpoint's).</summary>
+    public MultiTaskNetwork Network { get; }
+
+    /// <summary>The images trained on.</summary>
+    public LabeledDataset Train { get; }
+
+    /// <summary>The images evaluated after every epoch: the held-out split, or the test set when there is none.</summary>
+    public LabeledDataset Validation { get; }
+
+    /// <summary>The test set, evaluated once at the end, when a validation split is held out; otherwise null.</summary>
+    public LabeledDataset? Test { get; }
+
+    /// <summary>The first epoch to train (1, or the epoch after a resumed checkpoint's).</summary>
+    public int FirstEpoch { get; }
+
+    /// <summary>Whether the run continues a checkpoint.</summary>
+    public bool Resumed => Options.ResumeFrom is not null;
+
+    /// <summary>True when a resumed checkpoint has already reached <see cref="TrainingOptions.Epochs"/>: <see cref="Run"/> trains nothing.</summary>
+    public bool Finished => FirstEpoch > Options.Training.Epochs;
+
+    /// <summary>Seconds spent reading and decoding the data.</summary>
+    public double LoadSeconds { get; }
+
+    /// <summary>
+    /// Checks the options and every output path, loads the data and builds the network (or loads the one to resume).
+    /// Bad settings throw <see cref="ArgumentException"/>; a bad file or directory throws <see cref="InvalidDataException"/>
+    /// or an <see cref="IOException"/> whose message names it.
+    /// </summary>
+    public static TrainingRun Prepare(TrainingRunOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        CheckOutputs(options);
+        var resumed = options.ResumeFrom is null ? null : Checkpoint.Load(options.ResumeFrom);
+        int firstEpoch = 1;
+        if (resumed is not null)
+        {
+            if (!int.TryParse(resumed.Metadata.GetValueOrDefault(EpochKey), NumberStyles.None, CultureInfo.InvariantCulture, out int done))
+                throw new InvalidDataException($"{options.ResumeFrom}: no epoch in the metadata, expected a checkpoint written by train");
+            firstEpoch = done + 1;
+        }
+        var clock = Stopwatch.StartNew();
+        string directory = options.DataDirectory ?? MnistFiles.EmbeddedDirectory;
+        var splits = MnistFiles.Load(directory, (resumed?.Network.Tasks ?? options.Model.Tasks)[0].ClassCount);
+        var config = resumed?.Network.Config ?? options.Model with { InputSize = splits.Train.FeatureCount };
+        if (config.Problem() is { } problem)
+            throw new InvalidDataException($"{directory}: images of {splits.Train.Rows}x{splits.Train.Columns} do not fit the model: {problem}");
+        if (config.InputSize != splits.Train.FeatureCount)
+            throw new InvalidDataException($"{directory}: images of {splits.Train.FeatureCount} pixels, expected {config.InputSize} as {options.ResumeFrom} was trained on");
+        // With a validation split, model selection sees only a held-out part of the training set; the test set is used once.
+        var (trainSet, validationSet) = options.ValidationSplit > 0 ? splits.Train.Split(options.ValidationSplit, options.Training.Seed) : (splits.Train, splits.Test);
+        var train = new LabeledDataset(trainSet, config.Tasks);
+        var validation = new LabeledDataset(validationSet, config.Tasks);
+        var test = options.ValidationSplit > 0 ? new LabeledDataset(splits.Test, config.Tasks) : null;
+        double loadSeconds = clock.Elapsed.TotalSeconds;
+
+        var network = resumed?.Network ?? new MultiTaskNetwork(config);
+        if (resumed is null) network.Initialize(options.Training.Seed);
+        foreach (var (name, weight) in options.TaskWeights)
+        {
+            if (!network.Tasks.Any(t => t.Name == name))
+            {
+                string heads = string.Join(", ", network.Tasks.Select(t => t.Name));
+                if (resumed is null) throw new ArgumentException($"no head {name} to weight; the heads are {heads}");
+                throw new InvalidDataException($"{options.ResumeFrom}: no head {name} to weight; its heads are {heads}");
+            }
+            network.SetTaskWeight(name, weight);
+        }
+        return new TrainingRun(options, network, train, validation, test, firstEpoch, loadSeconds, resumed);
+    }
+
+    /// <summary>
+    /// Trains epochs <see cref="FirstEpoch"/> to <see cref="TrainingOptions.Epochs"/> (fewer if early stopping ends the run),
+    /// writing the metrics and checkpoints after each; then the test pass, the model and the report.
+    /// </summary>
+    /// <param name="callbacks">Progress and epoch hooks; may be null. They run before that epoch's files are written.</param>
+    /// <param name="cancellationToken">Stops the run between logging intervals (<see cref="OperationCanceledException"/>).</param>
+    public TrainingRunResult Run(ITrainingCallbacks? callbacks = null, CancellationToken cancellationToken = default)
+    {
+        if (Finished) return new TrainingRunResult(Network, [], null, []);
+        var epochs = _trainer.Fit(Train, Validation, new Persisting(this, callbacks), cancellationToken, FirstEpoch);
+        var files = new List<WrittenFile>();
+        MetricsSnapshot? test = null;
+        if (Test is not null)
+        {
+            test = _trainer.Evaluate(Test);
+            if (Options.MetricsFile is not null) MetricsJson.Write(Options.MetricsFile, epochs, test);
+        }
+        if (Options.MetricsFile is not null) files.Add(new WrittenFile(WrittenFileKind.Metrics, Options.MetricsFile));
+        if (Options.CheckpointDirectory is not null) files.Add(new WrittenFile(WrittenFileKind.Checkpoints, Options.CheckpointDirectory));
+        if (Options.ModelFile is not null)
+        {
+            Checkpoint.Save(Options.ModelFile, Network, Metadata(epochs), _trainer.Optimizer);
+            files.Add(new WrittenFile(WrittenFileKind.Model, Options.ModelFile));
+        }
+        if (Options.ReportDirectory is not null)
+        {
+            var content = TrainingReport.Collect(Options.ModelFile ?? "training run", Network, epochs, Validation, Options.Training.Threads);
+            TrainingReport.Write(Options.ReportDirectory, content);
+            files.Add(new WrittenFile(WrittenFileKind.Report, Options.ReportDirectory));
+        }
+        return new TrainingRunResult(Network, epochs, test, files);
+    }
+
+    /// <summary>Stops the worker threads.</summary>
+    public void Dispose() => _trainer.Dispose();
+
+    // Every output is checked before any work, so a bad path never costs a finished run.
+    private static void CheckOutputs(TrainingRunOptions options)
+    {
+        if (options.MetricsFile is not null) OutputPaths.CheckWritable(options.MetricsFile, "the metrics file");
+        if (options.ModelFile is not null) OutputPaths.CheckWritable(options.ModelFile, "the model");
+        if (options.CheckpointDirectory is not null)
+        {
+            Directory.CreateDirectory(options.CheckpointDirectory);
+            // Leftovers of a run killed mid-write; the checkpoints themselves are always whole.
+            foreach (string name in new[] { LastCheckpoint, BestCheckpoint }) AtomicFile.RemoveStale(Path.Combine(options.CheckpointDirectory, name));
+        }
+        if (options.ReportDirectory is not null) OutputPaths.CheckDirectory(options.ReportDirectory, "the report");
+    }
+
+    private void EpochDone(IReadOnlyList<EpochResult> epochs)
+    {
+        if (Options.MetricsFile is not null) MetricsJson.Write(Options.MetricsFile, epochs);
+        if (Options.CheckpointDirectory is null) return;
+        var last = epochs[^1];
+        var metadata = Metadata(epochs);
+        // best before last: a kill between the two writes never leaves a last.safetensors without a best.safetensors.
+        if (last.Validation.PooledAccuracy > _best)
+        {
+            _best = last.Validation.PooledAccuracy;
+            Checkpoint.Save(Path.Combine(Options.CheckpointDirectory, BestCheckpoint), Network, metadata, _trainer.Optimizer);
+        }
+        Checkpoint.Save(Path.Combine(Options.CheckpointDirectory, LastCheckpoint), Network, metadata, _trainer.Optimizer);
+    }
+
+    private static double BestSoFar(string path)
+    {
+        var metadata = Checkpoint.Load(path).Metadata;
+        return double.TryParse(metadata.GetValueOrDefault(ValidationPooledAccuracyKey), NumberStyles.Float, CultureInfo.InvariantCulture, out double accuracy)
+            ? accuracy
+            : double.NegativeInfinity;
+    }
+
+    private Dictionary<string, string> Metadata(IReadOnlyList<EpochResult> epochs)
+    {
+        var epoch = epochs[^1];
+        using var metrics = new MemoryStream();
+        MetricsJson.Write(metrics, epochs);
+        return new()
+        {
+            [EpochKey] = epoch.Epoch.ToString(CultureInfo.InvariantCulture),
+            [SeedKey] = Options.Training.Seed.ToString(CultureInfo.InvariantCulture),
+            [ValidationPooledAccuracyKey] = epoch.Validation.PooledAccuracy.ToString("R", CultureInfo.InvariantCulture),
+            [ValidationAccuracyKey] = string.Join(",", epoch.Validation.Tasks.Select(t => string.Create(CultureInfo.InvariantCulture, $"{t.Name}={t.Accuracy:R}"))),
+            [MetricsKey] = System.Text.Encoding.UTF8.GetString(metrics.ToArray()),
+        };
+    }
+
+    // Passes progress on, and after each epoch's own callback writes the metrics and checkpoints.
+    private sealed class Persisting(TrainingRun run, ITrainingCallbacks? inner) : ITrainingCallbacks
+    {
+        private readonly List<EpochResult> _epochs = [];
+
+        public void OnProgress(BatchProgress progress) => inner?.OnProgress(progress);
+
+        public void OnEpochCompleted(EpochResult result)
+        {
+            inner?.OnEpochCompleted(result);
+            _epochs.Add(result);
+            run.EpochDone(_epochs);
+        }
+    }
+}
