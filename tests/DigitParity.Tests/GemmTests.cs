@@ -39,7 +39,7 @@ public sealed class GemmTests
                 foreach (var isa in AvailableIsas())
                 {
                     float[] actual = initial.ToArray();
-                    Gemm.Multiply(a, lda, b, ldb, bias, actual, ldc, m, n, k, options, isa);
+                    Gemm.Multiply(new GemmProduct(a, lda, b, ldb, actual, ldc, m, n, k, options) { Bias = bias }, isa);
                     Assert.True(expected.AsSpan().SequenceEqual(actual), $"{isa} differs for {m}x{n}x{k} {options} bias={withBias}");
                 }
             }
@@ -119,18 +119,23 @@ public sealed class GemmTests
         foreach (var isa in AvailableIsas())
         {
             float[] sparse = new float[m * n];
-            Gemm.Multiply(a, lda, b, n, transpose ? default : bias, sparse, n, m, n, k, options, isa, depthMasks: masks);
+            Gemm.Multiply(new GemmProduct(a, lda, b, n, sparse, n, m, n, k, options) { Bias = transpose ? default : bias, DepthMasks = masks }, isa);
             Assert.True(dense.AsSpan().SequenceEqual(sparse), $"{isa}");
         }
         // Too short a table is refused, not read past its end.
-        Assert.Throws<ArgumentException>(() => Gemm.Multiply(a, lda, b, n, default, new float[m * n], n, m, n, k, options, Gemm.BestIsa,
-            depthMasks: masks.AsSpan(0, masks.Length - 1)));
+        Assert.Throws<ArgumentException>(() => Gemm.Multiply(new GemmProduct(a, lda, b, n, new float[m * n], n, m, n, k, options)
+        {
+            DepthMasks = masks.AsSpan(0, masks.Length - 1),
+        }));
         if (!transpose) return;
         // The weight-gradient product with momentum SGD folded in: the same weights as the dense gradient then the update.
-        var sgd = new SgdRule(0.1f, 0.9f, 1e-3f, KeepGradient: false);
+        var sgd = new MomentumStep(0.1f, 0.9f, 1e-3f, KeepGradient: false);
         float[] w = Random(rng, m * n), v = Random(rng, m * n), wf = w.ToArray(), vf = v.ToArray();
         for (int i = 0; i < w.Length; i++) (w[i], v[i]) = sgd.Apply(w[i], dense[i], v[i]);
-        Gemm.MultiplyWithSgd(a, lda, b, n, new float[m * n], n, m, n, k, options, masks, wf, vf, sgd);
+        Gemm.Multiply(new GemmProduct(a, lda, b, n, new float[m * n], n, m, n, k, options)
+        {
+            DepthMasks = masks, UpdateWeights = wf, UpdateVelocity = vf, Step = sgd,
+        });
         Assert.Equal(w, wf);
         Assert.Equal(v, vf);
     }
@@ -176,19 +181,28 @@ public sealed class GemmTests
             foreach (bool sparse in new[] { false, true })
             {
                 float[] actual = new float[m * n];
-                Gemm.Multiply(default, lda, b, n, transpose ? default : bias, actual, n, m, n, k, options, isa,
-                    depthMasks: sparse ? masks : default, aBytes: a8, byteValues: values);
+                Gemm.Multiply(new GemmProduct(default, lda, b, n, actual, n, m, n, k, options)
+                {
+                    Bias = transpose ? default : bias, DepthMasks = sparse ? masks : default, ABytes = a8, ByteValues = values,
+                }, isa);
                 Assert.True(expected.AsSpan().SequenceEqual(actual), $"{isa} sparse={sparse}");
             }
-        Assert.Throws<ArgumentException>(() => Gemm.Multiply(default, lda, b, n, default, new float[m * n], n, m, n, k, options, Gemm.BestIsa,
-            aBytes: a8, byteValues: values.AsSpan(0, 255)));
-        Assert.Throws<ArgumentException>(() => Gemm.Multiply(default, lda, b, n, default, new float[m * n], n, m, n, k, options, Gemm.BestIsa,
-            aBytes: a8.AsSpan(0, a8.Length - 1), byteValues: values));
+        Assert.Throws<ArgumentException>(() => Gemm.Multiply(new GemmProduct(default, lda, b, n, new float[m * n], n, m, n, k, options)
+        {
+            ABytes = a8, ByteValues = values.AsSpan(0, 255),
+        }));
+        Assert.Throws<ArgumentException>(() => Gemm.Multiply(new GemmProduct(default, lda, b, n, new float[m * n], n, m, n, k, options)
+        {
+            ABytes = a8.AsSpan(0, a8.Length - 1), ByteValues = values,
+        }));
         if (!transpose) return;
-        var sgd = new SgdRule(0.1f, 0.9f, 1e-3f, KeepGradient: false);
+        var sgd = new MomentumStep(0.1f, 0.9f, 1e-3f, KeepGradient: false);
         float[] w = Random(rng, m * n), v = Random(rng, m * n), wf = w.ToArray(), vf = v.ToArray();
         for (int i = 0; i < w.Length; i++) (w[i], v[i]) = sgd.Apply(w[i], expected[i], v[i]);
-        Gemm.MultiplyWithSgd(default, lda, b, n, new float[m * n], n, m, n, k, options, masks, wf, vf, sgd, a8, values);
+        Gemm.Multiply(new GemmProduct(default, lda, b, n, new float[m * n], n, m, n, k, options)
+        {
+            DepthMasks = masks, ABytes = a8, ByteValues = values, UpdateWeights = wf, UpdateVelocity = vf, Step = sgd,
+        });
         Assert.Equal(w, wf);
         Assert.Equal(v, vf);
     }
@@ -319,13 +333,12 @@ public sealed class GemmTests
         foreach (var isa in AvailableIsas())
         {
             float[] actual = new float[m * ldc];
-            Gemm.Multiply(a, lda, b, ldb, default, actual, ldc, m, n, k, GemmOptions.None, isa, gate: gate);
+            Gemm.Multiply(new GemmProduct(a, lda, b, ldb, actual, ldc, m, n, k) { Gate = gate }, isa);
             Assert.True(expected.AsSpan().SequenceEqual(actual), $"{isa} differs for {m}x{n}x{k}");
         }
         int tooShort = (m - 1) * ldc + n - 1; // an empty gate means "no gate"
         if (m > 0 && tooShort > 0)
-            Assert.Throws<ArgumentException>(() => Gemm.Multiply(a, lda, b, ldb, default, new float[m * ldc], ldc, m, n, k, GemmOptions.None, Gemm.BestIsa,
-                gate: new float[tooShort]));
+            Assert.Throws<ArgumentException>(() => Gemm.Multiply(new GemmProduct(a, lda, b, ldb, new float[m * ldc], ldc, m, n, k) { Gate = new float[tooShort] }));
     }
 
     [Theory]
@@ -335,19 +348,19 @@ public sealed class GemmTests
     {
         var rng = new Rng(31);
         float[] a = Random(rng, k * m), b = Random(rng, k * n), w0 = Random(rng, m * n), v0 = Random(rng, m * n);
-        var sgd = new SgdRule(0.1f, 0.9f, 1e-3f);
+        var sgd = new MomentumStep(0.1f, 0.9f, 1e-3f);
         float[] g = new float[m * n], w = w0.ToArray(), v = v0.ToArray();
         Gemm.MultiplyNaive(a, m, b, n, default, g, n, m, n, k, GemmOptions.TransposeA);
         DigitParity.Optimizers.Sgd.Update(w, g, v, sgd.LearningRate, sgd.Momentum, sgd.WeightDecay);
         foreach (var isa in AvailableIsas())
         {
             float[] gf = new float[m * n], wf = w0.ToArray(), vf = v0.ToArray();
-            Gemm.Multiply(a, m, b, n, default, gf, n, m, n, k, GemmOptions.TransposeA, isa, default, default, wf, vf, sgd);
+            Gemm.Multiply(new GemmProduct(a, m, b, n, gf, n, m, n, k, GemmOptions.TransposeA) { UpdateWeights = wf, UpdateVelocity = vf, Step = sgd }, isa);
             Assert.True(g.AsSpan().SequenceEqual(gf), $"{isa}: gradient");
             Assert.True(w.AsSpan().SequenceEqual(wf), $"{isa}: weights");
             Assert.True(v.AsSpan().SequenceEqual(vf), $"{isa}: momentum");
             float[] untouched = new float[m * n], wn = w0.ToArray(), vn = v0.ToArray();
-            Gemm.Multiply(a, m, b, n, default, untouched, n, m, n, k, GemmOptions.TransposeA, isa, default, default, wn, vn, sgd with { KeepGradient = false });
+            Gemm.Multiply(new GemmProduct(a, m, b, n, untouched, n, m, n, k, GemmOptions.TransposeA) { UpdateWeights = wn, UpdateVelocity = vn, Step = sgd with { KeepGradient = false } }, isa);
             Assert.True(w.AsSpan().SequenceEqual(wn) && v.AsSpan().SequenceEqual(vn), $"{isa}: update without keeping the gradient");
             if (isa != GemmIsa.Scalar) Assert.All(untouched, value => Assert.Equal(0f, value));
         }

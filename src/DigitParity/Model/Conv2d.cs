@@ -341,8 +341,10 @@ public sealed class Conv2d
                 lists = depthLists[(tile * OutChannels)..];
                 counts = depthCounts[tile..];
             }
-            Gemm.Multiply(dy[(r0 * OutChannels)..], OutChannels, wT, Depth, default, dcols[(r0 * Depth)..], Depth, rows, Depth, OutChannels, GemmOptions.None,
-                Gemm.BestIsa, lists, counts);
+            Gemm.Multiply(new GemmProduct(dy[(r0 * OutChannels)..], OutChannels, wT, Depth, dcols[(r0 * Depth)..], Depth, rows, Depth, OutChannels)
+            {
+                DepthLists = lists, DepthCounts = counts,
+            });
             Col2ImAdd(dcols[(r0 * Depth)..], dx, s0, s1);
         }
     }
@@ -419,8 +421,10 @@ public sealed class Conv2d
         var (o0, o1) = Partition.Share(OutChannels, Gemm.TileRows, worker, workers);
         int tile = o0 / Gemm.TileRows; // o0 starts a tile
         if (o0 < o1)
-            Gemm.Multiply(dy[o0..], OutChannels, cols, Depth, default, scratch[(o0 * Depth)..], Depth, o1 - o0, Depth, rows, GemmOptions.TransposeA,
-                Gemm.BestIsa, depthLists.IsEmpty ? default : depthLists[(tile * rows)..], depthCounts.IsEmpty ? default : depthCounts[tile..]);
+            Gemm.Multiply(new GemmProduct(dy[o0..], OutChannels, cols, Depth, scratch[(o0 * Depth)..], Depth, o1 - o0, Depth, rows, GemmOptions.TransposeA)
+            {
+                DepthLists = depthLists.IsEmpty ? default : depthLists[(tile * rows)..], DepthCounts = depthCounts.IsEmpty ? default : depthCounts[tile..],
+            });
         pool.Barrier();
         if (worker != 0) return (0, 0);
         Gemm.Transpose(scratch, Depth, dw, OutChannels, OutChannels, Depth);

@@ -1,3 +1,5 @@
+using DigitParity.Engine;
+
 namespace DigitParity.Model;
 
 /// <summary>Receives a layer's parameters as soon as their gradients are final and no worker reads them any more.</summary>
@@ -10,13 +12,14 @@ public interface IParameterUpdate
     void Apply(ParameterTensor tensor, int offset, int length);
 
     /// <summary>
-    /// For momentum SGD: the momentum buffer of <paramref name="tensor"/> and the update's hyper-parameters, so that a
-    /// layer can apply the update in the same pass that computes the gradient. Other optimizers return false.
+    /// The update a layer may fuse into the product that computes <paramref name="tensor"/>'s gradient: the momentum
+    /// buffer laid out like the tensor, and the step's hyper-parameters. Optimizers whose rule is not a
+    /// <see cref="MomentumStep"/> return false, and the layer hands its gradients to <see cref="Apply"/> instead.
     /// </summary>
-    bool TryGetMomentumSgd(ParameterTensor tensor, out Span<float> velocity, out float learningRate, out float momentum, out float weightDecay)
+    bool TryGetFusedStep(ParameterTensor tensor, out Span<float> velocity, out MomentumStep step)
     {
         velocity = default;
-        learningRate = momentum = weightDecay = 0f;
+        step = default;
         return false;
     }
 }

@@ -106,17 +106,22 @@ public sealed class Linear
         {
             var (b0, b1) = RowShare(batch, worker, workers);
             if (b0 < b1)
-                Gemm.Multiply(xBytes.IsEmpty ? x[(b0 * In)..] : default, In, w, Out, bias, y[(b0 * Out)..], Out, b1 - b0, Out, In, options, Gemm.BestIsa,
-                    depthMasks: rowMasks.IsEmpty ? default : rowMasks[(b0 * ActiveDepth.MaskWords(In))..],
-                    aBytes: xBytes.IsEmpty ? default : xBytes[(b0 * In)..], byteValues: byteValues);
+                Gemm.Multiply(new GemmProduct(xBytes.IsEmpty ? x[(b0 * In)..] : default, In, w, Out, y[(b0 * Out)..], Out, b1 - b0, Out, In, options)
+                {
+                    Bias = bias,
+                    DepthMasks = rowMasks.IsEmpty ? default : rowMasks[(b0 * ActiveDepth.MaskWords(In))..],
+                    ABytes = xBytes.IsEmpty ? default : xBytes[(b0 * In)..], ByteValues = byteValues,
+                });
             return;
         }
         var (j0, j1) = OutputShare(worker, workers);
         for (int j = j0; j < j1; j += PanelWidth)
         {
             int n = PanelColumns(j);
-            Gemm.Multiply(x, In, w[(j * In)..], n, bias[j..(j + n)], y[j..], Out, batch, n, In, options, Gemm.BestIsa, depthMasks: rowMasks,
-                aBytes: xBytes, byteValues: byteValues);
+            Gemm.Multiply(new GemmProduct(x, In, w[(j * In)..], n, y[j..], Out, batch, n, In, options)
+            {
+                Bias = bias[j..(j + n)], DepthMasks = rowMasks, ABytes = xBytes, ByteValues = byteValues,
+            });
         }
     }
 
@@ -137,24 +142,20 @@ public sealed class Linear
     {
         if (!xBytes.IsEmpty && !dx.IsEmpty) throw new ArgumentException("An input given as bytes has no gradient to pass on.", nameof(dx));
         Span<float> velocity = default;
-        SgdRule sgd = default;
-        bool fused = false;
-        if (dx.IsEmpty && fuse is not null
-            && fuse.TryGetMomentumSgd(Weight, out velocity, out float lr, out float mu, out float wd))
-        {
-            fused = true;
-            sgd = new SgdRule(lr, mu, wd, KeepGradient: false); // training reads this gradient nowhere else
-        }
+        MomentumStep step = default;
+        bool fused = dx.IsEmpty && fuse is not null && fuse.TryGetFusedStep(Weight, out velocity, out step);
+        step = step with { KeepGradient = false }; // training reads a fused gradient nowhere else
+        Span<float> weights = store.Value(Weight);
         Span<float> dw = store.Gradient(Weight), db = store.Gradient(Bias);
         var (i0, i1) = InputShare(worker, workers);
         if (SplitsRows(workers))
         {
-            if (i0 < i1 && fused)
-                Gemm.MultiplyWithSgd(xBytes.IsEmpty ? x[i0..] : default, In, dy, Out, dw[(i0 * Out)..], Out, i1 - i0, Out, batch, GemmOptions.TransposeA,
-                    default, store.Value(Weight)[(i0 * Out)..], velocity[(i0 * Out)..], sgd, xBytes.IsEmpty ? default : xBytes[i0..], byteValues);
-            else if (i0 < i1)
-                Gemm.Multiply(xBytes.IsEmpty ? x[i0..] : default, In, dy, Out, default, dw[(i0 * Out)..], Out, i1 - i0, Out, batch, GemmOptions.TransposeA,
-                    Gemm.BestIsa, aBytes: xBytes.IsEmpty ? default : xBytes[i0..], byteValues: byteValues);
+            if (i0 < i1)
+                Gemm.Multiply(new GemmProduct(xBytes.IsEmpty ? x[i0..] : default, In, dy, Out, dw[(i0 * Out)..], Out, i1 - i0, Out, batch, GemmOptions.TransposeA)
+                {
+                    ABytes = xBytes.IsEmpty ? default : xBytes[i0..], ByteValues = byteValues,
+                    UpdateWeights = fused ? weights[(i0 * Out)..] : default, UpdateVelocity = fused ? velocity[(i0 * Out)..] : default, Step = step,
+                });
             if (worker == 0) ColumnSums(dy, batch, 0, Out, db);
         }
         else
@@ -171,24 +172,21 @@ public sealed class Linear
                     dyPanel = panel;
                 }
                 int ldy = n == Out ? Out : n;
-                if (fused)
-                    Gemm.MultiplyWithSgd(x, In, dyPanel, ldy, dw[(j * In)..], n, In, n, batch, GemmOptions.TransposeA, tileMasks,
-                        store.Value(Weight)[(j * In)..], velocity[(j * In)..], sgd, xBytes, byteValues);
-                else
-                    Gemm.Multiply(x, In, dyPanel, ldy, default, dw[(j * In)..], n, In, n, batch, GemmOptions.TransposeA, Gemm.BestIsa, depthMasks: tileMasks,
-                        aBytes: xBytes, byteValues: byteValues);
+                Gemm.Multiply(new GemmProduct(x, In, dyPanel, ldy, dw[(j * In)..], n, In, n, batch, GemmOptions.TransposeA)
+                {
+                    DepthMasks = tileMasks, ABytes = xBytes, ByteValues = byteValues,
+                    UpdateWeights = fused ? weights[(j * In)..] : default, UpdateVelocity = fused ? velocity[(j * In)..] : default, Step = step,
+                });
             }
             if (j0 < j1) ColumnSums(dy, batch, j0, j1, db[j0..j1]);
         }
         if (dx.IsEmpty || i0 >= i1) return fused;
-        Span<float> w = store.Value(Weight);
         for (int j = 0; j < Out; j += PanelWidth)
         {
             int n = PanelColumns(j);
-            Gemm.Transpose(w[(j * In + i0 * n)..], n, wT[(j * In + i0)..], In, i1 - i0, n);
+            Gemm.Transpose(weights[(j * In + i0 * n)..], n, wT[(j * In + i0)..], In, i1 - i0, n);
         }
-        Gemm.Multiply(dy, Out, wT[i0..], In, default, dx[i0..], In, batch, i1 - i0, Out, GemmOptions.None, Gemm.BestIsa,
-            gate: reluInput ? x[i0..] : default);
+        Gemm.Multiply(new GemmProduct(dy, Out, wT[i0..], In, dx[i0..], In, batch, i1 - i0, Out) { Gate = reluInput ? x[i0..] : default });
         return fused;
     }
 
@@ -204,8 +202,7 @@ public sealed class Linear
             int n = PanelColumns(j);
             Gemm.Transpose(w[(j * In)..], n, wT[(j * In)..], In, In, n);
         }
-        Gemm.Multiply(dy[(b0 * Out)..], Out, wT, In, default, dx[(b0 * In)..], In, b1 - b0, In, Out, GemmOptions.None, Gemm.BestIsa,
-            gate: x[(b0 * In)..]);
+        Gemm.Multiply(new GemmProduct(dy[(b0 * Out)..], Out, wT, In, dx[(b0 * In)..], In, b1 - b0, In, Out) { Gate = x[(b0 * In)..] });
     }
 
     // Hands this worker's share of W and b (the parts its Backward computed) to the optimizer.

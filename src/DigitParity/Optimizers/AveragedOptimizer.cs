@@ -19,6 +19,6 @@ internal sealed class AveragedOptimizer(IOptimizer inner, WeightAverage average)
 
     public void Apply(ParameterTensor tensor, int offset, int length) => inner.Apply(tensor, offset, length);
 
-    public bool TryGetMomentumSgd(ParameterTensor tensor, out Span<float> velocity, out float learningRate, out float momentum, out float weightDecay)
-        => inner.TryGetMomentumSgd(tensor, out velocity, out learningRate, out momentum, out weightDecay);
+    public bool TryGetFusedStep(ParameterTensor tensor, out Span<float> velocity, out MomentumStep step)
+        => inner.TryGetFusedStep(tensor, out velocity, out step);
 }

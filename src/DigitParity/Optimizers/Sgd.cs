@@ -70,11 +70,11 @@ public sealed class Sgd : IOptimizer
     }
 
     /// <inheritdoc/>
-    public bool TryGetMomentumSgd(ParameterTensor tensor, out Span<float> velocity, out float learningRate, out float momentum, out float weightDecay)
+    public bool TryGetFusedStep(ParameterTensor tensor, out Span<float> velocity, out MomentumStep step)
     {
         ArgumentNullException.ThrowIfNull(tensor);
         velocity = Velocity.AsSpan(tensor.Offset, tensor.Length);
-        (learningRate, momentum, weightDecay) = (LearningRate, Momentum, tensor.Decay ? WeightDecay : 0f);
+        step = new MomentumStep(LearningRate, Momentum, tensor.Decay ? WeightDecay : 0f);
         return true;
     }
 
@@ -83,7 +83,7 @@ public sealed class Sgd : IOptimizer
     public static unsafe void Update(Span<float> w, ReadOnlySpan<float> g, Span<float> v, float learningRate, float momentum, float weightDecay)
     {
         if (g.Length != w.Length || v.Length != w.Length) throw new ArgumentException("w, g and v must have the same length.");
-        var rule = new SgdRule(learningRate, momentum, weightDecay);
+        var rule = new MomentumStep(learningRate, momentum, weightDecay);
         fixed (float* pw = w, pg = g, pv = v)
         {
             int i = Vector512.IsHardwareAccelerated ? Update<Simd512, Vector512<float>>(pw, pg, pv, w.Length, rule)
@@ -94,7 +94,7 @@ public sealed class Sgd : IOptimizer
     }
 
     // Whole vectors of the run; returns where the scalar tail starts.
-    private static unsafe int Update<TS, TV>(float* w, float* g, float* v, int length, SgdRule rule) where TS : struct, ISimd<TV> where TV : struct
+    private static unsafe int Update<TS, TV>(float* w, float* g, float* v, int length, MomentumStep rule) where TS : struct, ISimd<TV> where TV : struct
     {
         int i = 0;
         for (; i + TS.Count <= length; i += TS.Count)
