@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Globalization;
 using DigitParity.Data;
 using DigitParity.Model;
 using DigitParity.Optimizers;

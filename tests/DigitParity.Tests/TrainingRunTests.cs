@@ -1,7 +1,6 @@
 using System.Globalization;
 using DigitParity.Checkpoints;
 using DigitParity.Data;
-using DigitParity.IO;
 using DigitParity.Metrics;
 using DigitParity.Model;
 using DigitParity.Training;

@@ -7,7 +7,6 @@ using DigitParity.Inference;
 using DigitParity.Metrics;
 using DigitParity.Model;
 using DigitParity.Tasks;
-using DigitParity.Training;
 
 namespace DigitParity.Reporting;
 

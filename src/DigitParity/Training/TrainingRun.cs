@@ -3,7 +3,6 @@ using System.Globalization;
 using DigitParity.Checkpoints;
 using DigitParity.Data;
 using DigitParity.IO;
-using DigitParity.Inference;
 using DigitParity.Metrics;
 using DigitParity.Model;
 using DigitParity.Reporting;
