@@ -40,8 +40,8 @@ public static class CnnProfile
         var tileCounts = new int[ActiveDepth.Tiles(batch * 64)];
         unsafe void SparseProduct()
         {
-            fixed (float* pw = ws.ConvTransposed[1].Span, pdy = ws.ConvOutputGradients[1].Span, pcols = ws.ConvColumnGradients[1].Span)
-            fixed (int* plists = ws.ConvInputLists[1], pcounts = ws.ConvInputCounts[1])
+            fixed (float* pw = ws.Stages[1].TransposedWeight.Span, pdy = ws.Stages[1].OutputGradient.Span, pcols = ws.Stages[1].ColumnGradient.Span)
+            fixed (int* plists = ws.Stages[1].InputLists, pcounts = ws.Stages[1].InputCounts)
                 SparseRows.Multiply(pdy, 64, plists, 64, pcounts, batch * 64, pw, c2.Depth, pcols, c2.Depth, c2.Depth, Gemm.BestIsa);
         }
         var winogradWeights = new float[Winograd.WeightLength(c2.InChannels, c2.OutChannels)];
@@ -65,34 +65,34 @@ public static class CnnProfile
                 var elastic = DigitParity.Data.Augmentation.Default with { Elastic = 1.5f };
                 for (int b = 0; b < batch; b++) elastic.Apply(ws.Input.Span.Slice(b * 784, 784), augmented.AsSpan(b * 784, 784), 28, 1, (ulong)b);
             }),
-            ("conv1 + ReLU + pool1, fused from the image", 2.0 * batch * c1.OutPixels * c1.Depth * c1.OutChannels, () => c1.ForwardPooled(store, ws.Input, ws.Pooled[0], ws.PoolWinners, 0, batch, Gemm.BestIsa)),
+            ("conv1 + ReLU + pool1, fused from the image", 2.0 * batch * c1.OutPixels * c1.Depth * c1.OutChannels, () => c1.ForwardPooled(store, ws.Input, ws.Stages[0].Pooled, ws.Stages[0].Winners, 0, batch, Gemm.BestIsa)),
             ("  as im2col", 0, () => c1.Im2Col(ws.Input, cols1, 0, batch)),
             ("  then conv1 forward (gemm)", 2.0 * batch * c1.OutPixels * c1.Depth * c1.OutChannels, () => Gemm.Multiply(cols1, c1.Depth, store.Value(c1.Weight), c1.OutChannels, store.Value(c1.Bias), out1, c1.OutChannels, batch * c1.OutPixels, c1.OutChannels, c1.Depth, GemmOptions.Relu)),
             ("  into one sample's output, reused", 0, () => { for (int b = 0; b < batch; b++) Gemm.Multiply(cols1.AsSpan(b * c1.OutPixels * c1.Depth), c1.Depth, store.Value(c1.Weight), c1.OutChannels, store.Value(c1.Bias), out1, c1.OutChannels, c1.OutPixels, c1.OutChannels, c1.Depth, GemmOptions.Relu); }),
-            ("  then pool1 forward (with the winners)", 0, () => MaxPool2d.Forward(out1, ws.Pooled[0], 24, 24, 32, 0, batch, winners: ws.PoolWinners)),
-            ("  conv2 im2col (weight gradient from rows)", 0, () => c2.Im2Col(ws.Pooled[0], cols2, 0, batch)),
-            ("  as im2col rows times W (gemm)", 2.0 * batch * c2.OutPixels * c2.Depth * c2.OutChannels, () => Gemm.Multiply(cols2, c2.Depth, store.Value(c2.Weight), c2.OutChannels, store.Value(c2.Bias), ws.ConvOutputs[1], c2.OutChannels, batch * c2.OutPixels, c2.OutChannels, c2.Depth, GemmOptions.Relu)),
-            ("conv2 forward (Winograd F(4x4,5x5))", 2.0 * batch * c2.OutPixels * c2.Depth * c2.OutChannels, () => c2.Forward(store, ws.Pooled[0], cols2, ws.ConvOutputs[1], 0, batch, keepColumns: false)),
+            ("  then pool1 forward (with the winners)", 0, () => MaxPool2d.Forward(out1, ws.Stages[0].Pooled, 24, 24, 32, 0, batch, winners: ws.Stages[0].Winners)),
+            ("  conv2 im2col (weight gradient from rows)", 0, () => c2.Im2Col(ws.Stages[0].Pooled, cols2, 0, batch)),
+            ("  as im2col rows times W (gemm)", 2.0 * batch * c2.OutPixels * c2.Depth * c2.OutChannels, () => Gemm.Multiply(cols2, c2.Depth, store.Value(c2.Weight), c2.OutChannels, store.Value(c2.Bias), ws.Stages[1].Output, c2.OutChannels, batch * c2.OutPixels, c2.OutChannels, c2.Depth, GemmOptions.Relu)),
+            ("conv2 forward (Winograd F(4x4,5x5))", 2.0 * batch * c2.OutPixels * c2.Depth * c2.OutChannels, () => c2.Forward(store, ws.Stages[0].Pooled, cols2, ws.Stages[1].Output, 0, batch, keepColumns: false)),
             ("  of which the weight transform", 0, () => Winograd.TransformWeights(store.Value(c2.Weight), c2.InChannels, c2.OutChannels, winogradWeights, winogradScratch)),
-            ("pool2 forward", 0, () => MaxPool2d.Forward(ws.ConvOutputs[1], ws.Pooled[1], 8, 8, 64, 0, batch)),
-            ("pool2 backward", 0, () => MaxPool2d.Backward(ws.ConvOutputs[1], ws.Pooled[1], ws.PooledGradients[1], ws.ConvOutputGradients[1], 8, 8, 64, 0, batch)),
+            ("pool2 forward", 0, () => MaxPool2d.Forward(ws.Stages[1].Output, ws.Stages[1].Pooled, 8, 8, 64, 0, batch)),
+            ("pool2 backward", 0, () => MaxPool2d.Backward(ws.Stages[1].Output, ws.Stages[1].Pooled, ws.Stages[1].PooledGradient, ws.Stages[1].OutputGradient, 8, 8, 64, 0, batch)),
             ("conv2 index dy (zeros to skip)", 0, () => Index(1)),
-            ("conv2 dx (per-pixel sparse rows + col2im)", 2.0 * batch * c2.OutPixels * c2.Depth * c2.OutChannels, () => c2.BackwardInputSparse(ws.ConvTransposed[1], ws.ConvOutputGradients[1], ws.ConvGradientMasks[1], ws.ConvInputLists[1], ws.ConvInputCounts[1], ws.ConvColumnGradients[1], ws.PooledGradients[0], 0, batch)),
-            ("  as the tiled product skipping zeros", 2.0 * batch * c2.OutPixels * c2.Depth * c2.OutChannels, () => { Index(1); ActiveDepth.ForRows(ws.ConvGradientMasks[1], batch * 64, 64, tileLists, tileCounts, 0, ActiveDepth.Tiles(batch * 64)); c2.BackwardInput(ws.ConvTransposed[1], ws.ConvOutputGradients[1], ws.ConvColumnGradients[1], ws.PooledGradients[0], 0, batch, tileLists, tileCounts); }),
-            ("  of which the row lists", 0, () => SparseRows.List(ws.ConvGradientMasks[1], ActiveDepth.MaskWords(64), 0, batch * 64, ws.ConvInputLists[1], 64, ws.ConvInputCounts[1])),
+            ("conv2 dx (per-pixel sparse rows + col2im)", 2.0 * batch * c2.OutPixels * c2.Depth * c2.OutChannels, () => c2.BackwardInputSparse(ws.Stages[1].TransposedWeight, ws.Stages[1].OutputGradient, ws.Stages[1].GradientMasks, ws.Stages[1].InputLists, ws.Stages[1].InputCounts, ws.Stages[1].ColumnGradient, ws.Stages[0].PooledGradient, 0, batch)),
+            ("  as the tiled product skipping zeros", 2.0 * batch * c2.OutPixels * c2.Depth * c2.OutChannels, () => { Index(1); ActiveDepth.ForRows(ws.Stages[1].GradientMasks, batch * 64, 64, tileLists, tileCounts, 0, ActiveDepth.Tiles(batch * 64)); c2.BackwardInput(ws.Stages[1].TransposedWeight, ws.Stages[1].OutputGradient, ws.Stages[1].ColumnGradient, ws.Stages[0].PooledGradient, 0, batch, tileLists, tileCounts); }),
+            ("  of which the row lists", 0, () => SparseRows.List(ws.Stages[1].GradientMasks, ActiveDepth.MaskWords(64), 0, batch * 64, ws.Stages[1].InputLists, 64, ws.Stages[1].InputCounts)),
             ("  of which the sparse product", 0, () => SparseProduct()),
-            ("  without skipping zeros", 2.0 * batch * c2.OutPixels * c2.Depth * c2.OutChannels, () => c2.BackwardInput(ws.ConvTransposed[1], ws.ConvOutputGradients[1], ws.ConvColumnGradients[1], ws.PooledGradients[0], 0, batch)),
-            ("  of which col2im", 0, () => c2.Col2ImAdd(ws.ConvColumnGradients[1], ws.PooledGradients[0], 0, batch)),
-            ("conv2 dW (dWᵀ = dyᵀ·x's windows)", 2.0 * batch * c2.OutPixels * c2.Depth * c2.OutChannels, () => c2.BackwardWeights(store, default, ws.ConvOutputGradients[1], ws.ConvWeightScratch[1], batch, pool, 0, ws.ConvWeightLists[1], ws.ConvWeightCounts[1], ws.Pooled[0].Span, ws.ConvRowOffsets[1])),
-            ("  from im2col rows (conv2 im2col first)", 2.0 * batch * c2.OutPixels * c2.Depth * c2.OutChannels, () => c2.BackwardWeights(store, cols2, ws.ConvOutputGradients[1], ws.ConvWeightScratch[1], batch, pool, 0, ws.ConvWeightLists[1], ws.ConvWeightCounts[1])),
-            ("  without skipping zeros", 2.0 * batch * c2.OutPixels * c2.Depth * c2.OutChannels, () => c2.BackwardWeights(store, cols2, ws.ConvOutputGradients[1], ws.ConvWeightScratch[1], batch, pool, 0)),
-            ("conv1 dW and db from the pooling winners", 2.0 * batch * c1.OutPixels * c1.Depth * c1.OutChannels, () => c1.BackwardWeightsFromWinners(store, ws.Input, ws.PooledGradients[0], ws.PoolWinners, ws.ConvWeightScratch[0], batch, pool, 0)),
+            ("  without skipping zeros", 2.0 * batch * c2.OutPixels * c2.Depth * c2.OutChannels, () => c2.BackwardInput(ws.Stages[1].TransposedWeight, ws.Stages[1].OutputGradient, ws.Stages[1].ColumnGradient, ws.Stages[0].PooledGradient, 0, batch)),
+            ("  of which col2im", 0, () => c2.Col2ImAdd(ws.Stages[1].ColumnGradient, ws.Stages[0].PooledGradient, 0, batch)),
+            ("conv2 dW (dWᵀ = dyᵀ·x's windows)", 2.0 * batch * c2.OutPixels * c2.Depth * c2.OutChannels, () => c2.BackwardWeights(store, default, ws.Stages[1].OutputGradient, ws.Stages[1].WeightScratch, batch, pool, 0, ws.Stages[1].WeightLists, ws.Stages[1].WeightCounts, ws.Stages[0].Pooled.Span, ws.Stages[1].RowOffsets)),
+            ("  from im2col rows (conv2 im2col first)", 2.0 * batch * c2.OutPixels * c2.Depth * c2.OutChannels, () => c2.BackwardWeights(store, cols2, ws.Stages[1].OutputGradient, ws.Stages[1].WeightScratch, batch, pool, 0, ws.Stages[1].WeightLists, ws.Stages[1].WeightCounts)),
+            ("  without skipping zeros", 2.0 * batch * c2.OutPixels * c2.Depth * c2.OutChannels, () => c2.BackwardWeights(store, cols2, ws.Stages[1].OutputGradient, ws.Stages[1].WeightScratch, batch, pool, 0)),
+            ("conv1 dW and db from the pooling winners", 2.0 * batch * c1.OutPixels * c1.Depth * c1.OutChannels, () => c1.BackwardWeightsFromWinners(store, ws.Input, ws.Stages[0].PooledGradient, ws.Stages[0].Winners, ws.Stages[0].WeightScratch, batch, pool, 0)),
             ("  as session 3: pool1 backward, index dy, dW per 5-channel tile", 0, () =>
             {
-                MaxPool2d.Backward(out1, ws.Pooled[0], ws.PooledGradients[0], dy1, 24, 24, 32, 0, batch);
+                MaxPool2d.Backward(out1, ws.Stages[0].Pooled, ws.Stages[0].PooledGradient, dy1, 24, 24, 32, 0, batch);
                 ActiveDepth.IndexRows(dy1, rows1, 32, 0, rows1, masks1, tileMasks1);
                 ActiveDepth.ForColumns(tileMasks1, 32, rows1, lists1, counts1, 0, ActiveDepth.Tiles(32));
-                c1.BackwardWeights(store, cols1, dy1, ws.ConvWeightScratch[0], batch, pool, 0, lists1, counts1);
+                c1.BackwardWeights(store, cols1, dy1, ws.Stages[0].WeightScratch, batch, pool, 0, lists1, counts1);
             }),
         };
         // The alternative to im2col: a direct convolution as K·K shifted products over the whole batch read as one
@@ -103,7 +103,7 @@ public static class CnnProfile
         void Direct()
         {
             Array.Clear(full);
-            ReadOnlySpan<float> x = ws.Pooled[0].Span, w = store.Value(c2.Weight);
+            ReadOnlySpan<float> x = ws.Stages[0].Pooled.Span, w = store.Value(c2.Weight);
             for (int ky = 0; ky < c2.Kernel; ky++)
                 for (int kx = 0; kx < c2.Kernel; kx++)
                 {
@@ -117,7 +117,7 @@ public static class CnnProfile
                         .CopyTo(direct.AsSpan(((b * c2.OutHeight + oy) * c2.OutWidth) * c2.OutChannels));
         }
         phases = [.. phases, ("conv2 forward, direct (25 GEMMs)", 2.0 * batch * c2.OutPixels * c2.Depth * c2.OutChannels, Direct)];
-        var gradient = ws.PooledGradients[1].Span;
+        var gradient = ws.Stages[1].PooledGradient.Span;
         for (int i = 0; i < gradient.Length; i++) gradient[i] = rng.NextUniform(1f);
         // Every phase 40 times first, so that tiered compilation has promoted all the code (a phase timed on tier-0
         // code measured up to 2.5x slower than in training).
@@ -136,15 +136,15 @@ public static class CnnProfile
             Console.WriteLine($"{name,-32} {us,9:0} µs{(flops > 0 ? $"  {flops / us / 1e3,6:0.0} GFLOP/s" : "")}");
         }
         Console.WriteLine($"{"total (one thread)",-32} {total - last,9:0} µs  = {batch / (total - last) * 1e6:0} samples/s");
-        var dy2 = ws.ConvOutputGradients[1].Span[..(batch * c2.OutSize)];
+        var dy2 = ws.Stages[1].OutputGradient.Span[..(batch * c2.OutSize)];
         int nonZero = 0;
         foreach (float v in dy2) if (v != 0) nonZero++;
         Console.WriteLine($"conv2 output gradient: {100.0 * nonZero / dy2.Length:0.0} % non-zero ({(double)nonZero / (batch * c2.OutPixels):0.0} channels a pixel)");
         // The direct result must be the im2col one before ReLU and bias: compare on the pre-activation.
-        Gemm.Multiply(cols2, c2.Depth, store.Value(c2.Weight), c2.OutChannels, default, ws.ConvOutputs[1], c2.OutChannels,
+        Gemm.Multiply(cols2, c2.Depth, store.Value(c2.Weight), c2.OutChannels, default, ws.Stages[1].Output, c2.OutChannels,
             batch * c2.OutPixels, c2.OutChannels, c2.Depth, GemmOptions.None);
         double diff = 0;
-        for (int i = 0; i < direct.Length; i++) diff = Math.Max(diff, Math.Abs(direct[i] - ws.ConvOutputs[1].Span[i]));
+        for (int i = 0; i < direct.Length; i++) diff = Math.Max(diff, Math.Abs(direct[i] - ws.Stages[1].Output.Span[i]));
         Console.WriteLine($"direct vs im2col, largest difference: {diff:E1}");
     }
 }

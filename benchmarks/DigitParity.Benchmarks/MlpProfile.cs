@@ -53,15 +53,15 @@ public static class MlpProfile
         {
             train.GatherPixels(order.AsSpan((i + 1) * batch, batch), gathered);
             network.IndexInput(ws, batch, 0, batch);
-            fc1.Forward(store, gathered, ws.Activations[0], batch, relu: true, 0, 1);
-            fc2.Forward(store, ws.Activations[0], ws.Activations[1], batch, relu: true, 0, 1);
-            heads.Forward(store, ws.Activations[1], ws.Logits, batch, relu: false, 0, 1);
+            fc1.Forward(store, gathered, ws.Layers[0].Output, batch, relu: true, 0, 1);
+            fc2.Forward(store, ws.Layers[0].Output, ws.Layers[1].Output, batch, relu: true, 0, 1);
+            heads.Forward(store, ws.Layers[1].Output, ws.Logits, batch, relu: false, 0, 1);
             logitSets[i] = ws.Logits.Span[..(batch * heads.Out)].ToArray();
         }
         network.IndexInput(ws, batch, 0, batch);
-        fc1.Forward(store, x, ws.Activations[0], batch, relu: true, 0, 1);
-        fc2.Forward(store, ws.Activations[0], ws.Activations[1], batch, relu: true, 0, 1);
-        heads.Forward(store, ws.Activations[1], ws.Logits, batch, relu: false, 0, 1);
+        fc1.Forward(store, x, ws.Layers[0].Output, batch, relu: true, 0, 1);
+        fc2.Forward(store, ws.Layers[0].Output, ws.Layers[1].Output, batch, relu: true, 0, 1);
+        heads.Forward(store, ws.Layers[1].Output, ws.Logits, batch, relu: false, 0, 1);
         double fc1Flops = 2.0 * batch * fc1.In * fc1.Out;
         (string Name, double Flops, Action Work)[] phases =
         {
@@ -109,22 +109,22 @@ public static class MlpProfile
             (" index x: masks and tile masks (evaluation, CNN)", 0, () => network.IndexInput(ws, batch, 0, batch)),
             ("  the masks from the floats", 0, () => ActiveDepth.NonZeroMasks(x, features, features, 0, batch, ws.InputMasks)),
             ("  of which the tile masks", 0, () => ActiveDepth.TileMasks(ws.InputMasks, features, batch, 0, batch, ws.InputTileMasks)),
-            ("fc1 forward from pixel bytes (training)", fc1Flops, () => fc1.Forward(store, default, ws.Activations[0], batch, relu: true, 0, 1, ws.InputMasks, pixels, UnitFloats.ByteValues)),
-            ("  from floats, skipping zeros", fc1Flops, () => fc1.Forward(store, x, ws.Activations[0], batch, relu: true, 0, 1, ws.InputMasks)),
+            ("fc1 forward from pixel bytes (training)", fc1Flops, () => fc1.Forward(store, default, ws.Layers[0].Output, batch, relu: true, 0, 1, ws.InputMasks, pixels, UnitFloats.ByteValues)),
+            ("  from floats, skipping zeros", fc1Flops, () => fc1.Forward(store, x, ws.Layers[0].Output, batch, relu: true, 0, 1, ws.InputMasks)),
             ("  dense", fc1Flops, () => fc1.Forward(store, x, h1, batch, relu: true, 0, 1)),
-            ("fc2 forward", 2.0 * batch * fc2.In * fc2.Out, () => fc2.Forward(store, ws.Activations[0], ws.Activations[1], batch, relu: true, 0, 1)),
-            ("heads forward", 2.0 * batch * heads.In * heads.Out, () => heads.Forward(store, ws.Activations[1], ws.Logits, batch, relu: false, 0, 1)),
+            ("fc2 forward", 2.0 * batch * fc2.In * fc2.Out, () => fc2.Forward(store, ws.Layers[0].Output, ws.Layers[1].Output, batch, relu: true, 0, 1)),
+            ("heads forward", 2.0 * batch * heads.In * heads.Out, () => heads.Forward(store, ws.Layers[1].Output, ws.Logits, batch, relu: false, 0, 1)),
             ("loss (softmax, cross-entropy, dlogits)", 0, () => network.Loss(ws, batch, 0, 1)),
             ("  on 16 batches' logits in turn", 0, () =>
             {
                 logitSets[lossRound++ & 15].CopyTo(ws.Logits.Span);
                 network.Loss(ws, batch, 0, 1);
             }),
-            ("heads backward", 4.0 * batch * heads.In * heads.Out, () => heads.Backward(store, ws.Activations[1], ws.LogitGradients, ws.ActivationGradients[1], ws.PackedGradients[2], ws.TransposedWeights[2], batch, 0, 1, reluInput: true)),
-            ("fc2 backward", 4.0 * batch * fc2.In * fc2.Out, () => fc2.Backward(store, ws.Activations[0], ws.ActivationGradients[1], ws.ActivationGradients[0], ws.PackedGradients[1], ws.TransposedWeights[1], batch, 0, 1, reluInput: true)),
-            ("fc1 dW from pixel bytes, SGD folded in", fc1Flops, () => fc1.Backward(store, default, ws.ActivationGradients[0], default, ws.PackedGradients[0], default, batch, 0, 1, ws.InputTileMasks, fuse: sgd, xBytes: pixels, byteValues: UnitFloats.ByteValues)),
-            ("  from floats, skipping zeros", fc1Flops, () => fc1.Backward(store, x, ws.ActivationGradients[0], default, ws.PackedGradients[0], default, batch, 0, 1, ws.InputTileMasks, fuse: sgd)),
-            ("  dense, SGD apart", fc1Flops, () => fc1.Backward(store, x, ws.ActivationGradients[0], default, ws.PackedGradients[0], default, batch, 0, 1)),
+            ("heads backward", 4.0 * batch * heads.In * heads.Out, () => heads.Backward(store, ws.Layers[1].Output, ws.LogitGradients, ws.Layers[1].OutputGradient, ws.Layers[2].PackedGradient, ws.Layers[2].TransposedWeights, batch, 0, 1, reluInput: true)),
+            ("fc2 backward", 4.0 * batch * fc2.In * fc2.Out, () => fc2.Backward(store, ws.Layers[0].Output, ws.Layers[1].OutputGradient, ws.Layers[0].OutputGradient, ws.Layers[1].PackedGradient, ws.Layers[1].TransposedWeights, batch, 0, 1, reluInput: true)),
+            ("fc1 dW from pixel bytes, SGD folded in", fc1Flops, () => fc1.Backward(store, default, ws.Layers[0].OutputGradient, default, ws.Layers[0].PackedGradient, default, batch, 0, 1, ws.InputTileMasks, fuse: sgd, xBytes: pixels, byteValues: UnitFloats.ByteValues)),
+            ("  from floats, skipping zeros", fc1Flops, () => fc1.Backward(store, x, ws.Layers[0].OutputGradient, default, ws.Layers[0].PackedGradient, default, batch, 0, 1, ws.InputTileMasks, fuse: sgd)),
+            ("  dense, SGD apart", fc1Flops, () => fc1.Backward(store, x, ws.Layers[0].OutputGradient, default, ws.Layers[0].PackedGradient, default, batch, 0, 1)),
             ("updates of fc2 and the heads", 0, () =>
             {
                 sgd.Apply(fc2.Weight, 0, fc2.Weight.Length); sgd.Apply(fc2.Bias, 0, fc2.Bias.Length);

@@ -173,20 +173,20 @@ public sealed class ConvolutionTests
 
         var store = network.Parameters;
         var (conv1, conv2) = (network.Convolutions[0], network.Convolutions[1]);
-        float[] dx = ws.PooledGradients[0].Span.ToArray();
+        float[] dx = ws.Stages[0].PooledGradient.Span.ToArray();
         float[] dw1 = store.Gradient(conv1.Weight).ToArray(), dw2 = store.Gradient(conv2.Weight).ToArray();
         float[] db1 = store.Gradient(conv1.Bias).ToArray(), db2 = store.Gradient(conv2.Bias).ToArray();
-        float[] dy2 = ws.ConvOutputGradients[1].Span.ToArray();
+        float[] dy2 = ws.Stages[1].OutputGradient.Span.ToArray();
         Assert.True(dy2.Count(v => v == 0f) > dy2.Length / 2, "conv2's output gradient should be mostly 0 after pooling");
 
         using var single = new WorkerPool(1);
-        conv2.BackwardInput(ws.ConvTransposed[1], ws.ConvOutputGradients[1], ws.ConvColumnGradients[1], ws.PooledGradients[0], 0, batch);
+        conv2.BackwardInput(ws.Stages[1].TransposedWeight, ws.Stages[1].OutputGradient, ws.Stages[1].ColumnGradient, ws.Stages[0].PooledGradient, 0, batch);
         // conv2's weight gradient read its im2col rows from the pooled input; the dense reference builds them.
-        Assert.Equal(0, ws.ConvColumns[1].Length);
+        Assert.Equal(0, ws.Stages[1].Columns.Length);
         var cols2 = new float[batch * conv2.OutPixels * conv2.Depth];
-        conv2.Im2Col(ws.Pooled[0].Span, cols2, 0, batch);
-        conv2.BackwardWeights(store, cols2, ws.ConvOutputGradients[1], ws.ConvWeightScratch[1], batch, single, 0);
-        Assert.True(dx.AsSpan().SequenceEqual(ws.PooledGradients[0].Span), "conv2 dx");
+        conv2.Im2Col(ws.Stages[0].Pooled.Span, cols2, 0, batch);
+        conv2.BackwardWeights(store, cols2, ws.Stages[1].OutputGradient, ws.Stages[1].WeightScratch, batch, single, 0);
+        Assert.True(dx.AsSpan().SequenceEqual(ws.Stages[0].PooledGradient.Span), "conv2 dx");
         Assert.True(dw2.AsSpan().SequenceEqual(store.Gradient(conv2.Weight)), "conv2 dW");
         Assert.True(db2.AsSpan().SequenceEqual(store.Gradient(conv2.Bias)), "conv2 db");
         // conv1 took its gradients from the pooling's winners; the dense way: pool backward, then the full product.
@@ -197,9 +197,9 @@ public sealed class ConvolutionTests
         Gemm.Multiply(cols1, conv1.Depth, store.Value(conv1.Weight), conv1.OutChannels, store.Value(conv1.Bias), out1, conv1.OutChannels,
             batch * conv1.OutPixels, conv1.OutChannels, conv1.Depth, GemmOptions.Relu);
         float[] dy1 = new float[batch * conv1.OutSize];
-        MaxPool2d.Backward(out1, ws.Pooled[0].Span, ws.PooledGradients[0].Span, dy1, conv1.OutHeight, conv1.OutWidth, conv1.OutChannels, 0, batch);
+        MaxPool2d.Backward(out1, ws.Stages[0].Pooled.Span, ws.Stages[0].PooledGradient.Span, dy1, conv1.OutHeight, conv1.OutWidth, conv1.OutChannels, 0, batch);
         Assert.True(dy1.Count(v => v != 0f) > 1000, "conv1's output gradient should not be all 0");
-        conv1.BackwardWeights(store, cols1, dy1, ws.ConvWeightScratch[0], batch, single, 0);
+        conv1.BackwardWeights(store, cols1, dy1, ws.Stages[0].WeightScratch, batch, single, 0);
         Assert.True(dw1.AsSpan().SequenceEqual(store.Gradient(conv1.Weight)), "conv1 dW");
         Assert.True(db1.AsSpan().SequenceEqual(store.Gradient(conv1.Bias)), "conv1 db");
     }

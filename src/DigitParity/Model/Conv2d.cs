@@ -76,4 +76,42 @@ public sealed partial class Conv2d
         foreach (ref float w in store.Value(Weight)) w = rng.NextUniform(bound);
         foreach (ref float b in store.Value(Bias)) b = rng.NextUniform(bound);
     }
+
+    /// <summary>
+    /// This stage's buffers for batches of up to <paramref name="maxBatch"/> (with the backward pass's when
+    /// <paramref name="training"/>), as stage <paramref name="index"/> of the network run on <paramref name="workers"/>.
+    /// A first stage that fuses its pooling needs neither im2col rows nor a full-size output; a Winograd stage needs its
+    /// im2col rows only for a weight gradient that does not read them from its input (SplitsPanels); the first stage's
+    /// weight gradient comes from the pooling's winners, so it has no dense output gradient and no sparsity index.
+    /// </summary>
+    internal Conv2dBuffers CreateBuffers(int maxBatch, bool training, int workers, int index)
+    {
+        static FloatBuffer Buffer(long floats) => new(checked((int)floats));
+        bool fused = index == 0 && FusesPooling;
+        bool later = training && index > 0;
+        bool columns = !fused && (!UsesWinograd || training && !SplitsPanels(workers));
+        long rows = (long)maxBatch * OutPixels, pooled = (long)maxBatch * (OutHeight / 2) * (OutWidth / 2) * OutChannels;
+        var offsets = later ? new int[rows] : [];
+        if (later) RowOffsets(offsets, maxBatch);
+        return new Conv2dBuffers
+        {
+            Columns = Buffer(columns ? rows * Depth : 0),
+            RowOffsets = offsets,
+            Output = Buffer(fused ? 0 : (long)maxBatch * OutSize),
+            Pooled = Buffer(pooled),
+            Winners = training && index == 0 ? new int[pooled] : [],
+            OutputGradient = Buffer(later ? (long)maxBatch * OutSize : 0),
+            PooledGradient = Buffer(training ? pooled : 0),
+            ColumnGradient = Buffer(later ? rows * Depth : 0),
+            TransposedWeight = Buffer(later ? (long)Depth * OutChannels : 0),
+            WeightScratch = Buffer(training ? (long)Depth * OutChannels : 0),
+            GradientMasks = later ? new ulong[rows * ActiveDepth.MaskWords(OutChannels)] : [],
+            GradientTileMasks = later ? new ulong[ActiveDepth.TileWords(OutChannels) * ActiveDepth.TileStride(checked((int)rows))] : [],
+            InputLists = later ? new int[rows * OutChannels] : [],
+            InputCounts = later ? new int[rows] : [],
+            // Per channel (wide layers) or per tile of 5 channels (narrow ones): room for the larger.
+            WeightLists = later ? new int[OutChannels * rows] : [],
+            WeightCounts = later ? new int[OutChannels] : [],
+        };
+    }
 }

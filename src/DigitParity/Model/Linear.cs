@@ -228,6 +228,19 @@ public sealed class Linear
         for (int b = 0; b < batch; b++) TensorPrimitives.Add(db, dy.Slice(b * Out + j0, j1 - j0), db);
     }
 
+    /// <summary>
+    /// This layer's buffers for batches of up to <paramref name="maxBatch"/>, with <paramref name="transposedCopies"/>
+    /// copies of Wᵀ: none for a layer that passes no input gradient on, one per worker for a layer whose input gradient is
+    /// computed row by row.
+    /// </summary>
+    internal LinearBuffers CreateBuffers(int maxBatch, int transposedCopies) => new()
+    {
+        Output = new FloatBuffer(checked(maxBatch * Out)),
+        OutputGradient = new FloatBuffer(checked(maxBatch * Out)),
+        TransposedWeights = new FloatBuffer(checked(In * Out * transposedCopies)),
+        PackedGradient = new FloatBuffer(checked(maxBatch * Out)),
+    };
+
     /// <summary>A one-panel layer is split between workers by rows, not panels, so that every worker has a share.</summary>
     internal bool SplitsRows(int workers) => workers > 1 && Out <= PanelWidth;
 

@@ -120,13 +120,13 @@ public sealed class MultiTaskNetwork
             if (l == 0 && conv.FusesPooling)
             {
                 // Convolution, ReLU and pooling at once: neither im2col rows nor the full-size output exist for this stage.
-                conv.ForwardPooled(Parameters, ws.Input, ws.Pooled[0], ws.PoolWinners, b0, b1, Gemm.BestIsa);
+                conv.ForwardPooled(Parameters, ws.Input, ws.Stages[0].Pooled, ws.Stages[0].Winners, b0, b1, Gemm.BestIsa);
                 continue;
             }
-            conv.Forward(Parameters, l == 0 ? ws.Input : ws.Pooled[l - 1], ws.ConvColumns[l], ws.ConvOutputs[l], b0, b1,
+            conv.Forward(Parameters, l == 0 ? ws.Input : ws.Stages[l - 1].Pooled, ws.Stages[l].Columns, ws.Stages[l].Output, b0, b1,
                 keepColumns: ws.Training && !(l > 0 && conv.SplitsPanels(ws.Workers)));
-            MaxPool2d.Forward(ws.ConvOutputs[l], ws.Pooled[l], conv.OutHeight, conv.OutWidth, conv.OutChannels, b0, b1,
-                winners: l == 0 ? ws.PoolWinners : default);
+            MaxPool2d.Forward(ws.Stages[l].Output, ws.Stages[l].Pooled, conv.OutHeight, conv.OutWidth, conv.OutChannels, b0, b1,
+                winners: l == 0 ? ws.Stages[0].Winners : default);
         }
     }
 
@@ -144,7 +144,7 @@ public sealed class MultiTaskNetwork
             {
                 // The first stage passes no gradient on: its dW and db come straight from the pooling's winners (every
                 // worker's share of the pooled gradient is written: the barriers of the stage above, or fc1's, saw to it).
-                var (w0, w1) = conv.BackwardWeightsFromWinners(Parameters, ws.Input, ws.PooledGradients[0], ws.PoolWinners, ws.ConvWeightScratch[0],
+                var (w0, w1) = conv.BackwardWeightsFromWinners(Parameters, ws.Input, ws.Stages[0].PooledGradient, ws.Stages[0].Winners, ws.Stages[0].WeightScratch,
                     batch, pool, worker);
                 if (update is null) break;
                 if (w0 < w1) update.Apply(conv.Weight, w0 * conv.OutChannels, (w1 - w0) * conv.OutChannels);
@@ -152,20 +152,20 @@ public sealed class MultiTaskNetwork
                 if (d0 < d1) update.Apply(conv.Bias, d0, d1 - d0);
                 break;
             }
-            MaxPool2d.Backward(ws.ConvOutputs[l], ws.Pooled[l], ws.PooledGradients[l], ws.ConvOutputGradients[l],
+            MaxPool2d.Backward(ws.Stages[l].Output, ws.Stages[l].Pooled, ws.Stages[l].PooledGradient, ws.Stages[l].OutputGradient,
                 conv.OutHeight, conv.OutWidth, conv.OutChannels, b0, b1);
             IndexOutputGradient(ws, l, batch, b0, b1);
-            conv.BackwardInputSparse(ws.ConvTransposed[l], ws.ConvOutputGradients[l], ws.ConvGradientMasks[l], ws.ConvInputLists[l], ws.ConvInputCounts[l],
-                ws.ConvColumnGradients[l], ws.PooledGradients[l - 1], b0, b1);
+            conv.BackwardInputSparse(ws.Stages[l].TransposedWeight, ws.Stages[l].OutputGradient, ws.Stages[l].GradientMasks, ws.Stages[l].InputLists, ws.Stages[l].InputCounts,
+                ws.Stages[l].ColumnGradient, ws.Stages[l - 1].PooledGradient, b0, b1);
             pool.Barrier();
             ListOutputGradientPixels(ws, l, batch, worker, pool.Count);
             pool.Barrier();
             // A panel-split weight gradient reads each pixel's im2col row from the pooled input itself.
             bool fromInput = conv.SplitsPanels(pool.Count);
-            if (!fromInput && ws.ConvColumns[l].Length == 0)
+            if (!fromInput && ws.Stages[l].Columns.Length == 0)
                 throw new InvalidOperationException($"This workspace was sized for {ws.Workers} worker(s); conv{l + 1}'s weight gradient needs its im2col rows with {pool.Count}.");
-            var (p0, p1) = conv.BackwardWeights(Parameters, ws.ConvColumns[l], ws.ConvOutputGradients[l], ws.ConvWeightScratch[l], batch, pool, worker,
-                ws.ConvWeightLists[l], ws.ConvWeightCounts[l], fromInput ? ws.Pooled[l - 1].Span : default, ws.ConvRowOffsets[l]);
+            var (p0, p1) = conv.BackwardWeights(Parameters, ws.Stages[l].Columns, ws.Stages[l].OutputGradient, ws.Stages[l].WeightScratch, batch, pool, worker,
+                ws.Stages[l].WeightLists, ws.Stages[l].WeightCounts, fromInput ? ws.Stages[l - 1].Pooled.Span : default, ws.Stages[l].RowOffsets);
             if (update is null) continue;
             if (p0 < p1) update.Apply(conv.Weight, p0 * conv.OutChannels, (p1 - p0) * conv.OutChannels);
             var (c0, c1) = conv.BiasShare(worker, pool.Count);
@@ -179,8 +179,8 @@ public sealed class MultiTaskNetwork
     internal void IndexOutputGradient(Workspace ws, int l, int batch, int b0, int b1)
     {
         var conv = Convolutions[l];
-        ActiveDepth.IndexRows(ws.ConvOutputGradients[l], batch * conv.OutPixels, conv.OutChannels, b0 * conv.OutPixels, b1 * conv.OutPixels,
-            ws.ConvGradientMasks[l], ws.ConvGradientTileMasks[l]);
+        ActiveDepth.IndexRows(ws.Stages[l].OutputGradient, batch * conv.OutPixels, conv.OutChannels, b0 * conv.OutPixels, b1 * conv.OutPixels,
+            ws.Stages[l].GradientMasks, ws.Stages[l].GradientTileMasks);
     }
 
     // Once every sample is indexed: for dW = dyᵀ·cols, this worker's share of the pixels of the whole batch where the
@@ -192,11 +192,11 @@ public sealed class MultiTaskNetwork
         if (conv.SplitsPanels(workers))
         {
             var (c0, c1) = Partition.Share(conv.OutChannels, 1, worker, workers);
-            SparseRows.ListColumns(ws.ConvGradientMasks[l], ActiveDepth.MaskWords(conv.OutChannels), rows, c0, c1, ws.ConvWeightLists[l], rows, ws.ConvWeightCounts[l]);
+            SparseRows.ListColumns(ws.Stages[l].GradientMasks, ActiveDepth.MaskWords(conv.OutChannels), rows, c0, c1, ws.Stages[l].WeightLists, rows, ws.Stages[l].WeightCounts);
             return;
         }
         var (t0, t1) = Partition.Share(ActiveDepth.Tiles(conv.OutChannels), 1, worker, workers);
-        ActiveDepth.ForColumns(ws.ConvGradientTileMasks[l], conv.OutChannels, rows, ws.ConvWeightLists[l], ws.ConvWeightCounts[l], t0, t1);
+        ActiveDepth.ForColumns(ws.Stages[l].GradientTileMasks, conv.OutChannels, rows, ws.Stages[l].WeightLists, ws.Stages[l].WeightCounts, t0, t1);
     }
 
     // x (B, In) -> logits (B, HeadWidth). Every worker runs this, after IndexInput. A barrier separates two layers
@@ -204,17 +204,17 @@ public sealed class MultiTaskNetwork
     internal void Forward(Workspace ws, int batch, WorkerPool pool, int worker)
     {
         int workers = pool.Count;
-        Trunk[0].Forward(Parameters, ws.Features, ws.Activations[0], batch, relu: true, worker, workers, ws.InputMasksOf(worker),
+        Trunk[0].Forward(Parameters, ws.Features, ws.Layers[0].Output, batch, relu: true, worker, workers, ws.InputMasksOf(worker),
             ws.PixelsOf(worker), PixelValues(ws));
         Dropout(ws, 0, batch, worker, workers);
         for (int l = 1; l < Trunk.Count; l++)
         {
             if (!(Trunk[l - 1].SplitsRows(workers) && Trunk[l].SplitsRows(workers))) pool.Barrier();
-            Trunk[l].Forward(Parameters, ws.Activations[l - 1], ws.Activations[l], batch, relu: true, worker, workers);
+            Trunk[l].Forward(Parameters, ws.Layers[l - 1].Output, ws.Layers[l].Output, batch, relu: true, worker, workers);
             Dropout(ws, l, batch, worker, workers);
         }
         if (!(Trunk[^1].SplitsRows(workers) && Heads.SplitsRows(workers))) pool.Barrier();
-        Heads.Forward(Parameters, ws.Activations[^1], ws.Logits, batch, relu: false, worker, workers);
+        Heads.Forward(Parameters, ws.Layers[Trunk.Count - 1].Output, ws.Logits, batch, relu: false, worker, workers);
     }
 
     // What each pixel byte stands for when fc1 reads the workers' own byte copies of x.
@@ -228,12 +228,12 @@ public sealed class MultiTaskNetwork
         if (layer.SplitsRows(workers))
         {
             var (b0, b1) = Linear.RowShare(batch, worker, workers);
-            Activations.Dropout(ws.Activations[l], layer.Out, b0, b1, 0, layer.Out, Config.Dropout, key + (ulong)l);
+            Activations.Dropout(ws.Layers[l].Output, layer.Out, b0, b1, 0, layer.Out, Config.Dropout, key + (ulong)l);
         }
         else
         {
             var (j0, j1) = layer.OutputShare(worker, workers);
-            Activations.Dropout(ws.Activations[l], layer.Out, 0, batch, j0, j1, Config.Dropout, key + (ulong)l);
+            Activations.Dropout(ws.Layers[l].Output, layer.Out, 0, batch, j0, j1, Config.Dropout, key + (ulong)l);
         }
     }
 
@@ -274,7 +274,7 @@ public sealed class MultiTaskNetwork
         // Wᵀ of the convolutions that pass a gradient on, for dx = dy·Wᵀ; visible to all after the barrier below.
         if (worker == 0)
             for (int l = 1; l < Convolutions.Count; l++)
-                Gemm.Transpose(Parameters.Value(Convolutions[l].Weight), Convolutions[l].OutChannels, ws.ConvTransposed[l], Convolutions[l].Depth,
+                Gemm.Transpose(Parameters.Value(Convolutions[l].Weight), Convolutions[l].OutChannels, ws.Stages[l].TransposedWeight, Convolutions[l].Depth,
                     Convolutions[l].Depth, Convolutions[l].OutChannels);
         bool dropout = ws.DropoutKey is not null && Config.Dropout > 0;
         // (A workspace sized for fewer workers has one Wᵀ per layer: its workers split the columns.)
@@ -282,18 +282,18 @@ public sealed class MultiTaskNetwork
         if (tail <= Trunk.Count)
         {
             var (b0, b1) = Linear.RowShare(batch, worker, workers);
-            BackwardInputRows(Heads, Trunk.Count, ws.Activations[last], ws.LogitGradients, ws.ActivationGradients[last], ws, b0, b1, worker, dropout);
+            BackwardInputRows(Heads, Trunk.Count, ws.Layers[last].Output, ws.LogitGradients, ws.Layers[last].OutputGradient, ws, b0, b1, worker, dropout);
             for (int l = last; l >= tail; l--)
-                BackwardInputRows(Trunk[l], l, ws.Activations[l - 1], ws.ActivationGradients[l], ws.ActivationGradients[l - 1], ws, b0, b1, worker, dropout);
+                BackwardInputRows(Trunk[l], l, ws.Layers[l - 1].Output, ws.Layers[l].OutputGradient, ws.Layers[l - 1].OutputGradient, ws, b0, b1, worker, dropout);
             pool.Barrier();
             // After the barrier nobody reads these layers' weights this step (their input gradients are done), so momentum
             // SGD is folded into their weight-gradient products, as for fc1.
-            bool fused = Heads.Backward(Parameters, ws.Activations[last], ws.LogitGradients, default, ws.PackedGradients[Trunk.Count], default, batch,
+            bool fused = Heads.Backward(Parameters, ws.Layers[last].Output, ws.LogitGradients, default, ws.Layers[Trunk.Count].PackedGradient, default, batch,
                 worker, workers, fuse: update);
             Update(update, Heads, worker, workers, fused);
             for (int l = last; l >= tail; l--)
             {
-                fused = Trunk[l].Backward(Parameters, ws.Activations[l - 1], ws.ActivationGradients[l], default, ws.PackedGradients[l], default, batch,
+                fused = Trunk[l].Backward(Parameters, ws.Layers[l - 1].Output, ws.Layers[l].OutputGradient, default, ws.Layers[l].PackedGradient, default, batch,
                     worker, workers, fuse: update);
                 Update(update, Trunk[l], worker, workers, fused);
             }
@@ -301,25 +301,25 @@ public sealed class MultiTaskNetwork
         else
         {
             pool.Barrier(); // every row's dlogits
-            Backward(Heads, ws.Activations[last], ws.LogitGradients, ws.ActivationGradients[last], ws.PackedGradients[Trunk.Count], ws.TransposedWeights[Trunk.Count], batch, pool, worker, dropout);
+            Backward(Heads, ws.Layers[last].Output, ws.LogitGradients, ws.Layers[last].OutputGradient, ws.Layers[Trunk.Count].PackedGradient, ws.Layers[Trunk.Count].TransposedWeights, batch, pool, worker, dropout);
             pool.Barrier();
             Update(update, Heads, worker, workers);
         }
         for (int l = Math.Min(last, tail - 1); l >= 1; l--)
         {
-            Backward(Trunk[l], ws.Activations[l - 1], ws.ActivationGradients[l], ws.ActivationGradients[l - 1], ws.PackedGradients[l], ws.TransposedWeights[l], batch, pool, worker, dropout);
+            Backward(Trunk[l], ws.Layers[l - 1].Output, ws.Layers[l].OutputGradient, ws.Layers[l - 1].OutputGradient, ws.Layers[l].PackedGradient, ws.Layers[l].TransposedWeights, batch, pool, worker, dropout);
             pool.Barrier();
             Update(update, Trunk[l], worker, pool.Count);
         }
         if (Convolutions.Count == 0)
         {
-            bool fused = Trunk[0].Backward(Parameters, ws.Features, ws.ActivationGradients[0], default, ws.PackedGradients[0], default, batch, worker, pool.Count,
+            bool fused = Trunk[0].Backward(Parameters, ws.Features, ws.Layers[0].OutputGradient, default, ws.Layers[0].PackedGradient, default, batch, worker, pool.Count,
                 ws.InputTileMasksOf(worker), fuse: update, xBytes: ws.PixelsOf(worker), byteValues: PixelValues(ws));
             if (update is not null) Trunk[0].Update(update, worker, pool.Count, weightDone: fused);
             return;
         }
         // With convolutions, fc1 passes its gradient on to the features (so its update waits for the barrier).
-        Trunk[0].Backward(Parameters, ws.Features, ws.ActivationGradients[0], ws.PooledGradients[^1], ws.PackedGradients[0], ws.TransposedWeights[0],
+        Trunk[0].Backward(Parameters, ws.Features, ws.Layers[0].OutputGradient, ws.Stages[^1].PooledGradient, ws.Layers[0].PackedGradient, ws.Layers[0].TransposedWeights,
             batch, worker, pool.Count, ws.InputTileMasksOf(worker));
         pool.Barrier();
         Update(update, Trunk[0], worker, pool.Count);
@@ -337,11 +337,11 @@ public sealed class MultiTaskNetwork
     }
 
     // Rows [b0, b1) of a narrow-tail layer's input gradient (through the ReLU before it), with this worker's own Wᵀ
-    // (slot `slot` of ws.TransposedWeights), then the dropout's scale on those rows.
+    // (ws.Layers[slot].TransposedWeights), then the dropout's scale on those rows.
     private void BackwardInputRows(Linear layer, int slot, FloatBuffer x, FloatBuffer dy, FloatBuffer dx, Workspace ws, int b0, int b1, int worker, bool dropout)
     {
         int size = layer.In * layer.Out;
-        layer.BackwardInputRows(Parameters, x, dy, dx, ws.TransposedWeights[slot].AsSpan(worker * size, size), b0, b1);
+        layer.BackwardInputRows(Parameters, x, dy, dx, ws.Layers[slot].TransposedWeights.AsSpan(worker * size, size), b0, b1);
         if (dropout && b0 < b1) Activations.DropoutScale(dx, layer.In, b0, b1, 0, layer.In, Config.Dropout);
     }
 

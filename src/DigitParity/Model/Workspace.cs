@@ -11,69 +11,24 @@ public sealed class Workspace
         var config = network.Config;
         MaxBatch = maxBatch;
         Training = training;
-        Input = new FloatBuffer(maxBatch * config.InputSize);
-        Activations = config.Hidden.Select(h => new FloatBuffer(maxBatch * h)).ToArray();
-        ActivationGradients = config.Hidden.Select(h => new FloatBuffer(maxBatch * h)).ToArray();
-        Logits = new FloatBuffer(maxBatch * config.HeadWidth);
-        LogitGradients = new FloatBuffer(maxBatch * config.HeadWidth);
-        // Transposed weights for dx = dy·Wᵀ: trunk layers 1.. and the heads (slot Trunk.Count); fc1 needs no dx.
-        TransposedWeights = new FloatBuffer[config.Hidden.Count + 1];
-        // fc1 computes dx only behind convolutions.
-        TransposedWeights[0] = new FloatBuffer(network.Convolutions.Count > 0 ? network.Trunk[0].In * network.Trunk[0].Out : 0);
-        // Layers above fc1 hold one Wᵀ per worker: a layer whose input gradient is computed row by row (see
-        // MultiTaskNetwork.Backward) has every worker transpose all of W for itself.
-        for (int l = 1; l < config.Hidden.Count; l++) TransposedWeights[l] = new FloatBuffer(network.Trunk[l].In * network.Trunk[l].Out * workers);
-        TransposedWeights[config.Hidden.Count] = new FloatBuffer(network.Heads.In * network.Heads.Out * workers);
-        // Contiguous copies of dy's panels for the weight gradient, per layer (heads last).
-        PackedGradients = network.Trunk.Append(network.Heads).Select(l => new FloatBuffer(maxBatch * l.Out)).ToArray();
-        int features = config.FeatureSize;
+        Workers = workers;
+        Input = new FloatBuffer(checked(maxBatch * config.InputSize));
+        Stages = network.Convolutions.Select((conv, l) => conv.CreateBuffers(maxBatch, training, workers, l)).ToArray();
+        // fc1 passes an input gradient on only behind convolutions; the layers above it compute theirs row by row,
+        // each worker from its own Wᵀ (see MultiTaskNetwork.Backward).
+        var layers = network.Trunk.Append(network.Heads).ToArray();
+        Layers = layers.Select((layer, l) => layer.CreateBuffers(maxBatch, l > 0 ? workers : Stages.Length > 0 ? 1 : 0)).ToArray();
+        Features = Stages.Length > 0 ? Stages[^1].Pooled : Input;
         // Workers with their own copy of x also index all of it themselves (see InputMasksOf).
-        bool privateIndex = network.Convolutions.Count == 0 && privateInputs;
+        bool privateIndex = Stages.Length == 0 && privateInputs;
         int indexCopies = privateIndex ? workers : 1;
+        int features = config.FeatureSize;
         _maskLength = maxBatch * ActiveDepth.MaskWords(features);
         _tileMaskLength = ActiveDepth.TileWords(features) * ActiveDepth.TileStride(maxBatch);
         InputMasks = new ulong[_maskLength * indexCopies];
         InputTileMasks = new ulong[_tileMaskLength * indexCopies];
-        RowLosses = new double[maxBatch * config.Tasks.Count];
-
-        // The convolutional front: per stage, im2col rows, conv outputs (post-ReLU), pooled outputs; for training,
-        // their gradients and Wᵀ. Without convolutions, the features are the input itself.
-        var convs = network.Convolutions;
-        FloatBuffer Buffer(long floats) => new(checked((int)floats));
-        FloatBuffer Empty() => new(0);
-        // A Winograd stage needs its im2col rows only for the weight gradient.
-        // A first stage that fuses its pooling needs neither im2col rows nor a full-size output.
-        // A Winograd stage whose weight gradient splits by panels reads its im2col rows from its input (RowOffsets).
-        bool Fused(Conv2d c, int l) => l == 0 && c.FusesPooling;
-        bool NeedsColumns(Conv2d c, int l) => !Fused(c, l) && (!c.UsesWinograd || training && !c.SplitsPanels(workers));
-        ConvColumns = convs.Select((c, l) => NeedsColumns(c, l) ? Buffer((long)maxBatch * c.OutPixels * c.Depth) : Empty()).ToArray();
-        ConvRowOffsets = convs.Select((c, l) => training && l > 0 ? new int[maxBatch * c.OutPixels] : []).ToArray();
-        for (int l = 1; l < convs.Count; l++)
-            if (training) convs[l].RowOffsets(ConvRowOffsets[l], maxBatch);
-        Workers = workers;
-        ConvOutputs = convs.Select((c, l) => Fused(c, l) ? Empty() : Buffer((long)maxBatch * c.OutSize)).ToArray();
-        Pooled = convs.Select(c => Buffer((long)maxBatch * (c.OutHeight / 2) * (c.OutWidth / 2) * c.OutChannels)).ToArray();
-        // The first stage's weight gradient comes from the pooling's winners: no dense output gradient, no sparsity index.
-        ConvOutputGradients = convs.Select((c, l) => training && l > 0 ? Buffer((long)maxBatch * c.OutSize) : Empty()).ToArray();
-        PooledGradients = convs.Select(c => training ? Buffer((long)maxBatch * (c.OutHeight / 2) * (c.OutWidth / 2) * c.OutChannels) : Empty()).ToArray();
-        // The first stage's pooling winners, so that its weight gradient needs no dense output gradient (training only).
-        PoolWinners = training && convs.Count > 0 ? new int[(long)maxBatch * (convs[0].OutHeight / 2) * (convs[0].OutWidth / 2) * convs[0].OutChannels] : [];
-        ConvColumnGradients = convs.Select((c, l) => training && l > 0 ? Buffer((long)maxBatch * c.OutPixels * c.Depth) : Empty()).ToArray();
-        ConvTransposed = convs.Select((c, l) => training && l > 0 ? Buffer((long)c.Depth * c.OutChannels) : Empty()).ToArray();
-        ConvWeightScratch = convs.Select(c => training ? Buffer((long)c.Depth * c.OutChannels) : Empty()).ToArray();
-        // Sparsity of the output gradient of each stage after the first (max pooling passes a gradient to one pixel of
-        // four): masks of its rows, per-row masks of 5-channel tiles, per-row lists for dx = dy·Wᵀ, and for dW = dyᵀ·cols
-        // per-channel (or per-5-channel-tile) lists of pixels.
-        int[] convRows = convs.Select(c => maxBatch * c.OutPixels).ToArray();
-        ConvGradientMasks = convs.Select((c, l) => training && l > 0 ? new ulong[convRows[l] * ActiveDepth.MaskWords(c.OutChannels)] : []).ToArray();
-        ConvGradientTileMasks = convs.Select((c, l) => training && l > 0 ? new ulong[ActiveDepth.TileWords(c.OutChannels) * ActiveDepth.TileStride(convRows[l])] : []).ToArray();
-        ConvInputLists = convs.Select((c, l) => training && l > 0 ? new int[convRows[l] * c.OutChannels] : []).ToArray();
-        ConvInputCounts = convs.Select((c, l) => training && l > 0 ? new int[convRows[l]] : []).ToArray();
-        // Per channel (wide layers) or per tile of 5 channels (narrow ones): room for the larger.
-        ConvWeightLists = convs.Select((c, l) => training && l > 0 ? new int[c.OutChannels * convRows[l]] : []).ToArray();
-        ConvWeightCounts = convs.Select((c, l) => training && l > 0 ? new int[c.OutChannels] : []).ToArray();
-        Features = convs.Count > 0 ? Pooled[^1] : Input;
         WorkerPixels = privateIndex ? Enumerable.Range(0, workers).Select(_ => new byte[maxBatch * config.InputSize]).ToArray() : [];
+        RowLosses = new double[maxBatch * config.Tasks.Count];
         Labels = config.Tasks.Select(_ => new int[maxBatch]).ToArray();
         Predictions = config.Tasks.Select(_ => new int[maxBatch]).ToArray();
     }
@@ -90,7 +45,7 @@ public sealed class Workspace
     /// <summary>
     /// One copy of the batch's pixel bytes per worker when every worker gathers the whole batch itself (an MLP trained
     /// without augmentation): each worker's fc1 then reads an x in its own core's cache,
-    /// instead of the half of x another core just wrote (measured in session 3: fc1's forward product 84 instead of
+    /// instead of the half of x another core just wrote (measured: fc1's forward product 84 instead of
     /// 112 µs a step), and as bytes, whose value fc1's products look up (UnitFloats.ByteValues): a quarter of the
     /// memory of floats to write and read. Empty otherwise: the workers share <see cref="Input"/>.
     /// </summary>
@@ -105,65 +60,21 @@ public sealed class Workspace
     /// <summary>The trunk's input: <see cref="Input"/> for an MLP, the last pooled stage (B, FeatureSize) after convolutions.</summary>
     public FloatBuffer Features { get; }
 
-    /// <summary>Per convolution stage, the im2col rows: (B·OH·OW, K·K·C).</summary>
-    internal FloatBuffer[] ConvColumns { get; }
-
-    // Per stage after the first (training): where each output pixel's inputs start in the stage's input (Conv2d.RowOffsets).
-    internal int[][] ConvRowOffsets { get; }
-
     // The worker count the buffers were sized for (which weight gradients split by panels, Conv2d.SplitsPanels).
     internal int Workers { get; }
 
-    /// <summary>Per convolution stage, ReLU(conv): (B, OH, OW, OC).</summary>
-    internal FloatBuffer[] ConvOutputs { get; }
+    /// <summary>Per convolution stage, its buffers.</summary>
+    internal Conv2dBuffers[] Stages { get; }
 
-    /// <summary>Per convolution stage, the pooled output: (B, OH/2, OW/2, OC).</summary>
-    internal FloatBuffer[] Pooled { get; }
-
-    // Per element of the first stage's pooled output (B, H/2, W/2, C): which of its window's four inputs passed the
-    // gradient (row-major window order), or MaxPool2d.NoWinner where the maximum is not above 0.
-    internal int[] PoolWinners { get; }
-
-    internal FloatBuffer[] ConvOutputGradients { get; }
-
-    internal FloatBuffer[] PooledGradients { get; }
-
-    internal FloatBuffer[] ConvColumnGradients { get; }
-
-    internal FloatBuffer[] ConvTransposed { get; }
-
-    /// <summary>Per convolution stage, dWᵀ (OC, K·K·C) before it is transposed into the gradient.</summary>
-    internal FloatBuffer[] ConvWeightScratch { get; }
-
-    internal ulong[][] ConvGradientMasks { get; }
-
-    internal ulong[][] ConvGradientTileMasks { get; }
-
-    // Per stage after the first, for dx: each output-gradient row's non-zero channels (OC ints a row) and their count.
-    internal int[][] ConvInputLists { get; }
-
-    internal int[][] ConvInputCounts { get; }
-
-    // Per stage, for dW: the non-zero pixels of each channel (wide layers) or of each tile of 5 channels (narrow ones).
-    internal int[][] ConvWeightLists { get; }
-
-    internal int[][] ConvWeightCounts { get; }
-
-    /// <summary>Post-ReLU output of each trunk layer: (B, Hidden[l]).</summary>
-    public FloatBuffer[] Activations { get; }
-
-    /// <summary>Gradients of the loss with respect to <see cref="Activations"/>.</summary>
-    public FloatBuffer[] ActivationGradients { get; }
+    /// <summary>Per fully connected layer (the trunk's, then the heads), its buffers.</summary>
+    internal LinearBuffers[] Layers { get; }
 
     /// <summary>All heads' logits: (B, HeadWidth).</summary>
-    public FloatBuffer Logits { get; }
+    public FloatBuffer Logits => Layers[^1].Output;
 
     /// <summary>Gradient of the loss with respect to <see cref="Logits"/>.</summary>
-    public FloatBuffer LogitGradients { get; }
+    internal FloatBuffer LogitGradients => Layers[^1].OutputGradient;
 
-    internal FloatBuffer[] TransposedWeights { get; }
-
-    internal FloatBuffer[] PackedGradients { get; }
 
     private readonly int _maskLength, _tileMaskLength;
 
