@@ -29,7 +29,7 @@ public static class CnnProfile
             network.IndexOutputGradient(ws, l, batch, 0, batch);
             network.ListOutputGradientPixels(ws, l, batch, 0, 1);
         }
-        // Session 3's conv1 backward, for comparison: a dense output gradient, its index, per-tile lists.
+        // The earlier conv1 backward, for comparison: a dense output gradient, its index, per-tile lists.
         int rows1 = batch * c1.OutPixels;
         var dy1 = new float[rows1 * 32];
         var masks1 = new ulong[rows1 * ActiveDepth.MaskWords(32)];
@@ -49,7 +49,7 @@ public static class CnnProfile
         // conv1's im2col rows and full-size output, for the unfused way (the network's workspace holds neither).
         var cols1 = new float[batch * c1.OutPixels * c1.Depth];
         // The augmentations write here, so that every phase reads real digits (warping the same images in place 70 times
-        // blurred them into denormal floats, which slowed conv1 five-fold in session 4's and 5's first tables).
+        // blurred them into denormal floats, which once slowed conv1 five-fold in this profile).
         var augmented = new float[batch * 784];
         var cols2 = new float[batch * c2.OutPixels * c2.Depth];
         var out1 = new float[batch * c1.OutSize];
@@ -87,7 +87,7 @@ public static class CnnProfile
             ("  from im2col rows (conv2 im2col first)", 2.0 * batch * c2.OutPixels * c2.Depth * c2.OutChannels, () => c2.BackwardWeights(store, cols2, ws.Stages[1].OutputGradient, ws.Stages[1].WeightScratch, batch, pool, 0, ws.Stages[1].WeightLists, ws.Stages[1].WeightCounts)),
             ("  without skipping zeros", 2.0 * batch * c2.OutPixels * c2.Depth * c2.OutChannels, () => c2.BackwardWeights(store, cols2, ws.Stages[1].OutputGradient, ws.Stages[1].WeightScratch, batch, pool, 0)),
             ("conv1 dW and db from the pooling winners", 2.0 * batch * c1.OutPixels * c1.Depth * c1.OutChannels, () => c1.BackwardWeightsFromWinners(store, ws.Input, ws.Stages[0].PooledGradient, ws.Stages[0].Winners, ws.Stages[0].WeightScratch, batch, pool, 0)),
-            ("  as session 3: pool1 backward, index dy, dW per 5-channel tile", 0, () =>
+            ("  dense: pool1 backward, index dy, dW per 5-channel tile", 0, () =>
             {
                 MaxPool2d.Backward(out1, ws.Stages[0].Pooled, ws.Stages[0].PooledGradient, dy1, 24, 24, 32, 0, batch);
                 ActiveDepth.IndexRows(dy1, rows1, 32, 0, rows1, masks1, tileMasks1);
