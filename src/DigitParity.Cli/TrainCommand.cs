@@ -75,10 +75,9 @@ internal static class TrainCommand
         };
         command.SetAction(parse =>
         {
-            string? Fail(string message) => message;
             var kind = parse.GetValue(model);
-            string? problem = parse.GetValue(elastic) > 0 && !parse.GetValue(augment) ? Fail("--elastic needs --augment")
-                : parse.GetValue(conv) is not null && kind != ModelKind.Cnn ? Fail("--conv needs --model cnn")
+            string? problem = parse.GetValue(elastic) > 0 && !parse.GetValue(augment) ? "--elastic needs --augment"
+                : parse.GetValue(conv) is not null && kind != ModelKind.Cnn ? "--conv needs --model cnn"
                 : null;
             var training = new TrainingOptions
             {
