@@ -83,16 +83,16 @@ public static class CnnProfile
             ("  of which the sparse product", 0, () => SparseProduct()),
             ("  without skipping zeros", 2.0 * batch * c2.OutPixels * c2.Depth * c2.OutChannels, () => c2.BackwardInput(ws.Stages[1].TransposedWeight, ws.Stages[1].OutputGradient, ws.Stages[1].ColumnGradient, ws.Stages[0].PooledGradient, 0, batch)),
             ("  of which col2im", 0, () => c2.Col2ImAdd(ws.Stages[1].ColumnGradient, ws.Stages[0].PooledGradient, 0, batch)),
-            ("conv2 dW (dWᵀ = dyᵀ·x's windows)", 2.0 * batch * c2.OutPixels * c2.Depth * c2.OutChannels, () => c2.BackwardWeights(store, default, ws.Stages[1].OutputGradient, ws.Stages[1].WeightScratch, batch, pool, 0, ws.Stages[1].WeightLists, ws.Stages[1].WeightCounts, ws.Stages[0].Pooled.Span, ws.Stages[1].RowOffsets)),
-            ("  from im2col rows (conv2 im2col first)", 2.0 * batch * c2.OutPixels * c2.Depth * c2.OutChannels, () => c2.BackwardWeights(store, cols2, ws.Stages[1].OutputGradient, ws.Stages[1].WeightScratch, batch, pool, 0, ws.Stages[1].WeightLists, ws.Stages[1].WeightCounts)),
-            ("  without skipping zeros", 2.0 * batch * c2.OutPixels * c2.Depth * c2.OutChannels, () => c2.BackwardWeights(store, cols2, ws.Stages[1].OutputGradient, ws.Stages[1].WeightScratch, batch, pool, 0)),
-            ("conv1 dW and db from the pooling winners", 2.0 * batch * c1.OutPixels * c1.Depth * c1.OutChannels, () => c1.BackwardWeightsFromWinners(store, ws.Input, ws.Stages[0].PooledGradient, ws.Stages[0].Winners, ws.Stages[0].WeightScratch, batch, pool, 0)),
+            ("conv2 dW (dWᵀ = dyᵀ·x's windows)", 2.0 * batch * c2.OutPixels * c2.Depth * c2.OutChannels, () => c2.WeightGradientPanels(store, default, ws.Stages[1].OutputGradient, ws.Stages[1].WeightScratch, batch, 0, c2.Depth, ws.Stages[1].WeightLists, ws.Stages[1].WeightCounts, ws.Stages[0].Pooled.Span, ws.Stages[1].RowOffsets)),
+            ("  from im2col rows (conv2 im2col first)", 2.0 * batch * c2.OutPixels * c2.Depth * c2.OutChannels, () => c2.WeightGradientPanels(store, cols2, ws.Stages[1].OutputGradient, ws.Stages[1].WeightScratch, batch, 0, c2.Depth, ws.Stages[1].WeightLists, ws.Stages[1].WeightCounts)),
+            ("  without skipping zeros", 2.0 * batch * c2.OutPixels * c2.Depth * c2.OutChannels, () => c2.BackwardWeights(store, cols2, ws.Stages[1].OutputGradient, ws.Stages[1].WeightScratch, batch)),
+            ("conv1 dW and db from the pooling winners", 2.0 * batch * c1.OutPixels * c1.Depth * c1.OutChannels, () => c1.WeightGradientFromWinners(store, ws.Input, ws.Stages[0].PooledGradient, ws.Stages[0].Winners, ws.Stages[0].WeightScratch, batch, 0, c1.OutChannels)),
             ("  dense: pool1 backward, index dy, dW per 5-channel tile", 0, () =>
             {
                 MaxPool2d.Backward(out1, ws.Stages[0].Pooled, ws.Stages[0].PooledGradient, dy1, 24, 24, 32, 0, batch);
                 ActiveDepth.IndexRows(dy1, rows1, 32, 0, rows1, masks1, tileMasks1);
                 ActiveDepth.ForColumns(tileMasks1, 32, rows1, lists1, counts1, 0, ActiveDepth.Tiles(32));
-                c1.BackwardWeights(store, cols1, dy1, ws.Stages[0].WeightScratch, batch, pool, 0, lists1, counts1);
+                c1.WeightGradientChannels(cols1, dy1, ws.Stages[0].WeightScratch, batch, 0, c1.OutChannels, lists1, counts1);
             }),
         };
         // The alternative to im2col: a direct convolution as K·K shifted products over the whole batch read as one

@@ -53,15 +53,15 @@ public static class MlpProfile
         {
             train.GatherPixels(order.AsSpan((i + 1) * batch, batch), gathered);
             network.IndexInput(ws, batch, 0, batch);
-            fc1.Forward(store, gathered, ws.Layers[0].Output, batch, relu: true, 0, 1);
-            fc2.Forward(store, ws.Layers[0].Output, ws.Layers[1].Output, batch, relu: true, 0, 1);
-            heads.Forward(store, ws.Layers[1].Output, ws.Logits, batch, relu: false, 0, 1);
+            fc1.Forward(store, gathered, ws.Layers[0].Output, batch, relu: true, LinearShare.All(fc1, batch));
+            fc2.Forward(store, ws.Layers[0].Output, ws.Layers[1].Output, batch, relu: true, LinearShare.All(fc2, batch));
+            heads.Forward(store, ws.Layers[1].Output, ws.Logits, batch, relu: false, LinearShare.All(heads, batch));
             logitSets[i] = ws.Logits.Span[..(batch * heads.Out)].ToArray();
         }
         network.IndexInput(ws, batch, 0, batch);
-        fc1.Forward(store, x, ws.Layers[0].Output, batch, relu: true, 0, 1);
-        fc2.Forward(store, ws.Layers[0].Output, ws.Layers[1].Output, batch, relu: true, 0, 1);
-        heads.Forward(store, ws.Layers[1].Output, ws.Logits, batch, relu: false, 0, 1);
+        fc1.Forward(store, x, ws.Layers[0].Output, batch, relu: true, LinearShare.All(fc1, batch));
+        fc2.Forward(store, ws.Layers[0].Output, ws.Layers[1].Output, batch, relu: true, LinearShare.All(fc2, batch));
+        heads.Forward(store, ws.Layers[1].Output, ws.Logits, batch, relu: false, LinearShare.All(heads, batch));
         double fc1Flops = 2.0 * batch * fc1.In * fc1.Out;
         (string Name, double Flops, Action Work)[] phases =
         {
@@ -73,19 +73,19 @@ public static class MlpProfile
                 train.GatherPixels(order.AsSpan(batchIndex, batch), gathered);
                 batchIndex = (batchIndex + batch) % (train.Count - batch);
                 train.Prefetch(order.AsSpan(batchIndex, batch));
-                fc1.Forward(store, x, h1, batch, relu: true, 0, 1, ws.InputMasks);
+                fc1.Forward(store, new LayerInput(x) { RowMasks = ws.InputMasks }, h1, batch, relu: true, LinearShare.All(fc1, batch));
             }),
             ("  the same without the gather", 0, () =>
             {
                 batchIndex = (batchIndex + batch) % (train.Count - batch);
                 train.Prefetch(order.AsSpan(batchIndex, batch));
-                fc1.Forward(store, x, h1, batch, relu: true, 0, 1, ws.InputMasks);
+                fc1.Forward(store, new LayerInput(x) { RowMasks = ws.InputMasks }, h1, batch, relu: true, LinearShare.All(fc1, batch));
             }),
             ("  the same not prefetched", 0, () =>
             {
                 train.GatherPixels(order.AsSpan(batchIndex, batch), gathered);
                 batchIndex = (batchIndex + batch) % (train.Count - batch);
-                fc1.Forward(store, x, h1, batch, relu: true, 0, 1, ws.InputMasks);
+                fc1.Forward(store, new LayerInput(x) { RowMasks = ws.InputMasks }, h1, batch, relu: true, LinearShare.All(fc1, batch));
             }),
             (" gather their pixel bytes, masks from the image index (training)", 0, () =>
             {
@@ -94,7 +94,7 @@ public static class MlpProfile
                 batchIndex = (batchIndex + batch) % (train.Count - batch);
                 train.Prefetch(order.AsSpan(batchIndex, batch));
                 imageMasks.Prefetch(order.AsSpan(batchIndex, batch));
-                fc1.Forward(store, x, h1, batch, relu: true, 0, 1, ws.InputMasks);
+                fc1.Forward(store, new LayerInput(x) { RowMasks = ws.InputMasks }, h1, batch, relu: true, LinearShare.All(fc1, batch));
             }),
             ("  the same deriving the masks and tile masks", 0, () =>
             {
@@ -102,29 +102,29 @@ public static class MlpProfile
                 ActiveDepth.TileMasks(masks, features, batch, 0, batch, tileScratch);
                 batchIndex = (batchIndex + batch) % (train.Count - batch);
                 train.Prefetch(order.AsSpan(batchIndex, batch));
-                fc1.Forward(store, x, h1, batch, relu: true, 0, 1, ws.InputMasks);
+                fc1.Forward(store, new LayerInput(x) { RowMasks = ws.InputMasks }, h1, batch, relu: true, LinearShare.All(fc1, batch));
             }),
             ("  gather a batch in cache", 0, () => train.GatherPixels(order.AsSpan(0, batch), gathered)),
             ("  prefetch the next batch", 0, () => train.Prefetch(order.AsSpan(batchIndex, batch))),
             (" index x: masks and tile masks (evaluation, CNN)", 0, () => network.IndexInput(ws, batch, 0, batch)),
             ("  the masks from the floats", 0, () => ActiveDepth.NonZeroMasks(x, features, features, 0, batch, ws.InputMasks)),
             ("  of which the tile masks", 0, () => ActiveDepth.TileMasks(ws.InputMasks, features, batch, 0, batch, ws.InputTileMasks)),
-            ("fc1 forward from pixel bytes (training)", fc1Flops, () => fc1.Forward(store, default, ws.Layers[0].Output, batch, relu: true, 0, 1, ws.InputMasks, pixels, UnitFloats.ByteValues)),
-            ("  from floats, skipping zeros", fc1Flops, () => fc1.Forward(store, x, ws.Layers[0].Output, batch, relu: true, 0, 1, ws.InputMasks)),
-            ("  dense", fc1Flops, () => fc1.Forward(store, x, h1, batch, relu: true, 0, 1)),
-            ("fc2 forward", 2.0 * batch * fc2.In * fc2.Out, () => fc2.Forward(store, ws.Layers[0].Output, ws.Layers[1].Output, batch, relu: true, 0, 1)),
-            ("heads forward", 2.0 * batch * heads.In * heads.Out, () => heads.Forward(store, ws.Layers[1].Output, ws.Logits, batch, relu: false, 0, 1)),
+            ("fc1 forward from pixel bytes (training)", fc1Flops, () => fc1.Forward(store, new LayerInput { Bytes = pixels, ByteValues = UnitFloats.ByteValues, RowMasks = ws.InputMasks }, ws.Layers[0].Output, batch, relu: true, LinearShare.All(fc1, batch))),
+            ("  from floats, skipping zeros", fc1Flops, () => fc1.Forward(store, new LayerInput(x) { RowMasks = ws.InputMasks }, ws.Layers[0].Output, batch, relu: true, LinearShare.All(fc1, batch))),
+            ("  dense", fc1Flops, () => fc1.Forward(store, x, h1, batch, relu: true, LinearShare.All(fc1, batch))),
+            ("fc2 forward", 2.0 * batch * fc2.In * fc2.Out, () => fc2.Forward(store, ws.Layers[0].Output, ws.Layers[1].Output, batch, relu: true, LinearShare.All(fc2, batch))),
+            ("heads forward", 2.0 * batch * heads.In * heads.Out, () => heads.Forward(store, ws.Layers[1].Output, ws.Logits, batch, relu: false, LinearShare.All(heads, batch))),
             ("loss (softmax, cross-entropy, dlogits)", 0, () => network.Loss(ws, batch, 0, 1)),
             ("  on 16 batches' logits in turn", 0, () =>
             {
                 logitSets[lossRound++ & 15].CopyTo(ws.Logits.Span);
                 network.Loss(ws, batch, 0, 1);
             }),
-            ("heads backward", 4.0 * batch * heads.In * heads.Out, () => heads.Backward(store, ws.Layers[1].Output, ws.LogitGradients, ws.Layers[1].OutputGradient, ws.Layers[2].PackedGradient, ws.Layers[2].TransposedWeights, batch, 0, 1, reluInput: true)),
-            ("fc2 backward", 4.0 * batch * fc2.In * fc2.Out, () => fc2.Backward(store, ws.Layers[0].Output, ws.Layers[1].OutputGradient, ws.Layers[0].OutputGradient, ws.Layers[1].PackedGradient, ws.Layers[1].TransposedWeights, batch, 0, 1, reluInput: true)),
-            ("fc1 dW from pixel bytes, SGD folded in", fc1Flops, () => fc1.Backward(store, default, ws.Layers[0].OutputGradient, default, ws.Layers[0].PackedGradient, default, batch, 0, 1, ws.InputTileMasks, fuse: sgd, xBytes: pixels, byteValues: UnitFloats.ByteValues)),
-            ("  from floats, skipping zeros", fc1Flops, () => fc1.Backward(store, x, ws.Layers[0].OutputGradient, default, ws.Layers[0].PackedGradient, default, batch, 0, 1, ws.InputTileMasks, fuse: sgd)),
-            ("  dense, SGD apart", fc1Flops, () => fc1.Backward(store, x, ws.Layers[0].OutputGradient, default, ws.Layers[0].PackedGradient, default, batch, 0, 1)),
+            ("heads backward", 4.0 * batch * heads.In * heads.Out, () => heads.Backward(store, ws.Layers[1].Output, ws.LogitGradients, ws.Layers[1].OutputGradient, ws.Layers[2].PackedGradient, ws.Layers[2].TransposedWeights, batch, LinearShare.All(heads, batch), reluInput: true)),
+            ("fc2 backward", 4.0 * batch * fc2.In * fc2.Out, () => fc2.Backward(store, ws.Layers[0].Output, ws.Layers[1].OutputGradient, ws.Layers[0].OutputGradient, ws.Layers[1].PackedGradient, ws.Layers[1].TransposedWeights, batch, LinearShare.All(fc2, batch), reluInput: true)),
+            ("fc1 dW from pixel bytes, SGD folded in", fc1Flops, () => fc1.Backward(store, new LayerInput { Bytes = pixels, ByteValues = UnitFloats.ByteValues, TileMasks = ws.InputTileMasks }, ws.Layers[0].OutputGradient, default, ws.Layers[0].PackedGradient, default, batch, LinearShare.All(fc1, batch), fuse: sgd)),
+            ("  from floats, skipping zeros", fc1Flops, () => fc1.Backward(store, new LayerInput(x) { TileMasks = ws.InputTileMasks }, ws.Layers[0].OutputGradient, default, ws.Layers[0].PackedGradient, default, batch, LinearShare.All(fc1, batch), fuse: sgd)),
+            ("  dense, SGD apart", fc1Flops, () => fc1.Backward(store, x, ws.Layers[0].OutputGradient, default, ws.Layers[0].PackedGradient, default, batch, LinearShare.All(fc1, batch))),
             ("updates of fc2 and the heads", 0, () =>
             {
                 sgd.Apply(fc2.Weight, 0, fc2.Weight.Length); sgd.Apply(fc2.Bias, 0, fc2.Bias.Length);

@@ -179,13 +179,12 @@ public sealed class ConvolutionTests
         float[] dy2 = ws.Stages[1].OutputGradient.Span.ToArray();
         Assert.True(dy2.Count(v => v == 0f) > dy2.Length / 2, "conv2's output gradient should be mostly 0 after pooling");
 
-        using var single = new WorkerPool(1);
         conv2.BackwardInput(ws.Stages[1].TransposedWeight, ws.Stages[1].OutputGradient, ws.Stages[1].ColumnGradient, ws.Stages[0].PooledGradient, 0, batch);
         // conv2's weight gradient read its im2col rows from the pooled input; the dense reference builds them.
         Assert.Equal(0, ws.Stages[1].Columns.Length);
         var cols2 = new float[batch * conv2.OutPixels * conv2.Depth];
         conv2.Im2Col(ws.Stages[0].Pooled.Span, cols2, 0, batch);
-        conv2.BackwardWeights(store, cols2, ws.Stages[1].OutputGradient, ws.Stages[1].WeightScratch, batch, single, 0);
+        conv2.BackwardWeights(store, cols2, ws.Stages[1].OutputGradient, ws.Stages[1].WeightScratch, batch);
         Assert.True(dx.AsSpan().SequenceEqual(ws.Stages[0].PooledGradient.Span), "conv2 dx");
         Assert.True(dw2.AsSpan().SequenceEqual(store.Gradient(conv2.Weight)), "conv2 dW");
         Assert.True(db2.AsSpan().SequenceEqual(store.Gradient(conv2.Bias)), "conv2 db");
@@ -199,7 +198,7 @@ public sealed class ConvolutionTests
         float[] dy1 = new float[batch * conv1.OutSize];
         MaxPool2d.Backward(out1, ws.Stages[0].Pooled.Span, ws.Stages[0].PooledGradient.Span, dy1, conv1.OutHeight, conv1.OutWidth, conv1.OutChannels, 0, batch);
         Assert.True(dy1.Count(v => v != 0f) > 1000, "conv1's output gradient should not be all 0");
-        conv1.BackwardWeights(store, cols1, dy1, ws.Stages[0].WeightScratch, batch, single, 0);
+        conv1.BackwardWeights(store, cols1, dy1, ws.Stages[0].WeightScratch, batch);
         Assert.True(dw1.AsSpan().SequenceEqual(store.Gradient(conv1.Weight)), "conv1 dW");
         Assert.True(db1.AsSpan().SequenceEqual(store.Gradient(conv1.Bias)), "conv1 db");
     }

@@ -286,7 +286,8 @@ public sealed class GemmTests
             {
                 fixed (float* pa = a, pb = b, pc = sparse)
                 fixed (int* pl = lists, pn = counts)
-                    SparseRows.MultiplyTransposed(pa, m, pl, k, pn, m, k, pb, n, pc, n, n, chunkRows, new int[2 * m], isa);
+                    SparseRows.MultiplyTransposed(new SparseProduct { A = pa, Lda = m, Lists = pl, ListStride = k, Counts = pn, B = pb, Ldb = n, C = pc, Ldc = n, M = m, N = n, K = k },
+                        chunkRows, new int[2 * m], isa);
             }
         });
         // B's rows found through a table of offsets (as a convolution reads its windows from its input): here in
@@ -300,7 +301,8 @@ public sealed class GemmTests
             {
                 fixed (float* pa = a, pb = scattered, pc = sparse)
                 fixed (int* pl = lists, pn = counts, po = offsets)
-                    SparseRows.MultiplyTransposed(pa, m, pl, k, pn, m, k, pb, 0, pc, n, n, chunkRows, new int[2 * m], isa, po);
+                    SparseRows.MultiplyTransposed(new SparseProduct { A = pa, Lda = m, Lists = pl, ListStride = k, Counts = pn, B = pb, RowOffsets = po, C = pc, Ldc = n, M = m, N = n, K = k },
+                        chunkRows, new int[2 * m], isa);
             }
         });
     }

@@ -24,9 +24,9 @@ public sealed class GradientCheckTests
         layer.Initialize(store, rng);
         float[] x = GemmTests.Random(rng, batch * inputs), r = GemmTests.Random(rng, batch * outputs);
         float[] y = new float[batch * outputs], dx = new float[batch * inputs], wT = new float[inputs * outputs];
-        for (int w = 0; w < workers; w++) layer.Forward(store, x, y, batch, relu: false, w, workers);
+        for (int w = 0; w < workers; w++) layer.Forward(store, x, y, batch, relu: false, StepSchedule.Share(layer, batch, w, workers));
         float[] packed = new float[batch * outputs];
-        for (int w = 0; w < workers; w++) layer.Backward(store, x, r, dx, packed, wT, batch, w, workers);
+        for (int w = 0; w < workers; w++) layer.Backward(store, x, r, dx, packed, wT, batch, StepSchedule.Share(layer, batch, w, workers));
 
         double[] W = layer.ReadWeight(store).Select(v => (double)v).ToArray();
         double[] B = store.Value(layer.Bias).ToArray().Select(v => (double)v).ToArray();

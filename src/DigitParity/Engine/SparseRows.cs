@@ -208,18 +208,19 @@ internal static unsafe class SparseRows
     }
 
     /// <summary>
-    /// C (m × n) = Aᵀ · B for A (k × m, stride lda) with per-column lists of its non-zero rows (<see cref="ListColumns"/>)
-    /// and B (k × n, stride ldb): <c>C[i, j] = Σ A[p, i]·B[p, j]</c> over the listed p, ascending, one fma each (the
+    /// C (m × n) = Aᵀ · B (<see cref="SparseProduct"/>) for A (k × m) with per-column lists of its non-zero rows
+    /// (<see cref="ListColumns"/>) and B (k × n): <c>C[i, j] = Σ A[p, i]·B[p, j]</c> over the listed p, ascending, one fma each (the
     /// same bits as <see cref="Gemm"/> with TransposeA). The k rows go by in chunks of <paramref name="chunkRows"/>,
     /// and within a chunk B is read in column blocks of 8 vectors, so that a block of the chunk stays in L1 while every
     /// column of A visits it; C carries each sum from chunk to chunk. <paramref name="cursors"/> is scratch of 2·m ints.
-    /// With <paramref name="rowOffsets"/>, B's row p starts at b + rowOffsets[p] instead of b + p·ldb (a convolution's
-    /// im2col row read straight from its input: the rows of neighbouring pixels overlap there).
+    /// B's rows may overlap when found through RowOffsets (a convolution's neighbouring pixels share inputs).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void MultiplyTransposed(float* a, int lda, int* lists, int listStride, int* counts, int m, int k, float* b, int ldb, float* c, int ldc, int n,
-        int chunkRows, Span<int> cursors, GemmIsa isa, int* rowOffsets = null)
+    public static void MultiplyTransposed(in SparseProduct p, int chunkRows, Span<int> cursors, GemmIsa isa)
     {
+        int m = p.M, n = p.N, k = p.K, lda = p.Lda, ldb = p.Ldb, ldc = p.Ldc, listStride = p.ListStride;
+        float* a = p.A, b = p.B, c = p.C;
+        int* lists = p.Lists, counts = p.Counts, rowOffsets = p.RowOffsets;
         fixed (int* cursor = cursors)
         {
             int* end = cursor + m;
@@ -236,8 +237,8 @@ internal static unsafe class SparseRows
                 }
                 switch (isa)
                 {
-                    case GemmIsa.Avx512: ColumnBlocks<Simd512, Vector512<float>>(a, lda, lists, listStride, cursor, end, m, b, ldb, c, ldc, n, r0 == 0, rowOffsets); break;
-                    case GemmIsa.Avx2: ColumnBlocks<Simd256, Vector256<float>>(a, lda, lists, listStride, cursor, end, m, b, ldb, c, ldc, n, r0 == 0, rowOffsets); break;
+                    case GemmIsa.Avx512: ColumnBlocks<Simd512, Vector512<float>>(p, cursor, end, r0 == 0); break;
+                    case GemmIsa.Avx2: ColumnBlocks<Simd256, Vector256<float>>(p, cursor, end, r0 == 0); break;
                     default:
                         for (int i = 0; i < m; i++)
                         {
@@ -260,9 +261,11 @@ internal static unsafe class SparseRows
     // One chunk: for each block of 8 vectors of C's columns, every row i of C sums its listed entries [from[i], to[i]);
     // then pairs of vectors (two independent chains per entry instead of one), then a last masked vector.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void ColumnBlocks<TSimd, TVec>(float* a, int lda, int* lists, int listStride, int* from, int* to, int m, float* b, int ldb, float* c, int ldc,
-        int n, bool first, int* rowOffsets) where TSimd : struct, ISimd<TVec> where TVec : struct
+    private static void ColumnBlocks<TSimd, TVec>(in SparseProduct p, int* from, int* to, bool first) where TSimd : struct, ISimd<TVec> where TVec : struct
     {
+        int m = p.M, n = p.N, lda = p.Lda, ldb = p.Ldb, ldc = p.Ldc, listStride = p.ListStride;
+        float* a = p.A, b = p.B, c = p.C;
+        int* lists = p.Lists, rowOffsets = p.RowOffsets;
         int v = TSimd.Count, j = 0;
         while (j + 8 * v <= n)
         {

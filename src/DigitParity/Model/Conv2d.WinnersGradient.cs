@@ -13,16 +13,16 @@ public sealed partial class Conv2d
     // of the channels over the whole batch; per channel the winners are visited in ascending pixel order (pooled rows,
     // then the window row, then pooled columns), so each dW element is the dense product's fma chain without its zero
     // terms, and db the dense column sum's four interleaved chains (Activations.ColumnSums): the same bits as
-    // BackwardWeights on the dense gradient. Returns the dW rows this worker hands to the update, as BackwardWeights.
+    // BackwardWeights on the dense gradient. Writes dWᵀ rows [c0, c1) (c0 a multiple of 8) into scratch, for
+    // TransposeWeightGradient once every channel is done, and db[c0..c1).
     // The winning pixels' inputs are read from the stage's input x (B, H, W, C) itself: K runs of K·C floats each.
-    internal unsafe (int Start, int End) BackwardWeightsFromWinners(ParameterStore store, ReadOnlySpan<float> x, ReadOnlySpan<float> pooledGradient,
-        ReadOnlySpan<int> winners, Span<float> scratch, int batch, WorkerPool pool, int worker)
+    internal unsafe void WeightGradientFromWinners(ParameterStore store, ReadOnlySpan<float> x, ReadOnlySpan<float> pooledGradient,
+        ReadOnlySpan<int> winners, Span<float> scratch, int batch, int c0, int c1)
     {
         int ph = OutHeight / 2, pw = OutWidth / 2, pooledSize = ph * pw * OutChannels;
         if (x.Length < (long)batch * InSize || pooledGradient.Length < (long)batch * pooledSize || winners.Length < (long)batch * pooledSize
             || scratch.Length < OutChannels * Depth)
             throw new ArgumentException("x, pooledGradient, winners or scratch is too short for the batch.");
-        var (c0, c1) = BiasShare(worker, pool.Count);
         int width = c1 - c0;
         scratch.Slice(c0 * Depth, width * Depth).Clear();
         float* chains = stackalloc float[4 * Math.Max(width, 1)];
@@ -85,10 +85,6 @@ public sealed partial class Conv2d
             int i = c - c0;
             db[c] = (chains[i] + chains[width + i]) + (chains[2 * width + i] + chains[3 * width + i]);
         }
-        pool.Barrier();
-        if (worker != 0) return (0, 0);
-        Gemm.Transpose(scratch, Depth, store.Gradient(Weight), OutChannels, OutChannels, Depth);
-        return (0, Depth);
     }
 
     // One winner: kernel row ky of its channel's row (`lanes` floats at row + lanes·ky) += g · its inputs' run ky, 8 floats

@@ -81,7 +81,7 @@ public sealed partial class Conv2d
     /// This stage's buffers for batches of up to <paramref name="maxBatch"/> (with the backward pass's when
     /// <paramref name="training"/>), as stage <paramref name="index"/> of the network run on <paramref name="workers"/>.
     /// A first stage that fuses its pooling needs neither im2col rows nor a full-size output; a Winograd stage needs its
-    /// im2col rows only for a weight gradient that does not read them from its input (SplitsPanels); the first stage's
+    /// im2col rows only for a weight gradient that does not read them from its input (StepSchedule.SplitsPanels); the first stage's
     /// weight gradient comes from the pooling's winners, so it has no dense output gradient and no sparsity index.
     /// </summary>
     internal Conv2dBuffers CreateBuffers(int maxBatch, bool training, int workers, int index)
@@ -89,7 +89,7 @@ public sealed partial class Conv2d
         static FloatBuffer Buffer(long floats) => new(checked((int)floats));
         bool fused = index == 0 && FusesPooling;
         bool later = training && index > 0;
-        bool columns = !fused && (!UsesWinograd || training && !SplitsPanels(workers));
+        bool columns = !fused && (!UsesWinograd || training && !StepSchedule.SplitsPanels(this, workers));
         long rows = (long)maxBatch * OutPixels, pooled = (long)maxBatch * (OutHeight / 2) * (OutWidth / 2) * OutChannels;
         var offsets = later ? new int[rows] : [];
         if (later) RowOffsets(offsets, maxBatch);

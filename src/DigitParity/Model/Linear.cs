@@ -91,77 +91,71 @@ public sealed class Linear
         foreach (ref float b in store.Value(Bias)) b = rng.NextUniform(bound);
     }
 
-    // x: (B, In) -> y: (B, Out) = x·W + b, then ReLU if asked. This worker computes its panels' columns or,
-    // for a one-panel layer split between workers, its rows of the batch.
-    // With x's row masks (ActiveDepth.NonZeroMasks), each 5-row tile skips the inputs that are zero in all its rows.
-    // The masks are built in the same step, so the product trusts them instead of re-reading every entry to check it
-    // (measured: the check cost as much as 10 % of fc1's products).
-    // With xBytes, x is given as bytes (B, In) whose values are byteValues[byte] (pixels), and `x` is not read.
-    internal void Forward(ParameterStore store, ReadOnlySpan<float> x, Span<float> y, int batch, bool relu, int worker, int workers,
-        ReadOnlySpan<ulong> rowMasks = default, ReadOnlySpan<byte> xBytes = default, ReadOnlySpan<float> byteValues = default)
+    // x: (B, In) -> y: (B, Out) = x·W + b, then ReLU if asked: the share's rows (all columns) or its panels' columns
+    // (all rows). Masks and bytes as LayerInput describes; the product trusts the masks instead of re-reading every
+    // entry to check them (measured: the check cost as much as 10 % of fc1's products).
+    internal void Forward(ParameterStore store, in LayerInput x, Span<float> y, int batch, bool relu, LinearShare share)
     {
         Span<float> w = store.Value(Weight), bias = store.Value(Bias);
         var options = relu ? GemmOptions.Relu : GemmOptions.None;
-        if (SplitsRows(workers))
+        bool bytes = !x.Bytes.IsEmpty;
+        if (share.ByRows)
         {
-            var (b0, b1) = RowShare(batch, worker, workers);
+            int b0 = share.Start, b1 = share.End;
             if (b0 < b1)
-                Gemm.Multiply(new GemmProduct(xBytes.IsEmpty ? x[(b0 * In)..] : default, In, w, Out, y[(b0 * Out)..], Out, b1 - b0, Out, In, options)
+                Gemm.Multiply(new GemmProduct(bytes ? default : x.Values[(b0 * In)..], In, w, Out, y[(b0 * Out)..], Out, b1 - b0, Out, In, options)
                 {
                     Bias = bias,
-                    DepthMasks = rowMasks.IsEmpty ? default : rowMasks[(b0 * ActiveDepth.MaskWords(In))..],
-                    ABytes = xBytes.IsEmpty ? default : xBytes[(b0 * In)..], ByteValues = byteValues,
+                    DepthMasks = x.RowMasks.IsEmpty ? default : x.RowMasks[(b0 * ActiveDepth.MaskWords(In))..],
+                    ABytes = bytes ? x.Bytes[(b0 * In)..] : default, ByteValues = x.ByteValues,
                 });
             return;
         }
-        var (j0, j1) = OutputShare(worker, workers);
-        for (int j = j0; j < j1; j += PanelWidth)
+        for (int j = share.Start; j < share.End; j += PanelWidth)
         {
             int n = PanelColumns(j);
-            Gemm.Multiply(new GemmProduct(x, In, w[(j * In)..], n, y[j..], Out, batch, n, In, options)
+            Gemm.Multiply(new GemmProduct(x.Values, In, w[(j * In)..], n, y[j..], Out, batch, n, In, options)
             {
-                Bias = bias[j..(j + n)], DepthMasks = rowMasks, ABytes = xBytes, ByteValues = byteValues,
+                Bias = bias[j..(j + n)], DepthMasks = x.RowMasks, ABytes = x.Bytes, ByteValues = x.ByteValues,
             });
         }
     }
 
     // dy: (B, Out) -> dW (In, Out) = xᵀ·dy, db (Out) = Σ_b dy, and dx (B, In) = dy·Wᵀ unless dx is empty; with
     // reluInput (x is a ReLU's output), dx through that ReLU: dy·Wᵀ where x > 0, else 0, in the product's epilogue.
-    // This worker computes dW and db for its panels (or, for a one-panel layer split between workers, the dW
-    // rows [i0, i1), with db on worker 0) and the dx columns [i0, i1). Scratch (no barrier needed): packed (B, Out)
-    // takes this worker's panels of dy contiguously, since a strided dy block thrashes L1 (measured 20 % slower);
-    // wT (Out, In) takes the transposed rows i0..i1 of W.
-    // With x's tile masks (ActiveDepth.TileMasks), each 5-input tile of dW skips the samples where it is zero.
-    // With no dx to compute here, `fuse` (momentum SGD) may update this worker's panels (or, split by rows, its rows) of
-    // W in the same pass as their gradient, which is then not stored; returns whether it did (then Update skips W).
-    // The caller passes `fuse` only where no worker reads this layer's weights any more in this step (fc1; a narrow
-    // tail's layers after its barrier, their input gradients done).
-    internal bool Backward(ParameterStore store, ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx, Span<float> packed,
-        Span<float> wT, int batch, int worker, int workers, ReadOnlySpan<ulong> tileMasks = default,
-        IParameterUpdate? fuse = null, bool reluInput = false, ReadOnlySpan<byte> xBytes = default, ReadOnlySpan<float> byteValues = default)
+    // The share says which part: dW and db for its panels (or, split by rows, the dW rows [InputStart, InputEnd) over
+    // the whole batch, and db where SumsBias), and the dx columns [InputStart, InputEnd). Scratch (no barrier needed):
+    // packed (B, Out) takes the share's panels of dy contiguously, since a strided dy block thrashes L1 (measured 20 %
+    // slower); wT (Out, In) takes the transposed rows InputStart..InputEnd of W. x's tile masks let each 5-input tile
+    // of dW skip the samples where it is zero.
+    // With no dx to compute, `fuse` (momentum SGD) may update the share of W in the same pass as its gradient, which is
+    // then not stored; returns whether it did (then Update skips W). Only the caller knows when no worker reads this
+    // layer's weights any more in the step, so it passes `fuse` only then.
+    internal bool Backward(ParameterStore store, in LayerInput x, ReadOnlySpan<float> dy, Span<float> dx, Span<float> packed, Span<float> wT, int batch,
+        LinearShare share, IParameterUpdate? fuse = null, bool reluInput = false)
     {
-        if (!xBytes.IsEmpty && !dx.IsEmpty) throw new ArgumentException("An input given as bytes has no gradient to pass on.", nameof(dx));
+        bool bytes = !x.Bytes.IsEmpty;
+        if (bytes && !dx.IsEmpty) throw new ArgumentException("An input given as bytes has no gradient to pass on.", nameof(dx));
         Span<float> velocity = default;
         MomentumStep step = default;
         bool fused = dx.IsEmpty && fuse is not null && fuse.TryGetFusedStep(Weight, out velocity, out step);
         step = step with { KeepGradient = false }; // training reads a fused gradient nowhere else
         Span<float> weights = store.Value(Weight);
         Span<float> dw = store.Gradient(Weight), db = store.Gradient(Bias);
-        var (i0, i1) = InputShare(worker, workers);
-        if (SplitsRows(workers))
+        int i0 = share.InputStart, i1 = share.InputEnd;
+        if (share.ByRows)
         {
             if (i0 < i1)
-                Gemm.Multiply(new GemmProduct(xBytes.IsEmpty ? x[i0..] : default, In, dy, Out, dw[(i0 * Out)..], Out, i1 - i0, Out, batch, GemmOptions.TransposeA)
+                Gemm.Multiply(new GemmProduct(bytes ? default : x.Values[i0..], In, dy, Out, dw[(i0 * Out)..], Out, i1 - i0, Out, batch, GemmOptions.TransposeA)
                 {
-                    ABytes = xBytes.IsEmpty ? default : xBytes[i0..], ByteValues = byteValues,
+                    ABytes = bytes ? x.Bytes[i0..] : default, ByteValues = x.ByteValues,
                     UpdateWeights = fused ? weights[(i0 * Out)..] : default, UpdateVelocity = fused ? velocity[(i0 * Out)..] : default, Step = step,
                 });
-            if (worker == 0) ColumnSums(dy, batch, 0, Out, db);
+            if (share.SumsBias) ColumnSums(dy, batch, 0, Out, db);
         }
         else
         {
-            var (j0, j1) = OutputShare(worker, workers);
-            for (int j = j0; j < j1; j += PanelWidth)
+            for (int j = share.Start; j < share.End; j += PanelWidth)
             {
                 int n = PanelColumns(j);
                 ReadOnlySpan<float> dyPanel = dy[j..];
@@ -172,13 +166,13 @@ public sealed class Linear
                     dyPanel = panel;
                 }
                 int ldy = n == Out ? Out : n;
-                Gemm.Multiply(new GemmProduct(x, In, dyPanel, ldy, dw[(j * In)..], n, In, n, batch, GemmOptions.TransposeA)
+                Gemm.Multiply(new GemmProduct(x.Values, In, dyPanel, ldy, dw[(j * In)..], n, In, n, batch, GemmOptions.TransposeA)
                 {
-                    DepthMasks = tileMasks, ABytes = xBytes, ByteValues = byteValues,
+                    DepthMasks = x.TileMasks, ABytes = x.Bytes, ByteValues = x.ByteValues,
                     UpdateWeights = fused ? weights[(j * In)..] : default, UpdateVelocity = fused ? velocity[(j * In)..] : default, Step = step,
                 });
             }
-            if (j0 < j1) ColumnSums(dy, batch, j0, j1, db[j0..j1]);
+            if (share.SumsBias) ColumnSums(dy, batch, share.Start, share.End, db[share.Start..share.End]);
         }
         if (dx.IsEmpty || i0 >= i1) return fused;
         for (int j = 0; j < Out; j += PanelWidth)
@@ -186,7 +180,7 @@ public sealed class Linear
             int n = PanelColumns(j);
             Gemm.Transpose(weights[(j * In + i0 * n)..], n, wT[(j * In + i0)..], In, i1 - i0, n);
         }
-        Gemm.Multiply(new GemmProduct(dy, Out, wT[i0..], In, dx[i0..], In, batch, i1 - i0, Out) { Gate = reluInput ? x[i0..] : default });
+        Gemm.Multiply(new GemmProduct(dy, Out, wT[i0..], In, dx[i0..], In, batch, i1 - i0, Out) { Gate = reluInput ? x.Values[i0..] : default });
         return fused;
     }
 
@@ -205,17 +199,17 @@ public sealed class Linear
         Gemm.Multiply(new GemmProduct(dy[(b0 * Out)..], Out, wT, In, dx[(b0 * In)..], In, b1 - b0, In, Out) { Gate = x[(b0 * In)..] });
     }
 
-    // Hands this worker's share of W and b (the parts its Backward computed) to the optimizer.
-    internal void Update(IParameterUpdate update, int worker, int workers, bool weightDone = false)
+    // Hands the share of W and b that Backward computed to the optimizer.
+    internal void Update(IParameterUpdate update, LinearShare share, bool weightDone = false)
     {
-        if (SplitsRows(workers))
+        if (share.ByRows)
         {
-            var (i0, i1) = InputShare(worker, workers);
+            int i0 = share.InputStart, i1 = share.InputEnd;
             if (i0 < i1 && !weightDone) update.Apply(Weight, i0 * Out, (i1 - i0) * Out);
-            if (worker == 0) update.Apply(Bias, 0, Out);
+            if (share.SumsBias) update.Apply(Bias, 0, Out);
             return;
         }
-        var (j0, j1) = OutputShare(worker, workers);
+        int j0 = share.Start, j1 = share.End;
         if (j0 >= j1) return;
         if (!weightDone) update.Apply(Weight, j0 * In, (j1 - j0) * In); // whole panels are contiguous
         update.Apply(Bias, j0, j1 - j0);
@@ -240,18 +234,6 @@ public sealed class Linear
         TransposedWeights = new FloatBuffer(checked(In * Out * transposedCopies)),
         PackedGradient = new FloatBuffer(checked(maxBatch * Out)),
     };
-
-    /// <summary>A one-panel layer is split between workers by rows, not panels, so that every worker has a share.</summary>
-    internal bool SplitsRows(int workers) => workers > 1 && Out <= PanelWidth;
-
-    /// <summary>The batch rows a worker computes in a row-split forward pass (whole 5-row tiles).</summary>
-    internal static (int Start, int End) RowShare(int batch, int worker, int workers) => Partition.Share(batch, Gemm.TileRows, worker, workers);
-
-    /// <summary>The output columns (whole panels) this worker computes: y, dW and db.</summary>
-    internal (int Start, int End) OutputShare(int worker, int workers) => Partition.Share(Out, PanelWidth, worker, workers);
-
-    /// <summary>The dx columns this worker writes in <see cref="Backward"/>.</summary>
-    internal (int Start, int End) InputShare(int worker, int workers) => Partition.Share(In, 16, worker, workers);
 
     /// <summary>Width of the panel that starts at column <paramref name="start"/> (the last may be narrower).</summary>
     private int PanelColumns(int start) => Math.Min(PanelWidth, Out - start);

@@ -60,7 +60,7 @@ public sealed class Workspace
     /// <summary>The trunk's input: <see cref="Input"/> for an MLP, the last pooled stage (B, FeatureSize) after convolutions.</summary>
     public FloatBuffer Features { get; }
 
-    // The worker count the buffers were sized for (which weight gradients split by panels, Conv2d.SplitsPanels).
+    // The worker count the buffers were sized for (which weight gradients split by panels, StepSchedule.SplitsPanels).
     internal int Workers { get; }
 
     /// <summary>Per convolution stage, its buffers.</summary>
