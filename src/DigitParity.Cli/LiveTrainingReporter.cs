@@ -2,66 +2,77 @@ using System.Globalization;
 using DigitParity.Metrics;
 using DigitParity.Tasks;
 using DigitParity.Training;
-using Spectre.Console.Rendering;
 using Spectre.Console;
+using Spectre.Console.Rendering;
 
 namespace DigitParity.Cli;
 
 /// <summary>
-/// The terminal rendering of a training run: one live progress bar per epoch (samples/sec, running loss and per-task
-/// accuracy, ETA), then per epoch a table of training and validation figures and the confusion matrices with the
-/// diagonal highlighted. Piped output uses <see cref="TrainingReporter"/> instead.
+/// The terminal rendering of a training run: one status line per epoch, redrawn in place (epoch, bar, percentage, time
+/// left, samples/sec, running loss and per-task accuracy), then per epoch a table of training and validation figures and
+/// the confusion matrices with the diagonal highlighted. Piped output uses <see cref="TrainingReporter"/> instead.
 /// </summary>
+/// <remarks>
+/// The status line is drawn here rather than by a Spectre live display: a live region redrawn from its own thread
+/// overwrites the rows written above it without erasing them, which leaves fragments of the bars beside each table.
+/// One line, never wider than the terminal, erased before each redraw and ended before anything else is written,
+/// cannot.
+/// </remarks>
 internal sealed class LiveTrainingReporter : ITrainingCallbacks
 {
+    private const int BarWidth = 24;
     private static readonly CultureInfo Invariant = CultureInfo.InvariantCulture;
     private readonly IAnsiConsole _console;
-    private readonly ProgressContext _progress;
+    private readonly TextWriter _output;
     private readonly IReadOnlyList<TaskDefinition> _tasks;
-    private readonly int _lastEpoch;
-    private readonly FiguresColumn _figures;
-    private ProgressTask? _bar;
+    private readonly int _width;
+    private readonly System.Diagnostics.Stopwatch _epochClock = System.Diagnostics.Stopwatch.StartNew();
+    private BatchProgress? _last;
+    private bool _lineOpen;
 
-    public LiveTrainingReporter(IAnsiConsole console, ProgressContext progress, FiguresColumn figures, IReadOnlyList<TaskDefinition> tasks,
-        int firstEpoch, int lastEpoch)
+    /// <param name="console">Renders the epoch tables.</param>
+    /// <param name="output">The terminal the console writes to, for the status line.</param>
+    /// <param name="tasks">The heads, in order.</param>
+    /// <param name="width">The terminal's width in columns: the status line is cut to one less.</param>
+    public LiveTrainingReporter(IAnsiConsole console, TextWriter output, IReadOnlyList<TaskDefinition> tasks, int width)
     {
         _console = console;
-        _progress = progress;
+        _output = output;
         _tasks = tasks;
-        _lastEpoch = lastEpoch;
-        _figures = figures;
-        _bar = NewBar(firstEpoch);
+        _width = Math.Max(width, 20);
     }
-
-    /// <summary>The columns of the live display: epoch, bar, percentage, ETA, then the running figures (which may wrap).</summary>
-    public static ProgressColumn[] Columns(FiguresColumn figures) =>
-    [
-        new TaskDescriptionColumn { Alignment = Justify.Left },
-        new ProgressBarColumn { Width = 24 },
-        new PercentageColumn(),
-        new RemainingTimeColumn(),
-        figures,
-    ];
-
-    /// <summary>Shows each bar's running figures (samples/sec, loss, per-task accuracy), set by the reporter.</summary>
-    internal sealed class FiguresColumn : ProgressColumn
-    {
-        private readonly System.Collections.Concurrent.ConcurrentDictionary<int, string> _text = new();
-
-        public void Set(ProgressTask task, string text) => _text[task.Id] = text;
-
-        public override IRenderable Render(RenderOptions options, ProgressTask task, TimeSpan deltaTime)
-            => new Markup(Markup.Escape(_text.GetValueOrDefault(task.Id, "")));
-    }
-
-    private ProgressTask NewBar(int epoch) => _progress.AddTask(Markup.Escape($"Epoch {epoch}"), maxValue: 1);
 
     public void OnProgress(BatchProgress progress)
     {
-        _bar ??= NewBar(progress.Epoch);
-        _bar.MaxValue = progress.BatchesPerEpoch;
-        _bar.Value = progress.Batch;
-        _figures.Set(_bar, Running(progress));
+        _last = progress;
+        double fraction = progress.BatchesPerEpoch == 0 ? 1 : (double)progress.Batch / progress.BatchesPerEpoch;
+        double elapsed = _epochClock.Elapsed.TotalSeconds;
+        var left = TimeSpan.FromSeconds(fraction > 0 ? Math.Round(elapsed / fraction * (1 - fraction)) : 0);
+        Draw(StatusLine(progress.Epoch, fraction, left, Running(progress), _width), done: false);
+    }
+
+    /// <summary>"Epoch 2 ━━━━━━━━━━━━━━━━━━━━━━━━  42% 00:00:03  312,000 samples/s  loss …", at most width − 1 characters.</summary>
+    internal static string StatusLine(int epoch, double fraction, TimeSpan left, string figures, int width)
+    {
+        int filled = (int)Math.Round(Math.Clamp(fraction, 0, 1) * BarWidth);
+        string line = string.Create(Invariant, $"Epoch {epoch} {new string('━', filled)}{new string('─', BarWidth - filled)} {100 * fraction,3:0}% {left:hh\\:mm\\:ss}  {figures}");
+        return line.Length < width ? line : line[..(width - 1)];
+    }
+
+    // Erases the line and draws it again; a finished epoch's line is ended, and stays above its table.
+    private void Draw(string line, bool done)
+    {
+        _output.Write("\r\u001b[2K");
+        _output.Write(line);
+        if (done) _output.WriteLine();
+        _output.Flush();
+        _lineOpen = !done;
+    }
+
+    /// <summary>Ends a status line left open (the run stopped inside an epoch), so that what follows starts on its own line.</summary>
+    public void Close()
+    {
+        if (_lineOpen) Draw(_last is { } last ? StatusLine(last.Epoch, (double)last.Batch / Math.Max(last.BatchesPerEpoch, 1), TimeSpan.Zero, Running(last), _width) : "", done: true);
     }
 
     /// <summary>"312,000 samples/s  loss 0.1234  digit 96.12%  parity 98.00%".</summary>
@@ -74,14 +85,11 @@ internal sealed class LiveTrainingReporter : ITrainingCallbacks
 
     public void OnEpochCompleted(EpochResult result)
     {
-        if (_bar is not null)
-        {
-            _bar.Value = _bar.MaxValue;
-            _bar.StopTask();
-        }
+        string figures = _last is { } last && last.Epoch == result.Epoch ? Running(last) : "";
+        Draw(StatusLine(result.Epoch, 1, TimeSpan.Zero, figures, _width), done: true);
         _console.Write(EpochSummary(result, _tasks));
         _console.WriteLine();
-        _bar = result.Epoch < _lastEpoch ? NewBar(result.Epoch + 1) : null;
+        _epochClock.Restart();
     }
 
     /// <summary>The epoch's table (training and validation, per task and pooled) followed by the confusion matrices side by side.</summary>

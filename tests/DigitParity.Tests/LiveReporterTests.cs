@@ -93,4 +93,14 @@ public sealed class LiveReporterTests
         Assert.Contains("parity: validation", plain);
         Assert.DoesNotContain("Speed:", plain); // the piped lines are for pipes only
     }
+
+    [Fact]
+    public void TheStatusLineFillsItsBarAndNeverReachesTheTerminalsLastColumn()
+    {
+        string figures = "312,000 samples/s  loss 0.1234  digit 96.12%  parity 98.00%";
+        Assert.Equal("Epoch 3 " + new string('━', 12) + new string('─', 12) + "  50% 00:01:05  " + figures,
+            LiveTrainingReporter.StatusLine(3, 0.5, TimeSpan.FromSeconds(65), figures, 200));
+        foreach (int width in new[] { 20, 40, 80, 100 })
+            Assert.Equal(width - 1, LiveTrainingReporter.StatusLine(12, 1, TimeSpan.Zero, figures, width).Length);
+    }
 }
