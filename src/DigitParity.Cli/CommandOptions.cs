@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using DigitParity.Checkpoints;
 using DigitParity.Data;
 using DigitParity.Model;
 
@@ -8,13 +9,20 @@ namespace DigitParity.Cli;
 /// <summary>Options several commands share, and the checks of their values.</summary>
 internal static class CommandOptions
 {
-    /// <summary>The required <c>--model PATH</c> option of the commands that use a saved model.</summary>
-    public static Option<string> ModelOption(string purpose) => new("--model")
+    /// <summary>The <c>--model PATH</c> option of the commands that use a saved model (default: the shipped CNN).</summary>
+    public static Option<string?> ModelOption(string purpose) => new("--model")
     {
-        Description = $"The model to {purpose} (a .safetensors file written by train)",
+        Description = $"The model to {purpose} (a .safetensors file written by train) [default: the shipped CNN, models/cnn.safetensors]",
         HelpName = "PATH",
-        Required = true,
     };
+
+    /// <summary>The path of <c>--model</c>, or of the shipped CNN when none is given, which <paramref name="notice"/> is told in one line.</summary>
+    public static string ModelPath(ParseResult parse, Option<string?> model, TextWriter notice)
+    {
+        if (parse.GetValue(model) is { } path) return path;
+        notice.WriteLine($"No --model given: using the shipped CNN ({Checkpoint.ShippedModelPath})");
+        return Checkpoint.ShippedModelPath;
+    }
 
     /// <summary>The test images (t10k) of <paramref name="dataDirectory"/> (default: the embedded MNIST), checked to fit the model from <paramref name="modelPath"/>.</summary>
     public static Dataset TestSet(string? dataDirectory, MultiTaskNetwork network, string modelPath)

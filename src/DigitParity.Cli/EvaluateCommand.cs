@@ -13,7 +13,7 @@ namespace DigitParity.Cli;
 /// <summary><c>digitparity evaluate</c>: a saved model's figures on the test set.</summary>
 internal static class EvaluateCommand
 {
-    public static Command Create(TextWriter output)
+    public static Command Create(TextWriter output, TextWriter error)
     {
         var model = CommandOptions.ModelOption("evaluate");
         var data = CommandOptions.TestDataOption();
@@ -25,7 +25,7 @@ internal static class EvaluateCommand
         };
         command.SetAction(parse =>
         {
-            string path = parse.GetValue(model)!;
+            string path = CommandOptions.ModelPath(parse, model, error);
             string? jsonPath = parse.GetValue(json);
             if (jsonPath is not null) OutputPaths.CheckWritable(jsonPath, "the evaluation JSON");
             var loaded = Checkpoint.Load(path);

@@ -8,7 +8,7 @@ namespace DigitParity.Cli;
 /// <summary><c>digitparity export</c>: a saved model as ONNX.</summary>
 internal static class ExportCommand
 {
-    public static Command Create(TextWriter output)
+    public static Command Create(TextWriter output, TextWriter error)
     {
         var model = CommandOptions.ModelOption("export");
         var onnx = new Option<string>("--onnx") { Description = "The ONNX file to write (input: pixels [N, 784] = pixel / 255)", HelpName = "OUT", Required = true };
@@ -17,7 +17,7 @@ internal static class ExportCommand
         {
             string path = parse.GetValue(onnx)!;
             OutputPaths.CheckWritable(path, "the ONNX model");
-            var loaded = Checkpoint.Load(parse.GetValue(model)!);
+            var loaded = Checkpoint.Load(CommandOptions.ModelPath(parse, model, error));
             OnnxExport.Write(path, loaded.Network);
             output.WriteLine($"ONNX model written to {path}: input pixels [N, {loaded.Network.Config.InputSize}] (pixel / 255); outputs "
                 + string.Join(", ", loaded.Network.Tasks.SelectMany(t => new[] { $"{t.Name}_logits", $"{t.Name}_probabilities" })));

@@ -23,7 +23,7 @@ internal static class PredictCommand
         };
         command.SetAction(parse =>
         {
-            var loaded = Checkpoint.Load(parse.GetValue(model)!);
+            var loaded = Checkpoint.Load(CommandOptions.ModelPath(parse, model, error));
             var paths = new List<string>();
             int failures = 0;
             foreach (string item in parse.GetValue(files)!)

@@ -17,12 +17,12 @@ public static class Program
             new HelpOption { Recursive = true },
             new VersionOption(),
             TrainCommand.Create(output, error, interactive),
-            EvaluateCommand.Create(output),
-            ExportCommand.Create(output),
+            EvaluateCommand.Create(output, error),
+            ExportCommand.Create(output, error),
             PredictCommand.Create(output, error),
             BenchCommand.Create(output, error),
-            ReportCommand.Create(output),
-            ServeCommand.Create(output),
+            ReportCommand.Create(output, error),
+            ServeCommand.Create(output, error),
         };
         if (args.Length == 0) args = ["--help"];
         ParseResult parsed = root.Parse(args);

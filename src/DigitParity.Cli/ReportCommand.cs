@@ -10,7 +10,7 @@ namespace DigitParity.Cli;
 /// <summary><c>digitparity report</c>: the training report of a saved model, on the test set of a dataset.</summary>
 internal static class ReportCommand
 {
-    public static Command Create(TextWriter output)
+    public static Command Create(TextWriter output, TextWriter error)
     {
         var model = CommandOptions.ModelOption("report on");
         var data = CommandOptions.TestDataOption();
@@ -22,7 +22,7 @@ internal static class ReportCommand
         };
         command.SetAction(parse =>
         {
-            string path = parse.GetValue(model)!, directory = parse.GetValue(outDir)!;
+            string path = CommandOptions.ModelPath(parse, model, error), directory = parse.GetValue(outDir)!;
             OutputPaths.CheckDirectory(directory, "the report");
             var loaded = Checkpoint.Load(path);
             var network = loaded.Network;

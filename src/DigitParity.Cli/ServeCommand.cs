@@ -8,7 +8,7 @@ namespace DigitParity.Cli;
 /// <summary><c>digitparity serve</c>: the drawing page and the prediction API for a saved model.</summary>
 internal static class ServeCommand
 {
-    public static Command Create(TextWriter output)
+    public static Command Create(TextWriter output, TextWriter error)
     {
         var model = CommandOptions.ModelOption("serve");
         var urls = new Option<string>("--urls")
@@ -29,7 +29,7 @@ internal static class ServeCommand
         };
         command.SetAction(parse =>
         {
-            string path = parse.GetValue(model)!;
+            string path = CommandOptions.ModelPath(parse, model, error);
             var loaded = Checkpoint.Load(path);
             using var service = new PredictionService(loaded.Network, path);
             var app = DigitServer.Build(service, Split(parse.GetValue(urls)!));

@@ -112,6 +112,7 @@ internal static class TrainCommand
                 Training = training, Model = shape, TaskWeights = weights, DataDirectory = parse.GetValue(data),
                 ValidationSplit = parse.GetValue(valSplit), ResumeFrom = parse.GetValue(resume), CheckpointDirectory = parse.GetValue(checkpointDir),
                 MetricsFile = parse.GetValue(metrics), ModelFile = parse.GetValue(save), ReportDirectory = parse.GetValue(report),
+                Command = "digitparity " + string.Join(' ', parse.Tokens.Select(t => t.Value.Contains(' ') ? $"\"{t.Value}\"" : t.Value)),
             };
             return Run(options, output, error, interactive);
         });
@@ -142,9 +143,15 @@ internal static class TrainCommand
         if (interactive)
         {
             var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(output), Ansi = AnsiSupport.Yes, Interactive = InteractionSupport.Yes });
-            var figures = new LiveTrainingReporter.FiguresColumn();
-            result = console.Progress().AutoClear(false).HideCompleted(false).Columns(LiveTrainingReporter.Columns(figures))
-                .Start(progress => run.Run(new LiveTrainingReporter(console, progress, figures, tasks, run.FirstEpoch, options.Training.Epochs)));
+            var live = new LiveTrainingReporter(console, output, tasks, console.Profile.Width);
+            try
+            {
+                result = run.Run(live);
+            }
+            finally
+            {
+                live.Close();
+            }
         }
         else
         {

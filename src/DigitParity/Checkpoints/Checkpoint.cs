@@ -20,8 +20,27 @@ public static class Checkpoint
 
     private const string OptimizerPrefix = "optimizer.";
 
-    /// <summary>Writes <paramref name="network"/> (and <paramref name="optimizer"/>'s state: SGD's momentum, Adam's moments) to <paramref name="path"/> atomically.</summary>
-    public static void Save(string path, MultiTaskNetwork network, IReadOnlyDictionary<string, string>? metadata = null, IOptimizer? optimizer = null)
+    /// <summary>
+    /// Where the CNN that ships with DigitParity lies, beside the application (<c>models/cnn.safetensors</c>): trained by
+    /// the command in its <c>command</c> metadata, with its test-set accuracy in <c>test_accuracy</c>.
+    /// </summary>
+    public static string ShippedModelPath => Path.Combine(AppContext.BaseDirectory, "models", "cnn.safetensors");
+
+    /// <summary>Loads the CNN that ships with DigitParity (<see cref="ShippedModelPath"/>).</summary>
+    /// <exception cref="InvalidDataException">The application was deployed without it.</exception>
+    public static LoadedCheckpoint LoadShipped() => Load(ShippedModelPath);
+
+    /// <summary>
+    /// Writes <paramref name="network"/>'s configuration and weights to <paramref name="path"/> as safetensors, with
+    /// PyTorch's tensor names and layouts, and <paramref name="metadata"/> beside them. The file is written to a
+    /// temporary name and renamed, so an interrupted save never leaves a partial model.
+    /// </summary>
+    /// <exception cref="IOException">The file cannot be written.</exception>
+    public static void Save(string path, MultiTaskNetwork network, IReadOnlyDictionary<string, string>? metadata = null) =>
+        Save(path, network, metadata, optimizer: null);
+
+    /// <summary>As the public Save, with <paramref name="optimizer"/>'s state (SGD's momentum, Adam's moments), so that a run can resume.</summary>
+    internal static void Save(string path, MultiTaskNetwork network, IReadOnlyDictionary<string, string>? metadata, IOptimizer? optimizer)
     {
         ArgumentNullException.ThrowIfNull(network);
         var tensors = new List<NamedTensor>();
@@ -44,7 +63,11 @@ public static class Checkpoint
         SafeTensors.Write(path, tensors, all);
     }
 
-    /// <summary>Reads a checkpoint; any problem is one <see cref="InvalidDataException"/> naming the file.</summary>
+    /// <summary>Reads a checkpoint written by <see cref="Save(string, MultiTaskNetwork, IReadOnlyDictionary{string, string}?)"/> or by training.</summary>
+    /// <exception cref="InvalidDataException">
+    /// There is no such file, or it is not a DigitParity checkpoint, is damaged, or was written by a newer format
+    /// version; the message is one line that names the file and what was expected.
+    /// </exception>
     public static LoadedCheckpoint Load(string path) => FromFile(SafeTensors.Read(path), path);
 
     /// <summary>As <see cref="Load(string)"/>, from a seekable stream; <paramref name="name"/> is used in error messages.</summary>
@@ -98,7 +121,7 @@ public static class Checkpoint
     }
 
     /// <summary>The configuration as the <c>config</c> metadata JSON.</summary>
-    public static string ConfigJson(ModelConfig config)
+    internal static string ConfigJson(ModelConfig config)
     {
         ArgumentNullException.ThrowIfNull(config);
         return JsonSerializer.Serialize(new

@@ -19,7 +19,7 @@ public sealed record Augmentation(float Shift = 2f, float Degrees = 10f, float S
     public static Augmentation Default { get; } = new();
 
     /// <summary>Pixels between two control points of the elastic displacement field.</summary>
-    public const int GridSpacing = 7;
+    internal const int GridSpacing = 7;
 
     // x: one side × side image -> y: its distortion for (seed, key). y must not overlap x.
     internal void Apply(ReadOnlySpan<float> x, Span<float> y, int side, ulong seed, ulong key)

@@ -1,7 +1,7 @@
 namespace DigitParity.Data;
 
 /// <summary>A text file of class names, one per non-empty line, for a dataset other than MNIST's digits.</summary>
-public static class ClassList
+internal static class ClassList
 {
     /// <summary>Largest class-list file read.</summary>
     public const long MaxBytes = 16 << 20;

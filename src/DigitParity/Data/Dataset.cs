@@ -22,10 +22,10 @@ public sealed class Dataset
     }
 
     /// <summary>Pixels of all images, (Count, Rows, Columns).</summary>
-    public byte[] Pixels { get; }
+    internal byte[] Pixels { get; }
 
     /// <summary>Class (digit) label of each image.</summary>
-    public byte[] Labels { get; }
+    internal byte[] Labels { get; }
 
     /// <summary>Image height.</summary>
     public int Rows { get; }
@@ -50,7 +50,7 @@ public sealed class Dataset
     }
 
     /// <summary>The samples <paramref name="indices"/>, in that order (shares no storage with this dataset).</summary>
-    public Dataset Select(ReadOnlySpan<int> indices)
+    internal Dataset Select(ReadOnlySpan<int> indices)
     {
         var pixels = new byte[indices.Length * FeatureCount];
         var labels = new byte[indices.Length];
@@ -66,7 +66,7 @@ public sealed class Dataset
     /// Holds out a seeded random <paramref name="fraction"/> of the samples: (the rest, the held-out part), each in
     /// the original order. The same seed always holds out the same samples.
     /// </summary>
-    public (Dataset Kept, Dataset HeldOut) Split(double fraction, ulong seed)
+    internal (Dataset Kept, Dataset HeldOut) Split(double fraction, ulong seed)
     {
         if (!(fraction > 0 && fraction < 1)) throw new ArgumentOutOfRangeException(nameof(fraction), $"A hold-out fraction must be in (0, 1) (got {fraction}).");
         int heldOut = (int)Math.Round(Count * fraction);

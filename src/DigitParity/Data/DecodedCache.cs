@@ -10,7 +10,7 @@ namespace DigitParity.Data;
 /// the gzip file it came from: when the source changes, the copy no longer matches and is rebuilt. Where the folder
 /// cannot be written (a read-only data directory), files are simply read from the source every time.
 /// </summary>
-public static class DecodedCache
+internal static class DecodedCache
 {
     /// <summary>Name of the folder that holds the decoded copies.</summary>
     public const string FolderName = ".decoded";

@@ -17,6 +17,7 @@ public static class DigitImage
     public const int Side = 28;
 
     /// <summary>Reads <paramref name="path"/> and returns 784 bytes (0 = background, 255 = ink).</summary>
+    /// <exception cref="InvalidDataException">The file is missing or holds no readable image; the message names it.</exception>
     public static byte[] Load(string path)
     {
         byte[] file;
@@ -31,7 +32,27 @@ public static class DigitImage
         return FromEncoded(file, path);
     }
 
-    /// <summary>As <see cref="Load"/>, from the file's bytes; <paramref name="name"/> is used in error messages.</summary>
+    /// <summary>Largest encoded image read from a stream: 64 MiB.</summary>
+    public const int MaxEncodedBytes = 64 << 20;
+
+    /// <summary>As <see cref="Load(string)"/>, from a stream of the encoded file (read to its end, at most <see cref="MaxEncodedBytes"/>).</summary>
+    /// <exception cref="InvalidDataException">The stream holds no readable image or is too large; the message names <paramref name="name"/>.</exception>
+    public static byte[] Load(Stream stream, string name)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        using var buffer = new MemoryStream();
+        var chunk = new byte[81920];
+        int read;
+        while ((read = stream.Read(chunk, 0, chunk.Length)) > 0)
+        {
+            if (buffer.Length + read > MaxEncodedBytes)
+                throw new InvalidDataException($"{name}: more than {MaxEncodedBytes:N0} bytes, expected a PNG, JPEG or BMP image of at most that size");
+            buffer.Write(chunk, 0, read);
+        }
+        return FromEncoded(buffer.ToArray(), name);
+    }
+
+    /// <summary>As <see cref="Load(string)"/>, from the file's bytes; <paramref name="name"/> is used in error messages.</summary>
     public static byte[] FromEncoded(byte[] encoded, string name)
     {
         ArgumentNullException.ThrowIfNull(encoded);

@@ -8,7 +8,7 @@ namespace DigitParity.Data;
 /// <param name="Rows">Height of each image in pixels.</param>
 /// <param name="Columns">Width of each image in pixels.</param>
 /// <param name="Pixels">All pixels, image after image: (Count, Rows, Columns).</param>
-public sealed record IdxImages(int Count, int Rows, int Columns, byte[] Pixels);
+internal sealed record IdxImages(int Count, int Rows, int Columns, byte[] Pixels);
 
 /// <summary>
 /// Reads the IDX format of MNIST (raw or gzip-compressed): a 4-byte magic number
@@ -16,7 +16,7 @@ public sealed record IdxImages(int Count, int Rows, int Columns, byte[] Pixels);
 /// int32 per dimension, then the data. Every malformed file raises <see cref="InvalidDataException"/>
 /// naming the file and what was expected.
 /// </summary>
-public static class IdxReader
+internal static class IdxReader
 {
     /// <summary>Magic number of a one-dimensional unsigned-byte IDX file (labels).</summary>
     public const int LabelsMagic = 0x00000801;

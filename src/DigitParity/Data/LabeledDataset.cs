@@ -6,7 +6,7 @@ using DigitParity.Tasks;
 namespace DigitParity.Data;
 
 /// <summary>A dataset with every task's label derived once, up front (not per sample in the batch loop).</summary>
-public sealed class LabeledDataset
+internal sealed class LabeledDataset
 {
     /// <summary>Derives the labels of <paramref name="tasks"/> for every sample of <paramref name="data"/>.</summary>
     public LabeledDataset(Dataset data, IReadOnlyList<TaskDefinition> tasks)

@@ -4,7 +4,7 @@ namespace DigitParity.Data;
 public static class MnistFiles
 {
     /// <summary>Standard base names of the four files.</summary>
-    public static readonly string[] BaseNames =
+    internal static readonly string[] BaseNames =
         ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"];
 
     /// <summary>Loads the training and test sets from <paramref name="directory"/>.</summary>

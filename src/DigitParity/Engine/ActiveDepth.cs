@@ -11,7 +11,7 @@ namespace DigitParity.Engine;
 /// 784 inputs per tile of 5 images, and its weight gradient ~30 % of the batch per tile of 5 pixels.
 /// Both start from a bit mask per row of the operand (bit c set when column c is non-zero).
 /// </summary>
-public static unsafe class ActiveDepth
+internal static unsafe class ActiveDepth
 {
     /// <summary>Words per row mask for <paramref name="columns"/> columns: one bit a column, plus a zero word to read past the end.</summary>
     public static int MaskWords(int columns) => (columns + 63) / 64 + 1;

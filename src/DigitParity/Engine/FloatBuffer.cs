@@ -5,7 +5,7 @@ namespace DigitParity.Engine;
 /// When two workers own neighbouring column blocks of one matrix, aligned rows mean no cache line
 /// is shared between them (no false sharing), and every Vector512 load of a block is aligned.
 /// </summary>
-public sealed class FloatBuffer
+internal sealed class FloatBuffer
 {
     private const int AlignmentBytes = 64;
     private readonly float[] _array;

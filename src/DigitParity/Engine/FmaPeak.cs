@@ -6,7 +6,7 @@ using System.Runtime.Intrinsics;
 namespace DigitParity.Engine;
 
 /// <summary>This machine's fused multiply-add ceiling, measured with a loop that touches no memory.</summary>
-public static class FmaPeak
+internal static class FmaPeak
 {
     /// <summary>GFLOP/s of one thread running 12 independent FMA chains (enough to fill two FMA pipes).</summary>
     public static double SingleThread(TimeSpan duration) => Measure(1, duration);

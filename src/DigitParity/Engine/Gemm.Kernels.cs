@@ -2,7 +2,7 @@ using System.Runtime.CompilerServices;
 
 namespace DigitParity.Engine;
 
-public static unsafe partial class Gemm
+internal static unsafe partial class Gemm
 {
     /// <summary>Pointers and strides shared by every tile. A[i, p] lives at <c>A + i·RowStride + p·DepthStride</c>.</summary>
     private struct Operands(float* a, int lda, float* b, int ldb, float* bias, float* c, int ldc, int k, GemmOptions options)

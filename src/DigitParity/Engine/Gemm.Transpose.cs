@@ -4,7 +4,7 @@ using System.Runtime.Intrinsics.X86;
 
 namespace DigitParity.Engine;
 
-public static unsafe partial class Gemm
+internal static unsafe partial class Gemm
 {
     // d[c, r] = s[r, c] for an 8 × 8 block: pairs of rows interleaved, then pairs of pairs, then the 128-bit halves.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -10,7 +10,7 @@ namespace DigitParity.Engine;
 /// by every path — register-blocked AVX-512, AVX2, scalar, and the naive reference — so all of them agree bit for bit
 /// and results do not depend on how columns are split between threads.
 /// </summary>
-public static unsafe partial class Gemm
+internal static unsafe partial class Gemm
 {
     /// <summary>Rows of the register tile: 5 rows × 4 vectors = 20 accumulators (AVX-512).</summary>
     public const int TileRows = 5;

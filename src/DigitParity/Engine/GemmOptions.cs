@@ -2,7 +2,7 @@ namespace DigitParity.Engine;
 
 /// <summary>What Gemm.Multiply does besides the product.</summary>
 [Flags]
-public enum GemmOptions
+internal enum GemmOptions
 {
     /// <summary>C = op(A)·B (+ bias).</summary>
     None = 0,

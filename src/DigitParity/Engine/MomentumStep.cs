@@ -9,7 +9,7 @@ namespace DigitParity.Engine;
 /// <c>Sgd</c> applies the same operations in its own pass, so both give the same bits. KeepGradient = false lets a
 /// fused product leave the final gradient in registers only.
 /// </summary>
-public readonly record struct MomentumStep(float LearningRate, float Momentum, float WeightDecay, bool KeepGradient = true)
+internal readonly record struct MomentumStep(float LearningRate, float Momentum, float WeightDecay, bool KeepGradient = true)
 {
     /// <summary>μ·v + (g + λ·w): the momentum after this step.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

@@ -1,7 +1,7 @@
 namespace DigitParity.Engine;
 
 /// <summary>Splits a range between workers in multiples of a granule, so each share stays vector-aligned.</summary>
-public static class Partition
+internal static class Partition
 {
     /// <summary>The [start, end) share of worker <paramref name="worker"/> of <paramref name="workers"/> over <c>[0, total)</c>.</summary>
     public static (int Start, int End) Share(int total, int granule, int worker, int workers)

@@ -4,7 +4,7 @@ namespace DigitParity.Engine;
 /// xoshiro256** pseudo-random generator, seeded through SplitMix64. Our own rather than
 /// <see cref="Random"/> so that its state is four numbers we can save and restore exactly.
 /// </summary>
-public sealed class Rng
+internal sealed class Rng
 {
     private ulong _s0, _s1, _s2, _s3;
 

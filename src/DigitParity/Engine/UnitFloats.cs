@@ -8,7 +8,7 @@ namespace DigitParity.Engine;
 /// Pixel bytes as the network's inputs: byte / 255, correctly rounded. Datasets convert whole images with
 /// <see cref="FromBytes"/>; products that read bytes directly look each value up in <see cref="ByteValues"/>.
 /// </summary>
-public static class UnitFloats
+internal static class UnitFloats
 {
     /// <summary>The value of each pixel byte, byte / 255: exactly what <see cref="FromBytes(ReadOnlySpan{byte}, Span{float})"/> gives.</summary>
     public static ReadOnlySpan<float> ByteValues => s_byteValues;

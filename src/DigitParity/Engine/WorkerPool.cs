@@ -3,7 +3,7 @@ using System.Diagnostics;
 namespace DigitParity.Engine;
 
 /// <summary>Work that every worker of a <see cref="WorkerPool"/> runs at once, each on its own share.</summary>
-public interface IParallelWork
+internal interface IParallelWork
 {
     /// <summary>Runs worker <paramref name="worker"/>'s share (0 ≤ worker &lt; pool.Count).</summary>
     void Execute(int worker);
@@ -14,7 +14,7 @@ public interface IParallelWork
 /// <see cref="Barrier"/> separates phases inside the work. A training step lasts ~200 µs, shorter than a
 /// <c>Parallel.For</c> costs, so workers spin between steps and sleep only after a millisecond idle.
 /// </summary>
-public sealed class WorkerPool : IDisposable
+internal sealed class WorkerPool : IDisposable
 {
     private static readonly long SleepTicks = Stopwatch.Frequency / 1000;
     private readonly Thread[] _threads;

@@ -1,7 +1,7 @@
 namespace DigitParity.IO;
 
 /// <summary>Writes files so that a crash or error mid-write never leaves a half-written or destroyed file.</summary>
-public static class AtomicFile
+internal static class AtomicFile
 {
     /// <summary>
     /// Writes through <paramref name="write"/> into a temporary file beside <paramref name="path"/>, flushes it

@@ -1,7 +1,7 @@
 namespace DigitParity.IO;
 
 /// <summary>Checks on output paths, made before any long work starts, so that a bad path never costs a finished run.</summary>
-public static class OutputPaths
+internal static class OutputPaths
 {
     /// <summary>Fails now, not after the work, when <paramref name="path"/> cannot receive <paramref name="what"/>.</summary>
     public static void CheckWritable(string path, string what)

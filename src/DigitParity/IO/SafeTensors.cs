@@ -7,12 +7,12 @@ namespace DigitParity.IO;
 /// <param name="Name">Tensor name.</param>
 /// <param name="Shape">Dimensions, row-major.</param>
 /// <param name="Data">Values, row-major.</param>
-public sealed record NamedTensor(string Name, int[] Shape, float[] Data);
+internal sealed record NamedTensor(string Name, int[] Shape, float[] Data);
 
 /// <summary>The tensors and string metadata of a safetensors file.</summary>
 /// <param name="Tensors">Tensors in file order.</param>
 /// <param name="Metadata">The <c>__metadata__</c> map.</param>
-public sealed record SafeTensorsFile(IReadOnlyList<NamedTensor> Tensors, IReadOnlyDictionary<string, string> Metadata)
+internal sealed record SafeTensorsFile(IReadOnlyList<NamedTensor> Tensors, IReadOnlyDictionary<string, string> Metadata)
 {
     /// <summary>The tensor called <paramref name="name"/>.</summary>
     public NamedTensor this[string name] => Tensors.FirstOrDefault(t => t.Name == name)
@@ -24,7 +24,7 @@ public sealed record SafeTensorsFile(IReadOnlyList<NamedTensor> Tensors, IReadOn
 /// (<c>{"name": {"dtype": "F32", "shape": [...], "data_offsets": [begin, end]}, "__metadata__": {...}}</c>, padded with
 /// spaces to a multiple of 8), then the raw little-endian data, offsets relative to its start. We write and read F32.
 /// </summary>
-public static class SafeTensors
+internal static class SafeTensors
 {
     /// <summary>Largest header we read (100 MB, the reference implementation's limit).</summary>
     public const long MaxHeaderBytes = 100_000_000;

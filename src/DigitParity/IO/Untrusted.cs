@@ -7,7 +7,7 @@ namespace DigitParity.IO;
 /// Text that came from a file or a request, made fit for a one-line error message: control and line-separator
 /// characters are escaped (no line breaks, no terminal escape sequences) and long text is cut.
 /// </summary>
-public static class Untrusted
+internal static class Untrusted
 {
     /// <summary><paramref name="text"/> with control characters escaped (<c>\n</c>, <c>\u001b</c>, …), at most <paramref name="max"/> characters of it.</summary>
     public static string Quote(string? text, int max = 80)

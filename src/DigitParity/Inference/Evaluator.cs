@@ -56,16 +56,27 @@ public sealed class Evaluator : IDisposable, IParallelWork
     /// Samples per forward pass unless given: 1000, or 200 for a network with convolutions, whose im2col rows grow
     /// with the batch (200 MB at 1000).
     /// </summary>
-    public static int DefaultBatchSize(MultiTaskNetwork network)
+    internal static int DefaultBatchSize(MultiTaskNetwork network)
     {
         ArgumentNullException.ThrowIfNull(network);
         return network.Convolutions.Count > 0 ? 200 : 1000;
     }
 
+    /// <summary>
+    /// Loss, accuracies and confusion matrices of the network's current weights on <paramref name="data"/>, for each
+    /// of the network's heads (their labels derived from the dataset's classes).
+    /// </summary>
+    /// <exception cref="ArgumentException">The images do not have the network's input size.</exception>
+    public MetricsSnapshot Evaluate(Dataset data)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        return Evaluate(new LabeledDataset(data, _network.Tasks));
+    }
+
     /// <summary>Loss, accuracies and confusion matrices of the network's current weights on <paramref name="data"/>.</summary>
     /// <param name="data">Samples with the network's input size and tasks.</param>
     /// <param name="consistency">If given, also counts every derived head's agreement with the class head.</param>
-    public MetricsSnapshot Evaluate(LabeledDataset data, HeadConsistency? consistency = null)
+    internal MetricsSnapshot Evaluate(LabeledDataset data, HeadConsistency? consistency = null)
     {
         ArgumentNullException.ThrowIfNull(data);
         CheckShape(_network, data);

@@ -6,7 +6,7 @@ namespace DigitParity.Inference;
 /// The JSON shape of a prediction, shared by <c>predict --json</c> and the web API:
 /// <c>{"heads_agree": true, "tasks": {"digit": {"label": 7, "name": "7", "probabilities": [...]}, ...}}</c>.
 /// </summary>
-public static class PredictionJson
+internal static class PredictionJson
 {
     /// <summary>The prediction as a JSON object; tasks keep the head order.</summary>
     public static JsonObject ToJson(Prediction prediction)

@@ -1,3 +1,4 @@
+using DigitParity.Data;
 using DigitParity.Engine;
 using DigitParity.Model;
 
@@ -20,7 +21,24 @@ public sealed class Predictor : IDisposable, IParallelWork
         _ws = network.CreateWorkspace(maxBatch, training: false);
     }
 
+    /// <summary>Predicts the digit image file at <paramref name="path"/> (PNG, JPEG or BMP, prepared as <see cref="DigitImage"/> describes).</summary>
+    /// <exception cref="InvalidDataException">The file is missing or holds no readable image; the message names it.</exception>
+    public Prediction PredictImage(string path) => Predict(DigitImage.Load(path));
+
+    /// <summary>Predicts the encoded image (PNG, JPEG or BMP) read from <paramref name="image"/>; <paramref name="name"/> is used in error messages.</summary>
+    /// <exception cref="InvalidDataException">The stream holds no readable image.</exception>
+    public Prediction PredictImage(Stream image, string name) => Predict(DigitImage.Load(image, name));
+
+    /// <summary>Predicts an encoded image file's bytes (PNG, JPEG or BMP); <paramref name="name"/> is used in error messages.</summary>
+    /// <exception cref="InvalidDataException">The bytes are no readable image.</exception>
+    public Prediction PredictImage(byte[] encoded, string name) => Predict(DigitImage.FromEncoded(encoded, name));
+
+    /// <summary>Predicts one image of InputSize (784) bytes, row-major, 0 = background and 255 = ink (MNIST's convention).</summary>
+    /// <exception cref="ArgumentException">The image does not have the model's input size.</exception>
+    public Prediction Predict(byte[] pixels) => Predict([pixels])[0];
+
     /// <summary>Predicts every image; each holds InputSize bytes (0 = background, 255 = ink).</summary>
+    /// <exception cref="ArgumentException">An image does not have the model's input size.</exception>
     public IReadOnlyList<Prediction> Predict(IReadOnlyList<byte[]> images)
     {
         ArgumentNullException.ThrowIfNull(images);
@@ -34,6 +52,7 @@ public sealed class Predictor : IDisposable, IParallelWork
     }
 
     /// <summary>Predicts one image given as the network's input: InputSize values in [0, 1] (pixel / 255).</summary>
+    /// <exception cref="ArgumentException">The image does not have the model's input size, or a value is outside [0, 1].</exception>
     public Prediction Predict(float[] unitPixels)
     {
         ArgumentNullException.ThrowIfNull(unitPixels);
@@ -91,7 +110,7 @@ public sealed class Predictor : IDisposable, IParallelWork
     }
 
     /// <inheritdoc/>
-    public void Execute(int worker)
+    void IParallelWork.Execute(int worker)
     {
         var (r0, r1) = MultiTaskNetwork.InputRows(_batch, worker, _pool.Count);
         _network.IndexInput(_ws, _batch, r0, r1);

@@ -9,7 +9,7 @@ namespace DigitParity.Metrics;
 /// <param name="Recall">Correct / truly this class (0 when absent).</param>
 /// <param name="F1">Harmonic mean of precision and recall (0 when both are 0).</param>
 /// <param name="Support">Samples truly of this class.</param>
-public sealed record ClassFigures(int Class, string Name, double Precision, double Recall, double F1, long Support)
+internal sealed record ClassFigures(int Class, string Name, double Precision, double Recall, double F1, long Support)
 {
     /// <summary>Per-class figures of a confusion matrix (rows = true, columns = predicted).</summary>
     public static IReadOnlyList<ClassFigures> From(TaskDefinition task, long[][] confusion)

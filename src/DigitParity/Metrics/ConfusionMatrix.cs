@@ -1,7 +1,7 @@
 namespace DigitParity.Metrics;
 
 /// <summary>Counts of (true label, predicted label) pairs: row = true label, column = predicted.</summary>
-public sealed class ConfusionMatrix
+internal sealed class ConfusionMatrix
 {
     private readonly long[] _counts;
 

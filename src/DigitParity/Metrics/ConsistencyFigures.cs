@@ -8,5 +8,5 @@ namespace DigitParity.Metrics;
 /// <param name="ClassAccuracyWhenDisagree">Class head accuracy where they disagree.</param>
 /// <param name="TaskAccuracyWhenAgree">Derived head accuracy where they agree.</param>
 /// <param name="TaskAccuracyWhenDisagree">Derived head accuracy where they disagree.</param>
-public sealed record ConsistencyFigures(string Task, long Samples, double Agreement, double ClassAccuracyWhenAgree,
+internal sealed record ConsistencyFigures(string Task, long Samples, double Agreement, double ClassAccuracyWhenAgree,
     double ClassAccuracyWhenDisagree, double TaskAccuracyWhenAgree, double TaskAccuracyWhenDisagree);

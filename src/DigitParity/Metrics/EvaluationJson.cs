@@ -8,7 +8,7 @@ namespace DigitParity.Metrics;
 /// Writes an evaluation as JSON: <c>{"model":…,"validation":{…MetricsJson snapshot…},"classes":{"digit":[{"class":0,
 /// "name":"0","precision":…,"recall":…,"f1":…,"support":…},…],…},"consistency":[{"task":"parity","agreement":…,…}]}</c>.
 /// </summary>
-public static class EvaluationJson
+internal static class EvaluationJson
 {
     /// <summary>Writes the evaluation to <paramref name="path"/> atomically.</summary>
     public static void Write(string path, string model, MetricsSnapshot snapshot, IReadOnlyList<TaskDefinition> tasks, IReadOnlyList<ConsistencyFigures> consistency)

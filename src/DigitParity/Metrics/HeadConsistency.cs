@@ -7,7 +7,7 @@ namespace DigitParity.Metrics;
 /// of the predicted digit, for the parity head), and how accurate each head is when they agree and when they don't.
 /// The class head is the first task (<c>digit</c>, or <c>class</c> for another dataset).
 /// </summary>
-public sealed class HeadConsistency
+internal sealed class HeadConsistency
 {
     private readonly IReadOnlyList<TaskDefinition> _tasks;
     private readonly int _classTask;

@@ -9,7 +9,7 @@ namespace DigitParity.Metrics;
 /// "train":{"loss":…,"pooled_accuracy":…,"tasks":{"digit":{"loss":…,"accuracy":…,"confusion":[[…]]},…}},
 /// "validation":{…}}]}</c>.
 /// </summary>
-public static class MetricsJson
+internal static class MetricsJson
 {
     /// <summary>Writes <paramref name="epochs"/> (and the final <paramref name="test"/> figures, if any) to <paramref name="path"/> atomically.</summary>
     public static void Write(string path, IReadOnlyList<EpochResult> epochs, MetricsSnapshot? test = null)

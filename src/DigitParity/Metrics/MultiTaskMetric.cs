@@ -7,7 +7,7 @@ namespace DigitParity.Metrics;
 /// Unlike the tutorial's metric, <see cref="Reset"/> clears everything, so figures never leak between epochs
 /// or between training and validation.
 /// </summary>
-public sealed class MultiTaskMetric
+internal sealed class MultiTaskMetric
 {
     private readonly IReadOnlyList<TaskDefinition> _tasks;
     private readonly ConfusionMatrix[] _confusion;

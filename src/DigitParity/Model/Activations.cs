@@ -3,7 +3,7 @@ using System.Runtime.Intrinsics;
 namespace DigitParity.Model;
 
 /// <summary>Element-wise activations that are not fused into a matrix multiply.</summary>
-public static class Activations
+internal static class Activations
 {
     /// <summary>dx = dy where y &gt; 0, else 0. <paramref name="dx"/> may be <paramref name="dy"/>.</summary>
     public static void ReluBackward(ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx)

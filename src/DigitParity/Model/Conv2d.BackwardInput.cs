@@ -3,7 +3,7 @@ using DigitParity.Engine;
 namespace DigitParity.Model;
 
 // The input gradient: dcols = dy·Wᵀ, then col2im, a cache-sized chunk at a time.
-public sealed partial class Conv2d
+internal sealed partial class Conv2d
 {
     // Samples whose im2col rows fill ~1 MB (half this machine's 2 MB L2), a multiple of 5 so that chunks start tiles.
     private int CacheChunk => Math.Max(Gemm.TileRows, (1 << 20) / (OutPixels * Depth * sizeof(float)) / Gemm.TileRows * Gemm.TileRows);

@@ -3,7 +3,7 @@ using DigitParity.Engine;
 namespace DigitParity.Model;
 
 // The weight gradient dW = colsᵀ·dy, as its transpose dyᵀ·cols, dense or skipping zero gradients.
-public sealed partial class Conv2d
+internal sealed partial class Conv2d
 {
     // dW (K·K·C, OC) = colsᵀ·dy over the whole batch, computed as its transpose dWᵀ (OC, K·K·C) = dyᵀ·cols into
     // scratch (OC · K·K·C floats): the long im2col matrix is then the streamed B operand, read once per 64-column

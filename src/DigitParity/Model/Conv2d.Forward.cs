@@ -3,7 +3,7 @@ using DigitParity.Engine;
 namespace DigitParity.Model;
 
 // The forward pass: im2col rows times W, or Winograd's F(4×4, 5×5).
-public sealed partial class Conv2d
+internal sealed partial class Conv2d
 {
     /// <summary>Whether the forward pass runs as Winograd's F(4×4, 5×5) (a 5 × 5 kernel, output sides in multiples of 4, channels in multiples of 8).</summary>
     public bool UsesWinograd => Winograd.Supports(Kernel, OutHeight, OutWidth, InChannels, OutChannels);

@@ -5,7 +5,7 @@ using DigitParity.Engine;
 namespace DigitParity.Model;
 
 // The first stage's forward pass fused with its ReLU and 2 × 2 max pooling, in registers.
-public sealed partial class Conv2d
+internal sealed partial class Conv2d
 {
     /// <summary>
     /// Whether the stage's convolution, ReLU and 2 × 2 max pooling run fused, straight from the image

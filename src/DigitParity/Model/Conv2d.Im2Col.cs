@@ -3,7 +3,7 @@ using System.Runtime.Intrinsics;
 namespace DigitParity.Model;
 
 // im2col and its inverse: each output pixel's K·K·C inputs as one row, and rows scattered back.
-public sealed partial class Conv2d
+internal sealed partial class Conv2d
 {
     // x: (B, H, W, C) -> cols: (B·OH·OW, K·K·C), samples [b0, b1). Row (b, oy, ox) holds, for ky = 0..K−1, the
     // K·C contiguous floats x[b, oy+ky, ox..ox+K−1, 0..C−1].

@@ -1,7 +1,7 @@
 namespace DigitParity.Model;
 
 // Weight layouts: ours (K·K·C, OC), rows in (ky, kx, c) order, and PyTorch's (OC, C, K, K).
-public sealed partial class Conv2d
+internal sealed partial class Conv2d
 {
     /// <summary>W in PyTorch's Conv2d layout (OC, C, K, K), from a buffer laid out like the parameters.</summary>
     public float[] ReadTorchWeight(ReadOnlySpan<float> values)

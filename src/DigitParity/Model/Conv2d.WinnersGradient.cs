@@ -5,7 +5,7 @@ using DigitParity.Engine;
 namespace DigitParity.Model;
 
 // The first stage's weight gradient straight from the pooled gradient and the pooling's winners.
-public sealed partial class Conv2d
+internal sealed partial class Conv2d
 {
     // For a stage followed by ReLU and 2 × 2 max pooling whose only input gradient comes through the pooling (the first
     // stage: no dx): dW and db straight from the pooled gradient (B, OH/2, OW/2, OC) and the pooling's winners, without

@@ -9,7 +9,7 @@ namespace DigitParity.Model;
 /// (ky, kx, c) order. Measured against a direct convolution (25 shifted products) in the benchmarks' profile-cnn.
 /// A stage that <see cref="UsesWinograd"/> computes its forward pass with Winograd's F(4×4, 5×5) instead.
 /// </summary>
-public sealed partial class Conv2d
+internal sealed partial class Conv2d
 {
     /// <summary>Declares W (K·K·C, OC) and b (OC) in <paramref name="layout"/>.</summary>
     public Conv2d(ParameterLayout layout, string name, int inChannels, int outChannels, int kernel, int inHeight, int inWidth)

@@ -3,7 +3,7 @@ using DigitParity.Engine;
 namespace DigitParity.Model;
 
 /// <summary>Receives a layer's parameters as soon as their gradients are final and no worker reads them any more.</summary>
-public interface IParameterUpdate
+internal interface IParameterUpdate
 {
     /// <summary>
     /// Elements [<paramref name="offset"/>, <paramref name="offset"/> + <paramref name="length"/>) of

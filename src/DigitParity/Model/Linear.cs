@@ -10,7 +10,7 @@ namespace DigitParity.Model;
 /// of the momentum is one contiguous stretch of memory that stays in its core's cache, and no cache
 /// line (nor a prefetched neighbour) is ever shared with the other worker.
 /// </summary>
-public sealed class Linear
+internal sealed class Linear
 {
     /// <summary>Columns per weight panel: one 5 × 64 micro-kernel tile wide.</summary>
     public const int PanelWidth = 64;

@@ -11,7 +11,7 @@ namespace DigitParity.Model;
 /// Channels are processed 8 at a time when C is a multiple of 8 (the same result as the scalar path, which stays as
 /// the reference).
 /// </summary>
-public static class MaxPool2d
+internal static class MaxPool2d
 {
     /// <summary>The winner recorded where a window's maximum is not above 0 (no gradient passes).</summary>
     internal const int NoWinner = 255;

@@ -36,7 +36,7 @@ public sealed record ModelConfig(int InputSize, IReadOnlyList<int> Hidden, IRead
     public int ImageSide => (int)Math.Round(Math.Sqrt(InputSize));
 
     /// <summary>Per stage: (input side, input channels); the side after the last stage and its channels give <see cref="FeatureSize"/>.</summary>
-    public IReadOnlyList<(int Side, int Channels)> Stages()
+    internal IReadOnlyList<(int Side, int Channels)> Stages()
     {
         var stages = new List<(int, int)>();
         int side = ImageSide, channels = 1;
@@ -62,7 +62,7 @@ public sealed record ModelConfig(int InputSize, IReadOnlyList<int> Hidden, IRead
     }
 
     /// <summary>The problem with this shape, or null when it can be built.</summary>
-    public string? Problem()
+    internal string? Problem()
     {
         if (InputSize < 1) return "the input size must be positive";
         if (Hidden.Count == 0 || Hidden.Any(h => h < 1)) return "the trunk needs at least one hidden layer, each at least one wide";

@@ -54,16 +54,16 @@ public sealed partial class MultiTaskNetwork
     public IReadOnlyList<TaskDefinition> Tasks => Config.Tasks;
 
     /// <summary>The convolution stages (each followed by ReLU and 2 × 2 max pooling); empty for an MLP.</summary>
-    public IReadOnlyList<Conv2d> Convolutions { get; }
+    internal IReadOnlyList<Conv2d> Convolutions { get; }
 
     /// <summary>Trunk layers, each followed by ReLU.</summary>
-    public IReadOnlyList<Linear> Trunk { get; }
+    internal IReadOnlyList<Linear> Trunk { get; }
 
     /// <summary>All task heads as one layer; task t owns columns [TaskOffset(t), TaskOffset(t) + classes).</summary>
-    public Linear Heads { get; }
+    internal Linear Heads { get; }
 
     /// <summary>Parameters and gradients, one allocation each.</summary>
-    public ParameterStore Parameters { get; }
+    internal ParameterStore Parameters { get; }
 
     /// <summary>Weight of each head's loss in the training objective Σ_t w_t · CE_t (all 1 unless set).</summary>
     public IReadOnlyList<float> TaskWeights => _taskWeights;
@@ -78,7 +78,7 @@ public sealed partial class MultiTaskNetwork
     }
 
     /// <summary>First column of task <paramref name="task"/> in the head output.</summary>
-    public int TaskOffset(int task) => _taskOffsets[task];
+    internal int TaskOffset(int task) => _taskOffsets[task];
 
     /// <summary>Seeds every layer (PyTorch's Linear default, uniform ±1/sqrt(fan_in)) from <paramref name="seed"/>.</summary>
     public void Initialize(ulong seed)
@@ -90,7 +90,7 @@ public sealed partial class MultiTaskNetwork
     }
 
     /// <summary>Buffers for batches of up to <paramref name="maxBatch"/> samples (with the backward pass's unless <paramref name="training"/> is false).</summary>
-    public Workspace CreateWorkspace(int maxBatch, bool training = true) => new(this, maxBatch, training);
+    internal Workspace CreateWorkspace(int maxBatch, bool training = true) => new(this, maxBatch, training);
 
     /// <summary>A training workspace for <paramref name="workers"/> workers that each gather the whole batch (see Workspace.WorkerPixels).</summary>
     internal Workspace CreateWorkspace(int maxBatch, int workers, bool privateInputs) => new(this, maxBatch, training: true, workers, privateInputs);

@@ -7,14 +7,14 @@ namespace DigitParity.Model;
 /// <param name="Offset">Start inside <see cref="ParameterStore.Values"/> (a multiple of 16 floats).</param>
 /// <param name="Shape">Dimensions, row-major; a Linear weight is (in, out).</param>
 /// <param name="Decay">Whether weight decay applies (weights yes, biases no).</param>
-public sealed record ParameterTensor(string Name, int Offset, int[] Shape, bool Decay)
+internal sealed record ParameterTensor(string Name, int Offset, int[] Shape, bool Decay)
 {
     /// <summary>Number of floats.</summary>
     public int Length { get; } = Shape.Aggregate(1, (a, b) => a * b);
 }
 
 /// <summary>Collects the tensors of a model before the single allocation.</summary>
-public sealed class ParameterLayout
+internal sealed class ParameterLayout
 {
     private const int Alignment = 16; // floats: one 64-byte cache line / one Vector512
     private readonly List<ParameterTensor> _tensors = [];
@@ -41,7 +41,7 @@ public sealed class ParameterLayout
 /// All parameters of a model in one array and all their gradients in another, allocated once
 /// (llm.c's layout): optimizers and checkpoints walk flat memory, layers take slices.
 /// </summary>
-public sealed class ParameterStore
+internal sealed class ParameterStore
 {
     /// <summary>Allocates storage for <paramref name="layout"/>; everything starts at zero.</summary>
     public ParameterStore(ParameterLayout layout)

@@ -3,7 +3,7 @@ using System.Numerics.Tensors;
 namespace DigitParity.Model;
 
 /// <summary>Softmax + cross-entropy of every head at once, over the combined head output.</summary>
-public static class SoftmaxCrossEntropy
+internal static class SoftmaxCrossEntropy
 {
     /// <summary>
     /// logits: (B, width), where head t owns columns [offsets[t], offsets[t] + classes[t]). For the rows

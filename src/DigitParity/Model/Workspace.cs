@@ -3,7 +3,7 @@ using DigitParity.Engine;
 namespace DigitParity.Model;
 
 /// <summary>Every buffer a forward/backward pass needs, sized once for a maximum batch.</summary>
-public sealed class Workspace
+internal sealed class Workspace
 {
     internal Workspace(MultiTaskNetwork network, int maxBatch, bool training = true, int workers = 1, bool privateInputs = false)
     {

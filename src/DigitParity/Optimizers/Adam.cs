@@ -14,7 +14,7 @@ namespace DigitParity.Optimizers;
 /// w ← w − η·( m/(1 − β₁ᵗ) / (√(v/(1 − β₂ᵗ)) + ε) + λ·w )   (the λ·w term for AdamW only; weights, not biases)
 /// </code>
 /// </summary>
-public sealed class Adam : IOptimizer
+internal sealed class Adam : IOptimizer
 {
     private readonly ParameterStore _store;
     private long _step;

@@ -4,7 +4,7 @@ using DigitParity.Model;
 namespace DigitParity.Optimizers;
 
 /// <summary>An optimizer the trainer drives: one <see cref="BeginStep"/> per step, then updates tensor by tensor.</summary>
-public interface IOptimizer : IParameterUpdate
+internal interface IOptimizer : IParameterUpdate
 {
     /// <summary>η of the coming step (schedules set it before each step).</summary>
     float LearningRate { get; set; }

@@ -1,7 +1,7 @@
 namespace DigitParity.Optimizers;
 
 /// <summary>The learning rate of each step under a <see cref="LearningRateSchedule"/>.</summary>
-public static class LearningRates
+internal static class LearningRates
 {
     /// <summary>
     /// η at step <paramref name="step"/> (0-based, counted over the whole run) of <paramref name="totalSteps"/>, in epoch

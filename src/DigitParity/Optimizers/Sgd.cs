@@ -16,7 +16,7 @@ namespace DigitParity.Optimizers;
 /// During training each worker updates the columns it computed, right after computing them, so a
 /// block of weights, its gradient and its momentum stay in that core's cache.
 /// </summary>
-public sealed class Sgd : IOptimizer
+internal sealed class Sgd : IOptimizer
 {
     private readonly ParameterStore _store;
 

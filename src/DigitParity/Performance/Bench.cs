@@ -18,7 +18,7 @@ namespace DigitParity.Performance;
 /// <param name="K">Depth.</param>
 /// <param name="Gflops">Measured GFLOP/s (dense kernel, one thread).</param>
 /// <param name="FractionOfPeak">Gflops / one thread's FMA peak.</param>
-public sealed record KernelFigure(string Name, int Batch, int M, int N, int K, double Gflops, double FractionOfPeak);
+internal sealed record KernelFigure(string Name, int Batch, int M, int N, int K, double Gflops, double FractionOfPeak);
 
 /// <summary>End-to-end training throughput for one configuration.</summary>
 /// <param name="Batch">Batch size.</param>
@@ -26,7 +26,7 @@ public sealed record KernelFigure(string Name, int Batch, int M, int N, int K, d
 /// <param name="SamplesPerSecond">Median over the epochs after the first.</param>
 /// <param name="Gflops">SamplesPerSecond × FLOPs per sample.</param>
 /// <param name="FractionOfPeak">Gflops / the FMA peak of that many threads.</param>
-public sealed record TrainingFigure(int Batch, int Threads, double SamplesPerSecond, double Gflops, double FractionOfPeak);
+internal sealed record TrainingFigure(int Batch, int Threads, double SamplesPerSecond, double Gflops, double FractionOfPeak);
 
 /// <summary>Everything <see cref="Bench.Run"/> measures.</summary>
 /// <param name="Processor">What the runtime reports about the machine.</param>
@@ -39,7 +39,7 @@ public sealed record TrainingFigure(int Batch, int Threads, double SamplesPerSec
 /// <param name="EvaluationSamplesPerSecond">Forward passes over the validation set, all threads.</param>
 /// <param name="BytesAllocatedPerStep">Managed bytes allocated per training step (all threads).</param>
 /// <param name="PeakWorkingSetBytes">The process's peak working set at the end of the run.</param>
-public sealed record BenchReport(string Processor, int Cores, double PeakGflopsOneThread, double PeakGflopsAllThreads,
+internal sealed record BenchReport(string Processor, int Cores, double PeakGflopsOneThread, double PeakGflopsAllThreads,
     long FlopsPerTrainingSample, IReadOnlyList<KernelFigure> Kernels, IReadOnlyList<TrainingFigure> Training,
     double EvaluationSamplesPerSecond, double BytesAllocatedPerStep, long PeakWorkingSetBytes)
 {
@@ -50,7 +50,7 @@ public sealed record BenchReport(string Processor, int Cores, double PeakGflopsO
 }
 
 /// <summary>Settings of a benchmark run.</summary>
-public sealed record BenchOptions
+internal sealed record BenchOptions
 {
     /// <summary>Epochs per training configuration (the first is not counted).</summary>
     public int Epochs { get; init; } = 4;
@@ -66,7 +66,7 @@ public sealed record BenchOptions
 }
 
 /// <summary>Measures this machine's FMA peak and how close the engine gets to it.</summary>
-public static class Bench
+internal static class Bench
 {
     /// <summary>Runs every measurement; <paramref name="progress"/> hears what is being measured.</summary>
     public static BenchReport Run(DataSplits data, BenchOptions options, IProgress<string>? progress = null)

@@ -11,7 +11,7 @@ namespace DigitParity.Reporting;
 /// The report's figures as PNG bytes: learning curves (ScottPlot), confusion heatmaps, the consistency grid and the
 /// gallery of worst mistakes (SkiaSharp, drawn cell by cell so every count stays legible).
 /// </summary>
-public static class ReportPlots
+internal static class ReportPlots
 {
     private const string FontFamily = "DejaVu Sans";
     private static readonly CultureInfo Invariant = CultureInfo.InvariantCulture;

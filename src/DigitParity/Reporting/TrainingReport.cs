@@ -19,7 +19,7 @@ namespace DigitParity.Reporting;
 /// <param name="Predictions">The model's answer for every validation image.</param>
 /// <param name="Final">Validation figures of the model as it is now.</param>
 /// <param name="Consistency">How every derived head agrees with the class head.</param>
-public sealed record ReportContent(string Title, IReadOnlyList<EpochResult> Epochs, IReadOnlyList<TaskDefinition> Tasks, Dataset Images,
+internal sealed record ReportContent(string Title, IReadOnlyList<EpochResult> Epochs, IReadOnlyList<TaskDefinition> Tasks, Dataset Images,
     IReadOnlyList<int[]> Labels, IReadOnlyList<Prediction> Predictions, MetricsSnapshot Final, IReadOnlyList<ConsistencyFigures> Consistency);
 
 /// <summary>
@@ -27,7 +27,7 @@ public sealed record ReportContent(string Title, IReadOnlyList<EpochResult> Epoc
 /// per task, a confusion heatmap per task, the consistency grids, the gallery of worst mistakes) and one self-contained
 /// <c>report.html</c> with every image embedded. Each file is written to a temporary name, then renamed.
 /// </summary>
-public static class TrainingReport
+internal static class TrainingReport
 {
     private static readonly CultureInfo Invariant = CultureInfo.InvariantCulture;
 

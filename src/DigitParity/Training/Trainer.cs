@@ -14,7 +14,7 @@ namespace DigitParity.Training;
 /// gather → forward → loss → backward → update, then evaluate on the validation set.
 /// The same seed and thread count give bit-identical weights and metrics.
 /// </summary>
-public sealed class Trainer : IDisposable
+internal sealed class Trainer : IDisposable
 {
     private readonly MultiTaskNetwork _network;
     private readonly TrainingOptions _options;

@@ -47,6 +47,9 @@ public sealed record TrainingRunOptions
     /// <summary>A report directory: metrics.csv, metrics.json, PNG plots and report.html.</summary>
     public string? ReportDirectory { get; init; }
 
+    /// <summary>How the run was started (for example the command line), kept in the checkpoints' metadata; null: none.</summary>
+    public string? Command { get; init; }
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid setting.</summary>
     public void Validate()
     {
