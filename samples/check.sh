@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The packages as a user gets them: packs the library (DigitParity) and the tool (DigitParity.Tool) into
+# artifacts/packages, builds and runs samples/QuickStart against the library package (not the project), then installs
+# the tool into a temporary --tool-path and trains with it from a directory outside the repository.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+rm -rf artifacts/packages
+dotnet pack src/DigitParity/DigitParity.csproj -c Release -v q -nologo
+dotnet pack src/DigitParity.Cli/DigitParity.Cli.csproj -c Release -v q -nologo
+ls artifacts/packages
+
+# A fresh package cache, so that a rebuilt 1.0.0 is never shadowed by an older one of the same version.
+export NUGET_PACKAGES="$work/packages"
+echo "== samples/QuickStart, from the package"
+dotnet build samples/QuickStart -c Release -v q -nologo -o "$work/quickstart"
+(cd "$work" && dotnet quickstart/QuickStart.dll | tee quickstart.log)
+grep -q "seven.png: digit 7 " "$work/quickstart.log"
+
+echo "== the tool, installed from the package"
+dotnet tool install DigitParity.Tool --version 1.0.0 --tool-path "$work/tools" --add-source "$root/artifacts/packages" >/dev/null
+mkdir "$work/elsewhere"
+(cd "$work/elsewhere" && "$work/tools/digitparity" train --epochs 1 --save model.safetensors | tail -n 3)
+(cd "$work/elsewhere" && "$work/tools/digitparity" predict "$root/samples/QuickStart/seven.png" --model model.safetensors)
+echo "packages: ok"
