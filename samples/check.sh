@@ -22,6 +22,8 @@ grep -q "seven.png: digit 7 " "$work/quickstart.log"
 
 echo "== the tool, installed from the package"
 dotnet tool install DigitParity.Tool --version 1.0.0 --tool-path "$work/tools" --add-source "$root/artifacts/packages" >/dev/null
+# On linux-x64 the ReadyToRun package is the one installed.
+if [ "$(uname -sm)" = "Linux x86_64" ]; then ls -d "$work"/tools/.store/digitparity.tool/1.0.0/digitparity.tool.linux-x64 >/dev/null; fi
 mkdir "$work/elsewhere"
 (cd "$work/elsewhere" && "$work/tools/digitparity" train --epochs 1 --save model.safetensors | tail -n 3)
 (cd "$work/elsewhere" && "$work/tools/digitparity" predict "$root/samples/QuickStart/seven.png" --model model.safetensors)

@@ -76,7 +76,8 @@ public sealed class CheckpointTests
         { "not a safetensors file", _ => Encoding.UTF8.GetBytes("hello, world, not a model"), "a header of" },
         { "wrong dtype", b => Replace(b, "\"F32\"", "\"F16\""), "of dtype F16, expected F32" },
         { "shape against the configuration", b => Replace(b, "hidden\\u0022:[128,64]", "hidden\\u0022:[127,64]"), "expected [127, 784]" },
-        { "another format", b => Replace(b, Checkpoint.Format, "digitparity/9"), "expected a DigitParity model" },
+        { "another format", b => Replace(b, Checkpoint.Format, "otherformat/1"), "expected a DigitParity model" },
+        { "a newer format version", b => Replace(b, Checkpoint.Format, "digitparity/9"), "written by a newer DigitParity (format digitparity/9); this version reads digitparity/1" },
         { "a configuration far larger than the file", b => Replace(b, "hidden\\u0022:[128,64]", "hidden\\u0022:[9999,6]"), "expected at most the" },
     };
 

@@ -16,7 +16,10 @@ namespace DigitParity.Checkpoints;
 public static class Checkpoint
 {
     /// <summary>Value of the <c>format</c> metadata key.</summary>
-    public const string Format = "digitparity/1";
+    public const string Format = FormatName + "1";
+
+    private const string FormatName = "digitparity/";
+    private const int FormatVersion = 1;
 
     private const string OptimizerPrefix = "optimizer.";
 
@@ -75,7 +78,11 @@ public static class Checkpoint
 
     private static LoadedCheckpoint FromFile(SafeTensorsFile file, string path)
     {
-        if (!file.Metadata.TryGetValue("format", out string? format) || format != Format)
+        file.Metadata.TryGetValue("format", out string? format);
+        if (format is not null && format.StartsWith(FormatName, StringComparison.Ordinal)
+            && int.TryParse(format.AsSpan(FormatName.Length), NumberStyles.None, CultureInfo.InvariantCulture, out int version) && version > FormatVersion)
+            throw new InvalidDataException($"{path}: written by a newer DigitParity (format {Untrusted.Quote(format)}); this version reads {Format}, upgrade DigitParity to load it");
+        if (format != Format)
             throw new InvalidDataException($"{path}: format {Untrusted.Quote(format)}, expected a DigitParity model ({Format})");
         var config = ParseConfig(path, file.Metadata.GetValueOrDefault("config"));
         // The configuration decides what is allocated: it must not ask for more parameters than the file holds.
