@@ -50,6 +50,9 @@ internal static class UserError
 {
     public static string? Describe(Exception e) => e switch
     {
+        // The message without the " (Parameter 'name')" that ArgumentException appends: the user named no parameter.
+        ArgumentException a when a.ParamName is not null => a.Message.Replace($" (Parameter '{a.ParamName}')", "", StringComparison.Ordinal),
+        ArgumentException a => a.Message,
         InvalidDataException or FileNotFoundException or DirectoryNotFoundException or UnauthorizedAccessException => e.Message,
         DigitParity.Training.TrainingDivergedException => e.Message,
         IOException => e.Message,

@@ -181,6 +181,8 @@ public static class Checkpoint
                 throw new InvalidDataException($"{path}: configuration {Untrusted.Quote(json, 160)}, expected positive sizes within limits and at least one task");
             var config = new ModelConfig(inputs, hidden, tasks) { Convolutions = convolutions, Kernel = kernel, Dropout = dropout };
             if (config.Problem() is { } problem) throw new InvalidDataException($"{path}: configuration {Untrusted.Quote(json, 160)}: {problem}");
+            // A model must be usable: predicting a batch of 256 images (Predictor's default) must fit the working-memory limit.
+            if (config.BatchProblem(256, 1) is { } memory) throw new InvalidDataException($"{path}: configuration {Untrusted.Quote(json, 160)}: {memory}");
             return config;
         }
         catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
@@ -220,7 +222,17 @@ public static class Checkpoint
         var found = file[tensor];
         if (!found.Shape.SequenceEqual(shape))
             throw new InvalidDataException($"{path}: tensor {tensor} of shape [{string.Join(", ", found.Shape)}], expected [{string.Join(", ", shape)}] as the configuration says");
+        // A NaN or infinite weight would make every answer NaN: refuse the file, naming the tensor.
+        if (!AllFinite(found.Data, out int bad)) throw new InvalidDataException($"{path}: tensor {tensor} holds {found.Data[bad]} at index {bad}, expected finite values");
         return found.Data;
+    }
+
+    private static bool AllFinite(float[] values, out int index)
+    {
+        for (index = 0; index < values.Length; index++)
+            if (!float.IsFinite(values[index])) return false;
+        index = -1;
+        return true;
     }
 
     // (rows, cols) row-major -> (cols, rows) row-major.

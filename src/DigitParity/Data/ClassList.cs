@@ -1,3 +1,4 @@
+using DigitParity.IO;
 namespace DigitParity.Data;
 
 /// <summary>A text file of class names, one per non-empty line, for a dataset other than MNIST's digits.</summary>
@@ -10,17 +11,10 @@ internal static class ClassList
     public static string[] Read(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
-        string[] names;
-        try
-        {
-            long length = new FileInfo(path).Length;
-            if (length > MaxBytes) throw new InvalidDataException($"{path}: {length} bytes, expected a class list of at most {MaxBytes} bytes");
-            names = File.ReadAllLines(path).Select(l => l.Trim()).Where(l => l.Length > 0).ToArray();
-        }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
-        {
-            throw new InvalidDataException($"{path}: file not found, expected one class name per line");
-        }
+        // Bounded whatever the file reports as its length (a device reports 0).
+        byte[] bytes = InputFile.ReadAll(path, MaxBytes, "a class list with one class name per line");
+        string[] names = new System.Text.UTF8Encoding(false, throwOnInvalidBytes: false).GetString(bytes)
+            .Split('\n').Select(l => l.Trim()).Where(l => l.Length > 0).ToArray();
         if (names.Length < 2 || names.Length > 100_000)
             throw new InvalidDataException($"{path}: {names.Length} class names, expected 2-100000, one per line");
         if (names.Distinct().Count() != names.Length)

@@ -57,34 +57,19 @@ internal static class DecodedCache
 
     private static T ReadFile<T>(string path, Func<Stream, string, T> read)
     {
-        FileStream stream;
-        try
-        {
-            stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
-        }
-        catch (FileNotFoundException)
-        {
-            throw new InvalidDataException($"{path}: file not found, expected an IDX file");
-        }
-        using (stream) return read(stream, path);
+        using var stream = InputFile.Open(path, "an IDX file");
+        return read(stream, path);
     }
 
     private static bool IsGzip(string path)
     {
-        try
-        {
-            using var stream = File.OpenRead(path);
-            return stream.ReadByte() == 0x1f && stream.ReadByte() == 0x8b;
-        }
-        catch (FileNotFoundException)
-        {
-            throw new InvalidDataException($"{path}: file not found, expected an IDX file");
-        }
+        using var stream = InputFile.Open(path, "an IDX file");
+        return stream.ReadByte() == 0x1f && stream.ReadByte() == 0x8b;
     }
 
     private static byte[] Hash(string path)
     {
-        using var stream = File.OpenRead(path);
+        using var stream = InputFile.Open(path, "an IDX file");
         return SHA256.HashData(stream);
     }
 
@@ -98,7 +83,7 @@ internal static class DecodedCache
     // Decoded bytes, bounded like IdxReader's own limit so a gzip bomb cannot exhaust memory.
     private static byte[] Decode(string path)
     {
-        using var source = new GZipStream(File.OpenRead(path), CompressionMode.Decompress);
+        using var source = new GZipStream(InputFile.Open(path, "an IDX file"), CompressionMode.Decompress);
         using var buffer = new MemoryStream();
         byte[] chunk = new byte[1 << 16];
         try

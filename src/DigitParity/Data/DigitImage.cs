@@ -1,3 +1,4 @@
+using DigitParity.IO;
 using SkiaSharp;
 
 namespace DigitParity.Data;
@@ -20,16 +21,7 @@ public static class DigitImage
     /// <exception cref="InvalidDataException">The file is missing or holds no readable image; the message names it.</exception>
     public static byte[] Load(string path)
     {
-        byte[] file;
-        try
-        {
-            file = File.ReadAllBytes(path);
-        }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
-        {
-            throw new InvalidDataException($"{path}: file not found, expected a PNG, JPEG or BMP image");
-        }
-        return FromEncoded(file, path);
+        return FromEncoded(InputFile.ReadAll(path, MaxEncodedBytes, "a PNG, JPEG or BMP image"), path);
     }
 
     /// <summary>Largest encoded image read from a stream: 64 MiB.</summary>
@@ -40,16 +32,7 @@ public static class DigitImage
     public static byte[] Load(Stream stream, string name)
     {
         ArgumentNullException.ThrowIfNull(stream);
-        using var buffer = new MemoryStream();
-        var chunk = new byte[81920];
-        int read;
-        while ((read = stream.Read(chunk, 0, chunk.Length)) > 0)
-        {
-            if (buffer.Length + read > MaxEncodedBytes)
-                throw new InvalidDataException($"{name}: more than {MaxEncodedBytes:N0} bytes, expected a PNG, JPEG or BMP image of at most that size");
-            buffer.Write(chunk, 0, read);
-        }
-        return FromEncoded(buffer.ToArray(), name);
+        return FromEncoded(InputFile.ReadBounded(stream, MaxEncodedBytes, $"{name}: more than {MaxEncodedBytes:N0} bytes, expected a PNG, JPEG or BMP image of at most that size"), name);
     }
 
     /// <summary>As <see cref="Load(string)"/>, from the file's bytes; <paramref name="name"/> is used in error messages.</summary>
@@ -64,7 +47,10 @@ public static class DigitImage
             throw new InvalidDataException($"{name}: {info.Width}x{info.Height} pixels, expected at most {MaxPixels:N0} pixels");
         using var bitmap = new SKBitmap(new SKImageInfo(info.Width, info.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul));
         var result = codec.GetPixels(bitmap.Info, bitmap.GetPixels());
-        if (result is not (SKCodecResult.Success or SKCodecResult.IncompleteInput))
+        // A truncated file decodes as far as it goes and leaves the rest blank: an answer about part of an image.
+        if (result == SKCodecResult.IncompleteInput)
+            throw new InvalidDataException($"{name}: the image data ends early (truncated file), expected a whole PNG, JPEG or BMP image");
+        if (result != SKCodecResult.Success)
             throw new InvalidDataException($"{name}: unreadable image data ({result}), expected a valid PNG, JPEG or BMP file");
         return FromGray(Gray(bitmap), info.Width, info.Height, name);
     }

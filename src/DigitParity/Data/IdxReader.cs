@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.IO.Compression;
+using DigitParity.IO;
 
 namespace DigitParity.Data;
 
@@ -81,17 +82,7 @@ internal static class IdxReader
         return new IdxImages(count, rows, columns, pixels);
     }
 
-    private static FileStream OpenFile(string path)
-    {
-        try
-        {
-            return new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1 << 16);
-        }
-        catch (FileNotFoundException)
-        {
-            throw new InvalidDataException($"{path}: file not found, expected an IDX file");
-        }
-    }
+    private static FileStream OpenFile(string path) => InputFile.Open(path, "an IDX file");
 
     // Gzip is recognised by its two magic bytes, so ".gz" naming is not required. For raw seekable
     // input the length is known up front and checked against the header before allocating.

@@ -6,13 +6,15 @@ internal static class AtomicFile
     /// <summary>
     /// Writes through <paramref name="write"/> into a temporary file beside <paramref name="path"/>, flushes it
     /// to disk, then renames it over <paramref name="path"/>. On failure the temporary file is removed and
-    /// any previous file at <paramref name="path"/> is untouched.
+    /// any previous file at <paramref name="path"/> is untouched. A symbolic link is followed: the file it points to is
+    /// replaced and the link stays. A path that names something other than a regular file (a device, a FIFO, a
+    /// directory) is refused with one line, since renaming over it would replace it.
     /// </summary>
     public static void Write(string path, Action<Stream> write)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         ArgumentNullException.ThrowIfNull(write);
-        string full = Path.GetFullPath(path);
+        string full = Target(path);
         string directory = Path.GetDirectoryName(full) ?? ".";
         if (!Directory.Exists(directory))
             throw new DirectoryNotFoundException($"{path}: directory {directory} does not exist");
@@ -26,11 +28,28 @@ internal static class AtomicFile
             }
             File.Move(temp, full, overwrite: true);
         }
-        catch
+        catch (Exception e)
         {
             try { File.Delete(temp); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            // The error names the file asked for, not the hidden temporary one (a full disk, say).
+            if (e is IOException && e is not (FileNotFoundException or DirectoryNotFoundException))
+                throw new IOException($"{path}: could not be written ({e.Message.Replace(temp, "its temporary file", StringComparison.Ordinal)})", e);
             throw;
         }
+    }
+
+    /// <summary>
+    /// The file that writing <paramref name="path"/> replaces: the path itself, or the final target of a symbolic link.
+    /// Throws a one-line <see cref="IOException"/> when it is not a regular file.
+    /// </summary>
+    public static string Target(string path)
+    {
+        string full = Path.GetFullPath(path);
+        if (new FileInfo(full).LinkTarget is not null && File.ResolveLinkTarget(full, returnFinalTarget: true) is { } target) full = target.FullName;
+        var kind = InputFile.KindOf(full);
+        if (kind is not (FileKind.Missing or FileKind.Regular or FileKind.Unknown))
+            throw new IOException($"{path}: {InputFile.Describe(kind)}, not a regular file; expected a file to write (outputs are written whole and renamed into place)");
+        return full;
     }
 
     /// <summary>

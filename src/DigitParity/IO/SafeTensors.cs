@@ -87,16 +87,8 @@ internal static class SafeTensors
     /// </summary>
     public static SafeTensorsFile Read(string path)
     {
-        FileStream stream;
-        try
-        {
-            stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
-        }
-        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException)
-        {
-            throw new InvalidDataException($"{path}: file not found, expected a safetensors model");
-        }
-        using (stream) return Read(stream, path);
+        using var stream = InputFile.Open(path, "a safetensors model");
+        return Read(stream, path);
     }
 
     /// <summary>Reads from a seekable stream; <paramref name="name"/> is used in error messages.</summary>

@@ -1,3 +1,4 @@
+using System.Globalization;
 using DigitParity.Tasks;
 
 namespace DigitParity.Model;
@@ -61,14 +62,81 @@ public sealed record ModelConfig(int InputSize, IReadOnlyList<int> Hidden, IRead
         }
     }
 
+    /// <summary>Most parameters a network may have: 2²⁶ (67,108,864; 256 MiB of weights).</summary>
+    internal const long MaxParameters = 1L << 26;
+
+    /// <summary>Most working memory a network's buffers for one batch may take: 4 GiB (see <see cref="WorkingBytes"/>).</summary>
+    internal const long MaxWorkingBytes = 4L << 30;
+
     /// <summary>The problem with this shape, or null when it can be built.</summary>
     internal string? Problem()
     {
         if (InputSize < 1) return "the input size must be positive";
         if (Hidden.Count == 0 || Hidden.Any(h => h < 1)) return "the trunk needs at least one hidden layer, each at least one wide";
         if (Tasks.Count == 0) return "a network needs at least one task";
+        if (Tasks.Select(t => t.Name).Distinct().Count() != Tasks.Count) return "the task names must be distinct";
         if (!(Dropout >= 0 && Dropout < 1)) return $"the dropout rate must be in [0, 1) (got {Dropout})";
-        if (Convolutions.Count == 0) return null;
+        if (Convolutions.Count > 0 && ConvolutionProblem() is { } convolution) return convolution;
+        if (ParameterCount() is var parameters && parameters > MaxParameters)
+            return $"{parameters:N0} parameters, more than the {MaxParameters:N0} a network may have";
+        return null;
+    }
+
+    /// <summary>
+    /// The problem with buffers for batches of <paramref name="batch"/> samples on <paramref name="workers"/> workers, or
+    /// null: they must fit in <see cref="MaxWorkingBytes"/>. Checked before anything is allocated, in 64-bit arithmetic.
+    /// </summary>
+    internal string? BatchProblem(int batch, int workers)
+    {
+        double bytes = WorkingBytes(batch, workers);
+        return bytes > MaxWorkingBytes
+            ? string.Create(CultureInfo.InvariantCulture, $"batches of {batch:N0} would need {bytes / (1 << 30):0.#} GiB of working memory, more than the {MaxWorkingBytes >> 30} GiB limit; use a smaller batch or a smaller network")
+            : null;
+    }
+
+    /// <summary>
+    /// An upper bound of the bytes a training workspace for batches of <paramref name="batch"/> takes, with the
+    /// parameters, their gradients and two optimizer states: per convolution its im2col rows and their gradient, its
+    /// output and output gradient, the pooled output and gradient and the per-pixel channel lists; per fully connected
+    /// layer its output, gradient and packed gradient and one Wᵀ per worker.
+    /// </summary>
+    internal double WorkingBytes(int batch, int workers)
+    {
+        double floats = (double)batch * InputSize * 2;
+        if (Convolutions.Count > 0)
+        {
+            var stages = Stages();
+            for (int l = 0; l < Convolutions.Count; l++)
+            {
+                double side = stages[l].Side - Kernel + 1, rows = batch * side * side, depth = (double)Kernel * Kernel * stages[l].Channels;
+                floats += 2 * rows * depth + 3 * rows * Convolutions[l] + 2 * rows / 4 * Convolutions[l] + 2 * depth * Convolutions[l];
+            }
+        }
+        double width = Convolutions.Count == 0 ? InputSize : (double)Stages()[^1].Side * Stages()[^1].Side * Stages()[^1].Channels;
+        foreach (int layer in Hidden.Append(HeadWidth))
+        {
+            floats += 3.0 * batch * layer + width * layer * Math.Max(workers, 1);
+            width = layer;
+        }
+        return 4 * (floats + 4.0 * ParameterCount());
+    }
+
+    // Weights and biases of every layer, in 64 bits.
+    private long ParameterCount()
+    {
+        long count = 0, width = InputSize;
+        if (Convolutions.Count > 0)
+        {
+            var stages = Stages();
+            for (int l = 0; l < Convolutions.Count; l++) count += ((long)Kernel * Kernel * stages[l].Channels + 1) * Convolutions[l];
+            width = (long)stages[^1].Side * stages[^1].Side * stages[^1].Channels;
+        }
+        foreach (long layer in Hidden.Append(HeadWidth)) { count += (width + 1) * layer; width = layer; }
+        return count;
+    }
+
+    private string? ConvolutionProblem()
+    {
         if (ImageSide * ImageSide != InputSize) return $"convolutions need a square image; {InputSize} pixels is not one";
         if (Kernel < 1 || Convolutions.Any(c => c < 1)) return "kernel and channels must be positive";
         foreach (var (side, _) in Stages().Take(Convolutions.Count))

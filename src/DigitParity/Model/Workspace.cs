@@ -9,6 +9,7 @@ internal sealed class Workspace
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(maxBatch, 1);
         var config = network.Config;
+        if (config.BatchProblem(maxBatch, workers) is { } problem) throw new ArgumentException(problem, nameof(maxBatch));
         MaxBatch = maxBatch;
         Training = training;
         Workers = workers;

@@ -8,6 +8,9 @@ public sealed record TrainingOptions
     /// <summary>Passes over the training set.</summary>
     public int Epochs { get; init; } = 3;
 
+    /// <summary>Most epochs a run may have.</summary>
+    internal const int MaxEpochs = 1_000_000;
+
     /// <summary>Samples per SGD step.</summary>
     public int BatchSize { get; init; } = 100;
 
@@ -57,7 +60,7 @@ public sealed record TrainingOptions
         {
             if (!ok) throw new ArgumentException(message);
         }
-        Require(Epochs >= 1, $"epochs must be at least 1 (got {Epochs})");
+        Require(Epochs >= 1 && Epochs <= MaxEpochs, $"epochs must be in 1-{MaxEpochs} (got {Epochs})");
         Require(BatchSize >= 1, $"batch size must be at least 1 (got {BatchSize})");
         Require(float.IsFinite(LearningRate) && LearningRate > 0, $"learning rate must be a positive number (got {LearningRate})");
         Require(float.IsFinite(Momentum) && Momentum >= 0 && Momentum < 1, $"momentum must be in [0, 1) (got {Momentum})");

@@ -114,6 +114,8 @@ public sealed class TrainingRun : IDisposable
         {
             if (!int.TryParse(resumed.Metadata.GetValueOrDefault(EpochKey), NumberStyles.None, CultureInfo.InvariantCulture, out int done))
                 throw new InvalidDataException($"{options.ResumeFrom}: no epoch in the metadata, expected a checkpoint written by train");
+            if (done > TrainingOptions.MaxEpochs)
+                throw new InvalidDataException($"{options.ResumeFrom}: epoch {done} in the metadata, expected at most {TrainingOptions.MaxEpochs}");
             firstEpoch = done + 1;
         }
         var clock = Stopwatch.StartNew();
@@ -121,7 +123,7 @@ public sealed class TrainingRun : IDisposable
         var splits = MnistFiles.Load(directory, (resumed?.Network.Tasks ?? options.Model.Tasks)[0].ClassCount);
         var config = resumed?.Network.Config ?? options.Model with { InputSize = splits.Train.FeatureCount };
         if (config.Problem() is { } problem)
-            throw new InvalidDataException($"{directory}: images of {splits.Train.Rows}x{splits.Train.Columns} do not fit the model: {problem}");
+            throw new ArgumentException($"the model for {splits.Train.Rows}x{splits.Train.Columns} images cannot be built: {problem}");
         if (config.InputSize != splits.Train.FeatureCount)
             throw new InvalidDataException($"{directory}: images of {splits.Train.FeatureCount} pixels, expected {config.InputSize} as {options.ResumeFrom} was trained on");
         // With a validation split, model selection sees only a held-out part of the training set; the test set is used once.

@@ -1,0 +1,178 @@
+using System.Diagnostics;
+using DigitParity.Checkpoints;
+using DigitParity.Cli;
+using DigitParity.Data;
+using DigitParity.IO;
+using DigitParity.Model;
+using DigitParity.Tasks;
+
+namespace DigitParity.Tests;
+
+/// <summary>
+/// What a hostile user sends: truncated images, devices and FIFOs where files are expected, outputs that are not
+/// regular files, sizes that overflow, non-finite weights and configurations that would need gigabytes. Each must be
+/// one line naming the input and what was expected, with a non-zero exit, and must not hang or allocate its way out.
+/// </summary>
+public sealed class HostileInputTests
+{
+    private static (int Code, string Output, string Error) Cli(params string[] args)
+    {
+        var output = new StringWriter();
+        var error = new StringWriter();
+        int code = Program.Run(args, output, error);
+        return (code, output.ToString(), error.ToString());
+    }
+
+    private static void AssertOneLine(string error, string expected)
+    {
+        Assert.Single(error.Trim().Split('\n'));
+        Assert.StartsWith("digitparity: error: ", error);
+        Assert.Contains(expected, error);
+        Assert.DoesNotContain("   at ", error);
+    }
+
+    private static string Fifo(string directory, string name = "fifo")
+    {
+        string path = Path.Combine(directory, name);
+        using var mkfifo = Process.Start("mkfifo", [path])!;
+        mkfifo.WaitForExit();
+        Assert.Equal(0, mkfifo.ExitCode);
+        return path;
+    }
+
+    // A data directory whose four MNIST files are FIFOs.
+    private static string FifoData(string parent)
+    {
+        string dir = Directory.CreateDirectory(Path.Combine(parent, "fifo-data")).FullName;
+        foreach (string name in new[] { "train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte" }) Fifo(dir, name);
+        return dir;
+    }
+
+    [Fact]
+    public void TruncatedImagesAreAnErrorNotAnAnswer()
+    {
+        byte[] png = TestData.Png(TestData.Mnist.Test.Image(0), scale: 4);
+        byte[] jpeg;
+        using (var bitmap = SkiaSharp.SKBitmap.Decode(png))
+        using (var image = SkiaSharp.SKImage.FromBitmap(bitmap))
+        using (var data = image.Encode(SkiaSharp.SKEncodedImageFormat.Jpeg, 90))
+            jpeg = data.ToArray();
+        Assert.Equal(DigitImage.Side * DigitImage.Side, DigitImage.FromEncoded(png, "whole.png").Length);
+        foreach (var (name, bytes) in new[] { ("half.png", png[..(png.Length / 2)]), ("third.jpg", jpeg[..(jpeg.Length / 3)]) })
+        {
+            var error = Assert.Throws<InvalidDataException>(() => DigitImage.FromEncoded(bytes, name));
+            Assert.StartsWith(name + ": ", error.Message);
+        }
+        string dir = Directory.CreateTempSubdirectory("digitparity-hostile-").FullName;
+        string truncated = Path.Combine(dir, "half.png");
+        File.WriteAllBytes(truncated, png[..(png.Length / 2)]);
+        var (code, output, stderr) = Cli("predict", "--model", Checkpoint.ShippedModelPath, truncated);
+        Assert.Equal(1, code);
+        Assert.DoesNotContain("digit", output);
+        Assert.Contains($"{truncated}: the image data ends early (truncated file)", stderr);
+    }
+
+    [Fact]
+    public void DevicesAndFifosAreRefusedBeforeTheyAreRead()
+    {
+        string dir = Directory.CreateTempSubdirectory("digitparity-hostile-").FullName;
+        string fifo = Fifo(dir);
+        Assert.Equal(FileKind.Fifo, InputFile.KindOf(fifo));
+        Assert.Equal(FileKind.CharacterDevice, InputFile.KindOf("/dev/zero"));
+        Assert.Equal(FileKind.Directory, InputFile.KindOf(dir));
+        Assert.Equal(FileKind.Missing, InputFile.KindOf(Path.Combine(dir, "nothing")));
+        var clock = Stopwatch.StartNew();
+        foreach (var (args, expected) in new (string[], string)[]
+        {
+            (["predict", "--model", Checkpoint.ShippedModelPath, "/dev/zero"], "/dev/zero: a character device, not a regular file; expected a PNG, JPEG or BMP image"),
+            (["predict", "--model", fifo, "x.png"], $"{fifo}: a named pipe (FIFO), not a regular file; expected a safetensors model"),
+            (["predict", "--model", dir, "x.png"], $"{dir}: a directory, not a regular file; expected a safetensors model"),
+            (["train", "--classes", "/dev/zero", "--data", dir], "/dev/zero: a character device, not a regular file; expected a class list"),
+            (["evaluate", "--model", Checkpoint.ShippedModelPath, "--data", FifoData(dir)], "a named pipe (FIFO), not a regular file; expected an IDX file"),
+        })
+        {
+            var (code, _, error) = Cli(args);
+            Assert.NotEqual(0, code);
+            AssertOneLine(error, expected);
+        }
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), "a device or FIFO was read");
+    }
+
+    [Fact]
+    public void OutputsThatAreNotRegularFilesAreRefusedAndLinksAreFollowed()
+    {
+        string dir = Directory.CreateTempSubdirectory("digitparity-hostile-").FullName;
+        string fifo = Fifo(dir);
+        var error = Assert.Throws<IOException>(() => AtomicFile.Write(fifo, s => s.WriteByte(1)));
+        Assert.Equal($"{fifo}: a named pipe (FIFO), not a regular file; expected a file to write (outputs are written whole and renamed into place)", error.Message);
+        Assert.Equal(FileKind.Fifo, InputFile.KindOf(fifo));
+        var (code, _, stderr) = Cli("train", "--epochs", "1", "--metrics", "/dev/null");
+        Assert.Equal(1, code);
+        AssertOneLine(stderr, "/dev/null: a character device, not a regular file");
+        Assert.Equal(FileKind.CharacterDevice, InputFile.KindOf("/dev/null"));
+
+        string target = Path.Combine(dir, "target.json"), link = Path.Combine(dir, "link.json");
+        File.WriteAllText(target, "old");
+        File.CreateSymbolicLink(link, target);
+        AtomicFile.Write(link, s => s.Write("new"u8));
+        Assert.Equal("target.json", Path.GetFileName(new FileInfo(link).LinkTarget));
+        Assert.Equal("new", File.ReadAllText(target));
+    }
+
+    [Fact]
+    public void UnwritableOutputsFailBeforeTraining()
+    {
+        // /proc takes no new files, even from root.
+        var (code, output, error) = Cli("train", "--save", "/proc/model.safetensors");
+        Assert.Equal(1, code);
+        Assert.DoesNotContain("Epoch", output);
+        AssertOneLine(error, "/proc/model.safetensors: cannot be written");
+    }
+
+    [Theory]
+    [InlineData("--hidden 65536,65536", "4,347,265,036 parameters, more than the 67,108,864 a network may have")]
+    [InlineData("--hidden 46341,46341", "parameters, more than the 67,108,864 a network may have")]
+    [InlineData("--batch-size 100000000", "batches of 100,000,000 would need")]
+    [InlineData("--val-split 0.000001", "leaves an empty part")]
+    [InlineData("--epochs 2000000", "epochs must be in 1-1000000")]
+    public void SizesThatWouldOverflowAreOneLine(string options, string expected)
+    {
+        var (code, _, error) = Cli(["train", .. options.Split(' ')]);
+        Assert.Equal(2, code);
+        AssertOneLine(error, expected);
+        Assert.DoesNotContain("(Parameter '", error);
+    }
+
+    [Fact]
+    public void CheckpointsWithNonFiniteWeightsDuplicateHeadsOrHugeWorkspacesAreRefused()
+    {
+        string dir = Directory.CreateTempSubdirectory("digitparity-hostile-").FullName;
+        var network = new MultiTaskNetwork(ModelConfig.Tutorial);
+        network.Initialize(1);
+        network.Parameters.Value(network.Trunk[1].Weight)[7] = float.NaN;
+        string nan = Path.Combine(dir, "nan.safetensors");
+        Checkpoint.Save(nan, network);
+        var error = Assert.Throws<InvalidDataException>(() => Checkpoint.Load(nan));
+        Assert.Contains("tensor fc2.weight holds NaN", error.Message);
+
+        // Heads digit and "digix" (the digit again), then "digix" renamed in the file: two heads called digit.
+        var twoHeads = new MultiTaskNetwork(ModelConfig.Tutorial with { Tasks = [TaskDefinition.Digit, TaskDefinition.Digit with { Name = "digix" }] });
+        string duplicate = Path.Combine(dir, "duplicate.safetensors");
+        Checkpoint.Save(duplicate, twoHeads);
+        byte[] bytes = File.ReadAllBytes(duplicate);
+        string text = System.Text.Encoding.Latin1.GetString(bytes).Replace("digix", "digit", StringComparison.Ordinal);
+        File.WriteAllBytes(duplicate, System.Text.Encoding.Latin1.GetBytes(text));
+        error = Assert.Throws<InvalidDataException>(() => Checkpoint.Load(duplicate));
+        Assert.Contains("the task names must be distinct", error.Message);
+
+        // 4,095 channels of 1 × 1 over 28 × 28: a small file whose buffers for 256 images would need gigabytes.
+        var wide = new MultiTaskNetwork(ModelConfig.Tutorial with { Convolutions = [4095], Kernel = 1, Hidden = [1] });
+        string huge = Path.Combine(dir, "huge.safetensors");
+        Checkpoint.Save(huge, wide);
+        error = Assert.Throws<InvalidDataException>(() => Checkpoint.Load(huge));
+        Assert.Contains("GiB of working memory, more than the 4 GiB limit", error.Message);
+        var (code, _, stderr) = Cli("predict", "--model", huge, "x.png");
+        Assert.Equal(1, code);
+        AssertOneLine(stderr, "GiB of working memory");
+    }
+}
