@@ -72,7 +72,7 @@ public static class FuzzTargets
             context.Request.ContentType = contentType;
             context.Request.Body = new MemoryStream(body);
             context.Request.ContentLength = body.Length;
-            var (pixels, unit) = PredictRequest.ReadAsync(context.Request, 784, CancellationToken.None).GetAwaiter().GetResult();
+            var (pixels, unit) = PredictRequest.ReadAsync(context.Request, 784, new DecodeBudget(1, DigitImage.MaxPixels), CancellationToken.None).GetAwaiter().GetResult();
             var prediction = pixels is not null ? Service.Value.Predict(pixels) : Service.Value.Predict(unit!);
             foreach (var task in prediction.Tasks)
                 if (task.Probabilities.Any(p => !double.IsFinite(p))) throw new FuzzFinding($"{task.Task}: non-finite probability");

@@ -53,7 +53,7 @@ internal static class EvaluateCommand
         var text = new StringBuilder();
         text.Append(c, $"Model: {model}{(epoch is null ? "" : $" (epoch {epoch})")}\n");
         text.Append(c, $"Test samples: {snapshot.Samples}   loss {snapshot.Loss:0.0000}   pooled accuracy {snapshot.PooledAccuracy:0.000000}\n");
-        foreach (var task in snapshot.Tasks) text.Append(c, $"  {task.Name,-8} accuracy {task.Accuracy:0.0000}   loss {task.Loss:0.0000}\n");
+        foreach (var task in snapshot.Tasks) text.Append(c, $"  {UserError.Printable(task.Name),-8} accuracy {task.Accuracy:0.0000}   loss {task.Loss:0.0000}\n");
         for (int t = 0; t < tasks.Count; t++)
         {
             text.Append('\n').Append(ConfusionTable.Render(tasks[t], snapshot.Tasks[t].Confusion));

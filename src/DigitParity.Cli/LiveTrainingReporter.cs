@@ -118,10 +118,10 @@ internal sealed class LiveTrainingReporter : ITrainingCallbacks
     {
         var table = new Table { Border = TableBorder.Simple }.Title($"[bold]{Markup.Escape(task.Name)}[/]: validation");
         table.AddColumn(new TableColumn("[dim]true \\ pred[/]"));
-        for (int c = 0; c < counts.Length; c++) table.AddColumn(new TableColumn(Markup.Escape(task.ClassName(c))).RightAligned());
+        for (int c = 0; c < counts.Length; c++) table.AddColumn(new TableColumn(Markup.Escape(UserError.Printable(task.ClassName(c)))).RightAligned());
         for (int r = 0; r < counts.Length; r++)
         {
-            var cells = new List<string> { Markup.Escape(task.ClassName(r)) };
+            var cells = new List<string> { Markup.Escape(UserError.Printable(task.ClassName(r))) };
             for (int c = 0; c < counts.Length; c++)
             {
                 string count = counts[r][c].ToString(Invariant);

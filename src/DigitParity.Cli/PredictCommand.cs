@@ -42,7 +42,7 @@ internal static class PredictCommand
                 }
                 catch (Exception e) when (e is InvalidDataException or IOException or UnauthorizedAccessException)
                 {
-                    error.WriteLine($"digitparity: error: {e.Message}");
+                    error.WriteLine($"digitparity: error: {UserError.Printable(e.Message)}");
                     failures++;
                 }
             }
@@ -58,11 +58,12 @@ internal static class PredictCommand
     internal static string Text(string path, Prediction prediction)
     {
         var c = CultureInfo.InvariantCulture;
-        var text = new StringBuilder(path).Append(':');
-        foreach (var task in prediction.Tasks) text.Append(c, $"  {task.Task} {task.Name} ({task.Probabilities[task.Label]:P1})");
+        // File and class names are printed escaped: a name holding a newline or a terminal escape cannot forge a line.
+        var text = new StringBuilder(UserError.Printable(path)).Append(':');
+        foreach (var task in prediction.Tasks) text.Append(c, $"  {UserError.Printable(task.Task)} {UserError.Printable(task.Name)} ({task.Probabilities[task.Label]:P1})");
         text.Append(prediction.HeadsAgree ? "  heads agree" : "  heads DISAGREE");
         foreach (var task in prediction.Tasks)
-            text.Append(c, $"\n    {task.Task,-7} ").Append(string.Join(' ', task.Probabilities.Select((p, k) => string.Create(c, $"{k}:{p:0.000}"))));
+            text.Append(c, $"\n    {UserError.Printable(task.Task),-7} ").Append(string.Join(' ', task.Probabilities.Select((p, k) => string.Create(c, $"{k}:{p:0.000}"))));
         return text.ToString();
     }
 

@@ -39,7 +39,7 @@ public static class Program
         }
         catch (Exception e) when (UserError.Describe(e) is { } message)
         {
-            error.WriteLine($"digitparity: error: {message}");
+            error.WriteLine($"digitparity: error: {UserError.Printable(message)}");
             return 1;
         }
     }
@@ -48,6 +48,9 @@ public static class Program
 /// <summary>Which exceptions are a user's mistake (bad file, bad value), reported as one line without a stack trace.</summary>
 internal static class UserError
 {
+    /// <summary>Text from a file or a user, with control characters and terminal escapes shown as escapes (\n, \u001b).</summary>
+    public static string Printable(string text) => DigitParity.IO.Untrusted.Quote(text, 2000);
+
     public static string? Describe(Exception e) => e switch
     {
         // The message without the " (Parameter 'name')" that ArgumentException appends: the user named no parameter.

@@ -13,7 +13,7 @@ internal static class ServeCommand
         var model = CommandOptions.ModelOption("serve");
         var urls = new Option<string>("--urls")
         {
-            Description = "Where to listen; several URLs separated by ';'",
+            Description = "Where to listen; several URLs separated by ';' (https:// needs a certificate configured for Kestrel)",
             DefaultValueFactory = _ => "http://127.0.0.1:5000",
             HelpName = "URL",
         };
@@ -32,8 +32,20 @@ internal static class ServeCommand
             string path = CommandOptions.ModelPath(parse, model, error);
             var loaded = Checkpoint.Load(path);
             using var service = new PredictionService(loaded.Network, path);
-            var app = DigitServer.Build(service, Split(parse.GetValue(urls)!));
-            app.Start();
+            string listen = parse.GetValue(urls)!;
+            var app = DigitServer.Build(service, Split(listen));
+            try
+            {
+                app.Start();
+            }
+            catch (InvalidOperationException e) when (e.Message.Contains("certificate", StringComparison.OrdinalIgnoreCase))
+            {
+                throw new IOException($"--urls {listen}: https needs a server certificate, and none is configured (set Kestrel's, e.g. ASPNETCORE_Kestrel__Certificates__Default__Path, or use http://)");
+            }
+            catch (Exception e) when (e is System.Net.Sockets.SocketException or IOException)
+            {
+                throw new IOException($"--urls {listen}: cannot listen there ({e.InnerException?.Message ?? e.Message})");
+            }
             output.WriteLine($"Serving {path} ({string.Join(", ", loaded.Network.Tasks.Select(t => t.Name))}) on {string.Join(", ", app.Urls)}; press Ctrl+C to stop");
             app.WaitForShutdown();
             return 0;

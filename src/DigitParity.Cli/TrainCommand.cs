@@ -128,7 +128,7 @@ internal static class TrainCommand
         }
         catch (ArgumentException e)
         {
-            error.WriteLine($"digitparity: error: {UserError.Describe(e)} (see 'digitparity train --help')");
+            error.WriteLine($"digitparity: error: {UserError.Printable(UserError.Describe(e)!)} (see 'digitparity train --help')");
             return 2;
         }
         using var run = prepared;

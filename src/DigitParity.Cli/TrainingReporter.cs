@@ -91,7 +91,7 @@ internal static class ConfusionTable
     public static string Render(TaskDefinition task, long[][] counts)
     {
         int classes = counts.Length;
-        string[] names = Enumerable.Range(0, classes).Select(task.ClassName).ToArray();
+        string[] names = Enumerable.Range(0, classes).Select(c => UserError.Printable(task.ClassName(c))).ToArray();
         int labelWidth = Math.Max(names.Max(n => n.Length), "true".Length);
         int cellWidth = Math.Max(names.Max(n => n.Length), counts.SelectMany(r => r).Max().ToString(CultureInfo.InvariantCulture).Length) + 1;
         var text = new StringBuilder();

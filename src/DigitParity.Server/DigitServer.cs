@@ -1,5 +1,6 @@
 using System.Reflection;
 using System.Text.Json.Nodes;
+using DigitParity.Data;
 using DigitParity.Inference;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -18,6 +19,12 @@ public static class DigitServer
     /// <summary>Largest request body accepted: 4 MiB (413 above it).</summary>
     public const long MaxBodyBytes = 4 << 20;
 
+    /// <summary>Most pixels of images being decoded at once, summed over requests: 48 million (~300 MB while they decode).</summary>
+    public const long MaxDecodePixels = 48_000_000;
+
+    /// <summary>Seconds a client is asked to wait (Retry-After) when the decode budget is full (503).</summary>
+    public const int RetryAfterSeconds = 1;
+
     /// <summary>
     /// Builds the application around <paramref name="service"/>, listening on <paramref name="urls"/>;
     /// <paramref name="configure"/> may adjust the builder (tests use it to swap in the test server).
@@ -29,6 +36,7 @@ public static class DigitServer
         var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ApplicationName = typeof(DigitServer).Assembly.GetName().Name });
         builder.Logging.ClearProviders();
         builder.WebHost.UseUrls([.. urls]);
+        builder.WebHost.UseKestrelHttpsConfiguration(); // https:// addresses, with a certificate configured for Kestrel
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
@@ -36,6 +44,8 @@ public static class DigitServer
         });
         builder.Services.AddProblemDetails();
         builder.Services.AddSingleton(service);
+        // Decodes at once: two per core, and MaxDecodePixels in all (a 74-byte PNG may claim 40 M pixels).
+        builder.Services.AddSingleton(new DecodeBudget(2 * Environment.ProcessorCount, MaxDecodePixels));
         configure?.Invoke(builder);
 
         var app = builder.Build();
@@ -44,7 +54,7 @@ public static class DigitServer
         app.Use(async (context, next) =>
         {
             // Everything the page needs comes from us.
-            context.Response.Headers.ContentSecurityPolicy = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'";
+            context.Response.Headers.ContentSecurityPolicy = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'";
             context.Response.Headers.XContentTypeOptions = "nosniff";
             await next(context);
         });
@@ -54,11 +64,11 @@ public static class DigitServer
         app.MapGet("/app.css", () => Asset("app.css", "text/css; charset=utf-8"));
         app.MapGet("/healthz", () => Results.Json(new { status = "ok" }));
         app.MapGet("/api/model", (PredictionService s) => Results.Text(ModelJson(s).ToJsonString(), "application/json"));
-        app.MapPost("/api/predict", async (HttpRequest request, PredictionService s, CancellationToken ct) =>
+        app.MapPost("/api/predict", async (HttpRequest request, PredictionService s, DecodeBudget budget, CancellationToken ct) =>
         {
             try
             {
-                var (pixels, unit) = await PredictRequest.ReadAsync(request, s.Network.Config.InputSize, ct);
+                var (pixels, unit) = await PredictRequest.ReadAsync(request, s.Network.Config.InputSize, budget, ct);
                 var prediction = pixels is not null ? s.Predict(pixels) : s.Predict(unit!);
                 return Results.Text(PredictionJson.ToJson(prediction).ToJsonString(), "application/json");
             }
@@ -66,6 +76,8 @@ public static class DigitServer
             {
                 // The rest of an oversized body is never read: end the connection so the client cannot reuse it mid-body.
                 if (problem.Status == StatusCodes.Status413PayloadTooLarge) request.HttpContext.Response.Headers.Connection = "close";
+                if (problem.Status == StatusCodes.Status503ServiceUnavailable)
+                    request.HttpContext.Response.Headers.RetryAfter = RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
                 return Results.Problem(problem.Message, statusCode: problem.Status, title: problem.Title);
             }
         });

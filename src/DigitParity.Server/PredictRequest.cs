@@ -29,7 +29,7 @@ internal static class PredictRequest
     private const string Supported = "image/png, image/jpeg, image/bmp, application/octet-stream, multipart/form-data or application/json";
 
     /// <summary>The network input the body describes: MNIST bytes for images, unit floats for JSON.</summary>
-    public static async Task<(byte[]? Pixels, float[]? UnitPixels)> ReadAsync(HttpRequest request, int inputSize, CancellationToken ct)
+    public static async Task<(byte[]? Pixels, float[]? UnitPixels)> ReadAsync(HttpRequest request, int inputSize, DecodeBudget budget, CancellationToken ct)
     {
         if (!MediaTypeHeaderValue.TryParse(request.ContentType, out var type) || type.MediaType.Value is not { } mediaType)
             throw new RequestProblem(StatusCodes.Status415UnsupportedMediaType, "Unsupported media type",
@@ -46,11 +46,15 @@ internal static class PredictRequest
         if (body.Length == 0) throw RequestProblem.Malformed("The request body is empty; expected an image");
         try
         {
-            return (DigitImage.FromEncoded(body, "request body"), null);
+            return (DigitImage.FromEncoded(body, "request body", budget), null);
         }
         catch (InvalidDataException e)
         {
             throw RequestProblem.Malformed(e.Message);
+        }
+        catch (DecodeBudgetExceededException e)
+        {
+            throw new RequestProblem(StatusCodes.Status503ServiceUnavailable, "Busy", e.Message);
         }
     }
 

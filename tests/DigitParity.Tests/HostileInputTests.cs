@@ -175,4 +175,52 @@ public sealed class HostileInputTests
         Assert.Equal(1, code);
         AssertOneLine(stderr, "GiB of working memory");
     }
+
+    [Fact]
+    public void TwoRunsCannotShareACheckpointDirectory()
+    {
+        string data = TestData.WriteMnistSubset(200, 50, gzip: false);
+        string checkpoints = Directory.CreateTempSubdirectory("digitparity-hostile-").FullName;
+        var options = new Training.TrainingRunOptions { DataDirectory = data, CheckpointDirectory = checkpoints, Training = new Training.TrainingOptions { Epochs = 1 } };
+        using (Training.TrainingRun.Prepare(options))
+        {
+            var error = Assert.Throws<IOException>(() => Training.TrainingRun.Prepare(options));
+            Assert.Equal($"{checkpoints}: another training run is writing checkpoints here (it holds .digitparity.lock); give this run its own --checkpoint-dir, or wait for that one to end",
+                error.Message);
+            var (code, _, stderr) = Cli("train", "--data", data, "--epochs", "1", "--checkpoint-dir", checkpoints);
+            Assert.Equal(1, code);
+            AssertOneLine(stderr, "another training run is writing checkpoints here");
+        }
+        // Released with the run (and by the kernel when a process dies).
+        using var next = Training.TrainingRun.Prepare(options);
+        Assert.Equal(1, next.FirstEpoch);
+    }
+
+    [Fact]
+    public void FileNamesCannotForgeOutputLines()
+    {
+        string dir = Directory.CreateTempSubdirectory("digitparity-hostile-").FullName;
+        string forged = Path.Combine(dir, "a\nFAKE: digit 1 (100.0 %)\u001b[31m.png");
+        File.WriteAllBytes(forged, TestData.Png(TestData.Mnist.Test.Image(0), scale: 4));
+        var (code, output, _) = Cli("predict", "--model", Checkpoint.ShippedModelPath, forged);
+        Assert.Equal(0, code);
+        Assert.DoesNotContain("\u001b", output);
+        Assert.Contains("a\\nFAKE: digit 1 (100.0 %)\\u001b[31m.png:  digit 7", output);
+        Assert.DoesNotContain(output.Split('\n'), line => line.StartsWith("FAKE", StringComparison.Ordinal));
+
+        File.WriteAllText(forged, "not an image");
+        (code, _, string error) = Cli("predict", "--model", Checkpoint.ShippedModelPath, forged);
+        Assert.Equal(1, code);
+        AssertOneLine(error, "a\\nFAKE");
+    }
+
+    [Theory]
+    [InlineData("https://127.0.0.1:5079", "https needs a server certificate, and none is configured")]
+    [InlineData("http://10.255.255.1:5079", "cannot listen there")]
+    public void ServeWhereItCannotListenIsOneLine(string url, string expected)
+    {
+        var (code, _, error) = Cli("serve", "--model", Checkpoint.ShippedModelPath, "--urls", url);
+        Assert.Equal(1, code);
+        AssertOneLine(error, $"--urls {url}: {expected}");
+    }
 }

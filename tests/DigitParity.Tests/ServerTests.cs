@@ -7,6 +7,7 @@ using DigitParity.Inference;
 using DigitParity.Server;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.TestHost;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace DigitParity.Tests;
 
@@ -88,7 +89,7 @@ public sealed class ServerTests : IAsyncLifetime
             Assert.DoesNotContain("//", (await response.Content.ReadAsStringAsync()).Replace("// ", "").Replace("\"//", ""), StringComparison.Ordinal);
         }
         Assert.DoesNotContain("http", html.Replace("http-equiv", ""), StringComparison.OrdinalIgnoreCase);
-        Assert.Equal("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'", page.Headers.GetValues("Content-Security-Policy").Single());
+        Assert.Equal("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'", page.Headers.GetValues("Content-Security-Policy").Single());
     }
 
     [Fact]
@@ -200,5 +201,32 @@ public sealed class ServerTests : IAsyncLifetime
         var concurrent = await Task.WhenAll(Enumerable.Range(0, n).Select(i => Task.Run(() => Ask(i))));
         Assert.Equal(sequential, concurrent);
         for (int i = 0; i < n; i++) AssertSame(Expected(i), Json(concurrent[i]));
+    }
+
+    [Fact]
+    public async Task AFullDecodeBudgetAnswers503WithRetryAfterAndOtherFormatsAre400()
+    {
+        // A budget with no room: every image is turned away before it is decoded; JSON pixels need no decoding.
+        await using var busy = DigitServer.Build(_service, ["http://127.0.0.1:0"], b =>
+        {
+            b.WebHost.UseTestServer();
+            b.Services.AddSingleton(new DecodeBudget(0, 0));
+        });
+        await busy.StartAsync();
+        using var client = busy.GetTestClient();
+        var response = await client.PostAsync("/api/predict", Body(TestData.Png(TestData.Mnist.Test.Image(0).ToArray()), "image/png"));
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, response.StatusCode);
+        Assert.Equal("1", response.Headers.GetValues("Retry-After").Single());
+        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+        Assert.Contains("too many images are being decoded now", await response.Content.ReadAsStringAsync());
+        string pixels = "{\"pixels\":[" + string.Join(",", Enumerable.Repeat("0", 784)) + "]}";
+        Assert.Equal(HttpStatusCode.OK, (await client.PostAsync("/api/predict", Body(Encoding.UTF8.GetBytes(pixels), "application/json"))).StatusCode);
+
+        // A 1 × 1 GIF: decodable, but not one of the documented formats.
+        byte[] gif = Convert.FromBase64String("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7");
+        response = await _client.PostAsync("/api/predict", Body(gif, "application/octet-stream"));
+        Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
+        Assert.Contains("a Gif image, expected a PNG, JPEG or BMP file", await response.Content.ReadAsStringAsync());
+        Assert.Contains("frame-ancestors 'none'", response.Headers.GetValues("Content-Security-Policy").Single());
     }
 }

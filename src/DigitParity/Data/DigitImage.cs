@@ -36,7 +36,10 @@ public static class DigitImage
     }
 
     /// <summary>As <see cref="Load(string)"/>, from the file's bytes; <paramref name="name"/> is used in error messages.</summary>
-    public static byte[] FromEncoded(byte[] encoded, string name)
+    public static byte[] FromEncoded(byte[] encoded, string name) => FromEncoded(encoded, name, budget: null);
+
+    /// <summary>As <see cref="FromEncoded(byte[], string)"/>, decoding only within <paramref name="budget"/> (checked from the header).</summary>
+    internal static byte[] FromEncoded(byte[] encoded, string name, DecodeBudget? budget)
     {
         ArgumentNullException.ThrowIfNull(encoded);
         using var data = SKData.CreateCopy(encoded);
@@ -45,6 +48,10 @@ public static class DigitImage
         var info = codec.Info;
         if (info.Width <= 0 || info.Height <= 0 || (long)info.Width * info.Height > MaxPixels)
             throw new InvalidDataException($"{name}: {info.Width}x{info.Height} pixels, expected at most {MaxPixels:N0} pixels");
+        if (codec.EncodedFormat is not (SKEncodedImageFormat.Png or SKEncodedImageFormat.Jpeg or SKEncodedImageFormat.Bmp))
+            throw new InvalidDataException($"{name}: a {codec.EncodedFormat} image, expected a PNG, JPEG or BMP file");
+        using var reservation = budget is null ? null : budget.TryReserve((long)info.Width * info.Height)
+            ?? throw new DecodeBudgetExceededException($"{name}: too many images are being decoded now ({info.Width}x{info.Height} pixels asked); try again shortly");
         using var bitmap = new SKBitmap(new SKImageInfo(info.Width, info.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul));
         var result = codec.GetPixels(bitmap.Info, bitmap.GetPixels());
         // A truncated file decodes as far as it goes and leaves the rest blank: an answer about part of an image.

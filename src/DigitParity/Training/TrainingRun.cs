@@ -52,6 +52,7 @@ public sealed class TrainingRun : IDisposable
     public const string LastCheckpoint = "last.safetensors", BestCheckpoint = "best.safetensors";
 
     private readonly Trainer _trainer;
+    private FileStream? _lock;
     private double _best = double.NegativeInfinity;
 
     private TrainingRun(TrainingRunOptions options, MultiTaskNetwork network, LabeledDataset train, LabeledDataset validation,
@@ -108,6 +109,42 @@ public sealed class TrainingRun : IDisposable
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         CheckOutputs(options);
+        var directoryLock = options.CheckpointDirectory is null ? null : LockDirectory(options.CheckpointDirectory);
+        try
+        {
+            var run = Build(options);
+            run._lock = directoryLock;
+            return run;
+        }
+        catch
+        {
+            directoryLock?.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The lock file a run holds in its checkpoint directory while it runs.</summary>
+    internal const string LockFile = ".digitparity.lock";
+
+    // An exclusive advisory lock (flock on Unix) on DIR/.digitparity.lock: a second run writing the same checkpoints
+    // is refused instead of overwriting the first one's best and last. The kernel releases it when the process ends,
+    // however it ends, so a crashed run leaves nothing to clean up.
+    private static FileStream LockDirectory(string directory)
+    {
+        string path = Path.Combine(directory, LockFile);
+        try
+        {
+            return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.None);
+        }
+        catch (IOException)
+        {
+            throw new IOException($"{directory}: another training run is writing checkpoints here (it holds {LockFile}); give this run its own --checkpoint-dir, or wait for that one to end");
+        }
+    }
+
+    // Loads the data and builds or resumes the network.
+    private static TrainingRun Build(TrainingRunOptions options)
+    {
         var resumed = options.ResumeFrom is null ? null : Checkpoint.Load(options.ResumeFrom);
         int firstEpoch = 1;
         if (resumed is not null)
@@ -182,7 +219,11 @@ public sealed class TrainingRun : IDisposable
     }
 
     /// <summary>Stops the worker threads.</summary>
-    public void Dispose() => _trainer.Dispose();
+    public void Dispose()
+    {
+        _trainer.Dispose();
+        _lock?.Dispose();
+    }
 
     // Every output is checked before any work, so a bad path never costs a finished run.
     private static void CheckOutputs(TrainingRunOptions options)
