@@ -22,6 +22,9 @@ public static class DigitServer
     /// <summary>Most pixels of images being decoded at once, summed over requests: 48 million (~300 MB while they decode).</summary>
     public const long MaxDecodePixels = 48_000_000;
 
+    /// <summary>Most images decoding at once: 256.</summary>
+    public const int MaxDecodes = 256;
+
     /// <summary>Seconds a client is asked to wait (Retry-After) when the decode budget is full (503).</summary>
     public const int RetryAfterSeconds = 1;
 
@@ -44,8 +47,9 @@ public static class DigitServer
         });
         builder.Services.AddProblemDetails();
         builder.Services.AddSingleton(service);
-        // Decodes at once: two per core, and MaxDecodePixels in all (a 74-byte PNG may claim 40 M pixels).
-        builder.Services.AddSingleton(new DecodeBudget(2 * Environment.ProcessorCount, MaxDecodePixels));
+        // Pixels decoding at once, MaxDecodePixels in all: a 74-byte PNG may claim 40 M pixels, so at most one such image
+        // decodes at a time, while the drawing page's 78,400-pixel canvases keep room (MaxDecodes bounds their number).
+        builder.Services.AddSingleton(new DecodeBudget(MaxDecodes, MaxDecodePixels));
         configure?.Invoke(builder);
 
         var app = builder.Build();
@@ -59,11 +63,13 @@ public static class DigitServer
             await next(context);
         });
 
-        app.MapGet("/", () => Asset("index.html", "text/html; charset=utf-8"));
-        app.MapGet("/app.js", () => Asset("app.js", "text/javascript; charset=utf-8"));
-        app.MapGet("/app.css", () => Asset("app.css", "text/css; charset=utf-8"));
-        app.MapGet("/healthz", () => Results.Json(new { status = "ok" }));
-        app.MapGet("/api/model", (PredictionService s) => Results.Text(ModelJson(s).ToJsonString(), "application/json"));
+        // Every GET route answers HEAD too (Kestrel sends the headers without the body).
+        string[] read = [HttpMethods.Get, HttpMethods.Head];
+        app.MapMethods("/", read, () => Asset("index.html", "text/html; charset=utf-8"));
+        app.MapMethods("/app.js", read, () => Asset("app.js", "text/javascript; charset=utf-8"));
+        app.MapMethods("/app.css", read, () => Asset("app.css", "text/css; charset=utf-8"));
+        app.MapMethods("/healthz", read, () => Results.Json(new { status = "ok" }));
+        app.MapMethods("/api/model", read, (PredictionService s) => Results.Text(ModelJson(s).ToJsonString(), "application/json"));
         app.MapPost("/api/predict", async (HttpRequest request, PredictionService s, DecodeBudget budget, CancellationToken ct) =>
         {
             try

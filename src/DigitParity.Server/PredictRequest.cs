@@ -78,6 +78,12 @@ internal static class PredictRequest
         {
             throw TooLarge(null);
         }
+        catch (BadHttpRequestException e)
+        {
+            // A malformed body (a chunk size that is not hex, a body cut short): the client's mistake, not ours.
+            request.HttpContext.Response.Headers.Connection = "close";
+            throw RequestProblem.Malformed($"The request body cannot be read: {e.Message}");
+        }
         return buffer.ToArray();
     }
 

@@ -223,4 +223,41 @@ public sealed class HostileInputTests
         Assert.Equal(1, code);
         AssertOneLine(error, $"--urls {url}: {expected}");
     }
+
+    [Fact]
+    public void AGzipThatExpandsBeyondItsHeaderStopsAtTheDeclaredSize()
+    {
+        string dir = Directory.CreateTempSubdirectory("digitparity-hostile-").FullName;
+        // A header for 10 images of 28 × 28, then 64 MiB of zeros: 64 KiB of gzip.
+        byte[] header = TestData.ImagesIdx(10, 28, 28)[..16];
+        byte[] raw = new byte[16 + (64 << 20)];
+        header.CopyTo(raw, 0);
+        File.WriteAllBytes(Path.Combine(dir, "t10k-images-idx3-ubyte.gz"), TestData.Gzip(raw));
+        File.WriteAllBytes(Path.Combine(dir, "t10k-labels-idx1-ubyte.gz"), TestData.Gzip(TestData.LabelsIdx(new byte[10])));
+        var error = Assert.Throws<InvalidDataException>(() => MnistFiles.LoadTest(dir));
+        Assert.Contains("t10k-images-idx3-ubyte.gz: more bytes once decompressed than the 7,856 its IDX header declares", error.Message);
+    }
+
+    [Fact]
+    public async Task AMalformedChunkedBodyIs400WithTheUsualHeaders()
+    {
+        using var service = new Server.PredictionService(TestData.Trained.Value, "test.safetensors");
+        await using var app = Server.DigitServer.Build(service, ["http://127.0.0.1:0"]);
+        await app.StartAsync();
+        var uri = new Uri(app.Urls.Single());
+        using var client = new System.Net.Sockets.TcpClient();
+        await client.ConnectAsync(uri.Host, uri.Port);
+        await using var stream = client.GetStream();
+        byte[] request = System.Text.Encoding.ASCII.GetBytes(
+            "POST /api/predict HTTP/1.1\r\nHost: localhost\r\nContent-Type: image/png\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n");
+        await stream.WriteAsync(request);
+        using var reader = new StreamReader(stream, System.Text.Encoding.ASCII);
+        string response = "";
+        string? line;
+        while ((line = await reader.ReadLineAsync()) is not null && line.Length > 0) response += line + "\n";
+        Assert.StartsWith("HTTP/1.1 400", response);
+        Assert.Contains("Content-Type: application/problem+json", response);
+        Assert.Contains("X-Content-Type-Options: nosniff", response);
+        Assert.Contains("Content-Security-Policy: default-src 'self'", response);
+    }
 }

@@ -229,4 +229,15 @@ public sealed class ServerTests : IAsyncLifetime
         Assert.Contains("a Gif image, expected a PNG, JPEG or BMP file", await response.Content.ReadAsStringAsync());
         Assert.Contains("frame-ancestors 'none'", response.Headers.GetValues("Content-Security-Policy").Single());
     }
+
+    [Fact]
+    public async Task HeadIsAnsweredWhereGetIs()
+    {
+        foreach (string path in new[] { "/", "/app.js", "/healthz", "/api/model" })
+        {
+            var response = await _client.SendAsync(new HttpRequestMessage(HttpMethod.Head, path));
+            Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        }
+        Assert.Equal(HttpStatusCode.MethodNotAllowed, (await _client.SendAsync(new HttpRequestMessage(HttpMethod.Head, "/api/predict"))).StatusCode);
+    }
 }

@@ -80,20 +80,26 @@ internal static class DecodedCache
         return prefix[..8].SequenceEqual(Magic) && prefix[8..].SequenceEqual(hash);
     }
 
-    // Decoded bytes, bounded like IdxReader's own limit so a gzip bomb cannot exhaust memory.
+    // Decoded bytes, bounded like IdxReader's own limit so a gzip bomb cannot exhaust memory, and as soon as the IDX
+    // header is in, by the size it declares (plus one byte, to see that more follows): a small gzip that expands far
+    // beyond its header stops there, not at the 1 GiB limit.
     private static byte[] Decode(string path)
     {
         using var source = new GZipStream(InputFile.Open(path, "an IDX file"), CompressionMode.Decompress);
         using var buffer = new MemoryStream();
         byte[] chunk = new byte[1 << 16];
+        long limit = IdxReader.MaxPayloadBytes + 16;
         try
         {
             int got;
-            while ((got = source.Read(chunk)) > 0)
+            while ((got = source.Read(chunk, 0, (int)Math.Min(chunk.Length, limit + 1 - buffer.Length))) > 0)
             {
-                if (buffer.Length + got > IdxReader.MaxPayloadBytes + 16)
-                    throw new InvalidDataException($"{path}: more than {IdxReader.MaxPayloadBytes} bytes once decompressed, expected an IDX file within the limit");
                 buffer.Write(chunk, 0, got);
+                if (buffer.Length >= 16) limit = Math.Min(limit, DeclaredLength(buffer.GetBuffer()));
+                if (buffer.Length > limit)
+                    throw new InvalidDataException(limit < IdxReader.MaxPayloadBytes + 16
+                        ? $"{path}: more bytes once decompressed than the {limit:N0} its IDX header declares, expected exactly that many"
+                        : $"{path}: more than {IdxReader.MaxPayloadBytes} bytes once decompressed, expected an IDX file within the limit");
             }
         }
         catch (InvalidDataException e) when (!e.Message.StartsWith(path, StringComparison.Ordinal))
@@ -101,6 +107,20 @@ internal static class DecodedCache
             throw new InvalidDataException($"{path}: corrupt gzip data ({IO.Untrusted.Quote(e.Message.TrimEnd('.'), 160)}), expected a valid gzip stream");
         }
         return buffer.ToArray();
+    }
+
+    // Header and data bytes an IDX header (its first 16 bytes) declares; the limit when it is no IDX header (the reader
+    // then says what is wrong).
+    private static long DeclaredLength(byte[] header)
+    {
+        int magic = System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(header);
+        long count = (uint)System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(header.AsSpan(4));
+        if (magic == IdxReader.LabelsMagic) return 8 + count;
+        if (magic != IdxReader.ImagesMagic) return IdxReader.MaxPayloadBytes + 16;
+        long rows = (uint)System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(header.AsSpan(8));
+        long columns = (uint)System.Buffers.Binary.BinaryPrimitives.ReadInt32BigEndian(header.AsSpan(12));
+        double total = 16.0 + (double)count * rows * columns;
+        return total > IdxReader.MaxPayloadBytes + 16 ? IdxReader.MaxPayloadBytes + 16 : (long)total;
     }
 
     private static void TryWrite(string cached, byte[] hash, byte[] decoded)
