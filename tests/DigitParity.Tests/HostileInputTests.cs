@@ -260,4 +260,21 @@ public sealed class HostileInputTests
         Assert.Contains("X-Content-Type-Options: nosniff", response);
         Assert.Contains("Content-Security-Policy: default-src 'self'", response);
     }
+
+    [Fact]
+    public void AModelOfAnotherImageSizeIsRefusedByPredictAndServe()
+    {
+        string dir = Directory.CreateTempSubdirectory("digitparity-hostile-").FullName;
+        var small = new MultiTaskNetwork(ModelConfig.Tutorial with { InputSize = 4 });
+        string model = Path.Combine(dir, "two-by-two.safetensors");
+        Checkpoint.Save(model, small);
+        string image = Path.Combine(dir, "seven.png");
+        File.WriteAllBytes(image, TestData.Png(TestData.Mnist.Test.Image(0)));
+        foreach (string command in new[] { "predict", "serve" })
+        {
+            var (code, _, error) = command == "predict" ? Cli("predict", "--model", model, image) : Cli("serve", "--model", model, "--urls", "http://127.0.0.1:0");
+            Assert.Equal(1, code);
+            AssertOneLine(error, $"{model}: a model of 4 input pixels, expected 784 (28 x 28)");
+        }
+    }
 }
