@@ -58,6 +58,11 @@ public sealed class HostileInputTests
         using (var data = image.Encode(SkiaSharp.SKEncodedImageFormat.Jpeg, 90))
             jpeg = data.ToArray();
         Assert.Equal(DigitImage.Side * DigitImage.Side, DigitImage.FromEncoded(png, "whole.png").Length);
+        // Under 100 bytes claiming 6324 x 6324 pixels: refused from its size, before anything is decoded.
+        byte[] bomb = LoadTests.DecodeBomb();
+        Assert.True(bomb.Length < 100);
+        Assert.Equal($"bomb.png: {bomb.Length} bytes cannot hold 6324x6324 pixels (truncated file), expected a whole PNG, JPEG or BMP image",
+            Assert.Throws<InvalidDataException>(() => DigitImage.FromEncoded(bomb, "bomb.png")).Message);
         foreach (var (name, bytes) in new[] { ("half.png", png[..(png.Length / 2)]), ("third.jpg", jpeg[..(jpeg.Length / 3)]) })
         {
             var error = Assert.Throws<InvalidDataException>(() => DigitImage.FromEncoded(bytes, name));

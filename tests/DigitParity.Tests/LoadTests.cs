@@ -64,7 +64,15 @@ public sealed class LoadTests
                 expected[i] = body;
             }
 
-            // Load: every client posts images in its own order until the time is up.
+            // Load: every client posts images in its own order until the time is up; one request in ten is hostile (a
+            // decode bomb, a truncated image, a malformed body), which must be refused without hurting the others.
+            var hostile = new (string Type, byte[] Body)[]
+            {
+                ("image/png", DecodeBomb()),
+                ("image/png", pngs[0][..(pngs[0].Length / 2)]),
+                ("application/json", Encoding.UTF8.GetBytes("{\"pixels\": [0.5, ")),
+            };
+            var hostileAnswers = new ConcurrentBag<HttpStatusCode>();
             var latencies = new ConcurrentBag<double>();
             var failures = new ConcurrentBag<string>();
             var clock = Stopwatch.StartNew();
@@ -74,6 +82,22 @@ public sealed class LoadTests
                 for (int n = c; clock.Elapsed < deadline; n += 7)
                 {
                     int i = n % pngs.Length;
+                    if (n % 10 == 3)
+                    {
+                        var (type, body) = hostile[n % hostile.Length];
+                        using var content = new ByteArrayContent(body);
+                        content.Headers.ContentType = new MediaTypeHeaderValue(type);
+                        try
+                        {
+                            using var response = await http.PostAsync("/api/predict", content);
+                            hostileAnswers.Add(response.StatusCode);
+                        }
+                        catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
+                        {
+                            failures.Add($"hostile {type}: {e.GetType().Name} {e.Message}");
+                        }
+                        continue;
+                    }
                     long t0 = Stopwatch.GetTimestamp();
                     try
                     {
@@ -91,7 +115,7 @@ public sealed class LoadTests
             var sorted = latencies.Order().ToArray();
             double Percentile(double p) => sorted[Math.Min(sorted.Length - 1, (int)(p * sorted.Length))];
             string figures = string.Create(CultureInfo.InvariantCulture,
-                $"{clients} clients for {elapsed:0.0} s on loopback: {sorted.Length} requests, {failures.Count} failed, {sorted.Length / elapsed:0} requests/s, latency p50 {Percentile(0.50):0.0} ms, p99 {Percentile(0.99):0.0} ms, max {sorted[^1]:0.0} ms");
+                $"{clients} clients for {elapsed:0.0} s on loopback: {sorted.Length} valid requests, {failures.Count} failed, {sorted.Length / elapsed:0} requests/s, latency p50 {Percentile(0.50):0.0} ms, p99 {Percentile(0.99):0.0} ms, max {sorted[^1]:0.0} ms; {hostileAnswers.Count} hostile among them ({hostileAnswers.Count(s => s == HttpStatusCode.BadRequest)} answered 400, {hostileAnswers.Count(s => s == HttpStatusCode.ServiceUnavailable)} 503); server peak resident memory {PeakResidentMiB(server.Id)} MiB");
 
             // A burst of bad requests, all at once; each must get its status, none may break the server.
             var bad = new (string Type, byte[] Body, HttpStatusCode Status)[]
@@ -127,6 +151,7 @@ public sealed class LoadTests
             Directory.CreateDirectory(results);
             File.WriteAllText(Path.Combine(results, "load.txt"), $"{figures}\nburst: {burst.Length} bad requests, {burst.Count(r => r.Length == 0)} refused with the right status\n");
             Assert.True(failures.IsEmpty, $"{figures}; first failures: {string.Join("; ", failures.Take(3))}");
+            Assert.All(hostileAnswers, status => Assert.Contains(status, new[] { HttpStatusCode.BadRequest, HttpStatusCode.ServiceUnavailable }));
             Assert.True(sorted.Length > clients, figures);
             Assert.All(burst, Assert.Empty);
         }
@@ -135,5 +160,58 @@ public sealed class LoadTests
             server.Kill();
             server.WaitForExit();
         }
+    }
+
+    // The server's peak resident set (VmHWM), reported with the figures.
+    private static string PeakResidentMiB(int pid)
+    {
+        string status = $"/proc/{pid}/status";
+        if (!File.Exists(status)) return "?";
+        string? line = File.ReadLines(status).FirstOrDefault(l => l.StartsWith("VmHWM:", StringComparison.Ordinal));
+        return line is null ? "?" : (long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024).ToString(CultureInfo.InvariantCulture);
+    }
+
+    // A PNG of under 100 bytes whose header claims 6324 × 6324 gray pixels (under the 40 M-pixel limit) but whose data
+    // holds one row: a decoder allocates the whole image before it finds the data short.
+    internal static byte[] DecodeBomb()
+    {
+        const int side = 6324;
+        using var png = new MemoryStream();
+        png.Write([0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A]);
+        var header = new byte[13];
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(header, side);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(header.AsSpan(4), side);
+        header[8] = 8; // bit depth; colour type 0 (gray), no interlace
+        Chunk(png, "IHDR", header);
+        using (var row = new MemoryStream())
+        {
+            using (var zlib = new System.IO.Compression.ZLibStream(row, System.IO.Compression.CompressionLevel.SmallestSize, leaveOpen: true))
+                zlib.Write(new byte[1 + side]); // filter byte and one row of zeros
+            Chunk(png, "IDAT", row.ToArray());
+        }
+        Chunk(png, "IEND", []);
+        return png.ToArray();
+    }
+
+    private static void Chunk(Stream png, string type, byte[] data)
+    {
+        Span<byte> word = stackalloc byte[4];
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(word, data.Length);
+        png.Write(word);
+        byte[] typed = [.. Encoding.ASCII.GetBytes(type), .. data];
+        png.Write(typed);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(word, Crc32(typed));
+        png.Write(word);
+    }
+
+    private static uint Crc32(byte[] bytes)
+    {
+        uint crc = 0xFFFFFFFF;
+        foreach (byte b in bytes)
+        {
+            crc ^= b;
+            for (int k = 0; k < 8; k++) crc = (crc & 1) != 0 ? (crc >> 1) ^ 0xEDB88320 : crc >> 1;
+        }
+        return ~crc;
     }
 }

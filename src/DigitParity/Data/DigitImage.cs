@@ -50,6 +50,11 @@ public static class DigitImage
             throw new InvalidDataException($"{name}: {info.Width}x{info.Height} pixels, expected at most {MaxPixels:N0} pixels");
         if (codec.EncodedFormat is not (SKEncodedImageFormat.Png or SKEncodedImageFormat.Jpeg or SKEncodedImageFormat.Bmp))
             throw new InvalidDataException($"{name}: a {codec.EncodedFormat} image, expected a PNG, JPEG or BMP file");
+        // Deflate packs at most 1032 bytes into one, and a PNG row holds at least a filter byte and a bit per pixel: a
+        // PNG shorter than that for its size is truncated, whatever it claims. Refused before decoding, which would
+        // allocate the whole image first (a 74-byte file claiming 6324 x 6324 pixels would cost ~280 MB).
+        if (codec.EncodedFormat == SKEncodedImageFormat.Png && encoded.Length * 1032.0 < info.Height * (1.0 + (info.Width + 7) / 8))
+            throw new InvalidDataException($"{name}: {encoded.Length} bytes cannot hold {info.Width}x{info.Height} pixels (truncated file), expected a whole PNG, JPEG or BMP image");
         using var reservation = budget is null ? null : budget.TryReserve((long)info.Width * info.Height)
             ?? throw new DecodeBudgetExceededException($"{name}: too many images are being decoded now ({info.Width}x{info.Height} pixels asked); try again shortly");
         using var bitmap = new SKBitmap(new SKImageInfo(info.Width, info.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul));
