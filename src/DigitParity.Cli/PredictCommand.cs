@@ -25,9 +25,7 @@ internal static class PredictCommand
         {
             string modelPath = CommandOptions.ModelPath(parse, model, error);
             var loaded = Checkpoint.Load(modelPath);
-            // Image files are prepared as 28 × 28 digits.
-            if (loaded.Network.Config.InputSize != DigitImage.Side * DigitImage.Side)
-                throw new InvalidDataException($"{modelPath}: a model of {loaded.Network.Config.InputSize} input pixels, expected {DigitImage.Side * DigitImage.Side} (28 x 28) to predict image files");
+            Predictor.RequireDigitImages(loaded.Network, modelPath, "to predict image files");
             var paths = new List<string>();
             int failures = 0;
             foreach (string item in parse.GetValue(files)!)

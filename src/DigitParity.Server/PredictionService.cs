@@ -19,9 +19,7 @@ public sealed class PredictionService : IDisposable
         ArgumentNullException.ThrowIfNull(network);
         // Images sent to the server are prepared as 28 × 28 digits (and the page draws them so): a model trained on
         // another size could answer none of them.
-        int pixels = DigitParity.Data.DigitImage.Side * DigitParity.Data.DigitImage.Side;
-        if (network.Config.InputSize != pixels)
-            throw new System.IO.InvalidDataException($"{modelName}: a model of {network.Config.InputSize} input pixels, expected {pixels} (28 x 28) to serve digit images");
+        Predictor.RequireDigitImages(network, modelName, "to serve digit images");
         Network = network;
         ModelName = modelName;
     }

@@ -210,7 +210,7 @@ public sealed class GradientCheckTests
 
         public void Execute(int worker)
         {
-            var (r0, r1) = MultiTaskNetwork.InputRows(batch, worker, pool.Count);
+            var (r0, r1) = StepSchedule.Rows(batch, worker, pool.Count);
             network.IndexInput(ws, batch, r0, r1);
             pool.Barrier();
             network.ForwardLoss(ws, batch, pool, worker);

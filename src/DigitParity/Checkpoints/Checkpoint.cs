@@ -86,11 +86,7 @@ public static class Checkpoint
             throw new InvalidDataException($"{path}: format {Untrusted.Quote(format)}, expected a DigitParity model ({Format})");
         var config = ParseConfig(path, file.Metadata.GetValueOrDefault("config"));
         // The configuration decides what is allocated: it must not ask for more parameters than the file holds.
-        long expected = 0, width = config.FeatureSize;
-        var stages = config.Stages();
-        for (int l = 0; l < config.Convolutions.Count; l++) expected += ((long)config.Kernel * config.Kernel * stages[l].Channels + 1) * config.Convolutions[l];
-        foreach (long layer in config.Hidden.Append(config.HeadWidth)) { expected += (width + 1) * layer; width = layer; }
-        long stored = file.Tensors.Sum(t => (long)t.Data.Length);
+        long expected = config.ParameterCount(), stored = file.Tensors.Sum(t => (long)t.Data.Length);
         if (expected > stored)
             throw new InvalidDataException($"{path}: a configuration of {expected} parameters, expected at most the {stored} values the file holds");
         var network = new MultiTaskNetwork(config);

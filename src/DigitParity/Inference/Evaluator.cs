@@ -107,7 +107,7 @@ public sealed class Evaluator : IDisposable, IParallelWork
     /// <inheritdoc/>
     void IParallelWork.Execute(int worker)
     {
-        var (r0, r1) = MultiTaskNetwork.InputRows(_batch, worker, _pool.Count);
+        var (r0, r1) = StepSchedule.Rows(_batch, worker, _pool.Count);
         _data!.GatherPixels(_indices.AsSpan(r0, r1 - r0), _ws.Input.AsSpan(r0 * _network.Config.InputSize));
         _network.IndexInput(_ws, _batch, r0, r1);
         _pool.Barrier();

@@ -21,6 +21,17 @@ public sealed class Predictor : IDisposable, IParallelWork
         _ws = network.CreateWorkspace(maxBatch, training: false);
     }
 
+    /// <summary>
+    /// Throws a one-line <see cref="InvalidDataException"/> unless <paramref name="network"/> takes 28 × 28 images, the
+    /// size image files and drawings are prepared to; <paramref name="purpose"/> ("to serve digit images") ends it.
+    /// </summary>
+    internal static void RequireDigitImages(MultiTaskNetwork network, string modelName, string purpose)
+    {
+        const int pixels = DigitImage.Side * DigitImage.Side;
+        if (network.Config.InputSize != pixels)
+            throw new InvalidDataException($"{modelName}: a model of {network.Config.InputSize} input pixels, expected {pixels} (28 x 28) {purpose}");
+    }
+
     /// <summary>Predicts the digit image file at <paramref name="path"/> (PNG, JPEG or BMP, prepared as <see cref="DigitImage"/> describes).</summary>
     /// <exception cref="InvalidDataException">The file is missing or holds no readable image; the message names it.</exception>
     public Prediction PredictImage(string path) => Predict(DigitImage.Load(path));
@@ -112,7 +123,7 @@ public sealed class Predictor : IDisposable, IParallelWork
     /// <inheritdoc/>
     void IParallelWork.Execute(int worker)
     {
-        var (r0, r1) = MultiTaskNetwork.InputRows(_batch, worker, _pool.Count);
+        var (r0, r1) = StepSchedule.Rows(_batch, worker, _pool.Count);
         _network.IndexInput(_ws, _batch, r0, r1);
         _pool.Barrier();
         _network.Forward(_ws, _batch, _pool, worker);

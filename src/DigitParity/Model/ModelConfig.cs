@@ -102,7 +102,7 @@ public sealed record ModelConfig(int InputSize, IReadOnlyList<int> Hidden, IRead
     /// </summary>
     internal double WorkingBytes(int batch, int workers)
     {
-        double floats = (double)batch * InputSize * 2;
+        double floats = (double)batch * InputSize * 2, width = InputSize;
         if (Convolutions.Count > 0)
         {
             var stages = Stages();
@@ -111,8 +111,8 @@ public sealed record ModelConfig(int InputSize, IReadOnlyList<int> Hidden, IRead
                 double side = stages[l].Side - Kernel + 1, rows = batch * side * side, depth = (double)Kernel * Kernel * stages[l].Channels;
                 floats += 2 * rows * depth + 3 * rows * Convolutions[l] + 2 * rows / 4 * Convolutions[l] + 2 * depth * Convolutions[l];
             }
+            width = (double)stages[^1].Side * stages[^1].Side * stages[^1].Channels;
         }
-        double width = Convolutions.Count == 0 ? InputSize : (double)Stages()[^1].Side * Stages()[^1].Side * Stages()[^1].Channels;
         foreach (int layer in Hidden.Append(HeadWidth))
         {
             floats += 3.0 * batch * layer + width * layer * Math.Max(workers, 1);
@@ -121,8 +121,8 @@ public sealed record ModelConfig(int InputSize, IReadOnlyList<int> Hidden, IRead
         return 4 * (floats + 4.0 * ParameterCount());
     }
 
-    // Weights and biases of every layer, in 64 bits.
-    private long ParameterCount()
+    /// <summary>Weights and biases of every layer, in 64 bits.</summary>
+    internal long ParameterCount()
     {
         long count = 0, width = InputSize;
         if (Convolutions.Count > 0)

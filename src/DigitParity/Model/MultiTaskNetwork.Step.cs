@@ -6,9 +6,6 @@ namespace DigitParity.Model;
 // come from StepSchedule; the barriers, and when a fused update may run, are here: this file is the step's schedule.
 public sealed partial class MultiTaskNetwork
 {
-    /// <summary>The rows of the input batch a worker fills (whole 5-row tiles), before <see cref="IndexInput"/>.</summary>
-    internal static (int Start, int End) InputRows(int batch, int worker, int workers) => StepSchedule.Rows(batch, worker, workers);
-
     // Rows [r0, r1) of ws.Input (or of this worker's own copy of x) are filled: run the convolutional front on them
     // (each sample is independent, so a worker needs no other's rows), then mask fc1's non-zero inputs, one bit each,
     // and per tile of 5 inputs, so fc1's products skip the rest (most MNIST pixels and many pooled ReLU outputs are 0):

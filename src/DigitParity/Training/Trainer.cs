@@ -227,7 +227,7 @@ internal sealed class Trainer : IDisposable
             // indexed after any augmentation into shared tables, and everyone waits for all of its rows.
             int inputs = network.Config.InputSize;
             bool whole = ws.PrivateIndex;
-            var (r0, r1) = whole ? (0, _batch) : MultiTaskNetwork.InputRows(_batch, worker, pool.Count);
+            var (r0, r1) = whole ? (0, _batch) : StepSchedule.Rows(_batch, worker, pool.Count);
             if (whole)
             {
                 ReadOnlySpan<int> batch = _indices.AsSpan(_first, _batch);
@@ -253,7 +253,7 @@ internal sealed class Trainer : IDisposable
             if (next < _indices.Length)
             {
                 int size = Math.Min(_batch, _indices.Length - next);
-                (n0, n1) = whole ? (0, size) : MultiTaskNetwork.InputRows(size, worker, pool.Count);
+                (n0, n1) = whole ? (0, size) : StepSchedule.Rows(size, worker, pool.Count);
             }
             int half = (n0 + n1) / 2;
             Prefetch(next + n0, half - n0);
