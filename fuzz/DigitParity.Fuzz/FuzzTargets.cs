@@ -42,8 +42,23 @@ public static class FuzzTargets
         Guard(data, 8, () => IdxReader.ReadLabels(new MemoryStream(data), "fuzz.idx"));
     }
 
-    /// <summary>A safetensors checkpoint.</summary>
-    public static void Checkpoint(byte[] data) => Guard(data, 8, () => Checkpoints.Checkpoint.Load(new MemoryStream(data), "fuzz.safetensors"));
+    /// <summary>
+    /// A safetensors checkpoint; when it loads, a batch of 4 images is predicted with it, which must allocate no more than
+    /// the configuration's working-memory bound and give finite probabilities (or refuse with one line).
+    /// </summary>
+    public static void Checkpoint(byte[] data)
+    {
+        const int Batch = 4;
+        long working = 0;
+        Guard(data, 8, () =>
+        {
+            var network = Checkpoints.Checkpoint.Load(new MemoryStream(data), "fuzz.safetensors").Network;
+            working = (long)network.Config.WorkingBytes(Batch, 1);
+            using var predictor = new Inference.Predictor(network, Batch);
+            var images = Enumerable.Range(0, Batch).Select(i => Enumerable.Repeat((byte)(i * 85), network.Config.InputSize).ToArray()).ToArray();
+            foreach (var prediction in predictor.Predict(images)) RequireFinite(prediction);
+        }, extra: () => working);
+    }
 
     /// <summary>An encoded image through decoding and the MNIST preprocessing.</summary>
     public static void Image(byte[] data) => Guard(data, 8, () =>
@@ -73,13 +88,19 @@ public static class FuzzTargets
             context.Request.Body = new MemoryStream(body);
             context.Request.ContentLength = body.Length;
             var (pixels, unit) = PredictRequest.ReadAsync(context.Request, 784, new DecodeBudget(1, DigitImage.MaxPixels), CancellationToken.None).GetAwaiter().GetResult();
-            var prediction = pixels is not null ? Service.Value.Predict(pixels) : Service.Value.Predict(unit!);
-            foreach (var task in prediction.Tasks)
-                if (task.Probabilities.Any(p => !double.IsFinite(p))) throw new FuzzFinding($"{task.Task}: non-finite probability");
+            RequireFinite(pixels is not null ? Service.Value.Predict(pixels) : Service.Value.Predict(unit!));
         }, extra: 2 * DigitImage.MaxPixels);
     }
 
-    private static void Guard(byte[] data, long perInputByte, Action parse, long extra = 0)
+    private static void RequireFinite(Inference.Prediction prediction)
+    {
+        foreach (var task in prediction.Tasks)
+            if (task.Probabilities.Any(p => !double.IsFinite(p))) throw new FuzzFinding($"{task.Task}: non-finite probability");
+    }
+
+    private static void Guard(byte[] data, long perInputByte, Action parse, long extra = 0) => Guard(data, perInputByte, parse, () => extra);
+
+    private static void Guard(byte[] data, long perInputByte, Action parse, Func<long> extra)
     {
         long before = GC.GetAllocatedBytesForCurrentThread();
         try
@@ -101,7 +122,7 @@ public static class FuzzTargets
             throw new FuzzFinding($"{e.GetType().Name}: {e.Message}", e);
         }
         long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-        long budget = Allowance + extra + perInputByte * data.Length;
+        long budget = Allowance + extra() + perInputByte * data.Length;
         if (allocated > budget) throw new FuzzFinding($"allocated {allocated:N0} bytes for a {data.Length}-byte input (budget {budget:N0})");
     }
 

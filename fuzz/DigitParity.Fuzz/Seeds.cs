@@ -23,17 +23,29 @@ public static class Seeds
         File.WriteAllBytes(Path.Combine(idx, "labels-2"), labels);
         File.WriteAllBytes(Path.Combine(idx, "images-2.gz"), Gzip(images));
         File.WriteAllBytes(Path.Combine(idx, "labels-2.gz"), Gzip(labels));
+        // A gzip that expands past its header's size (a small bomb) and one cut in half.
+        File.WriteAllBytes(Path.Combine(idx, "images-2-bomb.gz"), Gzip([.. images, .. new byte[1 << 16]]));
+        byte[] gzipped = Gzip(images);
+        File.WriteAllBytes(Path.Combine(idx, "images-2-cut.gz"), gzipped[..(gzipped.Length / 2)]);
 
         string checkpoint = Dir("checkpoint");
         var network = new MultiTaskNetwork(new ModelConfig(6, [3], TaskDefinition.DigitAndParity));
         network.Initialize(1);
         Checkpoints.Checkpoint.Save(Path.Combine(checkpoint, "tiny.safetensors"), network, new Dictionary<string, string> { ["epoch"] = "1" });
+        var cnn = new MultiTaskNetwork(new ModelConfig(36, [2], TaskDefinition.DigitAndParity) { Convolutions = [2], Kernel = 3 });
+        cnn.Initialize(1);
+        Checkpoints.Checkpoint.Save(Path.Combine(checkpoint, "tiny-cnn.safetensors"), cnn);
 
         string image = Dir("image");
         byte[] digit = test.Image(0).ToArray();
         File.WriteAllBytes(Path.Combine(image, "digit.png"), Encode(digit, SKEncodedImageFormat.Png));
         File.WriteAllBytes(Path.Combine(image, "digit.jpg"), Encode(digit, SKEncodedImageFormat.Jpeg));
         File.WriteAllBytes(Path.Combine(image, "digit.bmp"), Bmp(digit));
+        // Truncated images (they must be refused, not guessed at) and a PNG whose header claims 6324 × 6324.
+        byte[] png = Encode(digit, SKEncodedImageFormat.Png), jpeg = Encode(digit, SKEncodedImageFormat.Jpeg);
+        File.WriteAllBytes(Path.Combine(image, "digit-half.png"), png[..(png.Length / 2)]);
+        File.WriteAllBytes(Path.Combine(image, "digit-third.jpg"), jpeg[..(jpeg.Length / 3)]);
+        File.WriteAllBytes(Path.Combine(image, "claims-6324.png"), Resized(png, 6324));
 
         string request = Dir("request");
         byte[] Pick(string? type, byte[] body) => [(byte)Array.IndexOf(FuzzTargets.ContentTypes, type), .. body];
@@ -43,6 +55,8 @@ public static class Seeds
         File.WriteAllBytes(Path.Combine(request, "multipart"), Pick("multipart/form-data; boundary=b",
             [.. Encoding.ASCII.GetBytes("--b\r\nContent-Disposition: form-data; name=\"image\"; filename=\"d.png\"\r\nContent-Type: image/png\r\n\r\n"),
              .. Encode(digit, SKEncodedImageFormat.Png), .. Encoding.ASCII.GetBytes("\r\n--b--\r\n")]));
+        File.WriteAllBytes(Path.Combine(request, "png-half"), Pick("image/png", png[..(png.Length / 2)]));
+        File.WriteAllBytes(Path.Combine(request, "png-claims-6324"), Pick("application/octet-stream", Resized(png, 6324)));
     }
 
     private static byte[] ImagesIdx(Dataset data, int count)
@@ -79,6 +93,28 @@ public static class Seeds
         using var image = SKImage.FromBitmap(bitmap);
         using var data = image.Encode(format, 90);
         return data.ToArray();
+    }
+
+    // The PNG with its IHDR's width and height set to side (the chunk's CRC recomputed): its pixel data no longer fills it.
+    private static byte[] Resized(byte[] png, int side)
+    {
+        byte[] copy = [.. png];
+        BinaryPrimitives.WriteInt32BigEndian(copy.AsSpan(16), side);
+        BinaryPrimitives.WriteInt32BigEndian(copy.AsSpan(20), side);
+        BinaryPrimitives.WriteUInt32BigEndian(copy.AsSpan(29), Crc32(copy.AsSpan(12, 17))); // "IHDR" and its 13 bytes
+        return copy;
+    }
+
+    // PNG's CRC-32 (ISO 3309, reflected polynomial 0xEDB88320), bit by bit.
+    private static uint Crc32(ReadOnlySpan<byte> bytes)
+    {
+        uint crc = ~0u;
+        foreach (byte b in bytes)
+        {
+            crc ^= b;
+            for (int k = 0; k < 8; k++) crc = (crc & 1) != 0 ? (crc >> 1) ^ 0xEDB88320u : crc >> 1;
+        }
+        return ~crc;
     }
 
     // An 8-bit grayscale BMP with a 256-entry palette, bottom-up rows padded to 4 bytes.

@@ -44,6 +44,7 @@ public static class DigitServer
         {
             kestrel.AddServerHeader = false;
             kestrel.Limits.MaxRequestBodySize = MaxBodyBytes;
+            kestrel.ConfigureEndpointDefaults(endpoint => ProblemReplies.Use(endpoint)); // Kestrel's own 400/408/414/431 too
         });
         builder.Services.AddProblemDetails();
         builder.Services.AddSingleton(service);
@@ -58,8 +59,7 @@ public static class DigitServer
         app.Use(async (context, next) =>
         {
             // Everything the page needs comes from us.
-            context.Response.Headers.ContentSecurityPolicy = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'";
-            context.Response.Headers.XContentTypeOptions = "nosniff";
+            foreach (var (name, value) in ProblemReplies.SecurityHeaders) context.Response.Headers[name] = value;
             await next(context);
         });
 

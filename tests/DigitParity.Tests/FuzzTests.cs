@@ -28,19 +28,31 @@ public sealed class FuzzTests
         Assert.Empty(FuzzTargets.Replay(target, FuzzDirectory("corpus", target)));
     }
 
+    // Seeds that are hostile on purpose (cut short, expanding past their header, claiming a size they do not hold).
+    private static bool Hostile(string path) => new[] { "-bomb", "-cut", "-half", "-third", "claims-" }.Any(Path.GetFileName(path).Contains);
+
+    private static IEnumerable<(bool Hostile, byte[] Bytes)> NamedSeeds(string target) =>
+        Directory.GetFiles(FuzzDirectory("corpus", target)).Order(StringComparer.Ordinal).Select(f => (Hostile(f), File.ReadAllBytes(f)));
+
     [Fact]
     public void SeedsAreValidInputsNotJustSurvivableOnes()
     {
-        // A seed that only reaches the first check would make the fuzzer blind to everything after it.
-        foreach (byte[] seed in Seeds("idx"))
+        // A seed that only reaches the first check would make the fuzzer blind to everything after it; the hostile
+        // seeds must be refused with the documented one-line exception.
+        foreach (var (hostile, seed) in NamedSeeds("idx"))
         {
             bool images = BinaryPrimitives.ReadInt32BigEndian(seed[0] == 0x1f ? TestDataGunzip(seed) : seed) == IdxReader.ImagesMagic;
-            if (images) Assert.Equal(2, IdxReader.ReadImages(new MemoryStream(seed), "seed").Count);
+            if (hostile) Assert.Throws<InvalidDataException>(() => IdxReader.ReadImages(new MemoryStream(seed), "seed"));
+            else if (images) Assert.Equal(2, IdxReader.ReadImages(new MemoryStream(seed), "seed").Count);
             else Assert.Equal(2, IdxReader.ReadLabels(new MemoryStream(seed), "seed").Length);
         }
-        foreach (byte[] seed in Seeds("checkpoint")) Assert.Equal(6, Checkpoints.Checkpoint.Load(new MemoryStream(seed), "seed").Network.Config.InputSize);
-        foreach (byte[] seed in Seeds("image")) Assert.Equal(784, DigitImage.FromEncoded(seed, "seed").Length);
-        foreach (byte[] seed in Seeds("request")) FuzzTargets.Request(seed); // throws FuzzFinding on anything but a result or a problem
+        foreach (var (_, seed) in NamedSeeds("checkpoint")) Assert.Contains(Checkpoints.Checkpoint.Load(new MemoryStream(seed), "seed").Network.Config.InputSize, new[] { 6, 36 });
+        foreach (var (hostile, seed) in NamedSeeds("image"))
+        {
+            if (hostile) Assert.Throws<InvalidDataException>(() => DigitImage.FromEncoded(seed, "seed"));
+            else Assert.Equal(784, DigitImage.FromEncoded(seed, "seed").Length);
+        }
+        foreach (var (_, seed) in NamedSeeds("request")) FuzzTargets.Request(seed); // throws FuzzFinding on anything but a result or a problem
     }
 
     private static byte[] TestDataGunzip(byte[] gz)

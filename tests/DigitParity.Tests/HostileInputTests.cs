@@ -124,14 +124,40 @@ public sealed class HostileInputTests
         Assert.Equal("new", File.ReadAllText(target));
     }
 
-    [Fact]
-    public void UnwritableOutputsFailBeforeTraining()
+    // A read-only file system: a tmpfs mounted read-only where this process may mount (root in CI), else /proc, which
+    // takes no new files even from root.
+    private static readonly Lazy<string> ReadOnlyDirectory = new(() =>
     {
-        // /proc takes no new files, even from root.
-        var (code, output, error) = Cli("train", "--save", "/proc/model.safetensors");
+        string dir = Directory.CreateTempSubdirectory("digitparity-readonly-").FullName;
+        try
+        {
+            using var mount = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("mount", ["-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", dir])
+            { RedirectStandardError = true, RedirectStandardOutput = true })!;
+            mount.WaitForExit();
+            if (mount.ExitCode == 0)
+            {
+                AppDomain.CurrentDomain.ProcessExit += (_, _) => System.Diagnostics.Process.Start("umount", [dir])?.WaitForExit();
+                return dir;
+            }
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+        }
+        return "/proc";
+    });
+
+    [Theory]
+    [InlineData("--save", "model.safetensors")]
+    [InlineData("--checkpoint-dir", "runs")]
+    [InlineData("--metrics", "metrics.jsonl")]
+    [InlineData("--report", "report")]
+    public void UnwritableOutputsFailBeforeTraining(string option, string name)
+    {
+        string path = Path.Combine(ReadOnlyDirectory.Value, name);
+        var (code, output, error) = Cli("train", option, path);
         Assert.Equal(1, code);
         Assert.DoesNotContain("Epoch", output);
-        AssertOneLine(error, "/proc/model.safetensors: cannot be written");
+        AssertOneLine(error, $"{path}: cannot be written");
     }
 
     [Theory]
@@ -179,6 +205,23 @@ public sealed class HostileInputTests
         var (code, _, stderr) = Cli("predict", "--model", huge, "x.png");
         Assert.Equal(1, code);
         AssertOneLine(stderr, "GiB of working memory");
+    }
+
+    [Fact]
+    public void WeightsThatOverflowAreAnErrorNotAnAnswer()
+    {
+        // Finite weights (they load) large enough that the logits overflow to infinity: no probabilities to give.
+        string dir = Directory.CreateTempSubdirectory("digitparity-hostile-").FullName;
+        var network = new MultiTaskNetwork(ModelConfig.Tutorial);
+        network.Initialize(1);
+        foreach (var layer in network.Trunk) network.Parameters.Value(layer.Weight).Fill(1e30f);
+        string model = Path.Combine(dir, "overflow.safetensors"), image = Path.Combine(dir, "seven.png");
+        Checkpoint.Save(model, network);
+        File.WriteAllBytes(image, TestData.Png(TestData.Mnist.Test.Image(0)));
+        var (code, output, error) = Cli("predict", "--model", model, image);
+        Assert.Equal(1, code);
+        Assert.Empty(output);
+        AssertOneLine(error, "outputs for image 0 are not finite numbers: its weights overflow");
     }
 
     [Fact]
@@ -264,6 +307,48 @@ public sealed class HostileInputTests
         Assert.Contains("Content-Type: application/problem+json", response);
         Assert.Contains("X-Content-Type-Options: nosniff", response);
         Assert.Contains("Content-Security-Policy: default-src 'self'", response);
+    }
+
+    // Requests Kestrel refuses before the application sees them: a malformed request line, one over 8 KiB, headers over 32 KiB.
+    public static TheoryData<string, int> UnparsableRequests() => new()
+    {
+        { "GARBAGE\r\n\r\n", 400 },
+        { "GET /" + new string('a', 9000) + " HTTP/1.1\r\nHost: localhost\r\n\r\n", 414 },
+        { "GET / HTTP/1.1\r\nHost: localhost\r\nX-Big: " + new string('a', 40_000) + "\r\n\r\n", 431 },
+    };
+
+    [Theory]
+    [MemberData(nameof(UnparsableRequests))]
+    public async Task KestrelsOwnErrorRepliesAreProblemJsonWithTheUsualHeaders(string request, int status)
+    {
+        using var service = new Server.PredictionService(TestData.Trained.Value, "test.safetensors");
+        await using var app = Server.DigitServer.Build(service, ["http://127.0.0.1:0"]);
+        await app.StartAsync();
+        var uri = new Uri(app.Urls.Single());
+        using var client = new System.Net.Sockets.TcpClient();
+        await client.ConnectAsync(uri.Host, uri.Port);
+        await using var stream = client.GetStream();
+        // A valid request first: replies on a kept-alive connection pass through the middleware untouched.
+        await stream.WriteAsync(System.Text.Encoding.ASCII.GetBytes("GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n" + request));
+        using var copy = new MemoryStream();
+        await stream.CopyToAsync(copy); // Kestrel closes the connection after an error reply
+        string replies = System.Text.Encoding.UTF8.GetString(copy.ToArray());
+
+        int second = replies.IndexOf("HTTP/1.1 ", 1, StringComparison.Ordinal);
+        Assert.StartsWith("HTTP/1.1 200 OK", replies);
+        Assert.Contains("{\"status\":\"ok\"}", replies[..second]);
+        string reply = replies[second..];
+        int split = reply.IndexOf("\r\n\r\n", StringComparison.Ordinal);
+        string headers = reply[..split], body = reply[(split + 4)..];
+        Assert.StartsWith($"HTTP/1.1 {status} ", headers);
+        Assert.Contains("Content-Type: application/problem+json", headers);
+        Assert.Contains($"Content-Length: {System.Text.Encoding.UTF8.GetByteCount(body)}", headers);
+        Assert.Contains("X-Content-Type-Options: nosniff", headers);
+        Assert.Contains("Content-Security-Policy: default-src 'self'", headers);
+        Assert.DoesNotContain("Content-Length: 0", headers);
+        using var problem = System.Text.Json.JsonDocument.Parse(body);
+        Assert.Equal(status, problem.RootElement.GetProperty("status").GetInt32());
+        Assert.False(string.IsNullOrEmpty(problem.RootElement.GetProperty("detail").GetString()));
     }
 
     [Fact]

@@ -26,9 +26,10 @@ internal static class OutputPaths
         {
             Directory.CreateDirectory(path);
         }
-        catch (UnauthorizedAccessException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new IOException($"{path}: cannot be created (permission denied), expected a writable directory for {what}");
+            string reason = e is UnauthorizedAccessException ? "permission denied" : e.Message;
+            throw new IOException($"{path}: cannot be written ({reason}), expected a writable directory for {what}");
         }
         Probe(path, path, what);
     }

@@ -5,6 +5,10 @@ using DigitParity.Model;
 namespace DigitParity.Inference;
 
 /// <summary>Runs a trained network on 28 × 28 byte images (0-255) and returns each head's probabilities.</summary>
+/// <remarks>
+/// Every prediction throws <see cref="InvalidDataException"/> when the network's outputs for an image are not finite
+/// (weights that overflow), rather than return probabilities that are not numbers.
+/// </remarks>
 public sealed class Predictor : IDisposable, IParallelWork
 {
     private readonly MultiTaskNetwork _network;
@@ -98,6 +102,9 @@ public sealed class Predictor : IDisposable, IParallelWork
                     double[] p = new double[task.ClassCount];
                     double sum = 0;
                     for (int c = 0; c < p.Length; c++) sum += p[c] = Math.Exp(logits[c] - max);
+                    // Weights that load (all finite) can still overflow on the way to the logits.
+                    if (!double.IsFinite(max) || !double.IsFinite(sum))
+                        throw new InvalidDataException($"The model's {task.Name} outputs for image {first + b} are not finite numbers: its weights overflow.");
                     int label = 0;
                     for (int c = 0; c < p.Length; c++)
                     {

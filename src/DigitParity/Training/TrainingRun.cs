@@ -232,7 +232,7 @@ public sealed class TrainingRun : IDisposable
         if (options.ModelFile is not null) OutputPaths.CheckWritable(options.ModelFile, "the model");
         if (options.CheckpointDirectory is not null)
         {
-            Directory.CreateDirectory(options.CheckpointDirectory);
+            OutputPaths.CheckDirectory(options.CheckpointDirectory, "the checkpoints");
             // Leftovers of a run killed mid-write; the checkpoints themselves are always whole.
             foreach (string name in new[] { LastCheckpoint, BestCheckpoint }) AtomicFile.RemoveStale(Path.Combine(options.CheckpointDirectory, name));
         }
