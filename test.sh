@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite on a machine that has only the .NET 10 SDK:
-#   1. installs, when missing, the two Debian packages that real-world tests drive: chromium (the drawing page in a
-#      headless browser) and tmux (the live training display in a real terminal);
+#   1. installs, when missing, the Debian packages that real-world tests drive: chromium (the drawing page in a
+#      headless browser), tmux (the live training display in a real terminal) and python3-torch (our checkpoints in
+#      PyTorch, and training continued with PyTorch's DistributedDataParallel);
 #   2. runs `dotnet test` (arguments are passed on, e.g. ./test.sh --filter Gemm);
 #   3. without arguments, checks the packages as a user gets them (samples/check.sh): packs the library and the tool
 #      into a local feed, builds and runs the sample against the package, installs the tool and trains with it.
@@ -12,6 +13,7 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPE
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium fonts-dejavu-core)
 command -v tmux >/dev/null 2>&1 || missing+=(tmux)
+/usr/bin/python3 -c 'import torch' >/dev/null 2>&1 || missing+=(python3-torch)
 if ((${#missing[@]})); then
   sudo=()
   if [ "$(id -u)" -ne 0 ]; then

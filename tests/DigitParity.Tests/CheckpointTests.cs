@@ -69,6 +69,45 @@ public sealed class CheckpointTests
         Assert.Equal(Checkpoint.Format, header.RootElement.GetProperty("__metadata__").GetProperty("format").GetString());
     }
 
+    [Fact]
+    public void TheCnnFileHoldsPyTorchsFlattenOrderAndFormatOneFilesConvert()
+    {
+        // 28 × 28 → conv 5×5 (4) → pool → 12 × 12 → conv 5×5 (8) → pool → 4 × 4 × 8 = 128 inputs of fc1.
+        var config = ModelConfig.Tutorial with { Convolutions = [4, 8], Kernel = 5, Hidden = [16] };
+        var network = new MultiTaskNetwork(config);
+        network.Initialize(3);
+        string dir = Directory.CreateTempSubdirectory("digitparity-ckpt-").FullName;
+        string current = Path.Combine(dir, "current.safetensors"), old = Path.Combine(dir, "format1.safetensors");
+        Checkpoint.Save(current, network);
+
+        // PyTorch's flatten(1) of (N, C, H, W): column c·16 + (h·4 + w); ours is channels-last, (h·4 + w)·8 + c.
+        const int Channels = 8, Pixels = 16, Out = 16;
+        float[] ours = network.Trunk[0].ReadWeight(network.Parameters); // (in, out)
+        var file = SafeTensors.Read(current);
+        float[] torch = file["fc1.weight"].Data; // (out, in)
+        for (int r = 0; r < Out; r++)
+            for (int c = 0; c < Channels; c++)
+                for (int p = 0; p < Pixels; p++)
+                    Assert.Equal(ours[(p * Channels + c) * Out + r], torch[r * Channels * Pixels + c * Pixels + p]);
+
+        // The same network as format 1 wrote it: fc1's columns channels-last.
+        var channelsLast = new float[torch.Length];
+        for (int r = 0; r < Out; r++)
+            for (int c = 0; c < Channels; c++)
+                for (int p = 0; p < Pixels; p++)
+                    channelsLast[r * Channels * Pixels + p * Channels + c] = torch[r * Channels * Pixels + c * Pixels + p];
+        var tensors = file.Tensors.Select(t => t.Name == "fc1.weight" ? t with { Data = channelsLast } : t).ToList();
+        var metadata = file.Metadata.ToDictionary(m => m.Key, m => m.Value);
+        metadata["format"] = "digitparity/1";
+        SafeTensors.Write(old, tensors, metadata);
+
+        foreach (string path in new[] { current, old })
+        {
+            var loaded = Checkpoint.Load(path).Network;
+            Assert.Equal(network.Parameters.Values.Span.ToArray(), loaded.Parameters.Values.Span.ToArray());
+        }
+    }
+
     public static TheoryData<string, Func<byte[], byte[]>, string> Damage() => new()
     {
         { "header longer than the file", b => { var c = b.ToArray(); BinaryPrimitives.WriteUInt64LittleEndian(c, (ulong)c.Length); return c; }, "expected 1-" },
@@ -77,7 +116,7 @@ public sealed class CheckpointTests
         { "wrong dtype", b => Replace(b, "\"F32\"", "\"F16\""), "of dtype F16, expected F32" },
         { "shape against the configuration", b => Replace(b, "hidden\\u0022:[128,64]", "hidden\\u0022:[127,64]"), "expected [127, 784]" },
         { "another format", b => Replace(b, Checkpoint.Format, "otherformat/1"), "expected a DigitParity model" },
-        { "a newer format version", b => Replace(b, Checkpoint.Format, "digitparity/9"), "written by a newer DigitParity (format digitparity/9); this version reads digitparity/1" },
+        { "a newer format version", b => Replace(b, Checkpoint.Format, "digitparity/9"), "written by a newer DigitParity (format digitparity/9); this version reads digitparity/2" },
         { "a configuration far larger than the file", b => Replace(b, "hidden\\u0022:[128,64]", "hidden\\u0022:[9999,6]"), "expected at most the" },
     };
 

@@ -12,14 +12,16 @@ namespace DigitParity.Checkpoints;
 /// <c>NAME.weight</c> (out, in) and <c>NAME.bias</c> (out); the optimizer's momentum, when given, is
 /// <c>optimizer.momentum.NAME.weight</c> etc. The metadata holds <c>format</c> = <see cref="Format"/> and
 /// <c>config</c> = <c>{"input_size":784,"hidden":[128,64],"tasks":[{"name":"digit","classes":10},...]}</c>.
+/// Every tensor is in the layout and order a plain PyTorch module expects, so <c>load_state_dict</c> takes the file as
+/// it is; files of format 1, whose CNN <c>fc1.weight</c> read the pooled map channels-last, still load, converted.
 /// </summary>
 public static class Checkpoint
 {
     /// <summary>Value of the <c>format</c> metadata key.</summary>
-    public const string Format = FormatName + "1";
+    public const string Format = FormatName + "2";
 
     private const string FormatName = "digitparity/";
-    private const int FormatVersion = 1;
+    private const int FormatVersion = 2;
 
     private const string OptimizerPrefix = "optimizer.";
 
@@ -49,11 +51,11 @@ public static class Checkpoint
         var tensors = new List<NamedTensor>();
         var layers = network.Trunk.Append(network.Heads).ToArray();
         foreach (var conv in network.Convolutions) tensors.AddRange(Tensors(network.Parameters.Values, conv, ""));
-        foreach (var layer in layers) tensors.AddRange(Tensors(network.Parameters.Values, layer, ""));
+        foreach (var layer in layers) tensors.AddRange(Tensors(network, network.Parameters.Values, layer, ""));
         foreach (var (name, buffer) in optimizer?.State ?? [])
         {
             foreach (var conv in network.Convolutions) tensors.AddRange(Tensors(buffer, conv, OptimizerPrefix + name + "."));
-            foreach (var layer in layers) tensors.AddRange(Tensors(buffer, layer, OptimizerPrefix + name + "."));
+            foreach (var layer in layers) tensors.AddRange(Tensors(network, buffer, layer, OptimizerPrefix + name + "."));
         }
         var all = new Dictionary<string, string>(metadata ?? new Dictionary<string, string>());
         if (optimizer is not null) all["optimizer_steps"] = optimizer.Steps.ToString(CultureInfo.InvariantCulture);
@@ -82,8 +84,9 @@ public static class Checkpoint
         if (format is not null && format.StartsWith(FormatName, StringComparison.Ordinal)
             && int.TryParse(format.AsSpan(FormatName.Length), NumberStyles.None, CultureInfo.InvariantCulture, out int version) && version > FormatVersion)
             throw new InvalidDataException($"{path}: written by a newer DigitParity (format {Untrusted.Quote(format)}); this version reads {Format}, upgrade DigitParity to load it");
-        if (format != Format)
+        if (format != Format && format != FormatName + "1")
             throw new InvalidDataException($"{path}: format {Untrusted.Quote(format)}, expected a DigitParity model ({Format})");
+        bool channelsLast = format != Format; // format 1: the CNN's fc1 read the pooled map as (h, w, c)
         var config = ParseConfig(path, file.Metadata.GetValueOrDefault("config"));
         // The configuration decides what is allocated: it must not ask for more parameters than the file holds.
         long expected = config.ParameterCount(), stored = file.Tensors.Sum(t => (long)t.Data.Length);
@@ -111,12 +114,18 @@ public static class Checkpoint
         {
             foreach (var (tensor, parameter) in new[] { (layer.Weight.Name, layer.Weight), (layer.Bias.Name, layer.Bias) })
             {
-                var values = Expect(path, file, names, tensor, parameter == layer.Weight ? [layer.Out, layer.In] : [layer.Out]);
+                int[] shape = parameter == layer.Weight ? [layer.Out, layer.In] : [layer.Out];
+                bool reorder = parameter == layer.Weight && !channelsLast && ReadsPooledMap(network, layer);
+                var values = Expect(path, file, names, tensor, shape);
+                if (reorder) values = FlattenOrder(network.Config, values, layer.Out, toTorch: false);
                 if (parameter == layer.Weight) layer.WriteWeight(network.Parameters, Transpose(values, layer.Out, layer.In));
                 else values.CopyTo(network.Parameters.Value(parameter));
                 foreach (string state in states)
-                    if (names.Contains(OptimizerPrefix + state + "." + tensor))
-                        optimizerState[state][tensor] = Expect(path, file, names, OptimizerPrefix + state + "." + tensor, parameter == layer.Weight ? [layer.Out, layer.In] : [layer.Out]);
+                {
+                    if (!names.Contains(OptimizerPrefix + state + "." + tensor)) continue;
+                    var moment = Expect(path, file, names, OptimizerPrefix + state + "." + tensor, shape);
+                    optimizerState[state][tensor] = reorder ? FlattenOrder(network.Config, moment, layer.Out, toTorch: false) : moment;
+                }
             }
         }
         return new LoadedCheckpoint(network, file.Metadata,
@@ -187,15 +196,40 @@ public static class Checkpoint
         }
     }
 
-    private static IEnumerable<NamedTensor> Tensors(ReadOnlySpan<float> values, Linear layer, string prefix)
+    private static IEnumerable<NamedTensor> Tensors(MultiTaskNetwork network, ReadOnlySpan<float> values, Linear layer, string prefix)
     {
-        float[] weight = layer.ReadWeight(values);
+        float[] weight = Transpose(layer.ReadWeight(values), layer.In, layer.Out);
+        if (ReadsPooledMap(network, layer)) weight = FlattenOrder(network.Config, weight, layer.Out, toTorch: true);
         float[] bias = values.Slice(layer.Bias.Offset, layer.Bias.Length).ToArray();
         return
         [
-            new NamedTensor(prefix + layer.Weight.Name, [layer.Out, layer.In], Transpose(weight, layer.In, layer.Out)),
+            new NamedTensor(prefix + layer.Weight.Name, [layer.Out, layer.In], weight),
             new NamedTensor(prefix + layer.Bias.Name, [layer.Out], bias),
         ];
+    }
+
+    // The first fully connected layer of a CNN, which reads the last pooled map.
+    private static bool ReadsPooledMap(MultiTaskNetwork network, Linear layer) => network.Convolutions.Count > 0 && layer == network.Trunk[0];
+
+    /// <summary>
+    /// Reorders the columns of a CNN's first fully connected weight, (out, side·side·channels) row-major, between our
+    /// flatten order of the pooled map, channels-last (h, w, c), and PyTorch's <c>flatten(1)</c> of an (N, C, H, W)
+    /// map, (c, h, w): to PyTorch's when <paramref name="toTorch"/>, back otherwise.
+    /// </summary>
+    internal static float[] FlattenOrder(ModelConfig config, float[] weight, int rows, bool toTorch)
+    {
+        var (side, channels) = config.Stages()[^1];
+        int pixels = side * side, cols = pixels * channels;
+        var result = new float[weight.Length];
+        for (int r = 0; r < rows; r++)
+            for (int p = 0; p < pixels; p++)
+                for (int c = 0; c < channels; c++)
+                {
+                    int ours = r * cols + p * channels + c, torch = r * cols + c * pixels + p;
+                    if (toTorch) result[torch] = weight[ours];
+                    else result[ours] = weight[torch];
+                }
+        return result;
     }
 
     // Convolution weights are stored as PyTorch's Conv2d weight, (OC, C, K, K).

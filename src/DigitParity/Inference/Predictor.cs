@@ -81,15 +81,39 @@ public sealed class Predictor : IDisposable, IParallelWork
     // Fills image i's input row.
     private delegate void FillInput(int image, Span<float> input);
 
-    private List<Prediction> Run(int count, FillInput fill)
+    /// <summary>
+    /// Every head's logits side by side for each image, (images, HeadWidth) row-major: what the network computes before
+    /// the softmax, and what a PyTorch module of the same weights returns.
+    /// </summary>
+    internal float[] Logits(IReadOnlyList<byte[]> images)
     {
-        int inputs = _network.Config.InputSize, width = _network.Config.HeadWidth;
-        var predictions = new List<Prediction>(count);
+        ArgumentNullException.ThrowIfNull(images);
+        int width = _network.Config.HeadWidth;
+        var logits = new float[images.Count * width];
+        Batches(images.Count, (i, input) => UnitFloats.FromBytes(images[i], input),
+            first => _ws.Logits.Span[..(_batch * width)].CopyTo(logits.AsSpan(first * width)));
+        return logits;
+    }
+
+    // Fills the workspace batch by batch, runs the forward pass and hands each batch's first image index to done.
+    private void Batches(int count, FillInput fill, Action<int> done)
+    {
+        int inputs = _network.Config.InputSize;
         for (int first = 0; first < count; first += _ws.MaxBatch)
         {
             _batch = Math.Min(_ws.MaxBatch, count - first);
             for (int b = 0; b < _batch; b++) fill(first + b, _ws.Input.AsSpan(b * inputs, inputs));
             _pool.Run(this);
+            done(first);
+        }
+    }
+
+    private List<Prediction> Run(int count, FillInput fill)
+    {
+        int width = _network.Config.HeadWidth;
+        var predictions = new List<Prediction>(count);
+        Batches(count, fill, first =>
+        {
             for (int b = 0; b < _batch; b++)
             {
                 var tasks = new TaskPrediction[_network.Tasks.Count];
@@ -115,7 +139,7 @@ public sealed class Predictor : IDisposable, IParallelWork
                 }
                 predictions.Add(new Prediction(tasks, Agree(tasks)));
             }
-        }
+        });
         return predictions;
     }
 

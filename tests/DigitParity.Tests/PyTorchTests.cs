@@ -1,0 +1,131 @@
+using System.Diagnostics;
+using System.Text.Json;
+using DigitParity.Checkpoints;
+using DigitParity.Inference;
+using DigitParity.Model;
+using DigitParity.Tasks;
+
+namespace DigitParity.Tests;
+
+/// <summary>Debian's python3-torch, where it is installed; the tests that need it are skipped, saying why, elsewhere.</summary>
+internal static class Torch
+{
+    public const string Python = "/usr/bin/python3";
+
+    public const string Missing = "python3-torch is not installed (apt-get install python3-torch; ./test.sh installs it)";
+
+    public static bool Available { get; } = Run(["-c", "import torch"], TestData.RepositoryRoot).Code == 0;
+
+    public static string Script(string name) => Path.Combine(TestData.RepositoryRoot, "interop", "pytorch", name);
+
+    /// <summary>Runs a program (Python unless given) and returns its exit code and output.</summary>
+    public static (int Code, string Output, string Error) Run(IReadOnlyList<string> arguments, string directory, string program = Python,
+        IReadOnlyDictionary<string, string>? environment = null)
+    {
+        if (!File.Exists(program)) return (127, "", $"{program}: not found");
+        var start = new ProcessStartInfo(program, arguments) { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = directory };
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>()) start.Environment[key] = value;
+        using var process = Process.Start(start)!;
+        var error = process.StandardError.ReadToEndAsync();
+        string output = process.StandardOutput.ReadToEnd();
+        process.WaitForExit();
+        return (process.ExitCode, output, error.Result);
+    }
+}
+
+/// <summary>A fact that needs python3-torch.</summary>
+public sealed class TorchFactAttribute : FactAttribute
+{
+    public TorchFactAttribute()
+    {
+        if (!Torch.Available) Skip = Torch.Missing;
+    }
+}
+
+/// <summary>A theory that needs python3-torch.</summary>
+public sealed class TorchTheoryAttribute : TheoryAttribute
+{
+    public TorchTheoryAttribute()
+    {
+        if (!Torch.Available) Skip = Torch.Missing;
+    }
+}
+
+/// <summary>Our checkpoints in a plain PyTorch module (interop/pytorch): the same logits and accuracy on the MNIST test set.</summary>
+public sealed class PyTorchTests
+{
+    public static TheoryData<string> Models() => new() { "mlp", "mlp-other-tasks", "cnn" };
+
+    private static MultiTaskNetwork Model(string name)
+    {
+        switch (name)
+        {
+            case "mlp":
+                return TestData.Trained.Value;
+            case "mlp-other-tasks":
+                var other = new MultiTaskNetwork(ModelConfig.Tutorial with
+                {
+                    Hidden = [48, 32, 16],
+                    Tasks = [TaskDefinition.Digit, TaskDefinition.GreaterThanFour, TaskDefinition.Mod3, TaskDefinition.Loop],
+                });
+                other.Initialize(5);
+                return other;
+            default:
+                return Checkpoint.LoadShipped().Network;
+        }
+    }
+
+    [TorchTheory]
+    [MemberData(nameof(Models))]
+    public void TheModuleBuiltFromTheFileGivesOurLogitsAndAccuracy(string name)
+    {
+        var network = Model(name);
+        string dir = Directory.CreateTempSubdirectory("digitparity-torch-").FullName;
+        string model = Path.Combine(dir, "model.safetensors"), logits = Path.Combine(dir, "logits.f32");
+        Checkpoint.Save(model, network);
+        var test = TestData.Mnist.Test;
+        var images = Enumerable.Range(0, test.Count).Select(i => test.Image(i).ToArray()).ToArray();
+        using (var predictor = new Predictor(network, maxBatch: 200)) File.WriteAllBytes(logits, System.Runtime.InteropServices.MemoryMarshal.AsBytes(predictor.Logits(images).AsSpan()).ToArray());
+        using var evaluator = new Evaluator(network);
+        var ours = evaluator.Evaluate(test);
+
+        var (code, output, error) = Torch.Run([Torch.Script("evaluate.py"), model, "--data", Path.Combine(TestData.RepositoryRoot, "data", "mnist"), "--compare", logits, "--json"], dir);
+        Assert.True(code == 0, error);
+        using var result = JsonDocument.Parse(output);
+        Assert.Equal(test.Count, result.RootElement.GetProperty("samples").GetInt32());
+        Assert.InRange(result.RootElement.GetProperty("max_logit_difference").GetDouble(), 0, 1e-5);
+        foreach (var task in network.Tasks)
+            Assert.Equal(ours[task.Name].Accuracy, result.RootElement.GetProperty("accuracy").GetProperty(task.Name).GetDouble(), 1e-9);
+    }
+
+    [TorchFact]
+    public void DistributedDataParallelContinuesOurCheckpointAndWeLoadItsResult()
+    {
+        // One epoch of DDP with two processes (gloo on loopback) from the trained MLP, with its momentum.
+        string dir = Directory.CreateTempSubdirectory("digitparity-ddp-").FullName;
+        string start = Path.Combine(dir, "start.safetensors"), result = Path.Combine(dir, "ddp.safetensors");
+        var trained = TestData.Trained.Value;
+        Checkpoint.Save(start, trained, new Dictionary<string, string> { ["epoch"] = "1" });
+        var (code, output, error) = Torch.Run(["--standalone", "--nproc_per_node", "2", "--redirects", "1", "--tee", "1",
+            Torch.Script("train_ddp.py"), "--resume", start, "--out", result, "--epochs", "1",
+            "--data", Path.Combine(TestData.RepositoryRoot, "data", "mnist")], dir, program: "/usr/bin/torchrun");
+        Assert.True(code == 0, output + error);
+        Assert.Contains("epoch 2: loss", output);
+
+        var loaded = Checkpoint.Load(result);
+        Assert.Equal("2", loaded.Metadata["epoch"]);
+        Assert.Contains("DistributedDataParallel, 2 processes, gloo", loaded.Metadata["trained_with"]);
+        Assert.Equal(trained.Config.Hidden, loaded.Network.Config.Hidden);
+        using var evaluator = new Evaluator(loaded.Network);
+        var ours = evaluator.Evaluate(TestData.Mnist.Test);
+        string measured = string.Join(",", ours.Tasks.Select(t => $"{t.Name}={t.Accuracy.ToString("R", System.Globalization.CultureInfo.InvariantCulture)}"));
+        Assert.Equal(loaded.Metadata[Training.TrainingRun.TestAccuracyKey], measured);
+        Assert.NotEqual(trained.Parameters.Values.Span.ToArray(), loaded.Network.Parameters.Values.Span.ToArray());
+
+        // And training goes on here from PyTorch's file, its momentum included.
+        var (trainOutput, trainError) = (new StringWriter(), new StringWriter());
+        int trainCode = Cli.Program.Run(["train", "--resume", result, "--epochs", "3"], trainOutput, trainError);
+        Assert.True(trainCode == 0, trainError.ToString());
+        Assert.Contains($"Resuming {result} after epoch 2", trainOutput.ToString());
+    }
+}
