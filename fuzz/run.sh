@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Fuzzes one parser with afl-fuzz (Debian's afl++) and SharpFuzz, then copies what it found to fuzz/regressions/.
-#   bash fuzz/run.sh TARGET [SECONDS]     TARGET: idx | checkpoint | image | request
+#   bash fuzz/run.sh TARGET [SECONDS]     TARGET: idx | checkpoint | statedict | image | request
 # Needs: apt-get install afl++; dotnet tool install --global SharpFuzz.CommandLine --version 2.3.0
 set -euo pipefail
 cd "$(dirname "$0")/.."
-target=${1:?usage: fuzz/run.sh idx|checkpoint|image|request [SECONDS]}
+target=${1:?usage: fuzz/run.sh idx|checkpoint|statedict|image|request [SECONDS]}
 seconds=${2:-120}
 out=fuzz/out/$target
 bin=fuzz/out/bin

@@ -21,6 +21,7 @@ public static class FuzzTargets
     {
         ["idx"] = Idx,
         ["checkpoint"] = Checkpoint,
+        ["statedict"] = StateDict,
         ["image"] = Image,
         ["request"] = Request,
     };
@@ -46,13 +47,22 @@ public static class FuzzTargets
     /// A safetensors checkpoint; when it loads, a batch of 4 images is predicted with it, which must allocate no more than
     /// the configuration's working-memory bound and give finite probabilities (or refuse with one line).
     /// </summary>
-    public static void Checkpoint(byte[] data)
+    public static void Checkpoint(byte[] data) => Predicts(data, stream => Checkpoints.Checkpoint.Load(stream, "fuzz.safetensors"));
+
+    /// <summary>The configuration the state_dict target loads its files with: the corpus's tiny CNN.</summary>
+    public const string StateDictConfig =
+        """{"input_size":36,"convolutions":[2],"kernel":3,"hidden":[2],"tasks":[{"name":"digit","classes":10},{"name":"parity","classes":2}]}""";
+
+    /// <summary>A plain PyTorch state_dict (F32, F16 or BF16, no DigitParity metadata) loaded with <see cref="StateDictConfig"/>, then predicted as a checkpoint is.</summary>
+    public static void StateDict(byte[] data) => Predicts(data, stream => Checkpoints.Checkpoint.LoadStateDict(stream, "fuzz.safetensors", StateDictConfig));
+
+    private static void Predicts(byte[] data, Func<Stream, Checkpoints.LoadedCheckpoint> load)
     {
         const int Batch = 4;
         long working = 0;
         Guard(data, 8, () =>
         {
-            var network = Checkpoints.Checkpoint.Load(new MemoryStream(data), "fuzz.safetensors").Network;
+            var network = load(new MemoryStream(data)).Network;
             working = (long)network.Config.WorkingBytes(Batch, 1);
             using var predictor = new Inference.Predictor(network, Batch);
             var images = Enumerable.Range(0, Batch).Select(i => Enumerable.Repeat((byte)(i * 85), network.Config.InputSize).ToArray()).ToArray();

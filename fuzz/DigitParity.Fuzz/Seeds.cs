@@ -36,6 +36,12 @@ public static class Seeds
         cnn.Initialize(1);
         Checkpoints.Checkpoint.Save(Path.Combine(checkpoint, "tiny-cnn.safetensors"), cnn);
 
+        // The same CNN as PyTorch's save_file writes a state_dict: no metadata, in F32, F16 and BF16.
+        string stateDict = Dir("statedict");
+        var tensors = Checkpoints.Checkpoint.Tensors(cnn);
+        foreach (string dtype in new[] { "F32", "F16", "BF16" })
+            File.WriteAllBytes(Path.Combine(stateDict, $"tiny-cnn.{dtype}.safetensors"), StateDictFile(tensors, dtype));
+
         string image = Dir("image");
         byte[] digit = test.Image(0).ToArray();
         File.WriteAllBytes(Path.Combine(image, "digit.png"), Encode(digit, SKEncodedImageFormat.Png));
@@ -93,6 +99,30 @@ public static class Seeds
         using var image = SKImage.FromBitmap(bitmap);
         using var data = image.Encode(format, 90);
         return data.ToArray();
+    }
+
+    // A safetensors file of the tensors in dtype, without metadata.
+    private static byte[] StateDictFile(IReadOnlyList<IO.NamedTensor> tensors, string dtype)
+    {
+        var header = new Dictionary<string, object>();
+        var data = new MemoryStream();
+        int width = dtype == "F32" ? 4 : 2;
+        foreach (var t in tensors)
+        {
+            header[t.Name] = new { dtype, shape = t.Shape, data_offsets = new[] { data.Length, data.Length + (long)width * t.Data.Length } };
+            var element = new byte[width];
+            foreach (float v in t.Data)
+            {
+                if (dtype == "F32") BinaryPrimitives.WriteSingleLittleEndian(element, v);
+                else if (dtype == "F16") BinaryPrimitives.WriteUInt16LittleEndian(element, BitConverter.HalfToUInt16Bits((Half)v));
+                else BinaryPrimitives.WriteUInt16LittleEndian(element, (ushort)(BitConverter.SingleToInt32Bits(v) >>> 16));
+                data.Write(element);
+            }
+        }
+        byte[] json = Encoding.UTF8.GetBytes(System.Text.Json.JsonSerializer.Serialize(header));
+        byte[] length = new byte[8];
+        BinaryPrimitives.WriteUInt64LittleEndian(length, (ulong)json.Length);
+        return [.. length, .. json, .. data.ToArray()];
     }
 
     // The PNG with its IHDR's width and height set to side (the chunk's CRC recomputed): its pixel data no longer fills it.

@@ -51,11 +51,16 @@ def read_safetensors(path):
 
 
 def write_safetensors(path, tensors, metadata):
-    """Writes float32 tensors and string metadata to a temporary file beside path, then renames it into place."""
+    """Writes F32, F16 or BF16 tensors (others as F32) and string metadata to a temporary file beside path, then
+    renames it into place."""
     header, offset, blobs = {"__metadata__": metadata}, 0, []
     for name, tensor in tensors.items():
-        blob = tensor.detach().to(torch.float32).contiguous().numpy().astype("<f4").tobytes()
-        header[name] = {"dtype": "F32", "shape": list(tensor.shape), "data_offsets": [offset, offset + len(blob)]}
+        tensor = tensor.detach().cpu().contiguous()
+        if tensor.dtype not in NAMES:
+            tensor = tensor.to(torch.float32)
+        bits = tensor.view(torch.int16) if tensor.element_size() == 2 else tensor.view(torch.int32)
+        blob = bits.numpy().astype("<i2" if tensor.element_size() == 2 else "<i4").tobytes()
+        header[name] = {"dtype": NAMES[tensor.dtype], "shape": list(tensor.shape), "data_offsets": [offset, offset + len(blob)]}
         offset += len(blob)
         blobs.append(blob)
     text = json.dumps(header, separators=(",", ":")).encode()
@@ -111,9 +116,12 @@ class DigitParityNet(nn.Module):
         return dict(zip([name for name, _ in self.tasks], logits.split([classes for _, classes in self.tasks], dim=1)))
 
 
-def load(path):
-    """(model, metadata, optimizer state {state: {tensor: value}}) from a DigitParity checkpoint."""
+def load(path, config=None):
+    """(model, metadata, optimizer state {state: {tensor: value}}) from a DigitParity checkpoint, or, given its
+    configuration (a dict, as the config metadata), from a plain state_dict."""
     tensors, metadata = read_safetensors(path)
+    if config is not None:
+        metadata = dict(metadata, format=FORMAT, config=json.dumps(config))
     if metadata.get("format") != FORMAT:
         raise CheckpointError(f"{path}: format {metadata.get('format')!r}, expected {FORMAT}"
                               " (a file of an older format loads in DigitParity; save it again there to convert it)")

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Evaluates a DigitParity checkpoint in PyTorch on the MNIST test set.
 
-    python3 interop/pytorch/evaluate.py MODEL [--data data/mnist] [--compare LOGITS] [--json]
+    python3 interop/pytorch/evaluate.py MODEL [--config FILE] [--data data/mnist] [--compare LOGITS] [--json]
 
 Prints each task's accuracy. With --compare, also the largest difference between PyTorch's logits and the ones in
 LOGITS (raw little-endian float32, 10000 x heads, as DigitParity computed them), relative to max(1, |logit|): float32
@@ -23,12 +23,17 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model")
     parser.add_argument("--data", default=os.path.join(os.path.dirname(__file__), "..", "..", "data", "mnist"))
+    parser.add_argument("--config", metavar="FILE", help="for a plain state_dict: the configuration JSON")
     parser.add_argument("--compare", metavar="LOGITS")
     parser.add_argument("--tolerance", type=float, default=1e-5)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     try:
-        model, _, _ = dp.load(args.model)
+        config = None
+        if args.config:
+            with open(args.config) as f:
+                config = json.load(f)
+        model, _, _ = dp.load(args.model, config)
     except (dp.CheckpointError, OSError, ValueError, KeyError, RuntimeError) as e:
         sys.exit(f"evaluate.py: {e}")
     pixels, digits = dp.mnist(args.data, "t10k")

@@ -24,6 +24,24 @@ internal static class CommandOptions
         return Checkpoint.ShippedModelPath;
     }
 
+    /// <summary><c>--config FILE</c>: the configuration of a model file that is a plain PyTorch state_dict.</summary>
+    public static Option<string?> ConfigOption() => new("--config")
+    {
+        Description = "For a model that is a plain PyTorch state_dict (safetensors without DigitParity's metadata): the network's configuration as JSON, e.g. {\"input_size\":784,\"hidden\":[128,64],\"tasks\":[{\"name\":\"digit\",\"classes\":10},{\"name\":\"parity\",\"classes\":2}]}",
+        HelpName = "FILE",
+    };
+
+    /// <summary>Most bytes of a <c>--config</c> file: 1 MiB.</summary>
+    public const int MaxConfigBytes = 1 << 20;
+
+    /// <summary>The text of a <c>--config</c> file, or null when none is given.</summary>
+    public static string? ConfigText(string? path) =>
+        path is null ? null : System.Text.Encoding.UTF8.GetString(IO.InputFile.ReadAll(path, MaxConfigBytes, "a configuration JSON file"));
+
+    /// <summary>The model at <paramref name="path"/>: a DigitParity checkpoint, or with <c>--config</c> a plain state_dict.</summary>
+    public static LoadedCheckpoint Load(ParseResult parse, Option<string?> config, string path) =>
+        ConfigText(parse.GetValue(config)) is { } json ? Checkpoint.LoadStateDict(path, json) : Checkpoint.Load(path);
+
     /// <summary>The test images (t10k) of <paramref name="dataDirectory"/> (default: the embedded MNIST), checked to fit the model from <paramref name="modelPath"/>.</summary>
     public static Dataset TestSet(string? dataDirectory, MultiTaskNetwork network, string modelPath)
     {

@@ -16,19 +16,20 @@ internal static class EvaluateCommand
     public static Command Create(TextWriter output, TextWriter error)
     {
         var model = CommandOptions.ModelOption("evaluate");
+        var config = CommandOptions.ConfigOption();
         var data = CommandOptions.TestDataOption();
         var threads = CommandOptions.ThreadsOption();
         var json = new Option<string?>("--json") { Description = "Also write every figure as JSON to this file", HelpName = "FILE" };
         var command = new Command("evaluate", "Accuracy, confusion matrices, per-class precision/recall/F1 and head consistency of a saved model")
         {
-            model, data, threads, json,
+            model, config, data, threads, json,
         };
         command.SetAction(parse =>
         {
             string path = CommandOptions.ModelPath(parse, model, error);
             string? jsonPath = parse.GetValue(json);
             if (jsonPath is not null) OutputPaths.CheckWritable(jsonPath, "the evaluation JSON");
-            var loaded = Checkpoint.Load(path);
+            var loaded = CommandOptions.Load(parse, config, path);
             var network = loaded.Network;
             var test = CommandOptions.TestSet(parse.GetValue(data), network, path);
             var labeled = new LabeledDataset(test, network.Tasks);

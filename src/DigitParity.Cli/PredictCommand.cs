@@ -15,16 +15,17 @@ internal static class PredictCommand
     public static Command Create(TextWriter output, TextWriter error)
     {
         var model = CommandOptions.ModelOption("use");
+        var config = CommandOptions.ConfigOption();
         var json = new Option<bool>("--json") { Description = "Print one JSON object per image instead of text" };
         var files = new Argument<string[]>("FILE|DIR") { Description = "PNG, JPEG or BMP images, or directories of them", Arity = ArgumentArity.OneOrMore };
         var command = new Command("predict", $"Predict the digit and parity of images (any size; at most {DigitImage.MaxPixels:N0} pixels)")
         {
-            model, json, files,
+            model, config, json, files,
         };
         command.SetAction(parse =>
         {
             string modelPath = CommandOptions.ModelPath(parse, model, error);
-            var loaded = Checkpoint.Load(modelPath);
+            var loaded = CommandOptions.Load(parse, config, modelPath);
             Predictor.RequireDigitImages(loaded.Network, modelPath, "to predict image files");
             var paths = new List<string>();
             int failures = 0;

@@ -11,6 +11,7 @@ internal static class ServeCommand
     public static Command Create(TextWriter output, TextWriter error)
     {
         var model = CommandOptions.ModelOption("serve");
+        var config = CommandOptions.ConfigOption();
         var urls = new Option<string>("--urls")
         {
             Description = "Where to listen; several URLs separated by ';' (https:// needs a certificate configured for Kestrel)",
@@ -25,12 +26,12 @@ internal static class ServeCommand
         });
         var command = new Command("serve", $"Serve a page to draw digits on and a JSON API (POST /api/predict, bodies up to {DigitServer.MaxBodyBytes / (1 << 20)} MiB)")
         {
-            model, urls,
+            model, config, urls,
         };
         command.SetAction(parse =>
         {
             string path = CommandOptions.ModelPath(parse, model, error);
-            var loaded = Checkpoint.Load(path);
+            var loaded = CommandOptions.Load(parse, config, path);
             using var service = new PredictionService(loaded.Network, path);
             string listen = parse.GetValue(urls)!;
             var app = DigitServer.Build(service, Split(listen));

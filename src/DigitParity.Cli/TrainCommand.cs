@@ -36,6 +36,7 @@ internal static class TrainCommand
         var save = new Option<string?>("--save") { Description = "Write the final model to this safetensors file", HelpName = "PATH" };
         var report = new Option<string?>("--report") { Description = "After training write a report here: metrics.csv, metrics.json, PNG plots and a self-contained report.html", HelpName = "DIR" };
         var checkpointDir = new Option<string?>("--checkpoint-dir") { Description = "After every epoch write last.safetensors, and best.safetensors when validation accuracy improves, here", HelpName = "DIR" };
+        var config = CommandOptions.ConfigOption();
         var resume = new Option<string?>("--resume") { Description = "Continue the run saved in this checkpoint, up to --epochs in all (same seed and threads give the same bits)", HelpName = "PATH" };
         var task = new Option<string[]>("--task") { Description = $"A head besides digit (repeatable): {DerivedTasks} [default: parity]", HelpName = "NAME", AllowMultipleArgumentsPerToken = false };
         var taskWeight = new Option<string[]>("--task-weight") { Description = "Loss weight of a head, NAME=W (repeatable) [default: 1 for every head]", HelpName = "NAME=W" };
@@ -71,12 +72,13 @@ internal static class TrainCommand
 
         var command = new Command("train", "Train the multi-task digit & parity network (defaults: the MXNet tutorial's settings)")
         {
-            model, hidden, conv, dropout, augment, elastic, epochs, batchSize, lr, momentum, weightDecay, seed, data, threads, logInterval, metrics, save, report, checkpointDir, resume, task, taskWeight, valSplit, schedule, patience, optimizer, ema, classes,
+            model, hidden, conv, dropout, augment, elastic, epochs, batchSize, lr, momentum, weightDecay, seed, data, threads, logInterval, metrics, save, report, checkpointDir, resume, config, task, taskWeight, valSplit, schedule, patience, optimizer, ema, classes,
         };
         command.SetAction(parse =>
         {
             var kind = parse.GetValue(model);
             string? problem = parse.GetValue(elastic) > 0 && !parse.GetValue(augment) ? "--elastic needs --augment"
+                : parse.GetValue(config) is not null && parse.GetValue(resume) is null ? "--config needs --resume (a plain PyTorch state_dict to continue)"
                 : parse.GetValue(conv) is not null && kind != ModelKind.Cnn ? "--conv needs --model cnn"
                 : null;
             var training = new TrainingOptions
@@ -110,7 +112,7 @@ internal static class TrainCommand
             var options = new TrainingRunOptions
             {
                 Training = training, Model = shape, TaskWeights = weights, DataDirectory = parse.GetValue(data),
-                ValidationSplit = parse.GetValue(valSplit), ResumeFrom = parse.GetValue(resume), CheckpointDirectory = parse.GetValue(checkpointDir),
+                ValidationSplit = parse.GetValue(valSplit), ResumeFrom = parse.GetValue(resume), ResumeConfig = CommandOptions.ConfigText(parse.GetValue(config)), CheckpointDirectory = parse.GetValue(checkpointDir),
                 MetricsFile = parse.GetValue(metrics), ModelFile = parse.GetValue(save), ReportDirectory = parse.GetValue(report),
                 Command = "digitparity " + string.Join(' ', parse.Tokens.Select(t => t.Value.Contains(' ') ? $"\"{t.Value}\"" : t.Value)),
             };

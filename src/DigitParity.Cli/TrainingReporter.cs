@@ -48,7 +48,8 @@ internal sealed class TrainingReporter(TextWriter output, IReadOnlyList<TaskDefi
             ? $"{run.Train.Count} training and {run.Validation.Count} validation images (held out of the training set), {test.Count} test images"
             : $"{run.Train.Count} training and {run.Validation.Count} test images (evaluated after every epoch)";
         yield return string.Create(Invariant, $"Data: {sets} of {images.Rows}x{images.Columns} from {source} ({run.LoadSeconds:0.00} s)");
-        if (run.Resumed) yield return $"Resuming {options.ResumeFrom} after epoch {run.FirstEpoch - 1}";
+        if (run.Resumed)
+            yield return run.FirstEpoch > 1 ? $"Resuming {options.ResumeFrom} after epoch {run.FirstEpoch - 1}" : $"Starting from the weights of {options.ResumeFrom}";
         var config = run.Network.Config;
         yield return string.Create(Invariant,
             $"Model: {Describe(config)} -> heads {string.Join(", ", config.Tasks.Select(t => $"{t.Name} ({t.ClassCount})"))}; {run.Network.Parameters.Count:N0} parameters");

@@ -108,16 +108,86 @@ public sealed class CheckpointTests
         }
     }
 
+    // A plain state_dict as PyTorch writes it: our tensor names, no DigitParity metadata, in dtype (2-byte elements).
+    private static string WriteStateDict(string dir, MultiTaskNetwork network, string dtype, Func<float, ushort> convert,
+        Func<NamedTensor, bool>? keep = null, NamedTensor? extra = null)
+    {
+        string saved = Path.Combine(dir, "saved.safetensors"), path = Path.Combine(dir, $"state_dict.{dtype}.{Guid.NewGuid():N}.safetensors");
+        Checkpoint.Save(saved, network);
+        var tensors = SafeTensors.Read(saved).Tensors.Where(keep ?? (_ => true)).Concat(extra is null ? [] : [extra]).ToList();
+        var header = new Dictionary<string, object>();
+        var data = new MemoryStream();
+        foreach (var t in tensors)
+        {
+            header[t.Name] = new { dtype, shape = t.Shape, data_offsets = new[] { data.Length, data.Length + 2L * t.Data.Length } };
+            foreach (float v in t.Data) { var b = new byte[2]; BinaryPrimitives.WriteUInt16LittleEndian(b, convert(v)); data.Write(b); }
+        }
+        byte[] json = Encoding.UTF8.GetBytes(JsonSerializer.Serialize(header));
+        using var file = File.Create(path);
+        var length = new byte[8];
+        BinaryPrimitives.WriteUInt64LittleEndian(length, (ulong)json.Length);
+        file.Write(length);
+        file.Write(json);
+        data.WriteTo(file);
+        return path;
+    }
+
+    private static ushort Half(float v) => BitConverter.HalfToUInt16Bits((Half)v);
+
+    private static ushort BFloat(float v) => (ushort)(BitConverter.SingleToInt32Bits(v) >>> 16); // truncated: exact in BF16
+
+    [Theory]
+    [InlineData("F16")]
+    [InlineData("BF16")]
+    public void PlainStateDictsInHalfPrecisionLoadWithAConfiguration(string dtype)
+    {
+        var network = new MultiTaskNetwork(ModelConfig.Tutorial with { Convolutions = [4], Kernel = 5, Hidden = [16] });
+        network.Initialize(2);
+        string dir = Directory.CreateTempSubdirectory("digitparity-ckpt-").FullName;
+        Func<float, ushort> convert = dtype == "F16" ? Half : BFloat;
+        string path = WriteStateDict(dir, network, dtype, convert);
+        string config = Checkpoint.ConfigJson(network.Config);
+
+        var loaded = Checkpoint.LoadStateDict(path, config).Network;
+        var original = SafeTensors.Read(Path.Combine(dir, "saved.safetensors"));
+        var roundTrip = Path.Combine(dir, "again.safetensors");
+        Checkpoint.Save(roundTrip, loaded);
+        foreach (var tensor in SafeTensors.Read(roundTrip).Tensors)
+        {
+            float[] expected = original[tensor.Name].Data.Select(v => dtype == "F16" ? (float)BitConverter.UInt16BitsToHalf(Half(v)) : BitConverter.Int32BitsToSingle(BFloat(v) << 16)).ToArray();
+            Assert.Equal(expected, tensor.Data);
+        }
+
+        // The same file without a configuration, and with a tensor missing or one too many, is one clear line.
+        Assert.Contains("format (none), expected a DigitParity model", Assert.Throws<InvalidDataException>(() => Checkpoint.Load(path)).Message);
+        string missing = WriteStateDict(dir, network, dtype, convert, t => t.Name != "fc1.bias");
+        Assert.Contains("no tensor fc1.bias, expected one of shape [16]", Assert.Throws<InvalidDataException>(() => Checkpoint.LoadStateDict(missing, config)).Message);
+        string extra = WriteStateDict(dir, network, dtype, convert, extra: new NamedTensor("fc2.weight", [2, 2], [1, 2, 3, 4]));
+        Assert.Contains("tensor fc2.weight, which the configuration has no place for",
+            Assert.Throws<InvalidDataException>(() => Checkpoint.LoadStateDict(extra, config)).Message);
+        Assert.Contains("a model of format digitparity/2, which carries its own configuration",
+            Assert.Throws<InvalidDataException>(() => Checkpoint.LoadStateDict(roundTrip, config)).Message);
+    }
+
+    [Fact]
+    public void AConfigurationIsForAResumedStateDictOnly()
+    {
+        var error = new StringWriter();
+        Assert.Equal(2, DigitParity.Cli.Program.Run(["train", "--config", "config.json"], new StringWriter(), error));
+        Assert.Contains("--config needs --resume", error.ToString());
+    }
+
     public static TheoryData<string, Func<byte[], byte[]>, string> Damage() => new()
     {
         { "header longer than the file", b => { var c = b.ToArray(); BinaryPrimitives.WriteUInt64LittleEndian(c, (ulong)c.Length); return c; }, "expected 1-" },
         { "truncated data", b => b[..^100], "expected a range inside" },
         { "not a safetensors file", _ => Encoding.UTF8.GetBytes("hello, world, not a model"), "a header of" },
-        { "wrong dtype", b => Replace(b, "\"F32\"", "\"F16\""), "of dtype F16, expected F32" },
+        { "wrong dtype", b => Replace(b, "\"F32\"", "\"I64\""), "of dtype I64, expected F32, F16 or BF16" },
+        { "a half-precision dtype without the bytes for it", b => Replace(b, "\"F32\"", "\"F16\""), "in 401408 bytes, expected 200704 (F16)" },
         { "shape against the configuration", b => Replace(b, "hidden\\u0022:[128,64]", "hidden\\u0022:[127,64]"), "expected [127, 784]" },
         { "another format", b => Replace(b, Checkpoint.Format, "otherformat/1"), "expected a DigitParity model" },
         { "a newer format version", b => Replace(b, Checkpoint.Format, "digitparity/9"), "written by a newer DigitParity (format digitparity/9); this version reads digitparity/2" },
-        { "a configuration far larger than the file", b => Replace(b, "hidden\\u0022:[128,64]", "hidden\\u0022:[9999,6]"), "expected at most the" },
+        { "a configuration far larger than the file", b => Replace(b, "hidden\\u0022:[128,64]", "hidden\\u0022:[9999,6]"), "tensor fc1.weight of shape [128, 784], expected [9999, 784]" },
     };
 
     [Theory]

@@ -47,6 +47,9 @@ public sealed class FuzzTests
             else Assert.Equal(2, IdxReader.ReadLabels(new MemoryStream(seed), "seed").Length);
         }
         foreach (var (_, seed) in NamedSeeds("checkpoint")) Assert.Contains(Checkpoints.Checkpoint.Load(new MemoryStream(seed), "seed").Network.Config.InputSize, new[] { 6, 36 });
+        Assert.Equal(3, NamedSeeds("statedict").Count());
+        foreach (var (_, seed) in NamedSeeds("statedict"))
+            Assert.Equal(36, Checkpoints.Checkpoint.LoadStateDict(new MemoryStream(seed), "seed", FuzzTargets.StateDictConfig).Network.Config.InputSize);
         foreach (var (hostile, seed) in NamedSeeds("image"))
         {
             if (hostile) Assert.Throws<InvalidDataException>(() => DigitImage.FromEncoded(seed, "seed"));

@@ -128,4 +128,69 @@ public sealed class PyTorchTests
         Assert.True(trainCode == 0, trainError.ToString());
         Assert.Contains($"Resuming {result} after epoch 2", trainOutput.ToString());
     }
+
+    // A network trained in PyTorch (100 steps of SGD), saved as a plain state_dict in half and bfloat16 precision.
+    private const string TrainInPyTorch = """
+        import json, sys, torch, torch.nn.functional as F
+        sys.path.insert(0, sys.argv[1])
+        import digitparity_torch as dp
+        config = {"input_size": 784, "convolutions": [8], "kernel": 5, "hidden": [32], "tasks": [{"name": "digit", "classes": 10}, {"name": "parity", "classes": 2}]}
+        torch.manual_seed(0)
+        model = dp.DigitParityNet(config)
+        x, y = dp.mnist(sys.argv[2], "train")
+        labels = dp.task_labels(model, y)
+        sgd = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        for b in range(100):
+            i = slice(b * 100, (b + 1) * 100)
+            loss = sum(F.cross_entropy(part, labels[name][i]) for name, part in model.split(model(x[i])).items())
+            sgd.zero_grad(); loss.backward(); sgd.step()
+        json.dump(config, open("config.json", "w"))
+        test_x, test_y = dp.mnist(sys.argv[2], "t10k")
+        result = {}
+        for name, dtype in (("F16", torch.float16), ("BF16", torch.bfloat16)):
+            state = {k: v.to(dtype) for k, v in model.state_dict().items()}
+            dp.write_safetensors(f"state_dict.{name}.safetensors", state, {})
+            rounded = dp.DigitParityNet(config)
+            rounded.load_state_dict({k: v.float() for k, v in state.items()})
+            result[name] = dp.accuracy(rounded, test_x, test_y)[0]
+        print(json.dumps(result))
+        """;
+
+    [TorchFact]
+    public void AStateDictPyTorchTrainedAndSavedInHalfPrecisionWorksInEveryCommand()
+    {
+        string dir = Directory.CreateTempSubdirectory("digitparity-torch-").FullName;
+        string data = Path.Combine(TestData.RepositoryRoot, "data", "mnist");
+        var (code, output, error) = Torch.Run(["-c", TrainInPyTorch, Path.GetDirectoryName(Torch.Script("x"))!, data], dir);
+        Assert.True(code == 0, error);
+        using var measured = JsonDocument.Parse(output);
+        string config = Path.Combine(dir, "config.json"), image = Path.Combine(dir, "seven.png");
+        File.WriteAllBytes(image, TestData.Png(TestData.Mnist.Test.Image(0)));
+        foreach (string dtype in new[] { "F16", "BF16" })
+        {
+            string model = Path.Combine(dir, $"state_dict.{dtype}.safetensors"), json = Path.Combine(dir, $"{dtype}.json");
+            Assert.Equal(0, Run(out _, out string evaluateError, "evaluate", "--model", model, "--config", config, "--json", json));
+            using var ours = JsonDocument.Parse(File.ReadAllText(json));
+            foreach (var task in measured.RootElement.GetProperty(dtype).EnumerateObject())
+                Assert.Equal(task.Value.GetDouble(), ours.RootElement.GetProperty("validation").GetProperty("tasks").GetProperty(task.Name).GetProperty("accuracy").GetDouble(), 1e-9);
+
+            Assert.Equal(0, Run(out string predicted, out _, "predict", "--model", model, "--config", config, image));
+            Assert.Contains("digit", predicted);
+            Assert.Equal(0, Run(out _, out _, "export", "--model", model, "--config", config, "--onnx", Path.Combine(dir, $"{dtype}.onnx")));
+            Assert.Equal(0, Run(out string trained, out string trainError, "train", "--resume", model, "--config", config, "--epochs", "1", "--batch-size", "1000", "--save", Path.Combine(dir, $"{dtype}.trained.safetensors")));
+            Assert.True(trained.Contains($"Starting from the weights of {model}", StringComparison.Ordinal) && trained.Contains("Epoch[1] Validation", StringComparison.Ordinal), trained + trainError);
+        }
+        // A configuration given for a file that carries its own is refused in one line.
+        Assert.Equal(1, Run(out _, out string refused, "evaluate", "--model", Path.Combine(dir, "F16.trained.safetensors"), "--config", config));
+        Assert.Contains("which carries its own configuration; load it without one", refused);
+        Assert.Single(refused.Trim().Split('\n'));
+    }
+
+    private static int Run(out string output, out string error, params string[] args)
+    {
+        var (o, e) = (new StringWriter(), new StringWriter());
+        int code = Cli.Program.Run(args, o, e);
+        (output, error) = (o.ToString(), e.ToString());
+        return code;
+    }
 }

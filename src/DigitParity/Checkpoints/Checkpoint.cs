@@ -44,14 +44,22 @@ public static class Checkpoint
     public static void Save(string path, MultiTaskNetwork network, IReadOnlyDictionary<string, string>? metadata = null) =>
         Save(path, network, metadata, optimizer: null);
 
+    /// <summary>The network's parameters as the file holds them: names, PyTorch's shapes and layouts.</summary>
+    internal static IReadOnlyList<NamedTensor> Tensors(MultiTaskNetwork network)
+    {
+        ArgumentNullException.ThrowIfNull(network);
+        var tensors = new List<NamedTensor>();
+        foreach (var conv in network.Convolutions) tensors.AddRange(Tensors(network.Parameters.Values, conv, ""));
+        foreach (var layer in network.Trunk.Append(network.Heads)) tensors.AddRange(Tensors(network, network.Parameters.Values, layer, ""));
+        return tensors;
+    }
+
     /// <summary>As the public Save, with <paramref name="optimizer"/>'s state (SGD's momentum, Adam's moments), so that a run can resume.</summary>
     internal static void Save(string path, MultiTaskNetwork network, IReadOnlyDictionary<string, string>? metadata, IOptimizer? optimizer)
     {
         ArgumentNullException.ThrowIfNull(network);
-        var tensors = new List<NamedTensor>();
+        var tensors = new List<NamedTensor>(Tensors(network));
         var layers = network.Trunk.Append(network.Heads).ToArray();
-        foreach (var conv in network.Convolutions) tensors.AddRange(Tensors(network.Parameters.Values, conv, ""));
-        foreach (var layer in layers) tensors.AddRange(Tensors(network, network.Parameters.Values, layer, ""));
         foreach (var (name, buffer) in optimizer?.State ?? [])
         {
             foreach (var conv in network.Convolutions) tensors.AddRange(Tensors(buffer, conv, OptimizerPrefix + name + "."));
@@ -73,27 +81,71 @@ public static class Checkpoint
     /// There is no such file, or it is not a DigitParity checkpoint, is damaged, or was written by a newer format
     /// version; the message is one line that names the file and what was expected.
     /// </exception>
-    public static LoadedCheckpoint Load(string path) => FromFile(SafeTensors.Read(path), path);
+    public static LoadedCheckpoint Load(string path) => FromFile(SafeTensors.Read(path), path, config: null);
 
     /// <summary>As <see cref="Load(string)"/>, from a seekable stream; <paramref name="name"/> is used in error messages.</summary>
-    public static LoadedCheckpoint Load(Stream stream, string name) => FromFile(SafeTensors.Read(stream, name), name);
+    public static LoadedCheckpoint Load(Stream stream, string name) => FromFile(SafeTensors.Read(stream, name), name, config: null);
 
-    private static LoadedCheckpoint FromFile(SafeTensorsFile file, string path)
+    /// <summary>
+    /// Reads a plain PyTorch <c>state_dict</c> saved with safetensors (<c>safetensors.torch.save_file</c>): DigitParity's
+    /// tensor names and PyTorch's layouts (those of the module in <c>interop/pytorch</c>), F32, F16 or BF16, without
+    /// DigitParity's metadata. <paramref name="configJson"/> describes the network, as the <c>config</c> metadata does:
+    /// <c>{"input_size":784,"convolutions":[32,64],"kernel":5,"hidden":[128],"tasks":[{"name":"digit","classes":10},...]}</c>.
+    /// </summary>
+    /// <exception cref="InvalidDataException">
+    /// The file is damaged, carries DigitParity's own configuration already, or does not hold exactly the tensors the
+    /// configuration implies with their shapes; the message is one line that names the file and the tensor.
+    /// </exception>
+    public static LoadedCheckpoint LoadStateDict(string path, string configJson)
+    {
+        ArgumentNullException.ThrowIfNull(configJson);
+        return FromFile(SafeTensors.Read(path), path, configJson);
+    }
+
+    /// <summary>As <see cref="LoadStateDict(string, string)"/>, from a seekable stream; <paramref name="name"/> is used in error messages.</summary>
+    public static LoadedCheckpoint LoadStateDict(Stream stream, string name, string configJson)
+    {
+        ArgumentNullException.ThrowIfNull(configJson);
+        return FromFile(SafeTensors.Read(stream, name), name, configJson);
+    }
+
+    // config: the configuration of a plain state_dict; null for a DigitParity checkpoint, which carries its own.
+    private static LoadedCheckpoint FromFile(SafeTensorsFile file, string path, string? config)
     {
         file.Metadata.TryGetValue("format", out string? format);
+        if (config is not null)
+        {
+            if (format is not null)
+                throw new InvalidDataException($"{path}: a model of format {Untrusted.Quote(format)}, which carries its own configuration; load it without one");
+            format = Format;
+        }
         if (format is not null && format.StartsWith(FormatName, StringComparison.Ordinal)
             && int.TryParse(format.AsSpan(FormatName.Length), NumberStyles.None, CultureInfo.InvariantCulture, out int version) && version > FormatVersion)
             throw new InvalidDataException($"{path}: written by a newer DigitParity (format {Untrusted.Quote(format)}); this version reads {Format}, upgrade DigitParity to load it");
         if (format != Format && format != FormatName + "1")
             throw new InvalidDataException($"{path}: format {Untrusted.Quote(format)}, expected a DigitParity model ({Format})");
         bool channelsLast = format != Format; // format 1: the CNN's fc1 read the pooled map as (h, w, c)
-        var config = ParseConfig(path, file.Metadata.GetValueOrDefault("config"));
-        // The configuration decides what is allocated: it must not ask for more parameters than the file holds.
-        long expected = config.ParameterCount(), stored = file.Tensors.Sum(t => (long)t.Data.Length);
-        if (expected > stored)
-            throw new InvalidDataException($"{path}: a configuration of {expected} parameters, expected at most the {stored} values the file holds");
-        var network = new MultiTaskNetwork(config);
+        var configuration = ParseConfig(path, config ?? file.Metadata.GetValueOrDefault("config"));
+        // The configuration decides what is allocated: every tensor it implies must be in the file with its shape, and
+        // every tensor of the file must have a place (a parameter, or an optimizer's state of one), before allocating.
         var names = file.Tensors.Select(t => t.Name).ToHashSet();
+        var parameters = new HashSet<string>();
+        foreach (var (name, shape) in configuration.TensorShapes())
+        {
+            string expected = string.Join(", ", shape);
+            if (!names.Contains(name)) throw new InvalidDataException($"{path}: no tensor {name}, expected one of shape [{expected}]");
+            if (!file[name].Shape.Select(d => (long)d).SequenceEqual(shape))
+                throw new InvalidDataException($"{path}: tensor {name} of shape [{string.Join(", ", file[name].Shape)}], expected [{expected}] as the configuration says");
+            parameters.Add(name);
+        }
+        foreach (var tensor in file.Tensors)
+        {
+            string name = tensor.Name;
+            int dot = name.StartsWith(OptimizerPrefix, StringComparison.Ordinal) ? name.IndexOf('.', OptimizerPrefix.Length) : -1;
+            if (!parameters.Contains(name) && !(dot > 0 && parameters.Contains(name[(dot + 1)..])))
+                throw new InvalidDataException($"{path}: tensor {Untrusted.Quote(name)}, which the configuration has no place for; expected {string.Join(", ", parameters)} (and optimizer.STATE. before any of them)");
+        }
+        var network = new MultiTaskNetwork(configuration);
         // Optimizer state: tensors "optimizer.<state>.<parameter>", checked against the parameter's shape.
         var states = names.Where(n => n.StartsWith(OptimizerPrefix, StringComparison.Ordinal) && n.IndexOf('.', OptimizerPrefix.Length) > 0)
             .Select(n => n[OptimizerPrefix.Length..n.IndexOf('.', OptimizerPrefix.Length)]).Distinct().ToList();

@@ -81,7 +81,7 @@ internal static class SafeTensors
     }
 
     /// <summary>
-    /// Reads a safetensors file of F32 tensors, validating before allocating: the header length against the file,
+    /// Reads a safetensors file of F32, F16 or BF16 tensors (converted to float32), validating before allocating: the header length against the file,
     /// every dtype, shape and offset range (inside the data, matching the shape, not overlapping).
     /// Every problem is an <see cref="InvalidDataException"/> naming the file.
     /// </summary>
@@ -105,7 +105,7 @@ internal static class SafeTensors
         stream.ReadExactly(header);
         long dataLength = fileLength - 8 - (long)headerLength;
 
-        var entries = new List<(string Name, int[] Shape, long Begin, long End)>();
+        var entries = new List<(string Name, string DType, int[] Shape, long Begin, long End)>();
         var metadata = new Dictionary<string, string>();
         try
         {
@@ -124,16 +124,17 @@ internal static class SafeTensors
                 }
                 var tensor = property.Value;
                 string dtype = tensor.GetProperty("dtype").GetString() ?? "";
-                if (dtype != "F32") throw Bad(name, $"tensor {Untrusted.Quote(property.Name)} of dtype {Untrusted.Quote(dtype)}, expected F32");
+                int width = ElementBytes(dtype);
+                if (width == 0) throw Bad(name, $"tensor {Untrusted.Quote(property.Name)} of dtype {Untrusted.Quote(dtype)}, expected F32, F16 or BF16");
                 int[] shape = tensor.GetProperty("shape").EnumerateArray().Select(d => d.GetInt32()).ToArray();
                 if (shape.Any(d => d < 0)) throw Bad(name, $"tensor {Untrusted.Quote(property.Name)} with a negative dimension");
                 long[] offsets = tensor.GetProperty("data_offsets").EnumerateArray().Select(d => d.GetInt64()).ToArray();
                 if (offsets.Length != 2 || offsets[0] < 0 || offsets[1] < offsets[0] || offsets[1] > dataLength)
                     throw Bad(name, $"tensor {Untrusted.Quote(property.Name)} at bytes [{string.Join(", ", offsets)}], expected a range inside the {dataLength} data bytes");
                 long elements = shape.Aggregate(1L, (a, b) => a * b);
-                if (elements * sizeof(float) != offsets[1] - offsets[0])
-                    throw Bad(name, $"tensor {Untrusted.Quote(property.Name)} of shape [{string.Join(", ", shape)}] in {offsets[1] - offsets[0]} bytes, expected {elements * sizeof(float)}");
-                entries.Add((property.Name, shape, offsets[0], offsets[1]));
+                if (elements * width != offsets[1] - offsets[0])
+                    throw Bad(name, $"tensor {Untrusted.Quote(property.Name)} of shape [{string.Join(", ", shape)}] in {offsets[1] - offsets[0]} bytes, expected {elements * width} ({dtype})");
+                entries.Add((property.Name, dtype, shape, offsets[0], offsets[1]));
             }
         }
         catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
@@ -146,16 +147,30 @@ internal static class SafeTensors
 
         long dataStart = 8 + (long)headerLength;
         var tensors = new List<NamedTensor>();
-        foreach (var (tensorName, shape, begin, end) in ordered)
+        foreach (var (tensorName, dtype, shape, begin, end) in ordered)
         {
             byte[] bytes = new byte[end - begin];
             stream.Position = dataStart + begin;
             stream.ReadExactly(bytes);
-            float[] data = new float[bytes.Length / sizeof(float)];
-            for (int i = 0; i < data.Length; i++) data[i] = BinaryPrimitives.ReadSingleLittleEndian(bytes.AsSpan(i * 4));
-            tensors.Add(new NamedTensor(tensorName, shape, data));
+            tensors.Add(new NamedTensor(tensorName, shape, ToFloats(bytes, dtype)));
         }
         return new SafeTensorsFile(tensors, metadata);
+    }
+
+    // Bytes per element of the dtypes read (0: not one of them).
+    private static int ElementBytes(string dtype) => dtype switch { "F32" => 4, "F16" or "BF16" => 2, _ => 0 };
+
+    // Little-endian elements to float32; F16 and BF16 convert exactly (float32 holds every value of both).
+    private static float[] ToFloats(byte[] bytes, string dtype)
+    {
+        float[] data = new float[bytes.Length / ElementBytes(dtype)];
+        if (dtype == "F16")
+            for (int i = 0; i < data.Length; i++) data[i] = (float)BitConverter.UInt16BitsToHalf(BinaryPrimitives.ReadUInt16LittleEndian(bytes.AsSpan(2 * i)));
+        else if (dtype == "BF16")
+            for (int i = 0; i < data.Length; i++) data[i] = BitConverter.Int32BitsToSingle(BinaryPrimitives.ReadUInt16LittleEndian(bytes.AsSpan(2 * i)) << 16);
+        else
+            for (int i = 0; i < data.Length; i++) data[i] = BinaryPrimitives.ReadSingleLittleEndian(bytes.AsSpan(4 * i));
+        return data;
     }
 
     private static InvalidDataException Bad(string name, string found) => new($"{name}: {found}");

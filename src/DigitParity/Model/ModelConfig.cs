@@ -122,17 +122,34 @@ public sealed record ModelConfig(int InputSize, IReadOnlyList<int> Hidden, IRead
     }
 
     /// <summary>Weights and biases of every layer, in 64 bits.</summary>
-    internal long ParameterCount()
+    internal long ParameterCount() => TensorShapes().Sum(t => t.Shape.Aggregate(1L, (a, b) => a * b));
+
+    /// <summary>
+    /// Every parameter tensor with its shape as PyTorch's modules hold it, in 64 bits, under the names
+    /// <see cref="MultiTaskNetwork"/> gives its layers: <c>convL.weight</c> (out, in, k, k) and <c>convL.bias</c>,
+    /// <c>fcL.weight</c> (out, in) and <c>fcL.bias</c>, <c>heads.weight</c> and <c>heads.bias</c>.
+    /// </summary>
+    internal IEnumerable<(string Name, long[] Shape)> TensorShapes()
     {
-        long count = 0, width = InputSize;
+        long width = InputSize;
         if (Convolutions.Count > 0)
         {
             var stages = Stages();
-            for (int l = 0; l < Convolutions.Count; l++) count += ((long)Kernel * Kernel * stages[l].Channels + 1) * Convolutions[l];
+            for (int l = 0; l < Convolutions.Count; l++)
+            {
+                yield return ($"conv{l + 1}.weight", [Convolutions[l], stages[l].Channels, Kernel, Kernel]);
+                yield return ($"conv{l + 1}.bias", [Convolutions[l]]);
+            }
             width = (long)stages[^1].Side * stages[^1].Side * stages[^1].Channels;
         }
-        foreach (long layer in Hidden.Append(HeadWidth)) { count += (width + 1) * layer; width = layer; }
-        return count;
+        for (int l = 0; l <= Hidden.Count; l++)
+        {
+            long layer = l < Hidden.Count ? Hidden[l] : HeadWidth;
+            string name = l < Hidden.Count ? $"fc{l + 1}" : "heads";
+            yield return ($"{name}.weight", [layer, width]);
+            yield return ($"{name}.bias", [layer]);
+            width = layer;
+        }
     }
 
     private string? ConvolutionProblem()

@@ -145,9 +145,11 @@ public sealed class TrainingRun : IDisposable
     // Loads the data and builds or resumes the network.
     private static TrainingRun Build(TrainingRunOptions options)
     {
-        var resumed = options.ResumeFrom is null ? null : Checkpoint.Load(options.ResumeFrom);
+        var resumed = options.ResumeFrom is null ? null
+            : options.ResumeConfig is null ? Checkpoint.Load(options.ResumeFrom)
+            : Checkpoint.LoadStateDict(options.ResumeFrom, options.ResumeConfig);
         int firstEpoch = 1;
-        if (resumed is not null)
+        if (resumed is not null && !(options.ResumeConfig is not null && !resumed.Metadata.ContainsKey(EpochKey)))
         {
             if (!int.TryParse(resumed.Metadata.GetValueOrDefault(EpochKey), NumberStyles.None, CultureInfo.InvariantCulture, out int done))
                 throw new InvalidDataException($"{options.ResumeFrom}: no epoch in the metadata, expected a checkpoint written by train");

@@ -33,6 +33,13 @@ public sealed record TrainingRunOptions
     public string? ResumeFrom { get; init; }
 
     /// <summary>
+    /// The configuration JSON of <see cref="ResumeFrom"/> when that file is a plain PyTorch state_dict (see
+    /// <see cref="Checkpoints.Checkpoint.LoadStateDict(string, string)"/>); its run starts at epoch 1 unless its
+    /// metadata has an <c>epoch</c>.
+    /// </summary>
+    public string? ResumeConfig { get; init; }
+
+    /// <summary>
     /// After every epoch write <c>last.safetensors</c> here, and <c>best.safetensors</c> when the pooled validation
     /// accuracy improves (a resumed run keeps the best so far unless it beats it).
     /// </summary>
