@@ -34,18 +34,41 @@ internal static class EvaluateCommand
             var test = CommandOptions.TestSet(parse.GetValue(data), network, path);
             var labeled = new LabeledDataset(test, network.Tasks);
             var consistency = new HeadConsistency(network.Tasks);
+            var calibration = new Calibration(network.Tasks, network.Config.HeadWidth);
             using var evaluator = new Evaluator(network, parse.GetValue(threads));
-            var snapshot = evaluator.Evaluate(labeled, consistency);
+            var snapshot = evaluator.Evaluate(labeled, consistency, calibration);
             var figures = consistency.Compute();
+            var calibrated = calibration.Compute(network.Temperatures);
+            var raw = network.Temperatures.Any(t => t != 1) ? calibration.Compute(network.Tasks.Select(_ => 1.0).ToArray()) : null;
             output.Write(Render(path, loaded.Metadata.GetValueOrDefault("epoch"), network.Tasks, snapshot, figures));
+            output.Write(RenderCalibration(calibrated, raw));
             if (jsonPath is not null)
             {
-                EvaluationJson.Write(jsonPath, path, snapshot, network.Tasks, figures);
+                EvaluationJson.Write(jsonPath, path, snapshot, network.Tasks, figures, calibrated, raw);
                 output.WriteLine($"Figures written to {jsonPath}");
             }
             return 0;
         });
         return command;
+    }
+
+    /// <summary>
+    /// Each head's calibration at its temperature and, for a calibrated model, at temperature 1 (<paramref name="raw"/>).
+    /// </summary>
+    internal static string RenderCalibration(IReadOnlyList<CalibrationFigures> calibrated, IReadOnlyList<CalibrationFigures>? raw)
+    {
+        var c = CultureInfo.InvariantCulture;
+        var text = new StringBuilder();
+        text.Append(c, $"\nCalibration ({Calibration.Bins} bins){(raw is null ? " (not calibrated: every temperature is 1)" : "")}\n");
+        text.Append(c, $"  {"head",-8} {"T",6} {"ECE",8} {"MCE",8} {"NLL",8} {"Brier",8}\n");
+        void Row(string head, CalibrationFigures f) =>
+            text.Append(c, $"  {head,-8} {f.Temperature,6:0.000} {f.ExpectedError,8:P2} {f.MaximumError,8:P2} {f.NegativeLogLikelihood,8:0.0000} {f.Brier,8:0.0000}\n");
+        for (int t = 0; t < calibrated.Count; t++)
+        {
+            Row(UserError.Printable(calibrated[t].Task), calibrated[t]);
+            if (raw is not null) Row("  at T=1", raw[t]);
+        }
+        return text.ToString();
     }
 
     internal static string Render(string model, string? epoch, IReadOnlyList<TaskDefinition> tasks, MetricsSnapshot snapshot, IReadOnlyList<ConsistencyFigures> consistency)

@@ -122,7 +122,7 @@ public sealed class ReportTests
         string[] expected =
         [
             "metrics.csv", "metrics.json", "curves-digit.png", "curves-parity.png", "curves-pooled.png", "confusion-digit.png",
-            "confusion-parity.png", "consistency-parity.png", "worst-mistakes.png", "report.html",
+            "confusion-parity.png", "consistency-parity.png", "reliability-digit.png", "reliability-parity.png", "worst-mistakes.png", "report.html",
         ];
         Assert.Equal(expected.Order(), written.Select(Path.GetFileName).Order());
         Assert.Equal(expected.Order(), Directory.GetFiles(dir).Select(Path.GetFileName).Order()); // no temporary files left

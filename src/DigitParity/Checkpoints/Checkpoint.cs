@@ -26,6 +26,12 @@ public static class Checkpoint
     private const string OptimizerPrefix = "optimizer.";
 
     /// <summary>
+    /// Metadata key of the heads' softmax temperatures, <c>digit=1.31,parity=1.12</c>, when they were calibrated
+    /// (absent: every temperature is 1).
+    /// </summary>
+    internal const string TemperaturesKey = "temperatures";
+
+    /// <summary>
     /// Where the CNN that ships with DigitParity lies, beside the application (<c>models/cnn.safetensors</c>): trained by
     /// the command in its <c>command</c> metadata, with its test-set accuracy in <c>test_accuracy</c>.
     /// </summary>
@@ -66,6 +72,9 @@ public static class Checkpoint
             foreach (var layer in layers) tensors.AddRange(Tensors(network, buffer, layer, OptimizerPrefix + name + "."));
         }
         var all = new Dictionary<string, string>(metadata ?? new Dictionary<string, string>());
+        all.Remove(TemperaturesKey);
+        if (network.Temperatures.Any(t => t != 1))
+            all[TemperaturesKey] = string.Join(",", network.Tasks.Select((task, t) => string.Create(CultureInfo.InvariantCulture, $"{task.Name}={network.Temperatures[t]:R}")));
         if (optimizer is not null) all["optimizer_steps"] = optimizer.Steps.ToString(CultureInfo.InvariantCulture);
         foreach (var (key, value) in new Dictionary<string, string>
         {
@@ -180,8 +189,26 @@ public static class Checkpoint
                 }
             }
         }
+        if (file.Metadata.GetValueOrDefault(TemperaturesKey) is { } temperatures) network.SetTemperatures(ParseTemperatures(path, temperatures, network));
         return new LoadedCheckpoint(network, file.Metadata,
             optimizerState.ToDictionary(p => p.Key, p => (IReadOnlyDictionary<string, float[]>)p.Value));
+    }
+
+    // "digit=1.31,parity=1.12": one finite positive temperature per head, in head order.
+    private static double[] ParseTemperatures(string path, string text, MultiTaskNetwork network)
+    {
+        string[] items = text.Split(',');
+        var result = new double[network.Tasks.Count];
+        bool valid = items.Length == result.Length;
+        for (int t = 0; valid && t < result.Length; t++)
+        {
+            string[] pair = items[t].Split('=');
+            valid = pair.Length == 2 && pair[0] == network.Tasks[t].Name
+                && double.TryParse(pair[1], NumberStyles.Float, CultureInfo.InvariantCulture, out result[t]) && double.IsFinite(result[t]) && result[t] > 0;
+        }
+        if (!valid)
+            throw new InvalidDataException($"{path}: temperatures {Untrusted.Quote(text, 160)}, expected {string.Join(",", network.Tasks.Select(t => t.Name + "=T"))} with every T finite and positive");
+        return result;
     }
 
     /// <summary>The configuration as the <c>config</c> metadata JSON.</summary>

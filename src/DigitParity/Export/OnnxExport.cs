@@ -7,7 +7,7 @@ namespace DigitParity.Export;
 /// <summary>
 /// Writes a <see cref="MultiTaskNetwork"/> as an ONNX model (opset 17, IR version 8). One input,
 /// <c>pixels</c> [N, InputSize] float, each value <c>pixel / 255</c> (the normalization is not in the graph); per task
-/// two outputs, <c>TASK_logits</c> and <c>TASK_probabilities</c> (softmax). Layers are ONNX <c>Gemm</c> (+ <c>Relu</c>),
+/// two outputs, <c>TASK_logits</c> and <c>TASK_probabilities</c> (softmax, of logits / T where the head was calibrated). Layers are ONNX <c>Gemm</c> (+ <c>Relu</c>),
 /// the heads one <c>Gemm</c> sliced per task. The protobuf is written field by field with Google.Protobuf's
 /// <see cref="CodedOutputStream"/> following onnx.proto's field numbers.
 /// </summary>
@@ -89,7 +89,15 @@ public static class OnnxExport
             initializers.Add(Int64Tensor($"{task.Name}.ends", [start + task.ClassCount]));
             initializers.Add(Int64Tensor($"{task.Name}.axes", [1]));
             nodes.Add(Node("Slice", $"{task.Name}.slice", ["logits", $"{task.Name}.starts", $"{task.Name}.ends", $"{task.Name}.axes"], [$"{task.Name}_logits"]));
-            nodes.Add(Node("Softmax", $"{task.Name}.softmax", [$"{task.Name}_logits"], [$"{task.Name}_probabilities"], ("axis", [1L], false)));
+            string scores = $"{task.Name}_logits";
+            if (network.Temperatures[t] != 1)
+            {
+                // A calibrated head: probabilities are softmax(logits / T), as Predictor computes them.
+                initializers.Add(FloatTensor($"{task.Name}.temperature", [1], [(float)network.Temperatures[t]]));
+                nodes.Add(Node("Div", $"{task.Name}.calibrate", [scores, $"{task.Name}.temperature"], [$"{task.Name}.calibrated"]));
+                scores = $"{task.Name}.calibrated";
+            }
+            nodes.Add(Node("Softmax", $"{task.Name}.softmax", [scores], [$"{task.Name}_probabilities"], ("axis", [1L], false)));
             outputs.Add(ValueInfo($"{task.Name}_logits", task.ClassCount));
             outputs.Add(ValueInfo($"{task.Name}_probabilities", task.ClassCount));
         }

@@ -76,7 +76,8 @@ public sealed class Evaluator : IDisposable, IParallelWork
     /// <summary>Loss, accuracies and confusion matrices of the network's current weights on <paramref name="data"/>.</summary>
     /// <param name="data">Samples with the network's input size and tasks.</param>
     /// <param name="consistency">If given, also counts every derived head's agreement with the class head.</param>
-    internal MetricsSnapshot Evaluate(LabeledDataset data, HeadConsistency? consistency = null)
+    /// <param name="calibration">If given, also keeps every sample's logits and labels, to measure calibration.</param>
+    internal MetricsSnapshot Evaluate(LabeledDataset data, HeadConsistency? consistency = null, Calibration? calibration = null)
     {
         ArgumentNullException.ThrowIfNull(data);
         CheckShape(_network, data);
@@ -91,6 +92,7 @@ public sealed class Evaluator : IDisposable, IParallelWork
             _network.SumLosses(_ws, _batch, _taskLosses);
             _metric.Update(_batch, _ws.Labels, _ws.Predictions, _taskLosses);
             consistency?.Update(_batch, _ws.Labels, _ws.Predictions);
+            calibration?.Update(_batch, _ws.Logits.Span, _ws.Labels);
         }
         return _metric.Compute();
     }

@@ -121,11 +121,11 @@ public sealed class Predictor : IDisposable, IParallelWork
                 {
                     var task = _network.Tasks[t];
                     ReadOnlySpan<float> logits = _ws.Logits.AsSpan(b * width + _network.TaskOffset(t), task.ClassCount);
-                    double max = double.NegativeInfinity;
-                    foreach (float l in logits) max = Math.Max(max, l);
+                    double temperature = _network.Temperatures[t], max = double.NegativeInfinity;
+                    foreach (float l in logits) max = Math.Max(max, l / temperature);
                     double[] p = new double[task.ClassCount];
                     double sum = 0;
-                    for (int c = 0; c < p.Length; c++) sum += p[c] = Math.Exp(logits[c] - max);
+                    for (int c = 0; c < p.Length; c++) sum += p[c] = Math.Exp(logits[c] / temperature - max);
                     // Weights that load (all finite) can still overflow on the way to the logits.
                     if (!double.IsFinite(max) || !double.IsFinite(sum))
                         throw new InvalidDataException($"The model's {task.Name} outputs for image {first + b} are not finite numbers: its weights overflow.");

@@ -6,12 +6,15 @@ namespace DigitParity.Metrics;
 
 /// <summary>
 /// Writes an evaluation as JSON: <c>{"model":…,"validation":{…MetricsJson snapshot…},"classes":{"digit":[{"class":0,
-/// "name":"0","precision":…,"recall":…,"f1":…,"support":…},…],…},"consistency":[{"task":"parity","agreement":…,…}]}</c>.
+/// "name":"0","precision":…,"recall":…,"f1":…,"support":…},…],…},"consistency":[{"task":"parity","agreement":…,…}],
+/// "calibration":{"digit":{"temperature":…,"ece":…,…,"bins":[…]},…}}</c>, and for a calibrated model the same at
+/// temperature 1 as <c>calibration_at_temperature_1</c>.
 /// </summary>
 internal static class EvaluationJson
 {
     /// <summary>Writes the evaluation to <paramref name="path"/> atomically.</summary>
-    public static void Write(string path, string model, MetricsSnapshot snapshot, IReadOnlyList<TaskDefinition> tasks, IReadOnlyList<ConsistencyFigures> consistency)
+    public static void Write(string path, string model, MetricsSnapshot snapshot, IReadOnlyList<TaskDefinition> tasks, IReadOnlyList<ConsistencyFigures> consistency,
+        IReadOnlyList<CalibrationFigures>? calibration = null, IReadOnlyList<CalibrationFigures>? uncalibrated = null)
     {
         ArgumentNullException.ThrowIfNull(snapshot);
         ArgumentNullException.ThrowIfNull(tasks);
@@ -54,7 +57,38 @@ internal static class EvaluationJson
                 json.WriteEndObject();
             }
             json.WriteEndArray();
+            if (calibration is not null) WriteCalibration(json, "calibration", calibration);
+            if (uncalibrated is not null) WriteCalibration(json, "calibration_at_temperature_1", uncalibrated);
             json.WriteEndObject();
         });
+    }
+
+    // {"digit":{"temperature":…,"ece":…,"mce":…,"nll":…,"brier":…,"bins":[{"lower":…,"upper":…,"count":…,"confidence":…,"accuracy":…}]}}
+    private static void WriteCalibration(Utf8JsonWriter json, string name, IReadOnlyList<CalibrationFigures> figures)
+    {
+        json.WriteStartObject(name);
+        foreach (var f in figures)
+        {
+            json.WriteStartObject(f.Task);
+            json.WriteNumber("temperature", f.Temperature);
+            json.WriteNumber("ece", f.ExpectedError);
+            json.WriteNumber("mce", f.MaximumError);
+            json.WriteNumber("nll", f.NegativeLogLikelihood);
+            json.WriteNumber("brier", f.Brier);
+            json.WriteStartArray("bins");
+            foreach (var bin in f.Bins)
+            {
+                json.WriteStartObject();
+                json.WriteNumber("lower", bin.Lower);
+                json.WriteNumber("upper", bin.Upper);
+                json.WriteNumber("count", bin.Count);
+                json.WriteNumber("confidence", bin.Confidence);
+                json.WriteNumber("accuracy", bin.Accuracy);
+                json.WriteEndObject();
+            }
+            json.WriteEndArray();
+            json.WriteEndObject();
+        }
+        json.WriteEndObject();
     }
 }

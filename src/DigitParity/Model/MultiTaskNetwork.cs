@@ -17,6 +17,7 @@ public sealed partial class MultiTaskNetwork
     private readonly int[] _taskOffsets;
     private readonly int[] _taskClasses;
     private readonly float[] _taskWeights;
+    private readonly double[] _temperatures;
 
     /// <summary>Builds the layers and allocates all parameters (zero until <see cref="Initialize"/>).</summary>
     public MultiTaskNetwork(ModelConfig config)
@@ -43,6 +44,7 @@ public sealed partial class MultiTaskNetwork
         Parameters = new ParameterStore(layout);
         _taskClasses = config.Tasks.Select(t => t.ClassCount).ToArray();
         _taskWeights = config.Tasks.Select(_ => 1f).ToArray();
+        _temperatures = config.Tasks.Select(_ => 1.0).ToArray();
         _taskOffsets = new int[config.Tasks.Count];
         for (int t = 1; t < _taskOffsets.Length; t++) _taskOffsets[t] = _taskOffsets[t - 1] + config.Tasks[t - 1].ClassCount;
     }
@@ -67,6 +69,21 @@ public sealed partial class MultiTaskNetwork
 
     /// <summary>Weight of each head's loss in the training objective Σ_t w_t · CE_t (all 1 unless set).</summary>
     public IReadOnlyList<float> TaskWeights => _taskWeights;
+
+    /// <summary>
+    /// Each head's softmax temperature T (1 unless calibrated): its probabilities are softmax(logits / T). Fitted on
+    /// held-out data by training with a validation split; no temperature changes a head's answer.
+    /// </summary>
+    internal IReadOnlyList<double> Temperatures => _temperatures;
+
+    /// <summary>Sets every head's temperature (each finite and positive).</summary>
+    internal void SetTemperatures(IReadOnlyList<double> temperatures)
+    {
+        ArgumentNullException.ThrowIfNull(temperatures);
+        if (temperatures.Count != _temperatures.Length || temperatures.Any(t => !(double.IsFinite(t) && t > 0)))
+            throw new ArgumentException($"expected {_temperatures.Length} finite positive temperatures", nameof(temperatures));
+        for (int t = 0; t < _temperatures.Length; t++) _temperatures[t] = temperatures[t];
+    }
 
     /// <summary>Sets the loss weight of the task called <paramref name="task"/> (finite, zero or positive).</summary>
     public void SetTaskWeight(string task, float weight)

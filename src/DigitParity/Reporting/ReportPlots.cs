@@ -52,6 +52,36 @@ internal static class ReportPlots
         return plot.GetImageBytes(720, 420, ScottPlot.ImageFormat.Png);
     }
 
+    /// <summary>
+    /// A head's reliability diagram: per confidence bin, the accuracy of its predictions (bars) against the diagonal
+    /// a perfectly calibrated head follows, and the bin's mean confidence (dots), with ECE in the title.
+    /// </summary>
+    public static byte[] ReliabilityDiagram(CalibrationFigures figures)
+    {
+        ArgumentNullException.ThrowIfNull(figures);
+        var plot = new ScottPlot.Plot();
+        plot.Font.Set(FontFamily);
+        double width = 1.0 / Calibration.Bins;
+        var filled = figures.Bins.Where(b => b.Count > 0).ToList();
+        var bars = plot.Add.Bars(filled.Select(b => (b.Lower + b.Upper) / 2).ToArray(), filled.Select(b => b.Accuracy).ToArray());
+        foreach (var bar in bars.Bars) { bar.Size = width * 0.9; bar.FillColor = ScottPlot.Color.FromHex("#2f6fdf"); }
+        bars.LegendText = "accuracy";
+        var diagonal = plot.Add.Line(0, 0, 1, 1);
+        diagonal.Color = ScottPlot.Color.FromHex("#888888");
+        diagonal.LinePattern = ScottPlot.LinePattern.Dashed;
+        diagonal.LegendText = "perfect calibration";
+        var means = plot.Add.ScatterPoints(filled.Select(b => (b.Lower + b.Upper) / 2).ToArray(), filled.Select(b => b.Confidence).ToArray());
+        means.Color = ScottPlot.Color.FromHex("#d9730d");
+        means.MarkerSize = 8;
+        means.LegendText = "mean confidence";
+        plot.Title(string.Create(Invariant, $"{figures.Task}: reliability (T = {figures.Temperature:0.000}, ECE {figures.ExpectedError:P2}, {figures.Samples:N0} samples)"));
+        plot.XLabel("confidence");
+        plot.YLabel("accuracy");
+        plot.Axes.SetLimits(0, 1, 0, 1);
+        plot.ShowLegend(ScottPlot.Alignment.UpperLeft);
+        return plot.GetImageBytes(560, 480, ScottPlot.ImageFormat.Png);
+    }
+
     /// <summary>Heatmap of a confusion matrix (rows: true label, columns: predicted), shaded by the share of each row.</summary>
     public static byte[] ConfusionHeatmap(TaskDefinition task, long[][] counts)
     {

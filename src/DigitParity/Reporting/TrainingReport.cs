@@ -19,8 +19,10 @@ namespace DigitParity.Reporting;
 /// <param name="Predictions">The model's answer for every validation image.</param>
 /// <param name="Final">Validation figures of the model as it is now.</param>
 /// <param name="Consistency">How every derived head agrees with the class head.</param>
+/// <param name="Calibration">Every head's calibration on the validation images, at its temperature.</param>
 internal sealed record ReportContent(string Title, IReadOnlyList<EpochResult> Epochs, IReadOnlyList<TaskDefinition> Tasks, Dataset Images,
-    IReadOnlyList<int[]> Labels, IReadOnlyList<Prediction> Predictions, MetricsSnapshot Final, IReadOnlyList<ConsistencyFigures> Consistency);
+    IReadOnlyList<int[]> Labels, IReadOnlyList<Prediction> Predictions, MetricsSnapshot Final, IReadOnlyList<ConsistencyFigures> Consistency,
+    IReadOnlyList<CalibrationFigures> Calibration);
 
 /// <summary>
 /// Writes a training report into a directory: <c>metrics.csv</c>, <c>metrics.json</c>, PNG figures (learning curves
@@ -40,9 +42,10 @@ internal static class TrainingReport
         ArgumentNullException.ThrowIfNull(network);
         ArgumentNullException.ThrowIfNull(validation);
         var consistency = new HeadConsistency(network.Tasks);
+        var calibration = new Calibration(network.Tasks, network.Config.HeadWidth);
         MetricsSnapshot final;
         using (var evaluator = new Evaluator(network, threads))
-            final = evaluator.Evaluate(validation, consistency);
+            final = evaluator.Evaluate(validation, consistency, calibration);
         IReadOnlyList<Prediction> predictions;
         using (var predictor = new Predictor(network, threads: threads))
         {
@@ -50,7 +53,8 @@ internal static class TrainingReport
             for (int i = 0; i < validation.Count; i++) images.Add(validation.Data.Image(i).ToArray());
             predictions = predictor.Predict(images);
         }
-        return new ReportContent(title, epochs, network.Tasks, validation.Data, validation.Labels, predictions, final, consistency.Compute());
+        return new ReportContent(title, epochs, network.Tasks, validation.Data, validation.Labels, predictions, final, consistency.Compute(),
+            calibration.Compute(network.Temperatures));
     }
 
     /// <summary>The most confident mistakes of the class head, worst first (ties: lower index first).</summary>
@@ -96,6 +100,8 @@ internal static class TrainingReport
         for (int t = 1; t < content.Tasks.Count; t++)
             figures.Add(($"consistency-{content.Tasks[t].Name}.png", $"Consistency: {content.Tasks[0].Name} head vs {content.Tasks[t].Name} head",
                 ReportPlots.ConsistencyGrid(content.Tasks[0], content.Tasks[t], content.Predictions, 0, t)));
+        foreach (var head in content.Calibration)
+            figures.Add(($"reliability-{head.Task}.png", $"Reliability diagram: {head.Task}", ReportPlots.ReliabilityDiagram(head)));
         figures.Add(("worst-mistakes.png", "Most confident mistakes",
             ReportPlots.Gallery(content.Images, content.Labels, content.Tasks, content.Predictions, WorstMistakes(content))));
         foreach (var figure in figures) Save(figure.File, figure.Png);
@@ -205,6 +211,14 @@ internal static class TrainingReport
             foreach (var figure in Named("consistency-")) html.Append(Img(figure));
             html.Append("</div>\n");
         }
+
+        html.Append(Invariant, $"<h2>Calibration</h2>\n<p class=\"muted\">How often each head is right at each confidence ({Calibration.Bins} equal-width bins); a calibrated head follows the diagonal. T is the head's softmax temperature (1 unless fitted on held-out data).</p>\n");
+        html.Append("<table>\n<tr><th>head</th><th>T</th><th>ECE</th><th>MCE</th><th>NLL</th><th>Brier</th></tr>\n");
+        foreach (var f in content.Calibration)
+            html.Append(Invariant, $"<tr><td>{E(f.Task)}</td><td>{f.Temperature:0.000}</td><td>{100 * f.ExpectedError:0.00} %</td><td>{100 * f.MaximumError:0.00} %</td><td>{f.NegativeLogLikelihood:0.0000}</td><td>{f.Brier:0.0000}</td></tr>\n");
+        html.Append("</table>\n<div class=\"figures\">\n");
+        foreach (var figure in Named("reliability-")) html.Append(Img(figure));
+        html.Append("</div>\n");
 
         html.Append("<h2>Most confident mistakes</h2>\n<p class=\"muted\">Validation images the first head got wrong with the highest confidence; green: a head's right answer, orange: a wrong one.</p>\n");
         foreach (var figure in Named("worst-")) html.Append(Img(figure));

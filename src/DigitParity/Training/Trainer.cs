@@ -139,10 +139,13 @@ internal sealed class Trainer : IDisposable
     }
 
     /// <summary>Loss, accuracies and confusion matrices of the current weights on <paramref name="data"/>.</summary>
-    public MetricsSnapshot Evaluate(LabeledDataset data) => Evaluate(data, null);
+    public MetricsSnapshot Evaluate(LabeledDataset data) => _evaluator.Evaluate(data);
 
     /// <summary>As <see cref="Evaluate(LabeledDataset)"/>, also counting the heads' agreement into <paramref name="consistency"/>.</summary>
     public MetricsSnapshot Evaluate(LabeledDataset data, HeadConsistency? consistency) => _evaluator.Evaluate(data, consistency);
+
+    /// <summary>As <see cref="Evaluate(LabeledDataset)"/>, also keeping the logits in <paramref name="calibration"/>.</summary>
+    public MetricsSnapshot Evaluate(LabeledDataset data, Calibration calibration) => _evaluator.Evaluate(data, null, calibration);
 
     private (double Seconds, MetricsSnapshot Metrics) TrainEpoch(LabeledDataset train, int[] order, int epoch, MultiTaskMetric metric,
         ITrainingCallbacks? callbacks, CancellationToken cancellation)

@@ -198,6 +198,13 @@ public sealed class TrainingRun : IDisposable
         if (Finished) return new TrainingRunResult(Network, [], null, []);
         var epochs = _trainer.Fit(Train, Validation, new Persisting(this, callbacks), cancellationToken, FirstEpoch);
         var files = new List<WrittenFile>();
+        // With a held-out part, each head's temperature is fitted on it (never on the test set).
+        if (Options.ValidationSplit > 0 && epochs.Count > 0)
+        {
+            var calibration = new Calibration(Network.Tasks, Network.Config.HeadWidth);
+            _trainer.Evaluate(Validation, calibration);
+            Network.SetTemperatures(calibration.FitTemperatures());
+        }
         MetricsSnapshot? test = null;
         if (Test is not null)
         {
