@@ -42,9 +42,11 @@ internal static class EvaluateCommand
             var raw = network.Temperatures.Any(t => t != 1) ? calibration.Compute(network.Tasks.Select(_ => 1.0).ToArray()) : null;
             output.Write(Render(path, loaded.Metadata.GetValueOrDefault("epoch"), network.Tasks, snapshot, figures));
             output.Write(RenderCalibration(calibrated, raw));
+            var joint = network.Tasks.Count > 1 ? JointDecision.Measure(network.Tasks, calibration, network.Temperatures) : [];
+            output.Write(RenderJoint(network.Tasks, joint));
             if (jsonPath is not null)
             {
-                EvaluationJson.Write(jsonPath, path, snapshot, network.Tasks, figures, calibrated, raw);
+                EvaluationJson.Write(jsonPath, path, snapshot, network.Tasks, figures, calibrated, raw, joint);
                 output.WriteLine($"Figures written to {jsonPath}");
             }
             return 0;
@@ -68,6 +70,20 @@ internal static class EvaluateCommand
             Row(UserError.Printable(calibrated[t].Task), calibrated[t]);
             if (raw is not null) Row("  at T=1", raw[t]);
         }
+        return text.ToString();
+    }
+
+    /// <summary>Every head's accuracy alone and under the joint decision, and the contradictions it resolves.</summary>
+    internal static string RenderJoint(IReadOnlyList<TaskDefinition> tasks, IReadOnlyList<JointFigures> joint)
+    {
+        if (joint.Count == 0) return "";
+        var c = CultureInfo.InvariantCulture;
+        var text = new StringBuilder();
+        text.Append(c, $"\nJoint decision (the {UserError.Printable(tasks[0].Name)} maximising the product of every head's probability)\n");
+        text.Append(c, $"  {"head",-8} {"alone",9} {"joint",9}\n");
+        foreach (var f in joint) text.Append(c, $"  {UserError.Printable(f.Task),-8} {f.HeadAccuracy,9:P2} {f.JointAccuracy,9:P2}\n");
+        foreach (var f in joint.Skip(1))
+            text.Append(c, $"  {UserError.Printable(f.Task)} contradicts {UserError.Printable(tasks[0].Name)} on {f.Contradictions} images; the joint answer is right on {f.ResolvedCorrectly} of them\n");
         return text.ToString();
     }
 

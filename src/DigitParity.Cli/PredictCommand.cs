@@ -63,7 +63,11 @@ internal static class PredictCommand
         var c = CultureInfo.InvariantCulture;
         // File and class names are printed escaped: a name holding a newline or a terminal escape cannot forge a line.
         var text = new StringBuilder(UserError.Printable(path)).Append(':');
-        foreach (var task in prediction.Tasks) text.Append(c, $"  {UserError.Printable(task.Task)} {UserError.Printable(task.Name)} ({task.Probabilities[task.Label]:P1})");
+        foreach (var task in prediction.Tasks)
+        {
+            if (task.Answer == task.Label) text.Append(c, $"  {UserError.Printable(task.Task)} {UserError.Printable(task.Name)} ({task.Probabilities[task.Label]:P1})");
+            else text.Append(c, $"  {UserError.Printable(task.Task)} {UserError.Printable(task.AnswerName)} (joint; head alone {UserError.Printable(task.Name)} {task.Probabilities[task.Label]:P1})");
+        }
         text.Append(prediction.HeadsAgree ? "  heads agree" : "  heads DISAGREE");
         foreach (var task in prediction.Tasks)
             text.Append(c, $"\n    {UserError.Printable(task.Task),-7} ").Append(string.Join(' ', task.Probabilities.Select((p, k) => string.Create(c, $"{k}:{p:0.000}"))));

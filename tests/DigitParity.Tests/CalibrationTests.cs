@@ -129,4 +129,51 @@ public sealed class CalibrationTests
         var error = Assert.Throws<InvalidDataException>(() => Checkpoint.Load(path));
         Assert.Contains("temperatures digit=1.5,parity=-.5, expected digit=T,parity=T with every T finite and positive", error.Message);
     }
+
+    [Fact]
+    public void TheJointDecisionWeighsTheHeadsAgainstEachOther()
+    {
+        // Digit head: 3 (0.5) over 8 (0.4); parity head: even (0.9). Jointly 8 wins: 0.4 · 0.9 > 0.5 · 0.1.
+        var tasks = TaskDefinition.DigitAndParity;
+        var digit = new double[10];
+        digit[3] = 0.5; digit[8] = 0.4; digit[1] = 0.1;
+        Assert.Equal(8, JointDecision.Decide(tasks, [digit, [0.9, 0.1]]));
+        Assert.Equal(3, JointDecision.Decide(tasks, [digit, [0.3, 0.7]]));
+
+        // Two samples as logits (ln p): the first as above, label 8; the second agrees (3, odd), label 3.
+        float L(double p) => (float)Math.Log(Math.Max(p, 1e-12));
+        float[] Row(double[] d, double even) => [.. d.Select(L), L(even), L(1 - even)];
+        var calibration = new Calibration(tasks, 12);
+        calibration.Update(2, [.. Row(digit, 0.9), .. Row(digit, 0.2)], [[8, 3], [0, 1]]);
+        var figures = JointDecision.Measure(tasks, calibration, [1.0, 1.0]);
+        Assert.Equal(0.5, figures[0].HeadAccuracy, 9);  // the digit head says 3 twice
+        Assert.Equal(1.0, figures[0].JointAccuracy, 9); // jointly 8, then 3
+        Assert.Equal(1.0, figures[1].HeadAccuracy, 9);
+        Assert.Equal(1.0, figures[1].JointAccuracy, 9);
+        Assert.Equal(1, figures[1].Contradictions);
+        Assert.Equal(1, figures[1].ResolvedCorrectly);
+    }
+
+    [Fact]
+    public void PredictionsAnswerDerivedHeadsWithTheJointClassWhereTheHeadsContradict()
+    {
+        var network = Checkpoint.LoadShipped().Network;
+        var test = TestData.Mnist.Test;
+        using var predictor = new Predictor(network);
+        var predictions = predictor.Predict(Enumerable.Range(0, test.Count).Select(i => test.Image(i).ToArray()).ToArray());
+        int changed = 0;
+        foreach (var prediction in predictions)
+        {
+            var digit = prediction["digit"];
+            var parity = prediction["parity"];
+            Assert.Equal(digit.Label, digit.Answer);
+            int joint = JointDecision.Decide(network.Tasks, [digit.Probabilities, parity.Probabilities]);
+            Assert.Equal(prediction.HeadsAgree ? parity.Label : joint % 2, parity.Answer);
+            Assert.Equal(parity.Answer == 0 ? "even" : "odd", parity.AnswerName);
+            if (parity.Answer != parity.Label) changed++;
+        }
+        Assert.InRange(changed, 1, 20); // the shipped CNN's heads contradict each other on 13 test images
+        string line = Cli.PredictCommand.Text("x.png", predictions.First(p => p["parity"].Answer != p["parity"].Label));
+        Assert.Contains("(joint; head alone ", line);
+    }
 }

@@ -19,6 +19,8 @@ internal static class PredictionJson
             {
                 ["label"] = task.Label,
                 ["name"] = task.Name,
+                ["answer"] = task.Answer,
+                ["answer_name"] = task.AnswerName,
                 ["probabilities"] = new JsonArray(task.Probabilities.Select(p => (JsonNode?)JsonValue.Create(p)).ToArray()),
             };
         }

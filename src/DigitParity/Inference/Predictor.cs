@@ -1,5 +1,6 @@
 using DigitParity.Data;
 using DigitParity.Engine;
+using DigitParity.Metrics;
 using DigitParity.Model;
 
 namespace DigitParity.Inference;
@@ -137,7 +138,18 @@ public sealed class Predictor : IDisposable, IParallelWork
                     }
                     tasks[t] = new TaskPrediction(task.Name, label, task.ClassName(label), p);
                 }
-                predictions.Add(new Prediction(tasks, Agree(tasks)));
+                bool agree = Agree(tasks);
+                if (!agree)
+                {
+                    // The heads contradict each other: each derived head answers with the task of the joint class.
+                    int joint = JointDecision.Decide(_network.Tasks, tasks.Select(t => t.Probabilities).ToArray());
+                    for (int t = 1; t < tasks.Length; t++)
+                    {
+                        int answer = _network.Tasks[t].LabelOf(joint);
+                        tasks[t] = tasks[t] with { Answer = answer, AnswerName = _network.Tasks[t].ClassName(answer) };
+                    }
+                }
+                predictions.Add(new Prediction(tasks, agree));
             }
         });
         return predictions;

@@ -108,8 +108,11 @@ internal sealed class Calibration
         return new CalibrationFigures(_tasks[t].Name, temperature, n, ece, mce, n == 0 ? 0 : nll / n, n == 0 ? 0 : brier / n, bins);
     }
 
-    // p = softmax(z / temperature) of sample i's logits for task t, in double.
-    private void Softmax(int i, int t, double temperature, double[] p)
+    /// <summary>Task <paramref name="t"/>'s true label of sample <paramref name="i"/>.</summary>
+    public int Label(int t, int i) => _labels[t][i];
+
+    /// <summary>p = softmax(z / temperature) of sample i's logits for task t, in double.</summary>
+    public void Softmax(int i, int t, double temperature, double[] p)
     {
         int start = i * _width + _offsets[t];
         double max = double.NegativeInfinity;

@@ -8,13 +8,14 @@ namespace DigitParity.Metrics;
 /// Writes an evaluation as JSON: <c>{"model":…,"validation":{…MetricsJson snapshot…},"classes":{"digit":[{"class":0,
 /// "name":"0","precision":…,"recall":…,"f1":…,"support":…},…],…},"consistency":[{"task":"parity","agreement":…,…}],
 /// "calibration":{"digit":{"temperature":…,"ece":…,…,"bins":[…]},…}}</c>, and for a calibrated model the same at
-/// temperature 1 as <c>calibration_at_temperature_1</c>.
+/// temperature 1 as <c>calibration_at_temperature_1</c>; <c>joint_decision</c>: per head its accuracy alone and under
+/// the joint decision, with the contradictions it resolves.
 /// </summary>
 internal static class EvaluationJson
 {
     /// <summary>Writes the evaluation to <paramref name="path"/> atomically.</summary>
     public static void Write(string path, string model, MetricsSnapshot snapshot, IReadOnlyList<TaskDefinition> tasks, IReadOnlyList<ConsistencyFigures> consistency,
-        IReadOnlyList<CalibrationFigures>? calibration = null, IReadOnlyList<CalibrationFigures>? uncalibrated = null)
+        IReadOnlyList<CalibrationFigures>? calibration = null, IReadOnlyList<CalibrationFigures>? uncalibrated = null, IReadOnlyList<JointFigures>? joint = null)
     {
         ArgumentNullException.ThrowIfNull(snapshot);
         ArgumentNullException.ThrowIfNull(tasks);
@@ -59,6 +60,20 @@ internal static class EvaluationJson
             json.WriteEndArray();
             if (calibration is not null) WriteCalibration(json, "calibration", calibration);
             if (uncalibrated is not null) WriteCalibration(json, "calibration_at_temperature_1", uncalibrated);
+            if (joint is { Count: > 0 })
+            {
+                json.WriteStartObject("joint_decision");
+                foreach (var f in joint)
+                {
+                    json.WriteStartObject(f.Task);
+                    json.WriteNumber("head_accuracy", f.HeadAccuracy);
+                    json.WriteNumber("joint_accuracy", f.JointAccuracy);
+                    json.WriteNumber("contradictions", f.Contradictions);
+                    json.WriteNumber("resolved_correctly", f.ResolvedCorrectly);
+                    json.WriteEndObject();
+                }
+                json.WriteEndObject();
+            }
             json.WriteEndObject();
         });
     }
