@@ -286,8 +286,8 @@ public sealed class HostileInputTests
         Assert.Contains("t10k-images-idx3-ubyte.gz: more bytes once decompressed than the 7,856 its IDX header declares", error.Message);
     }
 
-    [Fact]
-    public async Task AMalformedChunkedBodyIs400WithTheUsualHeaders()
+    // Sends raw bytes to a real server on loopback and returns everything it answers until it closes the connection.
+    private static async Task<string> Exchange(string request)
     {
         using var service = new Server.PredictionService(TestData.Trained.Value, "test.safetensors");
         await using var app = Server.DigitServer.Build(service, ["http://127.0.0.1:0"]);
@@ -296,13 +296,17 @@ public sealed class HostileInputTests
         using var client = new System.Net.Sockets.TcpClient();
         await client.ConnectAsync(uri.Host, uri.Port);
         await using var stream = client.GetStream();
-        byte[] request = System.Text.Encoding.ASCII.GetBytes(
+        await stream.WriteAsync(System.Text.Encoding.ASCII.GetBytes(request));
+        using var copy = new MemoryStream();
+        await stream.CopyToAsync(copy); // Kestrel closes the connection after an error reply
+        return System.Text.Encoding.UTF8.GetString(copy.ToArray());
+    }
+
+    [Fact]
+    public async Task AMalformedChunkedBodyIs400WithTheUsualHeaders()
+    {
+        string response = await Exchange(
             "POST /api/predict HTTP/1.1\r\nHost: localhost\r\nContent-Type: image/png\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n");
-        await stream.WriteAsync(request);
-        using var reader = new StreamReader(stream, System.Text.Encoding.ASCII);
-        string response = "";
-        string? line;
-        while ((line = await reader.ReadLineAsync()) is not null && line.Length > 0) response += line + "\n";
         Assert.StartsWith("HTTP/1.1 400", response);
         Assert.Contains("Content-Type: application/problem+json", response);
         Assert.Contains("X-Content-Type-Options: nosniff", response);
@@ -321,18 +325,8 @@ public sealed class HostileInputTests
     [MemberData(nameof(UnparsableRequests))]
     public async Task KestrelsOwnErrorRepliesAreProblemJsonWithTheUsualHeaders(string request, int status)
     {
-        using var service = new Server.PredictionService(TestData.Trained.Value, "test.safetensors");
-        await using var app = Server.DigitServer.Build(service, ["http://127.0.0.1:0"]);
-        await app.StartAsync();
-        var uri = new Uri(app.Urls.Single());
-        using var client = new System.Net.Sockets.TcpClient();
-        await client.ConnectAsync(uri.Host, uri.Port);
-        await using var stream = client.GetStream();
         // A valid request first: replies on a kept-alive connection pass through the middleware untouched.
-        await stream.WriteAsync(System.Text.Encoding.ASCII.GetBytes("GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n" + request));
-        using var copy = new MemoryStream();
-        await stream.CopyToAsync(copy); // Kestrel closes the connection after an error reply
-        string replies = System.Text.Encoding.UTF8.GetString(copy.ToArray());
+        string replies = await Exchange("GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n" + request);
 
         int second = replies.IndexOf("HTTP/1.1 ", 1, StringComparison.Ordinal);
         Assert.StartsWith("HTTP/1.1 200 OK", replies);
