@@ -5,6 +5,7 @@ using DigitParity.IO;
 using DigitParity.Checkpoints;
 using DigitParity.Data;
 using DigitParity.Metrics;
+using DigitParity.Model;
 using DigitParity.Tasks;
 using DigitParity.Inference;
 
@@ -20,9 +21,10 @@ internal static class EvaluateCommand
         var data = CommandOptions.TestDataOption();
         var threads = CommandOptions.ThreadsOption();
         var json = new Option<string?>("--json") { Description = "Also write every figure as JSON to this file", HelpName = "FILE" };
+        var ood = new Option<bool>("--ood") { Description = "Also measure how well each rejection score tells the test images from generated non-digits (noise, strokes, blank, letters, shuffled pixels): AUROC" };
         var command = new Command("evaluate", "Accuracy, confusion matrices, per-class precision/recall/F1 and head consistency of a saved model")
         {
-            model, config, data, threads, json,
+            model, config, data, threads, json, ood,
         };
         command.SetAction(parse =>
         {
@@ -44,6 +46,7 @@ internal static class EvaluateCommand
             output.Write(RenderCalibration(calibrated, raw));
             var joint = network.Tasks.Count > 1 ? JointDecision.Measure(network.Tasks, calibration, network.Temperatures) : [];
             output.Write(RenderJoint(network.Tasks, joint));
+            if (parse.GetValue(ood)) output.Write(RenderOutOfDistribution(network, test));
             if (jsonPath is not null)
             {
                 EvaluationJson.Write(jsonPath, path, snapshot, network.Tasks, figures, calibrated, raw, joint);
@@ -69,6 +72,29 @@ internal static class EvaluateCommand
         {
             Row(UserError.Printable(calibrated[t].Task), calibrated[t]);
             if (raw is not null) Row("  at T=1", raw[t]);
+        }
+        return text.ToString();
+    }
+
+    /// <summary>Images per generated set of <c>--ood</c>.</summary>
+    internal const int OutOfDistributionCount = 1000;
+
+    /// <summary>The AUROC of every rejection score on every generated set, against the test images.</summary>
+    internal static string RenderOutOfDistribution(MultiTaskNetwork network, Dataset test)
+    {
+        int width = network.Config.HeadWidth;
+        var offsets = network.Tasks.Select((_, t) => network.TaskOffset(t)).ToArray();
+        using var predictor = new Predictor(network);
+        double[][] Scores(IReadOnlyList<byte[]> images) => Rejection.Compute(network.Tasks, offsets, width, predictor.Logits(images), network.Temperatures);
+        var inside = Scores(Enumerable.Range(0, test.Count).Select(i => test.Image(i).ToArray()).ToArray());
+        var c = CultureInfo.InvariantCulture;
+        var text = new StringBuilder();
+        text.Append(c, $"\nNot a digit: AUROC of each score, the test images against {OutOfDistributionCount} generated images per set (seed 1)\n");
+        text.Append(c, $"  {"set",-9}").AppendJoin("", Rejection.Scores.Select(score => string.Create(c, $" {score,8}"))).Append('\n');
+        foreach (string set in OutOfDistribution.Sets)
+        {
+            var outside = Scores(OutOfDistribution.Generate(set, OutOfDistributionCount, 1, test));
+            text.Append(c, $"  {set,-9}").AppendJoin("", Rejection.Scores.Select((_, k) => string.Create(c, $" {Rejection.Auroc(inside[k], outside[k]),8:0.0000}"))).Append('\n');
         }
         return text.ToString();
     }
