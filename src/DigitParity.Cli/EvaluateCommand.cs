@@ -46,6 +46,12 @@ internal static class EvaluateCommand
             output.Write(RenderCalibration(calibrated, raw));
             var joint = network.Tasks.Count > 1 ? JointDecision.Measure(network.Tasks, calibration, network.Temperatures) : [];
             output.Write(RenderJoint(network.Tasks, joint));
+            if (network.RejectionThreshold is { } threshold)
+            {
+                double rejected = calibration.Energies(network.Temperatures[0]).Count(e => e < threshold) / (double)labeled.Count;
+                output.Write(string.Create(CultureInfo.InvariantCulture,
+                    $"\nNot a digit below an energy score of {threshold:0.000} (kept {MultiTaskNetwork.KeptShare:P0} of the held-out images): {rejected:P2} of the test digits rejected\n"));
+            }
             if (parse.GetValue(ood)) output.Write(RenderOutOfDistribution(network, test));
             if (jsonPath is not null)
             {
@@ -90,11 +96,15 @@ internal static class EvaluateCommand
         var c = CultureInfo.InvariantCulture;
         var text = new StringBuilder();
         text.Append(c, $"\nNot a digit: AUROC of each score, the test images against {OutOfDistributionCount} generated images per set (seed 1)\n");
-        text.Append(c, $"  {"set",-9}").AppendJoin("", Rejection.Scores.Select(score => string.Create(c, $" {score,8}"))).Append('\n');
+        text.Append(c, $"  {"set",-9}").AppendJoin("", Rejection.Scores.Select(score => string.Create(c, $" {score,8}")));
+        text.Append(network.RejectionThreshold is null ? "\n" : "  rejected\n");
+        int energy = Rejection.Scores.ToList().IndexOf("energy");
         foreach (string set in OutOfDistribution.Sets)
         {
             var outside = Scores(OutOfDistribution.Generate(set, OutOfDistributionCount, 1, test));
-            text.Append(c, $"  {set,-9}").AppendJoin("", Rejection.Scores.Select((_, k) => string.Create(c, $" {Rejection.Auroc(inside[k], outside[k]),8:0.0000}"))).Append('\n');
+            text.Append(c, $"  {set,-9}").AppendJoin("", Rejection.Scores.Select((_, k) => string.Create(c, $" {Rejection.Auroc(inside[k], outside[k]),8:0.0000}")));
+            if (network.RejectionThreshold is { } threshold) text.Append(c, $"  {outside[energy].Count(e => e < threshold) / (double)outside[energy].Length,8:P1}");
+            text.Append('\n');
         }
         return text.ToString();
     }

@@ -63,6 +63,7 @@ internal static class PredictCommand
         var c = CultureInfo.InvariantCulture;
         // File and class names are printed escaped: a name holding a newline or a terminal escape cannot forge a line.
         var text = new StringBuilder(UserError.Printable(path)).Append(':');
+        if (prediction.Rejected) text.Append(c, $"  not a digit (score {prediction.Score:0.00}, below the model's threshold); the heads would say");
         foreach (var task in prediction.Tasks)
         {
             if (task.Answer == task.Label) text.Append(c, $"  {UserError.Printable(task.Task)} {UserError.Printable(task.Name)} ({task.Probabilities[task.Label]:P1})");

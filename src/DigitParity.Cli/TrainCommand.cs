@@ -161,7 +161,9 @@ internal static class TrainCommand
         }
         if (result.Network.Temperatures.Any(t => t != 1))
             output.WriteLine("Calibrated on the held-out images: temperature " + string.Join(", ",
-                tasks.Select((task, t) => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{UserError.Printable(task.Name)} {result.Network.Temperatures[t]:0.000}"))));
+                tasks.Select((task, t) => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{UserError.Printable(task.Name)} {result.Network.Temperatures[t]:0.000}")))
+                + (result.Network.RejectionThreshold is { } threshold
+                    ? string.Create(System.Globalization.CultureInfo.InvariantCulture, $"; not a digit below an energy score of {threshold:0.000}") : ""));
         if (result.Test is { } test) output.WriteLine($"Final {TrainingReporter.Figures("Test", test)}");
         foreach (var file in result.Files)
         {

@@ -1,4 +1,6 @@
+using DigitParity.Checkpoints;
 using DigitParity.Data;
+using DigitParity.Inference;
 using DigitParity.Metrics;
 
 namespace DigitParity.Tests;
@@ -48,5 +50,41 @@ public sealed class RejectionTests
             Assert.Equal(Rejection.Scores.Count, values.Length);
             Assert.All(values, v => Assert.InRange(v, 0.9, 1.0)); // the shipped CNN tells every set apart from digits
         }
+    }
+
+    [Fact]
+    public void AThresholdChosenOnHeldOutImagesKeeps99PercentAndPredictionsSayNotADigit()
+    {
+        // One epoch of the tutorial MLP on the embedded MNIST, 10 % held out.
+        string dir = Path.Combine(TestData.RepositoryRoot, "data", "mnist");
+        string model = Path.Combine(Directory.CreateTempSubdirectory("digitparity-rejection-").FullName, "model.safetensors");
+        var output = new StringWriter();
+        Assert.Equal(0, Cli.Program.Run(["train", "--epochs", "1", "--val-split", "0.1", "--save", model], output, new StringWriter()));
+        Assert.Contains("not a digit below an energy score of", output.ToString());
+        var network = Checkpoint.Load(model).Network;
+        double threshold = Assert.NotNull(network.RejectionThreshold);
+
+        // Oracle: the same held-out part (the split is seeded), scored again; 1 % of it lies below the threshold.
+        var (_, heldOut) = TestData.Mnist.Train.Split(0.1, 1);
+        using var predictor = new Predictor(network);
+        var answers = predictor.Predict(Enumerable.Range(0, heldOut.Count).Select(i => heldOut.Image(i).ToArray()).ToArray());
+        int below = answers.Count(a => a.Rejected), expected = (int)Math.Floor(0.01 * heldOut.Count);
+        Assert.InRange(below, expected - 1, expected + 1);
+        Assert.All(answers, a => Assert.Equal(a.Score < threshold, a.Rejected));
+
+        // Uniform noise is mostly not a digit, and predict and the JSON say so.
+        var noise = OutOfDistribution.Generate("noise", 200, 1, heldOut);
+        var noiseAnswers = predictor.Predict(noise);
+        Assert.True(noiseAnswers.Count(a => a.Rejected) > 100, $"{noiseAnswers.Count(a => a.Rejected)} of 200 noise images rejected");
+        var rejected = noiseAnswers.First(a => a.Rejected);
+        Assert.Contains("not a digit (score ", Cli.PredictCommand.Text("noise.png", rejected));
+        var json = PredictionJson.ToJson(rejected);
+        Assert.True(json["rejected"]!.GetValue<bool>());
+        Assert.Equal(rejected.Score, json["score"]!.GetValue<double>());
+
+        // evaluate reports the share of test digits rejected.
+        var evaluation = new StringWriter();
+        Assert.Equal(0, Cli.Program.Run(["evaluate", "--model", model, "--data", dir], evaluation, new StringWriter()));
+        Assert.Matches(@"Not a digit below an energy score of [0-9.-]+ \(kept 99 % of the held-out images\): [0-9.]+ % of the test digits rejected", evaluation.ToString());
     }
 }

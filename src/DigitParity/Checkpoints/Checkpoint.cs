@@ -31,6 +31,9 @@ public static class Checkpoint
     /// </summary>
     internal const string TemperaturesKey = "temperatures";
 
+    /// <summary>Metadata key of the rejection threshold of the class head's energy score (absent: nothing is rejected).</summary>
+    internal const string RejectionKey = "rejection_energy_threshold";
+
     /// <summary>
     /// Where the CNN that ships with DigitParity lies, beside the application (<c>models/cnn.safetensors</c>): trained by
     /// the command in its <c>command</c> metadata, with its test-set accuracy in <c>test_accuracy</c>.
@@ -73,6 +76,8 @@ public static class Checkpoint
         }
         var all = new Dictionary<string, string>(metadata ?? new Dictionary<string, string>());
         all.Remove(TemperaturesKey);
+        all.Remove(RejectionKey);
+        if (network.RejectionThreshold is { } threshold) all[RejectionKey] = threshold.ToString("R", CultureInfo.InvariantCulture);
         if (network.Temperatures.Any(t => t != 1))
             all[TemperaturesKey] = string.Join(",", network.Tasks.Select((task, t) => string.Create(CultureInfo.InvariantCulture, $"{task.Name}={network.Temperatures[t]:R}")));
         if (optimizer is not null) all["optimizer_steps"] = optimizer.Steps.ToString(CultureInfo.InvariantCulture);
@@ -190,6 +195,12 @@ public static class Checkpoint
             }
         }
         if (file.Metadata.GetValueOrDefault(TemperaturesKey) is { } temperatures) network.SetTemperatures(ParseTemperatures(path, temperatures, network));
+        if (file.Metadata.GetValueOrDefault(RejectionKey) is { } rejection)
+        {
+            if (!double.TryParse(rejection, NumberStyles.Float, CultureInfo.InvariantCulture, out double threshold) || !double.IsFinite(threshold))
+                throw new InvalidDataException($"{path}: {RejectionKey} {Untrusted.Quote(rejection, 60)}, expected a finite number");
+            network.RejectionThreshold = threshold;
+        }
         return new LoadedCheckpoint(network, file.Metadata,
             optimizerState.ToDictionary(p => p.Key, p => (IReadOnlyDictionary<string, float[]>)p.Value));
     }

@@ -27,6 +27,19 @@ public sealed record TaskPrediction(string Task, int Label, string Name, double[
 /// <param name="HeadsAgree">Whether every derived head's answer equals the task of the class (digit) head's answer.</param>
 public sealed record Prediction(IReadOnlyList<TaskPrediction> Tasks, bool HeadsAgree)
 {
+    /// <summary>
+    /// How much the input looks like the training images: the class head's energy score, log Σ exp(logits / T)
+    /// (higher: more).
+    /// </summary>
+    public double Score { get; init; }
+
+    /// <summary>
+    /// Whether the input is "not a digit": its <see cref="Score"/> is below the threshold the model was given on
+    /// held-out data (kept 99 % of real digits there). Always false for a model without one (trained without a
+    /// validation split); the heads' answers are still given.
+    /// </summary>
+    public bool Rejected { get; init; }
+
     /// <summary>The answer of the head called <paramref name="task"/> (<c>digit</c>, <c>parity</c>, ...).</summary>
     /// <exception cref="KeyNotFoundException">The model has no such head.</exception>
     public TaskPrediction this[string task] =>

@@ -24,6 +24,6 @@ internal static class PredictionJson
                 ["probabilities"] = new JsonArray(task.Probabilities.Select(p => (JsonNode?)JsonValue.Create(p)).ToArray()),
             };
         }
-        return new JsonObject { ["heads_agree"] = prediction.HeadsAgree, ["tasks"] = tasks };
+        return new JsonObject { ["rejected"] = prediction.Rejected, ["score"] = prediction.Score, ["heads_agree"] = prediction.HeadsAgree, ["tasks"] = tasks };
     }
 }

@@ -149,7 +149,8 @@ public sealed class Predictor : IDisposable, IParallelWork
                         tasks[t] = tasks[t] with { Answer = answer, AnswerName = _network.Tasks[t].ClassName(answer) };
                     }
                 }
-                predictions.Add(new Prediction(tasks, agree));
+                double score = Rejection.Energy(_ws.Logits.AsSpan(b * width, _network.Tasks[0].ClassCount), _network.Temperatures[0]);
+                predictions.Add(new Prediction(tasks, agree) { Score = score, Rejected = score < _network.RejectionThreshold });
             }
         });
         return predictions;

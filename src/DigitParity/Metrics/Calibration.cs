@@ -108,6 +108,15 @@ internal sealed class Calibration
         return new CalibrationFigures(_tasks[t].Name, temperature, n, ece, mce, n == 0 ? 0 : nll / n, n == 0 ? 0 : brier / n, bins);
     }
 
+    /// <summary>Every sample's energy score of the first (class) head at <paramref name="temperature"/> (see <see cref="Rejection.Energy"/>).</summary>
+    public double[] Energies(double temperature)
+    {
+        var logits = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_logits);
+        var energies = new double[Count];
+        for (int i = 0; i < energies.Length; i++) energies[i] = Rejection.Energy(logits.Slice(i * _width + _offsets[0], _tasks[0].ClassCount), temperature);
+        return energies;
+    }
+
     /// <summary>Task <paramref name="t"/>'s true label of sample <paramref name="i"/>.</summary>
     public int Label(int t, int i) => _labels[t][i];
 

@@ -33,7 +33,7 @@ internal static class Rejection
                 if (t == 0)
                 {
                     scores[0][i] = p[0].Max();
-                    scores[1][i] = max + Math.Log(sum); // logsumexp(z / T)
+                    scores[1][i] = Energy(z, temperatures[0]);
                 }
             }
             int joint = JointDecision.Decide(tasks, p);
@@ -42,6 +42,27 @@ internal static class Rejection
             scores[2][i] = score;
         }
         return scores;
+    }
+
+    /// <summary>The energy score of one sample's class-head logits at temperature T: log Σ exp(z / T).</summary>
+    public static double Energy(ReadOnlySpan<float> logits, double temperature)
+    {
+        double max = double.NegativeInfinity, sum = 0;
+        foreach (float v in logits) max = Math.Max(max, v / temperature);
+        foreach (float v in logits) sum += Math.Exp(v / temperature - max);
+        return max + Math.Log(sum);
+    }
+
+    /// <summary>
+    /// The threshold that keeps <paramref name="kept"/> of <paramref name="scores"/>: the k-th smallest score with
+    /// k = ⌊(1 − kept) · n⌋, so that at most k of them fall below it.
+    /// </summary>
+    public static double Threshold(IReadOnlyList<double> scores, double kept)
+    {
+        ArgumentNullException.ThrowIfNull(scores);
+        if (scores.Count == 0) throw new ArgumentException("no scores to choose a threshold from", nameof(scores));
+        var sorted = scores.Order().ToArray();
+        return sorted[Math.Min((int)Math.Floor((1 - kept) * sorted.Length), sorted.Length - 1)];
     }
 
     /// <summary>

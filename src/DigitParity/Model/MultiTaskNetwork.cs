@@ -76,6 +76,15 @@ public sealed partial class MultiTaskNetwork
     /// </summary>
     internal IReadOnlyList<double> Temperatures => _temperatures;
 
+    /// <summary>
+    /// The rejection threshold: an input whose class-head energy score (log-sum-exp of its logits / T) is below it is
+    /// "not a digit". Chosen on held-out data to keep <see cref="KeptShare"/> of real inputs; null: nothing is rejected.
+    /// </summary>
+    internal double? RejectionThreshold { get; set; }
+
+    /// <summary>The share of held-out inputs the rejection threshold keeps: 99 %.</summary>
+    internal const double KeptShare = 0.99;
+
     /// <summary>Sets every head's temperature (each finite and positive).</summary>
     internal void SetTemperatures(IReadOnlyList<double> temperatures)
     {

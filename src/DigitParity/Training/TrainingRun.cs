@@ -204,6 +204,8 @@ public sealed class TrainingRun : IDisposable
             var calibration = new Calibration(Network.Tasks, Network.Config.HeadWidth);
             _trainer.Evaluate(Validation, calibration);
             Network.SetTemperatures(calibration.FitTemperatures());
+            // "Not a digit": below the energy score that keeps 99 % of the held-out images.
+            Network.RejectionThreshold = Rejection.Threshold(calibration.Energies(Network.Temperatures[0]), MultiTaskNetwork.KeptShare);
         }
         MetricsSnapshot? test = null;
         if (Test is not null)
