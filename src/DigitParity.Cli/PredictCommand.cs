@@ -17,10 +17,11 @@ internal static class PredictCommand
         var model = CommandOptions.ModelOption("use");
         var config = CommandOptions.ConfigOption();
         var json = new Option<bool>("--json") { Description = "Print one JSON object per image instead of text" };
+        var threads = CommandOptions.ThreadsOption();
         var files = new Argument<string[]>("FILE|DIR") { Description = "PNG, JPEG or BMP images, or directories of them", Arity = ArgumentArity.OneOrMore };
         var command = new Command("predict", $"Predict the digit and parity of images (any size; at most {DigitImage.MaxPixels:N0} pixels)")
         {
-            model, config, json, files,
+            model, config, json, threads, files,
         };
         command.SetAction(parse =>
         {
@@ -36,20 +37,31 @@ internal static class PredictCommand
                 else
                     paths.Add(item);
             }
-            var images = new List<(string Path, byte[] Pixels)>();
-            foreach (string path in paths)
+            // Files decode in parallel; answers and errors come out in the files' order, the images predicted in batches.
+            var decoded = new byte[paths.Count][];
+            var problems = new string?[paths.Count];
+            Parallel.For(0, paths.Count, new ParallelOptions { MaxDegreeOfParallelism = parse.GetValue(threads) }, i =>
             {
                 try
                 {
-                    images.Add((path, DigitImage.Load(path)));
+                    decoded[i] = DigitImage.Load(paths[i]);
                 }
                 catch (Exception e) when (e is InvalidDataException or IOException or UnauthorizedAccessException)
                 {
-                    error.WriteLine($"digitparity: error: {UserError.Printable(e.Message)}");
+                    problems[i] = e.Message;
+                }
+            });
+            var images = new List<(string Path, byte[] Pixels)>();
+            for (int i = 0; i < paths.Count; i++)
+            {
+                if (problems[i] is { } problem)
+                {
+                    error.WriteLine($"digitparity: error: {UserError.Printable(problem)}");
                     failures++;
                 }
+                else images.Add((paths[i], decoded[i]));
             }
-            using var predictor = new Predictor(loaded.Network);
+            using var predictor = new Predictor(loaded.Network, threads: parse.GetValue(threads));
             var predictions = predictor.Predict(images.Select(i => i.Pixels).ToList());
             for (int i = 0; i < images.Count; i++)
                 output.WriteLine(parse.GetValue(json) ? Json(images[i].Path, predictions[i]) : Text(images[i].Path, predictions[i]));

@@ -109,6 +109,33 @@ public sealed class PredictTests
     }
 
     [Fact]
+    public void ADirectoryDecodedInParallelAnswersInFileOrderAsOneAtATime()
+    {
+        string dir = Directory.CreateTempSubdirectory("digitparity-many-").FullName;
+        string model = Path.Combine(dir, "model.safetensors");
+        Checkpoint.Save(model, Trained.Value);
+        for (int i = 0; i < 300; i++) File.WriteAllBytes(Path.Combine(dir, $"{i:D3}.png"), TestData.Png(TestData.Mnist.Test.Image(i)));
+        File.WriteAllText(Path.Combine(dir, "150-broken.png"), "no");
+        (string Output, string Error) Run(string threads)
+        {
+            var (output, error) = (new StringWriter(), new StringWriter());
+            Assert.Equal(1, DigitParity.Cli.Program.Run(["predict", "--model", model, "--threads", threads, dir], output, error));
+            return (output.ToString(), error.ToString());
+        }
+        var serial = Run("1");
+        Assert.Equal(serial, Run("2"));
+        // One at a time through the library, in the files' order.
+        using var predictor = new Predictor(Trained.Value);
+        var expected = string.Join("", Enumerable.Range(0, 300).Select(i =>
+        {
+            string path = Path.Combine(dir, $"{i:D3}.png");
+            return DigitParity.Cli.PredictCommand.Text(path, predictor.PredictImage(path)) + Environment.NewLine;
+        }));
+        Assert.Equal(expected, serial.Output);
+        Assert.Contains("150-broken.png: not an image", serial.Error);
+    }
+
+    [Fact]
     public void PredictCommandPrintsGoodFilesAndOneLinePerBadFile()
     {
         string dir = Directory.CreateTempSubdirectory("digitparity-png-").FullName;
