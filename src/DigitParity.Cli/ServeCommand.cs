@@ -24,15 +24,19 @@ internal static class ServeCommand
                 if (!Uri.TryCreate(url, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https"))
                     result.AddError($"--urls {url} is not an http:// or https:// URL (e.g. http://127.0.0.1:5000)");
         });
+        var maxBatch = new Option<int>("--max-batch") { Description = "Most images answered in one forward pass (requests queued meanwhile are gathered into it)", DefaultValueFactory = _ => PredictionService.DefaultMaxBatch, HelpName = "N" };
+        OptionRules.Require(maxBatch, v => v is >= 1 and <= 256, "in 1-256");
+        var batchWait = new Option<double>("--batch-wait") { Description = "Milliseconds a batch that is not full waits for more requests (0: takes what is queued)", DefaultValueFactory = _ => 0, HelpName = "MS" };
+        OptionRules.Require(batchWait, v => v is >= 0 and <= 10, "in 0-10");
         var command = new Command("serve", $"Serve a page to draw digits on and a JSON API (POST /api/predict, bodies up to {DigitServer.MaxBodyBytes / (1 << 20)} MiB)")
         {
-            model, config, urls,
+            model, config, urls, maxBatch, batchWait,
         };
         command.SetAction(parse =>
         {
             string path = CommandOptions.ModelPath(parse, model, error);
             var loaded = CommandOptions.Load(parse, config, path);
-            using var service = new PredictionService(loaded.Network, path);
+            using var service = new PredictionService(loaded.Network, path, parse.GetValue(maxBatch), TimeSpan.FromMilliseconds(parse.GetValue(batchWait)));
             string listen = parse.GetValue(urls)!;
             var app = DigitServer.Build(service, Split(listen));
             try

@@ -75,7 +75,7 @@ public static class DigitServer
             try
             {
                 var (pixels, unit) = await PredictRequest.ReadAsync(request, s.Network.Config.InputSize, budget, ct);
-                var prediction = pixels is not null ? s.Predict(pixels) : s.Predict(unit!);
+                var prediction = await (pixels is not null ? s.PredictAsync(pixels) : s.PredictAsync(unit!));
                 return Results.Text(PredictionJson.ToJson(prediction).ToJsonString(), "application/json");
             }
             catch (RequestProblem problem)

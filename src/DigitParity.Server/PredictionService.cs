@@ -1,27 +1,45 @@
-using System.Collections.Concurrent;
+using System.Threading.Channels;
+using DigitParity.Engine;
 using DigitParity.Inference;
 using DigitParity.Model;
 
 namespace DigitParity.Server;
 
 /// <summary>
-/// One loaded model shared by every request. The weights are read-only after loading; each concurrent request
-/// borrows its own <see cref="Predictor"/> (own workspace, one thread), so requests never share scratch memory.
+/// One loaded model shared by every request, answering in batches. Each request queues its image; one loop per core
+/// takes what is queued, up to <see cref="MaxBatch"/> images, waits up to <see cref="MaxWait"/> for more while the batch
+/// is not full, and runs them as one forward pass on its own <see cref="Predictor"/> (own workspace, one thread). Under
+/// load batches fill by themselves while the previous one runs; a lone request runs at once when MaxWait is 0.
+/// Answers do not depend on the batch an image lands in (the kernels give every row the same bits at any batch size).
 /// </summary>
 public sealed class PredictionService : IDisposable
 {
-    private readonly ConcurrentBag<Predictor> _idle = [];
-    private bool _disposed;
+    /// <summary>Default most images per forward pass: 64.</summary>
+    public const int DefaultMaxBatch = 64;
 
-    /// <summary>Serves <paramref name="network"/>, loaded from <paramref name="modelName"/>.</summary>
-    public PredictionService(MultiTaskNetwork network, string modelName)
+    private readonly Channel<Pending> _queue = Channel.CreateUnbounded<Pending>();
+    private readonly Task[] _loops;
+
+    private sealed record Pending(float[] Input, TaskCompletionSource<Prediction> Done);
+
+    /// <summary>
+    /// Serves <paramref name="network"/>, loaded from <paramref name="modelName"/>, in batches of up to
+    /// <paramref name="maxBatch"/> images gathered for up to <paramref name="maxWait"/> (default 0: what is queued),
+    /// on <paramref name="loops"/> loops (default: one per core).
+    /// </summary>
+    public PredictionService(MultiTaskNetwork network, string modelName, int maxBatch = DefaultMaxBatch, TimeSpan maxWait = default, int loops = 0)
     {
         ArgumentNullException.ThrowIfNull(network);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxBatch, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxWait, TimeSpan.Zero);
         // Images sent to the server are prepared as 28 × 28 digits (and the page draws them so): a model trained on
         // another size could answer none of them.
         Predictor.RequireDigitImages(network, modelName, "to serve digit images");
         Network = network;
         ModelName = modelName;
+        MaxBatch = maxBatch;
+        MaxWait = maxWait;
+        _loops = Enumerable.Range(0, loops > 0 ? loops : Environment.ProcessorCount).Select(_ => Task.Run(Loop)).ToArray();
     }
 
     /// <summary>The served network.</summary>
@@ -30,30 +48,84 @@ public sealed class PredictionService : IDisposable
     /// <summary>Where the model came from (shown on the page).</summary>
     public string ModelName { get; }
 
+    /// <summary>Most images per forward pass.</summary>
+    public int MaxBatch { get; }
+
+    /// <summary>How long a loop waits for more images while its batch is not full.</summary>
+    public TimeSpan MaxWait { get; }
+
+    private long _batches;
+
+    /// <summary>Forward passes run so far.</summary>
+    internal long Batches => Interlocked.Read(ref _batches);
+
     /// <summary>Predicts MNIST-style bytes (0 = background, 255 = ink).</summary>
-    public Prediction Predict(byte[] pixels) => Borrow(p => p.Predict([pixels])[0]);
+    public Task<Prediction> PredictAsync(byte[] pixels)
+    {
+        ArgumentNullException.ThrowIfNull(pixels);
+        if (pixels.Length != Network.Config.InputSize) throw new ArgumentException($"The image has {pixels.Length} pixels; the model expects {Network.Config.InputSize}.", nameof(pixels));
+        var input = new float[pixels.Length];
+        UnitFloats.FromBytes(pixels, input);
+        return Enqueue(input);
+    }
 
     /// <summary>Predicts the network's input directly: values in [0, 1].</summary>
-    public Prediction Predict(float[] unitPixels) => Borrow(p => p.Predict(unitPixels));
-
-    private Prediction Borrow(Func<Predictor, Prediction> work)
+    public Task<Prediction> PredictAsync(float[] unitPixels)
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        if (!_idle.TryTake(out var predictor)) predictor = new Predictor(Network, maxBatch: 1, threads: 1);
-        try
+        ArgumentNullException.ThrowIfNull(unitPixels);
+        Predictor.CheckUnitPixels(unitPixels, Network.Config.InputSize);
+        return Enqueue(unitPixels);
+    }
+
+    /// <summary>As <see cref="PredictAsync(byte[])"/>, waiting for the answer.</summary>
+    public Prediction Predict(byte[] pixels) => PredictAsync(pixels).GetAwaiter().GetResult();
+
+    /// <summary>As <see cref="PredictAsync(float[])"/>, waiting for the answer.</summary>
+    public Prediction Predict(float[] unitPixels) => PredictAsync(unitPixels).GetAwaiter().GetResult();
+
+    private Task<Prediction> Enqueue(float[] input)
+    {
+        var done = new TaskCompletionSource<Prediction>(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (!_queue.Writer.TryWrite(new Pending(input, done))) throw new ObjectDisposedException(nameof(PredictionService));
+        return done.Task;
+    }
+
+    private async Task Loop()
+    {
+        using var predictor = new Predictor(Network, MaxBatch, threads: 1);
+        var reader = _queue.Reader;
+        var batch = new List<Pending>(MaxBatch);
+        while (await reader.WaitToReadAsync().ConfigureAwait(false))
         {
-            return work(predictor);
-        }
-        finally
-        {
-            _idle.Add(predictor);
+            batch.Clear();
+            while (batch.Count < MaxBatch && reader.TryRead(out var pending)) batch.Add(pending);
+            if (batch.Count < MaxBatch && MaxWait > TimeSpan.Zero)
+            {
+                var deadline = Task.Delay(MaxWait);
+                while (batch.Count < MaxBatch)
+                {
+                    var more = reader.WaitToReadAsync().AsTask();
+                    if (await Task.WhenAny(more, deadline).ConfigureAwait(false) == deadline || !await more.ConfigureAwait(false)) break;
+                    while (batch.Count < MaxBatch && reader.TryRead(out var pending)) batch.Add(pending);
+                }
+            }
+            if (batch.Count == 0) continue; // another loop took them
+            try
+            {
+                Interlocked.Increment(ref _batches);
+                var answers = predictor.PredictUnits(batch.Select(p => p.Input).ToList());
+                for (int i = 0; i < batch.Count; i++) batch[i].Done.TrySetResult(answers[i]);
+            }
+            catch (Exception e)
+            {
+                foreach (var pending in batch) pending.Done.TrySetException(e);
+            }
         }
     }
 
-    /// <summary>Releases the predictors.</summary>
+    /// <summary>Stops taking requests, lets the loops finish what is queued, and releases their predictors.</summary>
     public void Dispose()
     {
-        _disposed = true;
-        while (_idle.TryTake(out var predictor)) predictor.Dispose();
+        if (_queue.Writer.TryComplete()) Task.WaitAll(_loops);
     }
 }

@@ -240,4 +240,23 @@ public sealed class ServerTests : IAsyncLifetime
         }
         Assert.Equal(HttpStatusCode.MethodNotAllowed, (await _client.SendAsync(new HttpRequestMessage(HttpMethod.Head, "/api/predict"))).StatusCode);
     }
+
+    [Fact]
+    public async Task ConcurrentRequestsAreBatchedAndAnswerAsOneAtATime()
+    {
+        // One loop, batches of up to 16 gathered for up to 5 ms: 200 requests at once must share forward passes.
+        using var batching = new PredictionService(TestData.Trained.Value, "test.safetensors", maxBatch: 16, maxWait: TimeSpan.FromMilliseconds(5), loops: 1);
+        var images = Enumerable.Range(0, 200).Select(i => TestData.Mnist.Test.Image(i).ToArray()).ToArray();
+        var answers = await Task.WhenAll(images.Select(image => Task.Run(() => batching.PredictAsync(image))));
+        Assert.InRange(batching.Batches, 200 / 16, 199);
+        using var predictor = new Predictor(TestData.Trained.Value, maxBatch: 1);
+        for (int i = 0; i < images.Length; i++)
+        {
+            var alone = predictor.Predict(images[i]);
+            foreach (var task in alone.Tasks) Assert.Equal(task.Probabilities, answers[i][task.Task].Probabilities);
+            Assert.Equal(alone.Score, answers[i].Score);
+        }
+        // A malformed request in the middle of a batch changes nobody else's answer and is refused on its own.
+        Assert.Throws<ArgumentException>(() => batching.Predict(new float[784].Select(_ => 2f).ToArray()));
+    }
 }

@@ -71,12 +71,25 @@ public sealed class Predictor : IDisposable, IParallelWork
     /// <exception cref="ArgumentException">The image does not have the model's input size, or a value is outside [0, 1].</exception>
     public Prediction Predict(float[] unitPixels)
     {
+        CheckUnitPixels(unitPixels, _network.Config.InputSize);
+        return Run(1, (_, input) => unitPixels.CopyTo(input))[0];
+    }
+
+    /// <summary>Predicts every image given as the network's input (each checked as <see cref="Predict(float[])"/> does).</summary>
+    internal IReadOnlyList<Prediction> PredictUnits(IReadOnlyList<float[]> images)
+    {
+        ArgumentNullException.ThrowIfNull(images);
+        foreach (var image in images) CheckUnitPixels(image, _network.Config.InputSize);
+        return Run(images.Count, (i, input) => images[i].CopyTo(input));
+    }
+
+    /// <summary>Throws <see cref="ArgumentException"/> unless the image has <paramref name="inputs"/> values, each in [0, 1].</summary>
+    internal static void CheckUnitPixels(float[] unitPixels, int inputs)
+    {
         ArgumentNullException.ThrowIfNull(unitPixels);
-        int inputs = _network.Config.InputSize;
         if (unitPixels.Length != inputs) throw new ArgumentException($"The image has {unitPixels.Length} values; the model expects {inputs}.", nameof(unitPixels));
         foreach (float v in unitPixels)
             if (!(v >= 0 && v <= 1)) throw new ArgumentException($"Pixel value {v} is outside [0, 1].", nameof(unitPixels));
-        return Run(1, (_, input) => unitPixels.CopyTo(input))[0];
     }
 
     // Fills image i's input row.
