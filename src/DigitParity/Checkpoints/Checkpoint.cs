@@ -167,13 +167,13 @@ public static class Checkpoint
         foreach (var conv in network.Convolutions)
         {
             int[] shape = [conv.OutChannels, conv.InChannels, conv.Kernel, conv.Kernel];
-            FromTorch(conv, Expect(path, file, names, conv.Weight.Name, shape)).CopyTo(network.Parameters.Value(conv.Weight));
-            Expect(path, file, names, conv.Bias.Name, [conv.OutChannels]).CopyTo(network.Parameters.Value(conv.Bias));
+            FromTorch(conv, Expect(path, file, conv.Weight.Name, shape)).CopyTo(network.Parameters.Value(conv.Weight));
+            Expect(path, file, conv.Bias.Name, [conv.OutChannels]).CopyTo(network.Parameters.Value(conv.Bias));
             foreach (string state in states)
             {
                 string prefix = OptimizerPrefix + state + ".";
-                if (names.Contains(prefix + conv.Weight.Name)) optimizerState[state][conv.Weight.Name] = FromTorch(conv, Expect(path, file, names, prefix + conv.Weight.Name, shape));
-                if (names.Contains(prefix + conv.Bias.Name)) optimizerState[state][conv.Bias.Name] = Expect(path, file, names, prefix + conv.Bias.Name, [conv.OutChannels]);
+                if (names.Contains(prefix + conv.Weight.Name)) optimizerState[state][conv.Weight.Name] = FromTorch(conv, Expect(path, file, prefix + conv.Weight.Name, shape));
+                if (names.Contains(prefix + conv.Bias.Name)) optimizerState[state][conv.Bias.Name] = Expect(path, file, prefix + conv.Bias.Name, [conv.OutChannels]);
             }
         }
         foreach (var layer in network.Trunk.Append(network.Heads))
@@ -182,14 +182,14 @@ public static class Checkpoint
             {
                 int[] shape = parameter == layer.Weight ? [layer.Out, layer.In] : [layer.Out];
                 bool reorder = parameter == layer.Weight && !channelsLast && ReadsPooledMap(network, layer);
-                var values = Expect(path, file, names, tensor, shape);
+                var values = Expect(path, file, tensor, shape);
                 if (reorder) values = FlattenOrder(network.Config, values, layer.Out, toTorch: false);
                 if (parameter == layer.Weight) layer.WriteWeight(network.Parameters, Transpose(values, layer.Out, layer.In));
                 else values.CopyTo(network.Parameters.Value(parameter));
                 foreach (string state in states)
                 {
                     if (!names.Contains(OptimizerPrefix + state + "." + tensor)) continue;
-                    var moment = Expect(path, file, names, OptimizerPrefix + state + "." + tensor, shape);
+                    var moment = Expect(path, file, OptimizerPrefix + state + "." + tensor, shape);
                     optimizerState[state][tensor] = reorder ? FlattenOrder(network.Config, moment, layer.Out, toTorch: false) : moment;
                 }
             }
@@ -336,9 +336,10 @@ public static class Checkpoint
         return w;
     }
 
-    private static float[] Expect(string path, SafeTensorsFile file, HashSet<string> names, string tensor, int[] shape)
+    // A tensor known to be in the file (parameters were checked against the configuration; optimizer states are looked
+    // up first): its shape, then its values.
+    private static float[] Expect(string path, SafeTensorsFile file, string tensor, int[] shape)
     {
-        if (!names.Contains(tensor)) throw new InvalidDataException($"{path}: no tensor {tensor}, expected one of shape [{string.Join(", ", shape)}]");
         var found = file[tensor];
         if (!found.Shape.SequenceEqual(shape))
             throw new InvalidDataException($"{path}: tensor {tensor} of shape [{string.Join(", ", found.Shape)}], expected [{string.Join(", ", shape)}] as the configuration says");

@@ -131,24 +131,18 @@ public sealed class Predictor : IDisposable, IParallelWork
             for (int b = 0; b < _batch; b++)
             {
                 var tasks = new TaskPrediction[_network.Tasks.Count];
+                double score = 0;
                 for (int t = 0; t < tasks.Length; t++)
                 {
                     var task = _network.Tasks[t];
-                    ReadOnlySpan<float> logits = _ws.Logits.AsSpan(b * width + _network.TaskOffset(t), task.ClassCount);
-                    double temperature = _network.Temperatures[t], max = double.NegativeInfinity;
-                    foreach (float l in logits) max = Math.Max(max, l / temperature);
                     double[] p = new double[task.ClassCount];
-                    double sum = 0;
-                    for (int c = 0; c < p.Length; c++) sum += p[c] = Math.Exp(logits[c] / temperature - max);
+                    double energy = TemperedSoftmax.Apply(_ws.Logits.AsSpan(b * width + _network.TaskOffset(t), task.ClassCount), _network.Temperatures[t], p);
                     // Weights that load (all finite) can still overflow on the way to the logits.
-                    if (!double.IsFinite(max) || !double.IsFinite(sum))
+                    if (!double.IsFinite(energy))
                         throw new InvalidDataException($"The model's {task.Name} outputs for image {first + b} are not finite numbers: its weights overflow.");
+                    if (t == 0) score = energy; // the class head's energy: the rejection score
                     int label = 0;
-                    for (int c = 0; c < p.Length; c++)
-                    {
-                        p[c] /= sum;
-                        if (p[c] > p[label]) label = c;
-                    }
+                    for (int c = 1; c < p.Length; c++) if (p[c] > p[label]) label = c;
                     tasks[t] = new TaskPrediction(task.Name, label, task.ClassName(label), p);
                 }
                 bool agree = Agree(tasks);
@@ -162,7 +156,6 @@ public sealed class Predictor : IDisposable, IParallelWork
                         tasks[t] = tasks[t] with { Answer = answer, AnswerName = _network.Tasks[t].ClassName(answer) };
                     }
                 }
-                double score = Rejection.Energy(_ws.Logits.AsSpan(b * width, _network.Tasks[0].ClassCount), _network.Temperatures[0]);
                 predictions.Add(new Prediction(tasks, agree) { Score = score, Rejected = score < _network.RejectionThreshold });
             }
         });

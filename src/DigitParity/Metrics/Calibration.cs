@@ -108,12 +108,13 @@ internal sealed class Calibration
         return new CalibrationFigures(_tasks[t].Name, temperature, n, ece, mce, n == 0 ? 0 : nll / n, n == 0 ? 0 : brier / n, bins);
     }
 
-    /// <summary>Every sample's energy score of the first (class) head at <paramref name="temperature"/> (see <see cref="Rejection.Energy"/>).</summary>
+    /// <summary>Every sample's energy score of the first (class) head at <paramref name="temperature"/>, log Σ exp(z / T).</summary>
     public double[] Energies(double temperature)
     {
+        var p = new double[_tasks[0].ClassCount];
         var logits = System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_logits);
         var energies = new double[Count];
-        for (int i = 0; i < energies.Length; i++) energies[i] = Rejection.Energy(logits.Slice(i * _width + _offsets[0], _tasks[0].ClassCount), temperature);
+        for (int i = 0; i < energies.Length; i++) energies[i] = TemperedSoftmax.Apply(logits.Slice(i * _width + _offsets[0], p.Length), temperature, p);
         return energies;
     }
 
@@ -121,15 +122,8 @@ internal sealed class Calibration
     public int Label(int t, int i) => _labels[t][i];
 
     /// <summary>p = softmax(z / temperature) of sample i's logits for task t, in double.</summary>
-    public void Softmax(int i, int t, double temperature, double[] p)
-    {
-        int start = i * _width + _offsets[t];
-        double max = double.NegativeInfinity;
-        for (int c = 0; c < p.Length; c++) max = Math.Max(max, _logits[start + c] / temperature);
-        double sum = 0;
-        for (int c = 0; c < p.Length; c++) sum += p[c] = Math.Exp(_logits[start + c] / temperature - max);
-        for (int c = 0; c < p.Length; c++) p[c] /= sum;
-    }
+    public void Softmax(int i, int t, double temperature, double[] p) =>
+        TemperedSoftmax.Apply(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_logits).Slice(i * _width + _offsets[t], p.Length), temperature, p);
 
     /// <summary>Mean −ln softmax(z / T)[label] of task <paramref name="t"/>.</summary>
     public double NegativeLogLikelihood(int t, double temperature)

@@ -8,7 +8,7 @@ namespace DigitParity.Metrics;
 /// </summary>
 internal static class Rejection
 {
-    /// <summary>The scores: the class head's largest probability; its logits' log-sum-exp (negative energy); the joint decision's probability.</summary>
+    /// <summary>The scores: the class head's largest probability; its logits' log-sum-exp (negative energy, see <see cref="TemperedSoftmax"/>); the joint decision's probability.</summary>
     public static IReadOnlyList<string> Scores { get; } = ["msp", "energy", "joint"];
 
     /// <summary>
@@ -25,15 +25,11 @@ internal static class Rejection
         {
             for (int t = 0; t < tasks.Count; t++)
             {
-                var z = logits.Slice(i * width + offsets[t], tasks[t].ClassCount);
-                double max = double.NegativeInfinity, sum = 0;
-                foreach (float v in z) max = Math.Max(max, v / temperatures[t]);
-                for (int c = 0; c < z.Length; c++) sum += p[t][c] = Math.Exp(z[c] / temperatures[t] - max);
-                for (int c = 0; c < z.Length; c++) p[t][c] /= sum;
+                double energy = TemperedSoftmax.Apply(logits.Slice(i * width + offsets[t], tasks[t].ClassCount), temperatures[t], p[t]);
                 if (t == 0)
                 {
                     scores[0][i] = p[0].Max();
-                    scores[1][i] = Energy(z, temperatures[0]);
+                    scores[1][i] = energy;
                 }
             }
             int joint = JointDecision.Decide(tasks, p);
@@ -42,15 +38,6 @@ internal static class Rejection
             scores[2][i] = score;
         }
         return scores;
-    }
-
-    /// <summary>The energy score of one sample's class-head logits at temperature T: log Σ exp(z / T).</summary>
-    public static double Energy(ReadOnlySpan<float> logits, double temperature)
-    {
-        double max = double.NegativeInfinity, sum = 0;
-        foreach (float v in logits) max = Math.Max(max, v / temperature);
-        foreach (float v in logits) sum += Math.Exp(v / temperature - max);
-        return max + Math.Log(sum);
     }
 
     /// <summary>
