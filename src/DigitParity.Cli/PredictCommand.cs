@@ -4,6 +4,8 @@ using System.Text;
 using DigitParity.Checkpoints;
 using DigitParity.Data;
 using DigitParity.Inference;
+using DigitParity.IO;
+using DigitParity.Reporting;
 
 namespace DigitParity.Cli;
 
@@ -18,19 +20,32 @@ internal static class PredictCommand
         var config = CommandOptions.ConfigOption();
         var json = new Option<bool>("--json") { Description = "Print one JSON object per image instead of text" };
         var threads = CommandOptions.ThreadsOption();
+        var explain = new Option<string?>("--explain")
+        {
+            Description = "Also write a PNG of the 28 x 28 input and each head's saliency (gradient x input of its answer); one image only",
+            HelpName = "OUT.png",
+        };
         var files = new Argument<string[]>("FILE|DIR") { Description = "PNG, JPEG or BMP images, or directories of them", Arity = ArgumentArity.OneOrMore };
         var command = new Command("predict", $"Predict the digit and parity of images (any size; at most {DigitImage.MaxPixels:N0} pixels)")
         {
-            model, config, json, threads, files,
+            model, config, json, threads, explain, files,
         };
         command.SetAction(parse =>
         {
+            string? explainPath = parse.GetValue(explain);
+            var inputs = parse.GetValue(files)!;
+            if (explainPath is not null)
+            {
+                if (inputs.Length != 1 || Directory.Exists(inputs[0]))
+                    throw new ArgumentException($"--explain {explainPath}: explains one image file; got {(inputs.Length == 1 ? "a directory" : $"{inputs.Length} inputs")}");
+                OutputPaths.CheckWritable(explainPath, "the explanation");
+            }
             string modelPath = CommandOptions.ModelPath(parse, model, error);
             var loaded = CommandOptions.Load(parse, config, modelPath);
             Predictor.RequireDigitImages(loaded.Network, modelPath, "to predict image files");
             var paths = new List<string>();
             int failures = 0;
-            foreach (string item in parse.GetValue(files)!)
+            foreach (string item in inputs)
             {
                 if (Directory.Exists(item))
                     paths.AddRange(Directory.EnumerateFiles(item).Where(f => Extensions.Contains(Path.GetExtension(f).ToLowerInvariant())).Order(StringComparer.Ordinal));
@@ -62,6 +77,15 @@ internal static class PredictCommand
                 else images.Add((paths[i], decoded[i]));
             }
             using var predictor = new Predictor(loaded.Network, threads: parse.GetValue(threads));
+            if (explainPath is not null && images.Count == 1)
+            {
+                var explanation = predictor.Explain(images[0].Pixels);
+                output.WriteLine(parse.GetValue(json) ? Json(images[0].Path, explanation.Prediction) : Text(images[0].Path, explanation.Prediction));
+                byte[] png = ReportPlots.Explanation(explanation, DigitImage.Side, $"{Path.GetFileName(images[0].Path)}: why each head answered");
+                AtomicFile.Write(explainPath, stream => stream.Write(png));
+                error.WriteLine($"Explanation written to {explainPath}");
+                return 0;
+            }
             var predictions = predictor.Predict(images.Select(i => i.Pixels).ToList());
             for (int i = 0; i < images.Count; i++)
                 output.WriteLine(parse.GetValue(json) ? Json(images[i].Path, predictions[i]) : Text(images[i].Path, predictions[i]));

@@ -12,7 +12,8 @@ namespace DigitParity.Server;
 
 /// <summary>
 /// The web front of a trained model: <c>GET /</c> a page to draw digits on, <c>POST /api/predict</c>,
-/// <c>GET /api/model</c>, <c>GET /healthz</c>. Every error is RFC 7807 problem JSON.
+/// <c>POST /api/explain</c> (the prediction with the 28 × 28 input and a saliency map per head), <c>GET /api/model</c>,
+/// <c>GET /healthz</c>. Every error is RFC 7807 problem JSON.
 /// </summary>
 public static class DigitServer
 {
@@ -70,24 +71,32 @@ public static class DigitServer
         app.MapMethods("/app.css", read, () => Asset("app.css", "text/css; charset=utf-8"));
         app.MapMethods("/healthz", read, () => Results.Json(new { status = "ok" }));
         app.MapMethods("/api/model", read, (PredictionService s) => Results.Text(ModelJson(s).ToJsonString(), "application/json"));
-        app.MapPost("/api/predict", async (HttpRequest request, PredictionService s, DecodeBudget budget, CancellationToken ct) =>
-        {
-            try
-            {
-                var (pixels, unit) = await PredictRequest.ReadAsync(request, s.Network.Config.InputSize, budget, ct);
-                var prediction = await (pixels is not null ? s.PredictAsync(pixels) : s.PredictAsync(unit!));
-                return Results.Text(PredictionJson.ToJson(prediction).ToJsonString(), "application/json");
-            }
-            catch (RequestProblem problem)
-            {
-                // The rest of an oversized body is never read: end the connection so the client cannot reuse it mid-body.
-                if (problem.Status == StatusCodes.Status413PayloadTooLarge) request.HttpContext.Response.Headers.Connection = "close";
-                if (problem.Status == StatusCodes.Status503ServiceUnavailable)
-                    request.HttpContext.Response.Headers.RetryAfter = RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
-                return Results.Problem(problem.Message, statusCode: problem.Status, title: problem.Title);
-            }
-        });
+        app.MapPost("/api/predict", (HttpRequest request, PredictionService s, DecodeBudget budget, CancellationToken ct) =>
+            Answer(request, s, budget, ct, async (pixels, unit) =>
+                PredictionJson.ToJson(await (pixels is not null ? s.PredictAsync(pixels) : s.PredictAsync(unit!)))));
+        app.MapPost("/api/explain", (HttpRequest request, PredictionService s, DecodeBudget budget, CancellationToken ct) =>
+            Answer(request, s, budget, ct, async (pixels, unit) =>
+                PredictionJson.ToJson(await (pixels is not null ? s.ExplainAsync(pixels) : s.ExplainAsync(unit!)))));
         return app;
+    }
+
+    // Reads the body as PredictRequest does and answers with what `answer` makes of its pixels, or with the problem.
+    private static async Task<IResult> Answer(HttpRequest request, PredictionService service, DecodeBudget budget, CancellationToken ct,
+        Func<byte[]?, float[]?, Task<JsonObject>> answer)
+    {
+        try
+        {
+            var (pixels, unit) = await PredictRequest.ReadAsync(request, service.Network.Config.InputSize, budget, ct);
+            return Results.Text((await answer(pixels, unit)).ToJsonString(), "application/json");
+        }
+        catch (RequestProblem problem)
+        {
+            // The rest of an oversized body is never read: end the connection so the client cannot reuse it mid-body.
+            if (problem.Status == StatusCodes.Status413PayloadTooLarge) request.HttpContext.Response.Headers.Connection = "close";
+            if (problem.Status == StatusCodes.Status503ServiceUnavailable)
+                request.HttpContext.Response.Headers.RetryAfter = RetryAfterSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            return Results.Problem(problem.Message, statusCode: problem.Status, title: problem.Title);
+        }
     }
 
     /// <summary>The heads and their class names, for the page to lay out its bars.</summary>

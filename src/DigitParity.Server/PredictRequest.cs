@@ -19,7 +19,7 @@ public sealed class RequestProblem(int status, string title, string detail) : Ex
 }
 
 /// <summary>
-/// Reads the body of <c>POST /api/predict</c>: a PNG, JPEG or BMP image (raw, or the first file of a multipart form)
+/// Reads the body of <c>POST /api/predict</c> and <c>POST /api/explain</c>: a PNG, JPEG or BMP image (raw, or the first file of a multipart form)
 /// or JSON <c>{"pixels": [784 values in 0..1]}</c>. Every size is checked against <see cref="DigitServer.MaxBodyBytes"/>
 /// before the body is buffered; every refusal is a <see cref="RequestProblem"/>.
 /// </summary>

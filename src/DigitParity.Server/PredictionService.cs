@@ -83,6 +83,40 @@ public sealed class PredictionService : IDisposable
     /// <summary>As <see cref="PredictAsync(float[])"/>, waiting for the answer.</summary>
     public Prediction Predict(float[] unitPixels) => PredictAsync(unitPixels).GetAwaiter().GetResult();
 
+    /// <summary>
+    /// Predicts the network's input (values in [0, 1]) and explains each head's answer (<see cref="Predictor.Explain(float[])"/>).
+    /// Explanations run one at a time on a predictor of their own, beside the batches.
+    /// </summary>
+    public async Task<Explanation> ExplainAsync(float[] unitPixels)
+    {
+        ArgumentNullException.ThrowIfNull(unitPixels);
+        Predictor.CheckUnitPixels(unitPixels, Network.Config.InputSize);
+        await _explainGate.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            ObjectDisposedException.ThrowIf(_queue.Reader.Completion.IsCompleted, this);
+            _explainer ??= new Predictor(Network, maxBatch: 1);
+            return _explainer.Explain(unitPixels);
+        }
+        finally
+        {
+            _explainGate.Release();
+        }
+    }
+
+    /// <summary>As <see cref="ExplainAsync(float[])"/>, for MNIST-style bytes (0 = background, 255 = ink).</summary>
+    public Task<Explanation> ExplainAsync(byte[] pixels)
+    {
+        ArgumentNullException.ThrowIfNull(pixels);
+        if (pixels.Length != Network.Config.InputSize) throw new ArgumentException($"The image has {pixels.Length} pixels; the model expects {Network.Config.InputSize}.", nameof(pixels));
+        var input = new float[pixels.Length];
+        UnitFloats.FromBytes(pixels, input);
+        return ExplainAsync(input);
+    }
+
+    private readonly SemaphoreSlim _explainGate = new(1, 1);
+    private Predictor? _explainer;
+
     private Task<Prediction> Enqueue(float[] input)
     {
         var done = new TaskCompletionSource<Prediction>(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -126,6 +160,10 @@ public sealed class PredictionService : IDisposable
     /// <summary>Stops taking requests, lets the loops finish what is queued, and releases their predictors.</summary>
     public void Dispose()
     {
-        if (_queue.Writer.TryComplete()) Task.WaitAll(_loops);
+        if (!_queue.Writer.TryComplete()) return;
+        Task.WaitAll(_loops);
+        _explainGate.Wait();
+        _explainer?.Dispose();
+        _explainGate.Release();
     }
 }

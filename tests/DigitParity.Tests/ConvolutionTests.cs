@@ -9,7 +9,7 @@ namespace DigitParity.Tests;
 public sealed class ConvolutionTests
 {
     // Naive valid convolution, channels last, W in (ky, kx, c, oc) order; then ReLU (unless relu is false).
-    private static double[] Conv(double[] x, int side, int c, double[] w, double[] b, int k, int oc, bool relu = true, int? width = null)
+    internal static double[] Conv(double[] x, int side, int c, double[] w, double[] b, int k, int oc, bool relu = true, int? width = null)
     {
         int o = side - k + 1, cols = (width ?? side) - k + 1, stride = width ?? side;
         var y = new double[o * cols * oc];
@@ -26,7 +26,7 @@ public sealed class ConvolutionTests
         return y;
     }
 
-    private static double[] Pool(double[] x, int side, int c)
+    internal static double[] Pool(double[] x, int side, int c)
     {
         int o = side / 2;
         var y = new double[o * o * c];

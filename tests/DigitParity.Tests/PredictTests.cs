@@ -158,4 +158,48 @@ public sealed class PredictTests
         Assert.Equal(7, document.RootElement.GetProperty("tasks").GetProperty("digit").GetProperty("label").GetInt32());
         Assert.Equal(2, document.RootElement.GetProperty("tasks").GetProperty("parity").GetProperty("probabilities").GetArrayLength());
     }
+
+    [Fact]
+    public void PredictExplainDrawsTheInputAndEachHeadsSaliency()
+    {
+        string dir = Directory.CreateTempSubdirectory("digitparity-explain-").FullName;
+        string model = Path.Combine(dir, "model.safetensors");
+        Checkpoint.Save(model, Trained.Value);
+        var image = TestData.Mnist.Test.Image(0).ToArray();
+        string seven = Path.Combine(dir, "seven.png");
+        File.WriteAllBytes(seven, TestData.Png(image));
+        string picture = Path.Combine(dir, "why.png");
+        var (output, error) = (new StringWriter(), new StringWriter());
+        Assert.Equal(0, DigitParity.Cli.Program.Run(["predict", "--model", model, "--explain", picture, seven], output, error));
+        using var predictor = new Predictor(Trained.Value);
+        var explanation = predictor.ExplainImage(seven);
+        Assert.Equal(DigitParity.Cli.PredictCommand.Text(seven, explanation.Prediction) + Environment.NewLine, output.ToString());
+        Assert.Equal($"Explanation written to {picture}", error.ToString().Trim());
+
+        // Panels of 28 × 8 pixels, 16 apart, from x = 16 and y = 40: the input, then one per head.
+        using var bitmap = SkiaSharp.SKBitmap.Decode(picture);
+        Assert.Equal(3 * 224 + 4 * 16, bitmap.Width);
+        SkiaSharp.SKColor At(int panel, int pixel) => bitmap.GetPixel(16 + panel * 240 + (pixel % 28) * 8 + 4, 40 + (pixel / 28) * 8 + 4);
+        for (int pixel = 0; pixel < 784; pixel++)
+        {
+            Assert.Equal(new SkiaSharp.SKColor((byte)Math.Round(explanation.Input[pixel] * 255), (byte)Math.Round(explanation.Input[pixel] * 255),
+                (byte)Math.Round(explanation.Input[pixel] * 255)), At(0, pixel));
+            if (explanation.Input[pixel] == 0) Assert.Equal(SkiaSharp.SKColors.Black, At(1, pixel));
+        }
+        for (int head = 0; head < 2; head++)
+        {
+            var values = explanation.Heads[head].Values;
+            int strongest = Array.IndexOf(values, values.Max()), weakest = Array.IndexOf(values, values.Min());
+            Assert.Equal(new SkiaSharp.SKColor(255, 140, 0), At(head + 1, strongest)); // orange: for the answer
+            if (values[weakest] == -explanation.Heads[head].Peak) Assert.Equal(new SkiaSharp.SKColor(40, 120, 255), At(head + 1, weakest));
+            else Assert.True(At(head + 1, weakest).Blue > At(head + 1, weakest).Red, "against the answer: blue");
+        }
+
+        error = new StringWriter();
+        Assert.Equal(1, DigitParity.Cli.Program.Run(["predict", "--model", model, "--explain", picture, seven, seven], new StringWriter(), error));
+        Assert.Equal($"digitparity: error: --explain {picture}: explains one image file; got 2 inputs", error.ToString().Trim());
+        error = new StringWriter();
+        Assert.Equal(1, DigitParity.Cli.Program.Run(["predict", "--model", model, "--explain", Path.Combine(dir, "no", "why.png"), seven], new StringWriter(), error));
+        Assert.Contains("does not exist, expected a writable location for the explanation", error.ToString());
+    }
 }

@@ -148,13 +148,41 @@ public sealed class ServerTests : IAsyncLifetime
     [MemberData(nameof(BadRequests))]
     public async Task BadRequestsGetProblemJsonNamingTheProblem(string what, string? contentType, byte[] body, int status, string detail)
     {
-        var response = await _client.PostAsync("/api/predict", Body(body, contentType));
-        Assert.True(status == (int)response.StatusCode, $"{what}: {(int)response.StatusCode}");
-        Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
-        var problem = Json(await response.Content.ReadAsStringAsync());
-        Assert.Equal(status, problem.GetProperty("status").GetInt32());
-        Assert.False(string.IsNullOrEmpty(problem.GetProperty("title").GetString()));
-        Assert.Contains(detail, problem.GetProperty("detail").GetString(), StringComparison.OrdinalIgnoreCase);
+        foreach (string path in new[] { "/api/predict", "/api/explain" })
+        {
+            var response = await _client.PostAsync(path, Body(body, contentType));
+            Assert.True(status == (int)response.StatusCode, $"{path} {what}: {(int)response.StatusCode}");
+            Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
+            var problem = Json(await response.Content.ReadAsStringAsync());
+            Assert.Equal(status, problem.GetProperty("status").GetInt32());
+            Assert.False(string.IsNullOrEmpty(problem.GetProperty("title").GetString()));
+            Assert.Contains(detail, problem.GetProperty("detail").GetString(), StringComparison.OrdinalIgnoreCase);
+        }
+    }
+
+    [Fact]
+    public async Task ExplainAnswersAsTheLibraryWithTheInputAndASaliencyMapPerHead()
+    {
+        byte[] image = TestData.Mnist.Test.Image(3).ToArray();
+        using var predictor = new Predictor(TestData.Trained.Value);
+        var expected = predictor.Explain(DigitImage.FromEncoded(TestData.Png(image), "png"));
+        var response = await _client.PostAsync("/api/explain", Body(TestData.Png(image), "image/png"));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var json = Json(await response.Content.ReadAsStringAsync());
+        AssertSame(expected.Prediction, json);
+        Assert.Equal(expected.Input.Select(v => MathF.Round(v, 6)), json.GetProperty("input").EnumerateArray().Select(v => v.GetSingle()));
+        foreach (var map in expected.Heads)
+        {
+            var head = json.GetProperty("tasks").GetProperty(map.Task);
+            Assert.Equal(map.Values.Select(v => MathF.Round(v, 6)), head.GetProperty("saliency").EnumerateArray().Select(v => v.GetSingle()));
+            Assert.Equal(map.Peak, head.GetProperty("saliency_peak").GetSingle());
+        }
+        // JSON pixels explain the same way; the prediction part equals /api/predict's.
+        string pixels = "{\"pixels\": [" + string.Join(",", expected.Input.Select(v => v.ToString("R", System.Globalization.CultureInfo.InvariantCulture))) + "]}";
+        var fromJson = Json(await (await _client.PostAsync("/api/explain", Body(Encoding.UTF8.GetBytes(pixels), "application/json"))).Content.ReadAsStringAsync());
+        var predicted = Json(await (await _client.PostAsync("/api/predict", Body(Encoding.UTF8.GetBytes(pixels), "application/json"))).Content.ReadAsStringAsync());
+        AssertSame(expected.Prediction, fromJson);
+        AssertSame(expected.Prediction, predicted);
     }
 
     [Fact]

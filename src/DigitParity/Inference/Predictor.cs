@@ -16,6 +16,8 @@ public sealed class Predictor : IDisposable, IParallelWork
     private readonly WorkerPool _pool;
     private readonly Workspace _ws;
     private int _batch;
+    private Workspace? _explainWorkspace;
+    private WorkerPool? _explainPool;
 
     /// <summary>A predictor of <paramref name="network"/> for batches of up to <paramref name="maxBatch"/> images.</summary>
     public Predictor(MultiTaskNetwork network, int maxBatch = 256, int threads = 1)
@@ -90,6 +92,55 @@ public sealed class Predictor : IDisposable, IParallelWork
         if (unitPixels.Length != inputs) throw new ArgumentException($"The image has {unitPixels.Length} values; the model expects {inputs}.", nameof(unitPixels));
         foreach (float v in unitPixels)
             if (!(v >= 0 && v <= 1)) throw new ArgumentException($"Pixel value {v} is outside [0, 1].", nameof(unitPixels));
+    }
+
+    /// <summary>Predicts the digit image file at <paramref name="path"/> and explains each head's answer (see <see cref="Saliency"/>).</summary>
+    /// <exception cref="InvalidDataException">The file is missing or holds no readable image; the message names it.</exception>
+    public Explanation ExplainImage(string path) => Explain(DigitImage.Load(path));
+
+    /// <summary>Predicts one image of InputSize bytes (0 = background, 255 = ink) and explains each head's answer.</summary>
+    /// <exception cref="ArgumentException">The image does not have the model's input size.</exception>
+    public Explanation Explain(byte[] pixels)
+    {
+        ArgumentNullException.ThrowIfNull(pixels);
+        int inputs = _network.Config.InputSize;
+        if (pixels.Length != inputs) throw new ArgumentException($"The image has {pixels.Length} pixels; the model expects {inputs}.", nameof(pixels));
+        var unit = new float[inputs];
+        UnitFloats.FromBytes(pixels, unit);
+        return Explain(unit);
+    }
+
+    /// <summary>
+    /// Predicts one image given as the network's input (InputSize values in [0, 1]) and explains each head's answer:
+    /// one forward and one backward pass of a batch of one row per head, through the network's own backward pass.
+    /// </summary>
+    /// <exception cref="ArgumentException">The image does not have the model's input size, or a value is outside [0, 1].</exception>
+    public Explanation Explain(float[] unitPixels)
+    {
+        var prediction = Predict(unitPixels);
+        var tasks = _network.Tasks;
+        int inputs = _network.Config.InputSize, width = _network.Config.HeadWidth, heads = tasks.Count;
+        _explainPool ??= new WorkerPool(1);
+        _explainWorkspace ??= _network.CreateWorkspace(heads, workers: 1, privateInputs: false);
+        // Row t seeds head t's contrast: ∂(z_answer − mean z)/∂z = onehot(answer) − 1/classes on its own logits.
+        var dlogits = new float[heads * width];
+        for (int t = 0; t < heads; t++)
+        {
+            unitPixels.CopyTo(_explainWorkspace.Input.AsSpan(t * inputs, inputs));
+            int offset = _network.TaskOffset(t), classes = tasks[t].ClassCount;
+            for (int c = 0; c < classes; c++) dlogits[t * width + offset + c] = (c == prediction.Tasks[t].Answer ? 1f : 0f) - 1f / classes;
+        }
+        var gradient = new float[heads * inputs];
+        _network.InputGradient(_explainWorkspace, _explainPool, heads, dlogits, gradient);
+        var maps = new Saliency[heads];
+        for (int t = 0; t < heads; t++)
+        {
+            var values = new float[inputs];
+            System.Numerics.Tensors.TensorPrimitives.Multiply(gradient.AsSpan(t * inputs, inputs), unitPixels, values);
+            var answer = prediction.Tasks[t];
+            maps[t] = new Saliency(answer.Task, answer.Answer, answer.AnswerName, values);
+        }
+        return new Explanation(prediction, (float[])unitPixels.Clone(), maps);
     }
 
     // Fills image i's input row.
@@ -180,5 +231,9 @@ public sealed class Predictor : IDisposable, IParallelWork
     }
 
     /// <summary>Stops the worker threads.</summary>
-    public void Dispose() => _pool.Dispose();
+    public void Dispose()
+    {
+        _pool.Dispose();
+        _explainPool?.Dispose();
+    }
 }

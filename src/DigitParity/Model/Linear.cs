@@ -184,7 +184,7 @@ internal sealed class Linear
         return fused;
     }
 
-    // dx rows [b0, b1) = dy·Wᵀ, through the ReLU whose output x is (dx = 0 where x = 0): the input gradient of this
+    // dx rows [b0, b1) = dy·Wᵀ, through the ReLU whose output x is (dx = 0 where x = 0; no gate when x is empty): the input gradient of this
     // worker's own rows, from its own Wᵀ (wT, Out × In, transposed whole here), so it needs no other worker's rows or
     // share of Wᵀ and no barrier. Each element is the same chain of fmas over Out as in Backward: the same bits.
     internal void BackwardInputRows(ParameterStore store, ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dx, Span<float> wT, int b0, int b1)
@@ -196,7 +196,7 @@ internal sealed class Linear
             int n = PanelColumns(j);
             Gemm.Transpose(w[(j * In)..], n, wT[(j * In)..], In, In, n);
         }
-        Gemm.Multiply(new GemmProduct(dy[(b0 * Out)..], Out, wT, In, dx[(b0 * In)..], In, b1 - b0, In, Out) { Gate = x[(b0 * In)..] });
+        Gemm.Multiply(new GemmProduct(dy[(b0 * Out)..], Out, wT, In, dx[(b0 * In)..], In, b1 - b0, In, Out) { Gate = x.IsEmpty ? default : x[(b0 * In)..] });
     }
 
     // Hands the share of W and b that Backward computed to the optimizer.

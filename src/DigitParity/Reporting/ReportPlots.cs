@@ -177,51 +177,104 @@ internal static class ReportPlots
     }
 
     /// <summary>
-    /// The validation images the class head got wrong with the most confidence: each with its true label and every
-    /// head's answer and confidence. <paramref name="indices"/> are the images to show, worst first.
+    /// The validation images the class head got wrong with the most confidence, worst first: each image with its true
+    /// label, then every head's saliency map with its answer and confidence.
     /// </summary>
-    public static byte[] Gallery(Dataset images, IReadOnlyList<int[]> labels, IReadOnlyList<TaskDefinition> tasks, IReadOnlyList<Prediction> predictions,
-        IReadOnlyList<int> indices, int columns = 6)
+    public static byte[] Gallery(Dataset images, IReadOnlyList<int[]> labels, IReadOnlyList<TaskDefinition> tasks,
+        IReadOnlyList<(int Index, Explanation Why)> mistakes, int columns = 4)
     {
         ArgumentNullException.ThrowIfNull(images);
-        ArgumentNullException.ThrowIfNull(indices);
-        const int Scale = 4;
+        ArgumentNullException.ThrowIfNull(mistakes);
+        const int Scale = 3, Gap = 6;
         int imageW = images.Columns * Scale, imageH = images.Rows * Scale;
-        int cellW = Math.Max(imageW, 170) + 16, lineH = 16, cellH = imageH + 12 + lineH * (tasks.Count + 1) + 10;
-        int rows = Math.Max(1, (indices.Count + columns - 1) / columns);
-        int width = columns * cellW + 16, height = 44 + rows * cellH;
+        int cellW = (tasks.Count + 1) * (imageW + Gap) + 16, lineH = 16, cellH = imageH + 12 + lineH * 2 + 10;
+        int rows = Math.Max(1, (mistakes.Count + columns - 1) / columns);
+        int width = Math.Max(columns * cellW + 16, 420), height = 44 + rows * cellH;
         return Draw(width, height, canvas =>
         {
             using var title = Font(16);
-            using var font = Font(12);
-            Text(canvas, indices.Count == 0 ? "No mistakes on the validation set" : $"The {indices.Count} most confident mistakes of the {tasks[0].Name} head (validation)",
+            using var font = Font(11);
+            Text(canvas, mistakes.Count == 0 ? "No mistakes on the validation set" : $"The {mistakes.Count} most confident mistakes of the {tasks[0].Name} head (validation)",
                 width / 2f, 26, title, SKColors.Black, SKTextAlign.Center);
-            for (int k = 0; k < indices.Count; k++)
+            for (int k = 0; k < mistakes.Count; k++)
             {
-                int i = indices[k];
+                var (i, why) = mistakes[k];
                 float x = 8 + (k % columns) * cellW, y = 40 + (k / columns) * cellH;
-                var pixels = images.Image(i);
-                using (var bitmap = new SKBitmap(images.Columns, images.Rows, SKColorType.Gray8, SKAlphaType.Opaque))
-                {
-                    pixels.CopyTo(bitmap.GetPixelSpan());
-                    using var paint = new SKPaint();
-                    float imageX = x + (cellW - 16 - imageW) / 2f;
-                    using var image = SKImage.FromBitmap(bitmap);
-                    canvas.DrawImage(image, new SKRect(imageX, y, imageX + imageW, y + imageH), new SKSamplingOptions(SKFilterMode.Nearest), paint);
-                }
-                float line = y + imageH + 16;
-                var first = tasks[0];
-                Text(canvas, $"true {first.ClassName(labels[0][i])}", x + (cellW - 16) / 2f, line, font, SKColors.Black, SKTextAlign.Center);
+                float caption = y + imageH + 14;
+                DrawPixels(canvas, InputColors(why.Input), images.Columns, new SKRect(x, y, x + imageW, y + imageH));
+                Text(canvas, $"true {tasks[0].ClassName(labels[0][i])}", x + imageW / 2f, caption, font, SKColors.Black, SKTextAlign.Center);
+                Text(canvas, "input", x + imageW / 2f, caption + lineH, font, SKColors.DimGray, SKTextAlign.Center);
                 for (int t = 0; t < tasks.Count; t++)
                 {
-                    var answer = predictions[i].Tasks[t];
+                    var answer = why.Prediction.Tasks[t];
+                    float left = x + (t + 1) * (imageW + Gap);
+                    DrawPixels(canvas, SaliencyColors(why.Input, why.Heads[t]), images.Columns, new SKRect(left, y, left + imageW, y + imageH));
                     bool right = answer.Label == labels[t][i];
-                    line += lineH;
-                    Text(canvas, string.Create(Invariant, $"{answer.Task}: {answer.Name} ({100 * answer.Probabilities[answer.Label]:0.0}%)"),
-                        x + (cellW - 16) / 2f, line, font, right ? new SKColor(30, 107, 52) : new SKColor(181, 71, 27), SKTextAlign.Center);
+                    var color = right ? new SKColor(30, 107, 52) : new SKColor(181, 71, 27);
+                    Text(canvas, answer.Task, left + imageW / 2f, caption, font, color, SKTextAlign.Center);
+                    Text(canvas, string.Create(Invariant, $"{answer.Name} {100 * answer.Probabilities[answer.Label]:0.0}%"), left + imageW / 2f, caption + lineH, font, color,
+                        SKTextAlign.Center);
                 }
             }
         });
+    }
+
+    /// <summary>
+    /// An explanation as one picture: the 28 × 28 input the network saw, then per head its answer's saliency over the
+    /// dimmed input (orange: the ink there argues for the answer, blue: against it; each map scaled to its own peak).
+    /// </summary>
+    public static byte[] Explanation(Explanation explanation, int side, string title)
+    {
+        ArgumentNullException.ThrowIfNull(explanation);
+        const int Scale = 8, Gap = 16;
+        int panel = side * Scale, panels = explanation.Heads.Count + 1;
+        int width = panels * panel + (panels + 1) * Gap, height = 44 + panel + 48;
+        return Draw(width, height, canvas =>
+        {
+            using var titleFont = Font(15);
+            using var font = Font(13);
+            Text(canvas, title, width / 2f, 26, titleFont, SKColors.Black, SKTextAlign.Center);
+            float top = 40, captionY = top + panel + 22;
+            DrawPixels(canvas, InputColors(explanation.Input), side, new SKRect(Gap, top, Gap + panel, top + panel));
+            Text(canvas, $"input {side} x {side}", Gap + panel / 2f, captionY, font, SKColors.Black, SKTextAlign.Center);
+            for (int t = 0; t < explanation.Heads.Count; t++)
+            {
+                var map = explanation.Heads[t];
+                var answer = explanation.Prediction.Tasks[t];
+                float left = Gap + (t + 1) * (panel + Gap);
+                DrawPixels(canvas, SaliencyColors(explanation.Input, map), side, new SKRect(left, top, left + panel, top + panel));
+                Text(canvas, string.Create(Invariant, $"{map.Task}: {map.ClassName} ({100 * answer.Probabilities[map.Class]:0.0}%)"),
+                    left + panel / 2f, captionY, font, SKColors.Black, SKTextAlign.Center);
+            }
+            string legend = explanation.Prediction.Rejected ? "not a digit: the model's score is below its threshold" : "orange: for the answer   blue: against it";
+            Text(canvas, legend, width / 2f, captionY + 20, font, SKColors.DimGray, SKTextAlign.Center);
+        });
+    }
+
+    // Ink white on black, as MNIST.
+    private static SKColor[] InputColors(float[] input) => input.Select(v => { byte g = (byte)Math.Round(255 * Math.Clamp(v, 0, 1)); return new SKColor(g, g, g); }).ToArray();
+
+    // The input dimmed to a third, blended towards orange (for) or blue (against) by |value| / peak.
+    internal static SKColor[] SaliencyColors(float[] input, Saliency map)
+    {
+        float peak = map.Peak;
+        var colors = new SKColor[input.Length];
+        for (int i = 0; i < input.Length; i++)
+        {
+            byte g = (byte)Math.Round(85 * Math.Clamp(input[i], 0, 1));
+            double strength = peak > 0 ? Math.Sqrt(Math.Abs(map.Values[i]) / peak) : 0;
+            colors[i] = Blend(new SKColor(g, g, g), map.Values[i] >= 0 ? new SKColor(255, 140, 0) : new SKColor(40, 120, 255), strength);
+        }
+        return colors;
+    }
+
+    private static void DrawPixels(SKCanvas canvas, SKColor[] colors, int side, SKRect where)
+    {
+        using var bitmap = new SKBitmap(side, colors.Length / side, SKColorType.Rgba8888, SKAlphaType.Opaque);
+        for (int i = 0; i < colors.Length; i++) bitmap.SetPixel(i % side, i / side, colors[i]);
+        using var image = SKImage.FromBitmap(bitmap);
+        using var paint = new SKPaint();
+        canvas.DrawImage(image, where, new SKSamplingOptions(SKFilterMode.Nearest), paint);
     }
 
     private static SKFont Font(float size) => new(SKTypeface.FromFamilyName(FontFamily) ?? SKTypeface.Default, size);

@@ -20,9 +20,10 @@ namespace DigitParity.Reporting;
 /// <param name="Final">Validation figures of the model as it is now.</param>
 /// <param name="Consistency">How every derived head agrees with the class head.</param>
 /// <param name="Calibration">Every head's calibration on the validation images, at its temperature.</param>
+/// <param name="Mistakes">The gallery's images (<see cref="TrainingReport.WorstMistakes(ReportContent, int)"/>) with their explanations, worst first.</param>
 internal sealed record ReportContent(string Title, IReadOnlyList<EpochResult> Epochs, IReadOnlyList<TaskDefinition> Tasks, Dataset Images,
     IReadOnlyList<int[]> Labels, IReadOnlyList<Prediction> Predictions, MetricsSnapshot Final, IReadOnlyList<ConsistencyFigures> Consistency,
-    IReadOnlyList<CalibrationFigures> Calibration);
+    IReadOnlyList<CalibrationFigures> Calibration, IReadOnlyList<(int Index, Explanation Why)> Mistakes);
 
 /// <summary>
 /// Writes a training report into a directory: <c>metrics.csv</c>, <c>metrics.json</c>, PNG figures (learning curves
@@ -46,28 +47,29 @@ internal static class TrainingReport
         MetricsSnapshot final;
         using (var evaluator = new Evaluator(network, threads))
             final = evaluator.Evaluate(validation, consistency, calibration);
-        IReadOnlyList<Prediction> predictions;
-        using (var predictor = new Predictor(network, threads: threads))
-        {
-            var images = new List<byte[]>(validation.Count);
-            for (int i = 0; i < validation.Count; i++) images.Add(validation.Data.Image(i).ToArray());
-            predictions = predictor.Predict(images);
-        }
+        using var predictor = new Predictor(network, threads: threads);
+        var images = new List<byte[]>(validation.Count);
+        for (int i = 0; i < validation.Count; i++) images.Add(validation.Data.Image(i).ToArray());
+        var predictions = predictor.Predict(images);
+        var mistakes = WorstMistakes(predictions, validation.Labels[0]).Select(i => (i, predictor.Explain(images[i]))).ToList();
         return new ReportContent(title, epochs, network.Tasks, validation.Data, validation.Labels, predictions, final, consistency.Compute(),
-            calibration.Compute(network.Temperatures));
+            calibration.Compute(network.Temperatures), mistakes);
     }
 
     /// <summary>The most confident mistakes of the class head, worst first (ties: lower index first).</summary>
     public static IReadOnlyList<int> WorstMistakes(ReportContent content, int count = GallerySize)
     {
         ArgumentNullException.ThrowIfNull(content);
-        return Enumerable.Range(0, content.Predictions.Count)
-            .Where(i => content.Predictions[i].Tasks[0].Label != content.Labels[0][i])
-            .OrderByDescending(i => content.Predictions[i].Tasks[0].Probabilities[content.Predictions[i].Tasks[0].Label])
+        return WorstMistakes(content.Predictions, content.Labels[0], count);
+    }
+
+    private static IReadOnlyList<int> WorstMistakes(IReadOnlyList<Prediction> predictions, int[] labels, int count = GallerySize) =>
+        Enumerable.Range(0, predictions.Count)
+            .Where(i => predictions[i].Tasks[0].Label != labels[i])
+            .OrderByDescending(i => predictions[i].Tasks[0].Probabilities[predictions[i].Tasks[0].Label])
             .ThenBy(i => i)
             .Take(count)
             .ToList();
-    }
 
     /// <summary>Writes the report into <paramref name="directory"/> (created if needed); returns the files written.</summary>
     public static IReadOnlyList<string> Write(string directory, ReportContent content)
@@ -102,8 +104,8 @@ internal static class TrainingReport
                 ReportPlots.ConsistencyGrid(content.Tasks[0], content.Tasks[t], content.Predictions, 0, t)));
         foreach (var head in content.Calibration)
             figures.Add(($"reliability-{head.Task}.png", $"Reliability diagram: {head.Task}", ReportPlots.ReliabilityDiagram(head)));
-        figures.Add(("worst-mistakes.png", "Most confident mistakes",
-            ReportPlots.Gallery(content.Images, content.Labels, content.Tasks, content.Predictions, WorstMistakes(content))));
+        figures.Add(("worst-mistakes.png", "Most confident mistakes, each with every head's saliency (orange: for its answer, blue: against)",
+            ReportPlots.Gallery(content.Images, content.Labels, content.Tasks, content.Mistakes)));
         foreach (var figure in figures) Save(figure.File, figure.Png);
         Save("report.html", Encoding.UTF8.GetBytes(Html(content, figures)));
         return written;
