@@ -57,7 +57,7 @@ public static class InferenceComparison
     }
 
     // Images per second: the median of 5 timings, each repeating the call for at least 0.3 s.
-    private static double Median(Action call, int batch)
+    internal static double Median(Action call, int batch)
     {
         var rates = new List<double>();
         for (int r = 0; r < 5; r++)

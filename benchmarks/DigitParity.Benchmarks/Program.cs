@@ -3,11 +3,17 @@ using BenchmarkDotNet.Running;
 // dotnet run -c Release --project benchmarks/DigitParity.Benchmarks -- --filter '*'
 // dotnet run -c Release --project benchmarks/DigitParity.Benchmarks -- profile-cnn
 // dotnet run -c Release --project benchmarks/DigitParity.Benchmarks -- profile-inference (ours against ONNX Runtime)
+// dotnet run -c Release --project benchmarks/DigitParity.Benchmarks -- profile-explain (an explanation against a prediction)
 // dotnet run -c Release --project benchmarks/DigitParity.Benchmarks -- profile-peak [SECONDS] (the FMA peak every 100 ms)
 // DOTNET_TieredCompilation=0 dotnet run -c Release --project benchmarks/DigitParity.Benchmarks -- profile-mlp (fully optimized code, as the CLI runs)
 if (args is ["profile-inference"])
 {
     DigitParity.Benchmarks.InferenceComparison.Run();
+    return;
+}
+if (args is ["profile-explain"])
+{
+    DigitParity.Benchmarks.ExplanationCost.Run();
     return;
 }
 if (args is ["profile-crosscore"])

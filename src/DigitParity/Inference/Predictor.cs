@@ -17,6 +17,7 @@ public sealed class Predictor : IDisposable, IParallelWork
     private readonly Workspace _ws;
     private int _batch;
     private Workspace? _explainWorkspace;
+    private InputGradientBuffers? _explainBuffers;
     private WorkerPool? _explainPool;
 
     /// <summary>A predictor of <paramref name="network"/> for batches of up to <paramref name="maxBatch"/> images.</summary>
@@ -122,6 +123,7 @@ public sealed class Predictor : IDisposable, IParallelWork
         int inputs = _network.Config.InputSize, width = _network.Config.HeadWidth, heads = tasks.Count;
         _explainPool ??= new WorkerPool(1);
         _explainWorkspace ??= _network.CreateWorkspace(heads, workers: 1, privateInputs: false);
+        _explainBuffers ??= _network.CreateInputGradientBuffers(heads);
         // Row t seeds head t's contrast: ∂(z_answer − mean z)/∂z = onehot(answer) − 1/classes on its own logits.
         var dlogits = new float[heads * width];
         for (int t = 0; t < heads; t++)
@@ -131,7 +133,7 @@ public sealed class Predictor : IDisposable, IParallelWork
             for (int c = 0; c < classes; c++) dlogits[t * width + offset + c] = (c == prediction.Tasks[t].Answer ? 1f : 0f) - 1f / classes;
         }
         var gradient = new float[heads * inputs];
-        _network.InputGradient(_explainWorkspace, _explainPool, heads, dlogits, gradient);
+        _network.InputGradient(_explainWorkspace, _explainBuffers, _explainPool, heads, dlogits, gradient);
         var maps = new Saliency[heads];
         for (int t = 0; t < heads; t++)
         {

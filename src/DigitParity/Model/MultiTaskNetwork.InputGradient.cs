@@ -9,7 +9,7 @@ public sealed partial class MultiTaskNetwork
 {
     // Rows [0, rows) of ws.Input are filled (B, InputSize); dlogits (B, HeadWidth) -> dx (B, InputSize) = ∂(Σ dlogits ·
     // logits)/∂x, row by row. ws is a training workspace of one worker (the backward buffers); no dropout is applied.
-    internal void InputGradient(Workspace ws, WorkerPool pool, int rows, ReadOnlySpan<float> dlogits, Span<float> dx)
+    internal void InputGradient(Workspace ws, InputGradientBuffers buffers, WorkerPool pool, int rows, ReadOnlySpan<float> dlogits, Span<float> dx)
     {
         if (!ws.Training || ws.Workers != 1 || pool.Count != 1 || ws.DropoutKey is not null)
             throw new ArgumentException("The input gradient runs on a one-worker training workspace without dropout.", nameof(ws));
@@ -29,7 +29,7 @@ public sealed partial class MultiTaskNetwork
         // pooling's backward applies.
         var fc1 = Trunk[0];
         Span<float> features = Convolutions.Count == 0 ? dx : ws.Stages[^1].PooledGradient.Span;
-        fc1.BackwardInputRows(Parameters, default, ws.Layers[0].OutputGradient, features, new float[fc1.In * fc1.Out], 0, rows);
+        fc1.BackwardInputRows(Parameters, default, ws.Layers[0].OutputGradient, features, buffers.Fc1Transposed, 0, rows);
         if (Convolutions.Count == 0) return;
 
         // Convolution stages after the first: pool+ReLU backward, then dx = col2im(dy·Wᵀ) into the stage below's pooled gradient.
@@ -48,7 +48,8 @@ public sealed partial class MultiTaskNetwork
         var winners = ws.Stages[0].Winners;
         ReadOnlySpan<float> pooledGradient = ws.Stages[0].PooledGradient.Span;
         int oh = first.OutHeight / 2, ow = first.OutWidth / 2, channels = first.OutChannels;
-        var outputGradient = new float[rows * first.OutSize];
+        Span<float> outputGradient = buffers.FirstOutputGradient.AsSpan(0, rows * first.OutSize);
+        outputGradient.Clear();
         for (int b = 0; b < rows; b++)
             for (int py = 0; py < oh; py++)
                 for (int px = 0; px < ow; px++)
@@ -59,8 +60,32 @@ public sealed partial class MultiTaskNetwork
                         int y = 2 * py + (winner >> 1), x = 2 * px + (winner & 1);
                         outputGradient[((b * first.OutHeight + y) * first.OutWidth + x) * channels + c] = pooledGradient[p];
                     }
-        var transposed = new float[first.Depth * channels];
-        Gemm.Transpose(Parameters.Value(first.Weight), channels, transposed, first.Depth, first.Depth, channels);
-        first.BackwardInput(transposed, outputGradient, new float[rows * first.OutPixels * first.Depth], dx, 0, rows);
+        Gemm.Transpose(Parameters.Value(first.Weight), channels, buffers.FirstTransposed, first.Depth, first.Depth, channels);
+        first.BackwardInput(buffers.FirstTransposed, outputGradient, buffers.FirstColumnGradient, dx, 0, rows);
     }
+
+    // The buffers InputGradient needs beyond a training workspace's, for up to maxRows rows.
+    internal InputGradientBuffers CreateInputGradientBuffers(int maxRows)
+    {
+        var first = Convolutions.Count > 0 ? Convolutions[0] : null;
+        return new InputGradientBuffers
+        {
+            Fc1Transposed = new float[Trunk[0].In * Trunk[0].Out],
+            FirstOutputGradient = new float[first is null ? 0 : maxRows * first.OutSize],
+            FirstTransposed = new float[first is null ? 0 : first.Depth * first.OutChannels],
+            FirstColumnGradient = new float[first is null ? 0 : maxRows * first.OutPixels * first.Depth],
+        };
+    }
+}
+
+/// <summary>Scratch of <c>MultiTaskNetwork.InputGradient</c>: fc1's Wᵀ, and for conv1 its output gradient, Wᵀ and dcols.</summary>
+internal sealed class InputGradientBuffers
+{
+    public required float[] Fc1Transposed { get; init; }
+
+    public required float[] FirstOutputGradient { get; init; }
+
+    public required float[] FirstTransposed { get; init; }
+
+    public required float[] FirstColumnGradient { get; init; }
 }
