@@ -62,11 +62,7 @@ public sealed class PredictionService : IDisposable
     /// <summary>Predicts MNIST-style bytes (0 = background, 255 = ink).</summary>
     public Task<Prediction> PredictAsync(byte[] pixels)
     {
-        ArgumentNullException.ThrowIfNull(pixels);
-        if (pixels.Length != Network.Config.InputSize) throw new ArgumentException($"The image has {pixels.Length} pixels; the model expects {Network.Config.InputSize}.", nameof(pixels));
-        var input = new float[pixels.Length];
-        UnitFloats.FromBytes(pixels, input);
-        return Enqueue(input);
+        return Enqueue(UnitInput(pixels));
     }
 
     /// <summary>Predicts the network's input directly: values in [0, 1].</summary>
@@ -107,11 +103,17 @@ public sealed class PredictionService : IDisposable
     /// <summary>As <see cref="ExplainAsync(float[])"/>, for MNIST-style bytes (0 = background, 255 = ink).</summary>
     public Task<Explanation> ExplainAsync(byte[] pixels)
     {
+        return ExplainAsync(UnitInput(pixels));
+    }
+
+    // MNIST-style bytes of the model's input size as the network's input, pixel / 255.
+    private float[] UnitInput(byte[] pixels)
+    {
         ArgumentNullException.ThrowIfNull(pixels);
         if (pixels.Length != Network.Config.InputSize) throw new ArgumentException($"The image has {pixels.Length} pixels; the model expects {Network.Config.InputSize}.", nameof(pixels));
         var input = new float[pixels.Length];
         UnitFloats.FromBytes(pixels, input);
-        return ExplainAsync(input);
+        return input;
     }
 
     private readonly SemaphoreSlim _explainGate = new(1, 1);
