@@ -113,6 +113,8 @@ public static class DigitServer
         {
             ["model"] = Path.GetFileName(service.ModelName),
             ["input_size"] = service.Network.Config.InputSize,
+            ["calibrated"] = service.Network.Temperatures.Any(t => t != 1),
+            ["rejection_threshold"] = service.Network.RejectionThreshold,
             ["tasks"] = tasks,
         };
     }
