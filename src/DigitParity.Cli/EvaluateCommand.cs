@@ -22,9 +22,10 @@ internal static class EvaluateCommand
         var threads = CommandOptions.ThreadsOption();
         var json = new Option<string?>("--json") { Description = "Also write every figure as JSON to this file", HelpName = "FILE" };
         var ood = new Option<bool>("--ood") { Description = "Also measure how well each rejection score tells the test images from generated non-digits (noise, strokes, blank, letters, shuffled pixels): AUROC" };
+        var beyond = new Option<bool>("--beyond-mnist") { Description = "Also score the model on digits that are not from MNIST: typed in 13 DejaVu fonts, and drawn as pen strokes by a program; with and without rejection" };
         var command = new Command("evaluate", "Accuracy, confusion matrices, per-class precision/recall/F1 and head consistency of a saved model")
         {
-            model, config, data, threads, json, ood,
+            model, config, data, threads, json, ood, beyond,
         };
         command.SetAction(parse =>
         {
@@ -33,6 +34,12 @@ internal static class EvaluateCommand
             if (jsonPath is not null) OutputPaths.CheckWritable(jsonPath, "the evaluation JSON");
             var loaded = CommandOptions.Load(parse, config, path);
             var network = loaded.Network;
+            if (parse.GetValue(beyond))
+            {
+                Predictor.RequireDigitImages(network, path, "to score digit images");
+                if (network.Tasks[0].Name != TaskDefinition.Digit.Name)
+                    throw new InvalidDataException($"{path}: its first head is '{UserError.Printable(network.Tasks[0].Name)}', expected 'digit' to score digits beyond MNIST");
+            }
             var test = CommandOptions.TestSet(parse.GetValue(data), network, path);
             var labeled = new LabeledDataset(test, network.Tasks);
             var consistency = new HeadConsistency(network.Tasks);
@@ -53,6 +60,7 @@ internal static class EvaluateCommand
                     $"\nNot a digit below an energy score of {threshold:0.000} (kept {MultiTaskNetwork.KeptShare:P0} of the held-out images): {rejected:P2} of the test digits rejected\n"));
             }
             if (parse.GetValue(ood)) output.Write(RenderOutOfDistribution(network, test));
+            if (parse.GetValue(beyond)) output.Write(RenderBeyondMnist(network));
             if (jsonPath is not null)
             {
                 EvaluationJson.Write(jsonPath, path, snapshot, network.Tasks, figures, calibrated, raw, joint);
@@ -106,6 +114,28 @@ internal static class EvaluateCommand
             if (network.RejectionThreshold is { } threshold) text.Append(c, $"  {outside[energy].Count(e => e < threshold) / (double)outside[energy].Length,8:P1}");
             text.Append('\n');
         }
+        return text.ToString();
+    }
+
+    /// <summary>Every head's accuracy on each set of <see cref="BeyondMnist"/>, over all its images and over those not rejected.</summary>
+    internal static string RenderBeyondMnist(MultiTaskNetwork network)
+    {
+        var c = CultureInfo.InvariantCulture;
+        var text = new StringBuilder();
+        bool rejects = network.RejectionThreshold is not null;
+        text.Append(c, $"\nBeyond MNIST: digits typed in {BeyondMnist.FontFiles.Count} DejaVu fonts, and drawn as pen strokes by a program (seed 1)\n");
+        text.Append(c, $"  {"set",-6} {"images",6}").AppendJoin("", network.Tasks.Select(t => string.Create(c, $" {UserError.Printable(t.Name),9}")));
+        if (rejects) text.Append(c, $" {"rejected",9}").AppendJoin("", network.Tasks.Select(t => string.Create(c, $" {UserError.Printable(t.Name) + " kept",12}")));
+        text.Append('\n');
+        using var predictor = new Predictor(network);
+        foreach (string set in BeyondMnist.Sets)
+        {
+            var figures = Generalization.Measure(predictor, network.Tasks, BeyondMnist.Generate(set).Images);
+            text.Append(c, $"  {set,-6} {figures.Images,6}").AppendJoin("", figures.Heads.Select(h => string.Create(c, $" {h.Accuracy,9:P2}")));
+            if (rejects) text.Append(c, $" {figures.Rejected,9:P1}").AppendJoin("", figures.Heads.Select(h => string.Create(c, $" {h.KeptAccuracy,12:P2}")));
+            text.Append('\n');
+        }
+        if (!rejects) text.Append("  (the model has no \"not a digit\" threshold: train with --val-split to give it one)\n");
         return text.ToString();
     }
 

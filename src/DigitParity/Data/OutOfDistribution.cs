@@ -62,7 +62,7 @@ internal static class OutOfDistribution
     }
 
     // 1-4 random strokes of a round pen, as a mouse or finger leaves them, then the page's preparation.
-    private static byte[] Strokes(Random random) => Draw(canvas =>
+    private static byte[] Strokes(Random random) => GeneratedImage.Draw(canvas =>
     {
         using var pen = new SKPaint { Color = SKColors.White, IsAntialias = true, Style = SKPaintStyle.Stroke, StrokeCap = SKStrokeCap.Round, StrokeJoin = SKStrokeJoin.Round, StrokeWidth = random.Next(14, 26) };
         for (int s = random.Next(1, 5); s > 0; s--)
@@ -75,7 +75,7 @@ internal static class OutOfDistribution
         }
     });
 
-    private static byte[] Letter(Random random) => Draw(canvas =>
+    private static byte[] Letter(Random random) => GeneratedImage.Draw(canvas =>
     {
         using var typeface = SKTypeface.FromFamilyName(Fonts[random.Next(Fonts.Length)], random.Next(2) == 0 ? SKFontStyle.Normal : SKFontStyle.Bold);
         using var font = new SKFont(typeface, random.Next(120, 220));
@@ -83,17 +83,4 @@ internal static class OutOfDistribution
         string letter = Letters[random.Next(Letters.Length)].ToString();
         canvas.DrawText(letter, 140 - font.MeasureText(letter) / 2, 200, SKTextAlign.Left, font, paint);
     });
-
-    // White on a black 280 × 280 canvas, prepared as an image file or the page's drawing is.
-    private static byte[] Draw(Action<SKCanvas> draw)
-    {
-        const int Side = 280;
-        using var bitmap = new SKBitmap(new SKImageInfo(Side, Side, SKColorType.Gray8, SKAlphaType.Opaque));
-        using (var canvas = new SKCanvas(bitmap))
-        {
-            canvas.Clear(SKColors.Black);
-            draw(canvas);
-        }
-        return DigitImage.FromGray(bitmap.GetPixelSpan().ToArray(), Side, Side, "generated image");
-    }
 }
