@@ -45,6 +45,9 @@ def recipe(command):
             found["batch_size"] = int(value)
         elif word == "--augment":
             found["augment"] = True
+        elif word == "--preset" and value != "tutorial":
+            raise SystemExit(f"train_ddp.py: the checkpoint's command starts from --preset {value}, whose settings this "
+                             "script does not know; give them as options (--lr, --weight-decay, ...)")
         elif word == "--task-weight":
             name, weight = value.split("=", 1)
             found["task_weight"][name] = float(weight)
