@@ -45,8 +45,18 @@ internal static class TrainCommand
         var patience = new Option<int>("--patience") { Description = "Stop after this many epochs without better validation accuracy (0: never)", DefaultValueFactory = _ => 0 };
         var optimizer = new Option<OptimizerKind>("--optimizer") { Description = "sgd (the tutorial's, with --momentum), adam or adamw (use a smaller --lr, e.g. 0.001)", DefaultValueFactory = _ => OptimizerKind.Sgd };
         var ema = new Option<float>("--ema") { Description = "Evaluate and save an exponential moving average of the weights, with this decay per step (e.g. 0.999; 0: off)", DefaultValueFactory = _ => d.AverageDecay, HelpName = "DECAY" };
+        var preset = new Option<string?>("--preset")
+        {
+            Description = "Start from a recipe; options given explicitly override it: " + string.Join("; ", TrainingPreset.All.Select(p => $"{p.Name}: {p.Summary}")),
+            HelpName = string.Join("|", TrainingPreset.All.Select(p => p.Name)),
+        };
         var classes = new Option<string?>("--classes") { Description = "For another IDX dataset: a file with one class name per line; the first head is then 'class' with these names", HelpName = "FILE" };
 
+        preset.Validators.Add(result =>
+        {
+            if (result.GetValueOrDefault<string?>() is { } name && TrainingPreset.Find(name) is null)
+                result.AddError($"--preset {name} is not a preset; expected one of {string.Join(", ", TrainingPreset.All.Select(p => p.Name))}");
+        });
         task.Validators.Add(result =>
         {
             foreach (string name in result.GetValueOrDefault<string[]>() ?? [])
@@ -72,27 +82,37 @@ internal static class TrainCommand
 
         var command = new Command("train", "Train the multi-task digit & parity network (defaults: the MXNet tutorial's settings)")
         {
-            model, hidden, conv, dropout, augment, elastic, epochs, batchSize, lr, momentum, weightDecay, seed, data, threads, logInterval, metrics, save, report, checkpointDir, resume, config, task, taskWeight, valSplit, schedule, patience, optimizer, ema, classes,
+            preset, model, hidden, conv, dropout, augment, elastic, epochs, batchSize, lr, momentum, weightDecay, seed, data, threads, logInterval, metrics, save, report, checkpointDir, resume, config, task, taskWeight, valSplit, schedule, patience, optimizer, ema, classes,
         };
         command.SetAction(parse =>
         {
-            var kind = parse.GetValue(model);
-            string? problem = parse.GetValue(elastic) > 0 && !parse.GetValue(augment) ? "--elastic needs --augment"
+            // The preset's value of every setting not given on the command line.
+            var recipe = TrainingPreset.Find(parse.GetValue(preset) ?? TrainingPreset.Tutorial.Name)!;
+            bool Given(Option option) => parse.GetResult(option) is { Implicit: false };
+            T Pick<T>(Option<T> option, T fromPreset) => Given(option) ? parse.GetValue(option)! : fromPreset;
+            var r = recipe.Training;
+            var kind = Pick(model, recipe.Model.Convolutions.Count > 0 ? ModelKind.Cnn : ModelKind.Mlp);
+            bool augmented = Given(augment) ? parse.GetValue(augment) : r.Augmentation is not null;
+            string? problem = parse.GetValue(elastic) > 0 && !augmented ? "--elastic needs --augment"
                 : parse.GetValue(config) is not null && parse.GetValue(resume) is null ? "--config needs --resume (a plain PyTorch state_dict to continue)"
                 : parse.GetValue(conv) is not null && kind != ModelKind.Cnn ? "--conv needs --model cnn"
                 : null;
             var training = new TrainingOptions
             {
-                Epochs = parse.GetValue(epochs), BatchSize = parse.GetValue(batchSize), LearningRate = parse.GetValue(lr),
-                Momentum = parse.GetValue(momentum), WeightDecay = parse.GetValue(weightDecay), Seed = parse.GetValue(seed),
-                Threads = parse.GetValue(threads), LogInterval = parse.GetValue(logInterval), Schedule = parse.GetValue(schedule),
-                Optimizer = parse.GetValue(optimizer), Patience = parse.GetValue(patience), AverageDecay = parse.GetValue(ema),
-                Augmentation = parse.GetValue(augment) ? Augmentation.Default with { Elastic = parse.GetValue(elastic) } : null,
+                Epochs = Pick(epochs, r.Epochs), BatchSize = Pick(batchSize, r.BatchSize), LearningRate = Pick(lr, r.LearningRate),
+                Momentum = Pick(momentum, r.Momentum), WeightDecay = Pick(weightDecay, r.WeightDecay), Seed = parse.GetValue(seed),
+                Threads = parse.GetValue(threads), LogInterval = parse.GetValue(logInterval), Schedule = Pick(schedule, r.Schedule),
+                Optimizer = Pick(optimizer, r.Optimizer), Patience = Pick(patience, r.Patience), AverageDecay = Pick(ema, r.AverageDecay),
+                Augmentation = augmented ? (r.Augmentation ?? Augmentation.Default) with { Elastic = Pick(elastic, r.Augmentation?.Elastic ?? 0) } : null,
             };
             var classHead = parse.GetValue(classes) is { } classFile ? TaskDefinition.Classes(ClassList.Read(classFile)) : TaskDefinition.Digit;
             string[] extra = parse.GetValue(task) ?? [];
             IReadOnlyList<TaskDefinition> tasks = extra.Length == 0 ? [classHead, TaskDefinition.Parity] : [classHead, .. extra.Distinct().Select(name => TaskDefinition.Find(name)!)];
-            var shape = (kind == ModelKind.Cnn ? ModelConfig.Cnn : ModelConfig.Tutorial) with { Tasks = tasks };
+            // The preset's network, unless --model names another.
+            var network = Given(model) && kind != (recipe.Model.Convolutions.Count > 0 ? ModelKind.Cnn : ModelKind.Mlp)
+                ? kind == ModelKind.Cnn ? ModelConfig.Cnn : ModelConfig.Tutorial
+                : recipe.Model;
+            var shape = network with { Tasks = tasks };
             if (parse.GetValue(hidden) is { } widths) shape = shape with { Hidden = ParseSizes(widths) };
             if (parse.GetValue(dropout) is { } rate) shape = shape with { Dropout = rate };
             if (parse.GetValue(conv) is { } channels) shape = shape with { Convolutions = ParseSizes(channels) };
