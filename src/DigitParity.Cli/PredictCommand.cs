@@ -55,7 +55,7 @@ internal static class PredictCommand
             // Files decode in parallel; answers and errors come out in the files' order, the images predicted in batches.
             var decoded = new byte[paths.Count][];
             var problems = new string?[paths.Count];
-            Parallel.For(0, paths.Count, new ParallelOptions { MaxDegreeOfParallelism = parse.GetValue(threads) }, i =>
+            void Decode(int i)
             {
                 try
                 {
@@ -65,7 +65,13 @@ internal static class PredictCommand
                 {
                     problems[i] = e.Message;
                 }
-            });
+            }
+            // No more workers than files: one file decodes on this thread, without starting the thread pool.
+            int workers = Math.Min(parse.GetValue(threads), paths.Count);
+            if (workers <= 1)
+                for (int i = 0; i < paths.Count; i++) Decode(i);
+            else
+                Parallel.For(0, paths.Count, new ParallelOptions { MaxDegreeOfParallelism = workers }, Decode);
             var images = new List<(string Path, byte[] Pixels)>();
             for (int i = 0; i < paths.Count; i++)
             {
@@ -76,7 +82,7 @@ internal static class PredictCommand
                 }
                 else images.Add((paths[i], decoded[i]));
             }
-            using var predictor = new Predictor(loaded.Network, threads: parse.GetValue(threads));
+            using var predictor = new Predictor(loaded.Network, threads: Math.Max(1, Math.Min(parse.GetValue(threads), images.Count)));
             if (explainPath is not null && images.Count == 1)
             {
                 var explanation = predictor.Explain(images[0].Pixels);

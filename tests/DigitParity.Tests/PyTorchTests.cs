@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Text.Json;
 using DigitParity.Checkpoints;
 using DigitParity.Inference;
@@ -75,6 +76,10 @@ public sealed class PyTorchTests
         }
     }
 
+    // Largest logit difference, relative to max(|logit|, 1). Float32 sums in another order differ by ~1e-6; conv2's
+    // Winograd transforms lose a few more bits (up to ~1e-5 with AVX2's kernels). A wrong layout differs by ~1.
+    private const string Tolerance = "5e-5";
+
     [TorchTheory]
     [MemberData(nameof(Models))]
     public void TheModuleBuiltFromTheFileGivesOurLogitsAndAccuracy(string name)
@@ -89,11 +94,11 @@ public sealed class PyTorchTests
         using var evaluator = new Evaluator(network);
         var ours = evaluator.Evaluate(test);
 
-        var (code, output, error) = Torch.Run([Torch.Script("evaluate.py"), model, "--data", Path.Combine(TestData.RepositoryRoot, "data", "mnist"), "--compare", logits, "--json"], dir);
+        var (code, output, error) = Torch.Run([Torch.Script("evaluate.py"), model, "--data", Path.Combine(TestData.RepositoryRoot, "data", "mnist"), "--compare", logits, "--tolerance", Tolerance, "--json"], dir);
         Assert.True(code == 0, error);
         using var result = JsonDocument.Parse(output);
         Assert.Equal(test.Count, result.RootElement.GetProperty("samples").GetInt32());
-        Assert.InRange(result.RootElement.GetProperty("max_logit_difference").GetDouble(), 0, 1e-5);
+        Assert.InRange(result.RootElement.GetProperty("max_logit_difference").GetDouble(), 0, double.Parse(Tolerance, CultureInfo.InvariantCulture));
         foreach (var task in network.Tasks)
             Assert.Equal(ours[task.Name].Accuracy, result.RootElement.GetProperty("accuracy").GetProperty(task.Name).GetDouble(), 1e-9);
     }

@@ -105,7 +105,7 @@ internal static class SafeTensors
         stream.ReadExactly(header);
         long dataLength = fileLength - 8 - (long)headerLength;
 
-        var entries = new List<(string Name, string DType, int[] Shape, long Begin, long End)>();
+        var entries = new List<Entry>();
         var metadata = new Dictionary<string, string>();
         try
         {
@@ -134,20 +134,23 @@ internal static class SafeTensors
                 long elements = shape.Aggregate(1L, (a, b) => a * b);
                 if (elements * width != offsets[1] - offsets[0])
                     throw Bad(name, $"tensor {Untrusted.Quote(property.Name)} of shape [{string.Join(", ", shape)}] in {offsets[1] - offsets[0]} bytes, expected {elements * width} ({dtype})");
-                entries.Add((property.Name, dtype, shape, offsets[0], offsets[1]));
+                entries.Add(new Entry(property.Name, dtype, shape, offsets[0], offsets[1], entries.Count));
             }
         }
         catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
         {
             throw Bad(name, $"a malformed header ({Untrusted.Quote(e.Message.TrimEnd('.'), 160)}), expected safetensors JSON");
         }
-        var ordered = entries.OrderBy(e => e.Begin).ToList();
+        // By offset, ties in header order. (A class and List.Sort rather than a tuple and OrderBy: those generic
+        // instantiations would be compiled at start-up, as no precompiled image holds them.)
+        var ordered = entries;
+        ordered.Sort(static (a, b) => a.Begin != b.Begin ? a.Begin.CompareTo(b.Begin) : a.Index.CompareTo(b.Index));
         for (int i = 1; i < ordered.Count; i++)
             if (ordered[i].Begin < ordered[i - 1].End) throw Bad(name, $"tensors {Untrusted.Quote(ordered[i - 1].Name)} and {Untrusted.Quote(ordered[i].Name)} overlapping, expected disjoint ranges");
 
         long dataStart = 8 + (long)headerLength;
         var tensors = new List<NamedTensor>();
-        foreach (var (tensorName, dtype, shape, begin, end) in ordered)
+        foreach (var (tensorName, dtype, shape, begin, end, _) in ordered)
         {
             byte[] bytes = new byte[end - begin];
             stream.Position = dataStart + begin;
@@ -156,6 +159,9 @@ internal static class SafeTensors
         }
         return new SafeTensorsFile(tensors, metadata);
     }
+
+    // A tensor's header entry: its bytes are [Begin, End) of the data; Index is its place in the header.
+    private sealed record Entry(string Name, string DType, int[] Shape, long Begin, long End, int Index);
 
     // Bytes per element of the dtypes read (0: not one of them).
     private static int ElementBytes(string dtype) => dtype switch { "F32" => 4, "F16" or "BF16" => 2, _ => 0 };
