@@ -92,6 +92,9 @@ internal sealed class LabeledDataset
             if (Vector512.IsHardwareAccelerated)
                 for (; i + 64 <= source.Length; i += 64)
                     bits[i >> 6] = ~Vector512.Equals(Vector512.Load(s + i), Vector512<byte>.Zero).ExtractMostSignificantBits();
+            else if (Vector256.IsHardwareAccelerated)
+                for (; i + 32 <= source.Length; i += 32)
+                    bits[i >> 6] |= (ulong)~Vector256.Equals(Vector256.Load(s + i), Vector256<byte>.Zero).ExtractMostSignificantBits() << (i & 63);
             for (; i < source.Length; i++)
                 if (s[i] != 0) bits[i >> 6] |= 1UL << (i & 63);
         }

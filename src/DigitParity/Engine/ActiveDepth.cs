@@ -43,6 +43,14 @@ internal static unsafe class ActiveDepth
                         bits[c >> 6] |= nonZero << (c & 63);
                     }
                 }
+                else if (Vector256.IsHardwareAccelerated)
+                {
+                    for (; c + 8 <= columns; c += 8)
+                    {
+                        ulong nonZero = ~Vector256.Equals(Vector256.Load(row + c), Vector256<float>.Zero).ExtractMostSignificantBits() & 0xFF;
+                        bits[c >> 6] |= nonZero << (c & 63);
+                    }
+                }
                 for (; c < columns; c++)
                     if (row[c] != 0f) bits[c >> 6] |= 1UL << (c & 63);
             }
@@ -175,6 +183,11 @@ internal static unsafe class ActiveDepth
             uint active = Vector512.IsHardwareAccelerated
                 ? (uint)(Vector512.Load(word + p) << shift).ExtractMostSignificantBits()
                   | (uint)(Vector512.Load(word + p + 8) << shift).ExtractMostSignificantBits() << 8
+                : Vector256.IsHardwareAccelerated
+                ? (uint)(Vector256.Load(word + p) << shift).ExtractMostSignificantBits()
+                  | (uint)(Vector256.Load(word + p + 4) << shift).ExtractMostSignificantBits() << 4
+                  | (uint)(Vector256.Load(word + p + 8) << shift).ExtractMostSignificantBits() << 8
+                  | (uint)(Vector256.Load(word + p + 12) << shift).ExtractMostSignificantBits() << 12
                 : SignBits(word + p, shift) | SignBits(word + p + 8, shift) << 8;
             if (endRow - p < 16) active &= (1u << (endRow - p)) - 1; // rows past the range (or the table's padding)
             found = Append(list, found, active, p);
@@ -197,8 +210,36 @@ internal static unsafe class ActiveDepth
             Avx512F.MaskStore(list + found, Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(count)), packed);
             return found + count;
         }
+        if (Avx2.IsSupported)
+        {
+            // A byte of bits at a time: its set bits' positions, packed, from a table, stored under a mask of its count.
+            fixed (int* positions = s_bytePositions)
+            {
+                for (int half = 0; half < 16; half += 8)
+                {
+                    uint b = (bits >> half) & 0xFF;
+                    int count = BitOperations.PopCount(b);
+                    var packed = Avx.LoadVector256(positions + b * 8) + Vector256.Create(first + half);
+                    Avx2.MaskStore(list + found, Vector256.LessThan(Vector256<int>.Indices, Vector256.Create(count)), packed);
+                    found += count;
+                }
+            }
+            return found;
+        }
         for (; bits != 0; bits &= bits - 1) list[found++] = first + BitOperations.TrailingZeroCount(bits);
         return found;
+    }
+
+    // For each byte value b, the positions of its set bits, ascending, in 8 ints (the rest 0).
+    private static readonly int[] s_bytePositions = BytePositions();
+
+    private static int[] BytePositions()
+    {
+        var table = new int[256 * 8];
+        for (int b = 0; b < 256; b++)
+            for (int bit = 0, n = 0; bit < 8; bit++)
+                if ((b >> bit & 1) != 0) table[b * 8 + n++] = bit;
+        return table;
     }
 
     private static ulong EveryFifthBits(ulong any)

@@ -56,10 +56,23 @@ internal static unsafe partial class Gemm
     {
         int width = TS.TileVectors * TS.Count;
         int tiles = (m + TileRows - 1) / TileRows;
-        int* cursor = stackalloc int[lists == null ? 1 : tiles];
         // With masks: the current tile's depth steps within the current block.
         int blockDepth = x.Masks == null ? DepthBlock : MaskDepthBlock;
         int* buffer = stackalloc int[x.Masks == null ? 1 : blockDepth];
+        if (x.Masks != null && !x.MasksByTile && x.K <= blockDepth && TS.TileVectors == 2)
+        {
+            // One depth block and narrow panels (Vector256: fc1's 128 columns are 8 panels of 16): row tiles outside,
+            // so each tile's list is built once for all panels instead of once per panel (its rows of A stay in L1; B
+            // comes from L2 in either order). Each element sums the same steps in the same order: the same bits.
+            for (int i = 0; i < m; i += TileRows)
+            {
+                int count = ActiveDepth.RowTileList(x.Masks, x.MaskStride, i, Math.Min(m, i + TileRows), 0, x.MaskStride, buffer);
+                for (int j = 0; j < n; j += width)
+                    Tile<TS, TV, TA>(x, i, j, Math.Min(TileRows, m - i), Math.Min(width, n - j), buffer, count);
+            }
+            return;
+        }
+        int* cursor = stackalloc int[lists == null ? 1 : tiles];
         for (int j = 0; j < n; j += width)
         {
             int columns = Math.Min(width, n - j);
@@ -98,27 +111,35 @@ internal static unsafe partial class Gemm
                             : ActiveDepth.RowTileList(x.Masks, x.MaskStride, i, Math.Min(m, i + TileRows), p0 >> 6, Math.Min(x.MaskStride, (p0 + blockDepth) >> 6), buffer);
                         list = buffer;
                     }
-                    int rows = Math.Min(TileRows, m - i);
-                    if (rows == TileRows && columns == width)
-                        FullTile<TS, TV, FullWidth, TA>(block, i, j, list, count);
-                    else
-                    {
-                        // A panel of 32 or more columns (conv1's 32 channels, a 32-column share) still gets 10
-                        // accumulators: enough to hide the FMA latency, where an edge tile's 5 are not.
-                        int jj = j;
-                        if (rows == TileRows && TS.TileVectors == 4 && columns >= width / 2)
-                        {
-                            FullTile<TS, TV, HalfWidth, TA>(block, i, j, list, count);
-                            jj += width / 2;
-                        }
-                        for (; jj < j + columns; jj += TS.Count)
-                            EdgeTile<TS, TV, TA>(block, i, jj, rows, Math.Min(TS.Count, j + columns - jj), list, count);
-                    }
+                    Tile<TS, TV, TA>(block, i, j, Math.Min(TileRows, m - i), columns, list, count);
                 }
                 p0 += blockDepth;
             }
             while (p0 < x.K);
         }
+    }
+
+    // C[i..i+rows, j..j+columns] over the given depth steps: a full register tile, or edge tiles where it does not fit.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Tile<TS, TV, TA>(in Operands x, int i, int j, int rows, int columns, int* list, int count)
+        where TS : struct, ISimd<TV> where TV : struct where TA : struct, IElementsA
+    {
+        int width = TS.TileVectors * TS.Count;
+        if (rows == TileRows && columns == width)
+        {
+            FullTile<TS, TV, FullWidth, TA>(x, i, j, list, count);
+            return;
+        }
+        // A panel of 32 or more columns (conv1's 32 channels, a 32-column share) still gets 10
+        // accumulators: enough to hide the FMA latency, where an edge tile's 5 are not.
+        int jj = j;
+        if (rows == TileRows && TS.TileVectors == 4 && columns >= width / 2)
+        {
+            FullTile<TS, TV, HalfWidth, TA>(x, i, j, list, count);
+            jj += width / 2;
+        }
+        for (; jj < j + columns; jj += TS.Count)
+            EdgeTile<TS, TV, TA>(x, i, jj, rows, Math.Min(TS.Count, j + columns - jj), list, count);
     }
 
     // The first position in list[start..end) (ascending) holding a value ≥ bound, or end. A depth block holds ~50 of

@@ -55,6 +55,23 @@ internal static class UnitFloats
                 }
                 for (; i + 16 <= n; i += 16) Divide(Avx512F.ConvertToVector512Int32(Vector128.Load(s + i)), d + i);
             }
+            else if (Vector256.IsHardwareAccelerated && Avx2.IsSupported)
+            {
+                for (; i + 32 <= n; i += 32)
+                {
+                    if (Vector256.EqualsAll(Vector256.Load(s + i), Vector256<byte>.Zero))
+                    {
+                        Vector256<float>.Zero.Store(d + i); Vector256<float>.Zero.Store(d + i + 8);
+                        Vector256<float>.Zero.Store(d + i + 16); Vector256<float>.Zero.Store(d + i + 24);
+                        continue;
+                    }
+                    Divide(Avx2.ConvertToVector256Int32(s + i), d + i);
+                    Divide(Avx2.ConvertToVector256Int32(s + i + 8), d + i + 8);
+                    Divide(Avx2.ConvertToVector256Int32(s + i + 16), d + i + 16);
+                    Divide(Avx2.ConvertToVector256Int32(s + i + 24), d + i + 24);
+                }
+                for (; i + 8 <= n; i += 8) Divide(Avx2.ConvertToVector256Int32(s + i), d + i);
+            }
             for (; i < n; i++) d[i] = s[i] / 255f;
         }
     }
@@ -68,5 +85,16 @@ internal static class UnitFloats
         var q = x * reciprocal;
         var residual = Vector512.FusedMultiplyAdd(-q, Vector512.Create(255f), x);
         Vector512.FusedMultiplyAdd(residual, reciprocal, q).Store(to);
+    }
+
+    // The same for 8 pixels.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe void Divide(Vector256<int> pixels, float* to)
+    {
+        var x = Vector256.ConvertToSingle(pixels);
+        var reciprocal = Vector256.Create(1f / 255f);
+        var q = x * reciprocal;
+        var residual = Vector256.FusedMultiplyAdd(-q, Vector256.Create(255f), x);
+        Vector256.FusedMultiplyAdd(residual, reciprocal, q).Store(to);
     }
 }

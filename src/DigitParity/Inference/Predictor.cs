@@ -15,7 +15,19 @@ public sealed class Predictor : IDisposable, IParallelWork
     private readonly MultiTaskNetwork _network;
     private readonly WorkerPool _pool;
     private readonly Workspace _ws;
-    private int _batch;
+    private readonly int _inputs, _width;
+    private readonly int[] _offsets; // each head's first column in a row of HeadWidth
+    // Per row of the batch, written by the workers: every head's probabilities (HeadWidth), labels and answers (one a
+    // head), the score, whether the heads agree, and the first head whose outputs were not finite.
+    private readonly double[] _probabilities, _scores;
+    private readonly int[] _labels, _answers;
+    private readonly bool[] _agree;
+    private readonly string?[] _nonFinite;
+    // The images being predicted (one source at a time) and the current batch, images [_first, _first + _batch).
+    private IReadOnlyList<byte[]>? _byteImages;
+    private IReadOnlyList<float[]>? _unitImages;
+    private unsafe byte* _contiguous;
+    private int _first, _batch;
     private Workspace? _explainWorkspace;
     private InputGradientBuffers? _explainBuffers;
     private WorkerPool? _explainPool;
@@ -24,9 +36,18 @@ public sealed class Predictor : IDisposable, IParallelWork
     public Predictor(MultiTaskNetwork network, int maxBatch = 256, int threads = 1)
     {
         ArgumentNullException.ThrowIfNull(network);
+        ArgumentOutOfRangeException.ThrowIfLessThan(maxBatch, 1);
         _network = network;
         _pool = new WorkerPool(threads);
         _ws = network.CreateWorkspace(maxBatch, training: false);
+        (_inputs, _width) = (network.Config.InputSize, network.Config.HeadWidth);
+        _offsets = Enumerable.Range(0, network.Tasks.Count).Select(network.TaskOffset).ToArray();
+        _probabilities = new double[maxBatch * _width];
+        _labels = new int[maxBatch * network.Tasks.Count];
+        _answers = new int[maxBatch * network.Tasks.Count];
+        _scores = new double[maxBatch];
+        _agree = new bool[maxBatch];
+        _nonFinite = new string?[maxBatch];
     }
 
     /// <summary>
@@ -60,30 +81,86 @@ public sealed class Predictor : IDisposable, IParallelWork
     /// <exception cref="ArgumentException">An image does not have the model's input size.</exception>
     public IReadOnlyList<Prediction> Predict(IReadOnlyList<byte[]> images)
     {
-        ArgumentNullException.ThrowIfNull(images);
-        int inputs = _network.Config.InputSize;
-        return Run(images.Count, (i, input) =>
+        CheckImages(images);
+        _byteImages = images;
+        try
         {
-            byte[] image = images[i];
-            if (image.Length != inputs) throw new ArgumentException($"Image {i} has {image.Length} pixels; the model expects {inputs}.", nameof(images));
-            UnitFloats.FromBytes(image, input);
-        });
+            return Predictions(images.Count);
+        }
+        finally
+        {
+            _byteImages = null;
+        }
+    }
+
+    /// <summary>
+    /// Predicts <c>images.Length / InputSize</c> images stored one after another (InputSize bytes each, 0 = background,
+    /// 255 = ink) into the caller's spans, allocating nothing: <c>answers[image · heads + head]</c> is each head's answer
+    /// (<see cref="TaskPrediction.Answer"/>), <c>probabilities[image · HeadWidth ..]</c> every head's probabilities side
+    /// by side in head order (<see cref="TaskPrediction.Probabilities"/>, rounded to single precision) and
+    /// <c>rejected[image]</c> whether the image is "not a digit" (<see cref="Prediction.Rejected"/>). The answers are
+    /// those of <see cref="Predict(IReadOnlyList{byte[]})"/>; probabilities and rejected may be empty when not wanted.
+    /// </summary>
+    /// <exception cref="ArgumentException">images is not a whole number of images, or a span is too short for them.</exception>
+    public unsafe void Predict(ReadOnlySpan<byte> images, Span<int> answers, Span<float> probabilities = default, Span<bool> rejected = default)
+    {
+        if (images.Length % _inputs != 0) throw new ArgumentException($"{images.Length} bytes are not a whole number of images of {_inputs} pixels.", nameof(images));
+        int count = images.Length / _inputs, heads = _network.Tasks.Count;
+        if (answers.Length < (long)count * heads) throw new ArgumentException($"answers holds {answers.Length} values; {count} images need {(long)count * heads}.", nameof(answers));
+        if (!probabilities.IsEmpty && probabilities.Length < (long)count * _width)
+            throw new ArgumentException($"probabilities holds {probabilities.Length} values; {count} images need {(long)count * _width}.", nameof(probabilities));
+        if (!rejected.IsEmpty && rejected.Length < count) throw new ArgumentException($"rejected holds {rejected.Length} values; {count} images need {count}.", nameof(rejected));
+        fixed (byte* pixels = images)
+        {
+            _contiguous = pixels;
+            try
+            {
+                for (int first = 0; first < count; first += _ws.MaxBatch)
+                {
+                    RunBatch(first, Math.Min(_ws.MaxBatch, count - first));
+                    _answers.AsSpan(0, _batch * heads).CopyTo(answers[(first * heads)..]);
+                    if (!probabilities.IsEmpty)
+                        for (int i = 0; i < _batch * _width; i++) probabilities[first * _width + i] = (float)_probabilities[i];
+                    if (!rejected.IsEmpty)
+                        for (int b = 0; b < _batch; b++) rejected[first + b] = _scores[b] < _network.RejectionThreshold;
+                }
+            }
+            finally
+            {
+                _contiguous = null;
+            }
+        }
     }
 
     /// <summary>Predicts one image given as the network's input: InputSize values in [0, 1] (pixel / 255).</summary>
     /// <exception cref="ArgumentException">The image does not have the model's input size, or a value is outside [0, 1].</exception>
-    public Prediction Predict(float[] unitPixels)
-    {
-        CheckUnitPixels(unitPixels, _network.Config.InputSize);
-        return Run(1, (_, input) => unitPixels.CopyTo(input))[0];
-    }
+    public Prediction Predict(float[] unitPixels) => PredictUnits([unitPixels])[0];
 
     /// <summary>Predicts every image given as the network's input (each checked as <see cref="Predict(float[])"/> does).</summary>
     internal IReadOnlyList<Prediction> PredictUnits(IReadOnlyList<float[]> images)
     {
         ArgumentNullException.ThrowIfNull(images);
-        foreach (var image in images) CheckUnitPixels(image, _network.Config.InputSize);
-        return Run(images.Count, (i, input) => images[i].CopyTo(input));
+        foreach (var image in images) CheckUnitPixels(image, _inputs);
+        _unitImages = images;
+        try
+        {
+            return Predictions(images.Count);
+        }
+        finally
+        {
+            _unitImages = null;
+        }
+    }
+
+    // Throws ArgumentException unless every image has the model's input size.
+    private void CheckImages(IReadOnlyList<byte[]> images)
+    {
+        ArgumentNullException.ThrowIfNull(images);
+        for (int i = 0; i < images.Count; i++)
+        {
+            if (images[i] is null) throw new ArgumentException($"Image {i} is null.", nameof(images));
+            if (images[i].Length != _inputs) throw new ArgumentException($"Image {i} has {images[i].Length} pixels; the model expects {_inputs}.", nameof(images));
+        }
     }
 
     /// <summary>Throws <see cref="ArgumentException"/> unless the image has <paramref name="inputs"/> values, each in [0, 1].</summary>
@@ -145,91 +222,124 @@ public sealed class Predictor : IDisposable, IParallelWork
         return new Explanation(prediction, (float[])unitPixels.Clone(), maps);
     }
 
-    // Fills image i's input row.
-    private delegate void FillInput(int image, Span<float> input);
-
     /// <summary>
     /// Every head's logits side by side for each image, (images, HeadWidth) row-major: what the network computes before
     /// the softmax, and what a PyTorch module of the same weights returns.
     /// </summary>
     internal float[] Logits(IReadOnlyList<byte[]> images)
     {
-        ArgumentNullException.ThrowIfNull(images);
-        int width = _network.Config.HeadWidth;
-        var logits = new float[images.Count * width];
-        Batches(images.Count, (i, input) => UnitFloats.FromBytes(images[i], input),
-            first => _ws.Logits.Span[..(_batch * width)].CopyTo(logits.AsSpan(first * width)));
+        CheckImages(images);
+        var logits = new float[images.Count * _width];
+        _byteImages = images;
+        try
+        {
+            for (int first = 0; first < images.Count; first += _ws.MaxBatch)
+            {
+                RunBatch(first, Math.Min(_ws.MaxBatch, images.Count - first));
+                _ws.Logits.Span[..(_batch * _width)].CopyTo(logits.AsSpan(first * _width));
+            }
+        }
+        finally
+        {
+            _byteImages = null;
+        }
         return logits;
     }
 
-    // Fills the workspace batch by batch, runs the forward pass and hands each batch's first image index to done.
-    private void Batches(int count, FillInput fill, Action<int> done)
+    // The Prediction objects of `count` images from the source set by the caller, batch by batch.
+    private List<Prediction> Predictions(int count)
     {
-        int inputs = _network.Config.InputSize;
+        var tasks = _network.Tasks;
+        var predictions = new List<Prediction>(count);
         for (int first = 0; first < count; first += _ws.MaxBatch)
         {
-            _batch = Math.Min(_ws.MaxBatch, count - first);
-            for (int b = 0; b < _batch; b++) fill(first + b, _ws.Input.AsSpan(b * inputs, inputs));
-            _pool.Run(this);
-            done(first);
-        }
-    }
-
-    private List<Prediction> Run(int count, FillInput fill)
-    {
-        int width = _network.Config.HeadWidth;
-        var predictions = new List<Prediction>(count);
-        Batches(count, fill, first =>
-        {
+            RunBatch(first, Math.Min(_ws.MaxBatch, count - first));
             for (int b = 0; b < _batch; b++)
             {
-                var tasks = new TaskPrediction[_network.Tasks.Count];
-                double score = 0;
-                for (int t = 0; t < tasks.Length; t++)
+                var answers = new TaskPrediction[tasks.Count];
+                for (int t = 0; t < answers.Length; t++)
                 {
-                    var task = _network.Tasks[t];
-                    double[] p = new double[task.ClassCount];
-                    double energy = TemperedSoftmax.Apply(_ws.Logits.AsSpan(b * width + _network.TaskOffset(t), task.ClassCount), _network.Temperatures[t], p);
-                    // Weights that load (all finite) can still overflow on the way to the logits.
-                    if (!double.IsFinite(energy))
-                        throw new InvalidDataException($"The model's {task.Name} outputs for image {first + b} are not finite numbers: its weights overflow.");
-                    if (t == 0) score = energy; // the class head's energy: the rejection score
-                    int label = 0;
-                    for (int c = 1; c < p.Length; c++) if (p[c] > p[label]) label = c;
-                    tasks[t] = new TaskPrediction(task.Name, label, task.ClassName(label), p);
+                    var task = tasks[t];
+                    int label = _labels[b * answers.Length + t], answer = _answers[b * answers.Length + t];
+                    double[] p = _probabilities.AsSpan(b * _width + _offsets[t], task.ClassCount).ToArray();
+                    answers[t] = new TaskPrediction(task.Name, label, task.ClassName(label), p) { Answer = answer, AnswerName = task.ClassName(answer) };
                 }
-                bool agree = Agree(tasks);
-                if (!agree)
-                {
-                    // The heads contradict each other: each derived head answers with the task of the joint class.
-                    int joint = JointDecision.Decide(_network.Tasks, tasks.Select(t => t.Probabilities).ToArray());
-                    for (int t = 1; t < tasks.Length; t++)
-                    {
-                        int answer = _network.Tasks[t].LabelOf(joint);
-                        tasks[t] = tasks[t] with { Answer = answer, AnswerName = _network.Tasks[t].ClassName(answer) };
-                    }
-                }
-                predictions.Add(new Prediction(tasks, agree) { Score = score, Rejected = score < _network.RejectionThreshold });
+                predictions.Add(new Prediction(answers, _agree[b]) { Score = _scores[b], Rejected = _scores[b] < _network.RejectionThreshold });
             }
-        });
+        }
         return predictions;
     }
 
-    private bool Agree(TaskPrediction[] tasks)
+    // Runs images [first, first + batch) of the current source: the workers fill their rows of the input, run the
+    // forward pass and answer their rows (softmax, labels, the joint decision, the score).
+    private void RunBatch(int first, int batch)
     {
-        // The first head is the class head (digit); every other head is a function of its answer.
-        for (int t = 1; t < tasks.Length; t++)
-            if (_network.Tasks[t].LabelOf(tasks[0].Label) != tasks[t].Label) return false;
-        return true;
+        (_first, _batch) = (first, batch);
+        Array.Clear(_nonFinite, 0, batch);
+        _pool.Run(this);
+        for (int b = 0; b < batch; b++)
+            // Weights that load (all finite) can still overflow on the way to the logits.
+            if (_nonFinite[b] is { } task)
+                throw new InvalidDataException($"The model's {task} outputs for image {first + b} are not finite numbers: its weights overflow.");
     }
 
     /// <inheritdoc/>
     void IParallelWork.Execute(int worker)
     {
         var (r0, r1) = StepSchedule.Rows(_batch, worker, _pool.Count);
+        Fill(r0, r1);
         _network.IndexInput(_ws, _batch, r0, r1);
         _pool.Barrier();
-        _network.Forward(_ws, _batch, _pool, worker);
+        _network.ForwardOwnRows(_ws, _batch, _pool, worker);
+        Answer(r0, r1);
+    }
+
+    // Input rows [r0, r1) of the batch from the current source.
+    private unsafe void Fill(int r0, int r1)
+    {
+        for (int b = r0; b < r1; b++)
+        {
+            int image = _first + b;
+            Span<float> row = _ws.Input.AsSpan(b * _inputs, _inputs);
+            if (_byteImages is { } bytes) UnitFloats.FromBytes(bytes[image], row);
+            else if (_unitImages is { } units) units[image].CopyTo(row);
+            else UnitFloats.FromBytes(new ReadOnlySpan<byte>(_contiguous + (nint)image * _inputs, _inputs), row);
+        }
+    }
+
+    // Rows [r0, r1) of the batch from their logits: every head's tempered probabilities and label, whether the heads
+    // agree, each head's answer (the joint decision's where they do not) and the score (the class head's energy).
+    private void Answer(int r0, int r1)
+    {
+        var tasks = _network.Tasks;
+        int heads = tasks.Count;
+        for (int b = r0; b < r1; b++)
+        {
+            Span<double> p = _probabilities.AsSpan(b * _width, _width);
+            Span<int> labels = _labels.AsSpan(b * heads, heads), answers = _answers.AsSpan(b * heads, heads);
+            for (int t = 0; t < heads; t++)
+            {
+                int classes = tasks[t].ClassCount;
+                Span<double> head = p.Slice(_offsets[t], classes);
+                double energy = TemperedSoftmax.Apply(_ws.Logits.Span.Slice(b * _width + _offsets[t], classes), _network.Temperatures[t], head);
+                if (!double.IsFinite(energy)) _nonFinite[b] ??= tasks[t].Name;
+                if (t == 0) _scores[b] = energy; // the class head's energy: the rejection score
+                int label = 0;
+                for (int c = 1; c < classes; c++) if (head[c] > head[label]) label = c;
+                labels[t] = label;
+            }
+            // The first head is the class head (digit); every other head is a function of its answer.
+            bool agree = true;
+            for (int t = 1; t < heads; t++) agree &= tasks[t].LabelOf(labels[0]) == labels[t];
+            _agree[b] = agree;
+            labels.CopyTo(answers);
+            if (!agree)
+            {
+                // The heads contradict each other: each derived head answers with the task of the joint class.
+                int joint = JointDecision.Decide(tasks, p, _offsets);
+                for (int t = 1; t < heads; t++) answers[t] = tasks[t].LabelOf(joint);
+            }
+        }
     }
 
     /// <summary>Stops the worker threads.</summary>

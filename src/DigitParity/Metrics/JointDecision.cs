@@ -25,12 +25,25 @@ internal static class JointDecision
     {
         ArgumentNullException.ThrowIfNull(tasks);
         ArgumentNullException.ThrowIfNull(probabilities);
+        var offsets = new int[tasks.Count];
+        for (int t = 1; t < offsets.Length; t++) offsets[t] = offsets[t - 1] + probabilities[t - 1].Length;
+        return Decide(tasks, probabilities.SelectMany(p => p).ToArray(), offsets);
+    }
+
+    /// <summary>
+    /// The joint class of one sample from every head's probabilities side by side: head t's classes start at
+    /// <c>probabilities[offsets[t]]</c> (class head first).
+    /// </summary>
+    public static int Decide(IReadOnlyList<TaskDefinition> tasks, ReadOnlySpan<double> probabilities, ReadOnlySpan<int> offsets)
+    {
+        ArgumentNullException.ThrowIfNull(tasks);
+        if (offsets.Length != tasks.Count) throw new ArgumentException($"{offsets.Length} offsets for {tasks.Count} heads.", nameof(offsets));
         int best = 0;
         double bestScore = double.NegativeInfinity;
         for (int d = 0; d < tasks[0].ClassCount; d++)
         {
-            double score = Math.Log(probabilities[0][d]);
-            for (int t = 1; t < tasks.Count; t++) score += Math.Log(probabilities[t][tasks[t].LabelOf(d)]);
+            double score = Math.Log(probabilities[offsets[0] + d]);
+            for (int t = 1; t < tasks.Count; t++) score += Math.Log(probabilities[offsets[t] + tasks[t].LabelOf(d)]);
             if (score > bestScore) { bestScore = score; best = d; }
         }
         return best;

@@ -73,11 +73,18 @@ public sealed partial class MultiTaskNetwork
         else Activations.Dropout(ws.Layers[l].Output, width, 0, batch, share.Start, share.End, Config.Dropout, key + (ulong)l);
     }
 
-    // Forward, then this worker's rows of the loss (the same rows as a row-split head, so no barrier then).
-    internal void ForwardLoss(Workspace ws, int batch, WorkerPool pool, int worker)
+    // Forward, then a barrier unless the heads split the batch's rows: on return this worker's rows of the logits
+    // (StepSchedule.Rows) are final.
+    internal void ForwardOwnRows(Workspace ws, int batch, WorkerPool pool, int worker)
     {
         Forward(ws, batch, pool, worker);
         if (!StepSchedule.SplitsRows(Heads, pool.Count)) pool.Barrier();
+    }
+
+    // Forward, then this worker's rows of the loss.
+    internal void ForwardLoss(Workspace ws, int batch, WorkerPool pool, int worker)
+    {
+        ForwardOwnRows(ws, batch, pool, worker);
         Loss(ws, batch, worker, pool.Count);
     }
 
