@@ -31,6 +31,25 @@ public sealed class CnnTests
     }
 
     [Fact]
+    public void APredictorSeesWeightsThatChangeBetweenCalls()
+    {
+        // conv2 runs as Winograd with its transformed weights kept between calls: new weights must be transformed anew.
+        var images = Enumerable.Range(0, 3).Select(i => TestData.Mnist.Test.Image(i).ToArray()).ToList();
+        var network = new MultiTaskNetwork(ModelConfig.Cnn);
+        network.Initialize(1);
+        Assert.True(network.Convolutions[1].UsesWinograd);
+        using var predictor = new Predictor(network, maxBatch: 4);
+        float[] before = predictor.Logits(images);
+        network.Initialize(2);
+        float[] after = predictor.Logits(images);
+        var fresh = new MultiTaskNetwork(ModelConfig.Cnn);
+        fresh.Initialize(2);
+        using var other = new Predictor(fresh, maxBatch: 4);
+        Assert.Equal(other.Logits(images), after);
+        Assert.NotEqual(before, after);
+    }
+
+    [Fact]
     public void CheckpointsKeepTheCnnAndStoreConvolutionsAsPyTorchDoes()
     {
         var (network, _) = Train(2, samples: 500);

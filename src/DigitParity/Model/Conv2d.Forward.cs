@@ -11,11 +11,16 @@ internal sealed partial class Conv2d
     // Per thread: the transformed weights, the transform's scratch and one chunk's tiles (sized on first use, then reused).
     [ThreadStatic] private static float[]? t_winograd;
 
+    // Per thread: the stage and the weights (their bits) that t_winograd's transformed weights were computed from.
+    [ThreadStatic] private static Conv2d? t_transformedFor;
+    [ThreadStatic] private static int[]? t_transformedFrom;
+
     // x: (B, H, W, C) -> y: (B, OH, OW, OC) = ReLU(cols·W + b) for samples [b0, b1); cols is scratch of the same rows.
     // (Interleaving im2col and the product 1 MB at a time, as BackwardInput does, measured no faster here.)
-    // A stage that UsesWinograd computes y with F(4×4, 5×5) instead (6.25× fewer multiplications; the weights are
-    // transformed on every call, since they change every step), and writes cols only if keepColumns (the weight gradient
-    // of a stage that does not split it by panels reads them).
+    // A stage that UsesWinograd computes y with F(4×4, 5×5) instead (6.25× fewer multiplications), and writes cols only
+    // if keepColumns (the weight gradient of a stage that does not split it by panels reads them). Its weights are
+    // transformed again whenever they differ from those the thread last transformed for this stage: every training
+    // step, but once for a run of predictions, where the transform would cost as much as a batch of one.
     internal void Forward(ParameterStore store, ReadOnlySpan<float> x, Span<float> cols, Span<float> y, int b0, int b1, bool relu = true,
         bool keepColumns = true)
     {
@@ -26,9 +31,17 @@ internal sealed partial class Conv2d
             int weights = Winograd.WeightLength(InChannels, OutChannels), transform = Winograd.WeightScratchLength(InChannels, OutChannels);
             int tiles = Math.Min(b1 - b0, Winograd.ChunkSamples(InHeight, InWidth, InChannels, OutChannels))
                 * Winograd.ScratchPerSample(InHeight, InWidth, InChannels, OutChannels);
-            if (t_winograd is null || t_winograd.Length < weights + transform + tiles) t_winograd = new float[weights + transform + tiles];
+            if (t_winograd is null || t_winograd.Length < weights + transform + tiles) (t_winograd, t_transformedFor) = (new float[weights + transform + tiles], null);
             Span<float> scratch = t_winograd, u = scratch[..weights];
-            Winograd.TransformWeights(store.Value(Weight), InChannels, OutChannels, u, scratch.Slice(weights, transform));
+            var w = System.Runtime.InteropServices.MemoryMarshal.Cast<float, int>(store.Value(Weight));
+            if (!ReferenceEquals(t_transformedFor, this) || !t_transformedFrom.AsSpan().SequenceEqual(w))
+            {
+                t_transformedFor = null; // until u holds this stage's transform
+                Winograd.TransformWeights(store.Value(Weight), InChannels, OutChannels, u, scratch.Slice(weights, transform));
+                if (t_transformedFrom?.Length != w.Length) t_transformedFrom = new int[w.Length];
+                w.CopyTo(t_transformedFrom);
+                t_transformedFor = this;
+            }
             Winograd.Forward(x, InHeight, InWidth, InChannels, u, store.Value(Bias), OutChannels, y, b0, b1, relu, scratch[(weights + transform)..]);
             return;
         }
