@@ -9,6 +9,8 @@ public sealed class GemmTests
     {
         { 1, 1, 1 }, { 5, 63, 7 }, { 101, 785, 13 }, { 100, 128, 784 }, { 784, 64, 100 },
         { 4, 17, 300 }, { 13, 12, 64 }, { 6, 65, 129 }, { 3, 5, 0 }, { 10, 32, 50 }, { 12, 40, 9 }, { 11, 96, 33 },
+        // fewer rows than a tile: one row in 8-vector tiles, 2-4 rows in 2-vector tiles, both over several depth blocks
+        { 1, 200, 70 }, { 1, 129, 300 }, { 2, 40, 33 }, { 3, 33, 20 }, { 4, 64, 300 }, { 4, 100, 7 },
     };
 
     internal static IEnumerable<GemmIsa> AvailableIsas()
@@ -105,6 +107,9 @@ public sealed class GemmTests
     [InlineData(12, 64, 1000, true)]
     [InlineData(11, 70, 2500, false)] // three depth blocks, the last ending inside a mask word
     [InlineData(9, 20, 1100, true)]
+    [InlineData(1, 128, 1024, false)] // a batch of one (the CNN's fc1)
+    [InlineData(4, 70, 300, false)]
+    [InlineData(2, 20, 1100, false)] // more than one depth block: tile by tile
     public void SparseDepthMasksGiveExactlyTheDenseProduct(int m, int n, int k, bool transpose)
     {
         var rng = new Rng(23);

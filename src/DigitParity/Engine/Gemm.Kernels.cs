@@ -59,6 +59,15 @@ internal static unsafe partial class Gemm
         // With masks: the current tile's depth steps within the current block.
         int blockDepth = x.Masks == null ? DepthBlock : MaskDepthBlock;
         int* buffer = stackalloc int[x.Masks == null ? 1 : blockDepth];
+        if (m < TileRows && (x.Masks == null || (!x.MasksByTile && x.K <= blockDepth)))
+        {
+            // Fewer rows than a tile (a prediction of one image): its whole depth at once, in register tiles wider
+            // than an edge tile's single vector, so that enough FMA chains overlap. Same steps, same order: same bits.
+            int* steps = lists != null ? lists : x.Masks != null ? buffer : null;
+            int count = lists != null ? counts[0] : x.Masks != null ? ActiveDepth.RowTileList(x.Masks, x.MaskStride, 0, m, 0, x.MaskStride, buffer) : x.K;
+            Short<TS, TV, TA>(x, m, n, steps, count);
+            return;
+        }
         if (x.Masks != null && !x.MasksByTile && x.K <= blockDepth && TS.TileVectors == 2)
         {
             // One depth block and narrow panels (Vector256: fc1's 128 columns are 8 panels of 16): row tiles outside,
@@ -140,6 +149,104 @@ internal static unsafe partial class Gemm
         }
         for (; jj < j + columns; jj += TS.Count)
             EdgeTile<TS, TV, TA>(x, i, jj, rows, Math.Min(TS.Count, j + columns - jj), list, count);
+    }
+
+    // C (m × n, m < TileRows) over the given depth steps: one row in tiles of 8 vectors, 2-4 rows in tiles of 2 vectors,
+    // the columns left over in edge tiles.
+    private static void Short<TS, TV, TA>(in Operands x, int m, int n, int* list, int count)
+        where TS : struct, ISimd<TV> where TV : struct where TA : struct, IElementsA
+    {
+        int j = 0, w = TS.Count;
+        if (m == 1)
+            for (; j + 8 * w <= n; j += 8 * w) WideRow<TS, TV, TA>(x, j, list, count);
+        for (; j + 2 * w <= n; j += 2 * w)
+        {
+            switch (m)
+            {
+                case 1: ShortTile<TS, TV, TA, OneRow>(x, j, list, count); break;
+                case 2: ShortTile<TS, TV, TA, TwoRows>(x, j, list, count); break;
+                case 3: ShortTile<TS, TV, TA, ThreeRows>(x, j, list, count); break;
+                default: ShortTile<TS, TV, TA, FourRows>(x, j, list, count); break;
+            }
+        }
+        for (; j < n; j += w) EdgeTile<TS, TV, TA>(x, 0, j, m, Math.Min(w, n - j), list, count);
+    }
+
+    // Row 0 of C, columns j .. j + 8·Count, in 8 accumulators: per step of p, 8 loads of B and one broadcast of A.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void WideRow<TS, TV, TA>(in Operands x, int j, int* list, int count)
+        where TS : struct, ISimd<TV> where TV : struct where TA : struct, IElementsA
+    {
+        int w = TS.Count;
+        TV c0 = TS.Zero, c1 = TS.Zero, c2 = TS.Zero, c3 = TS.Zero, c4 = TS.Zero, c5 = TS.Zero, c6 = TS.Zero, c7 = TS.Zero;
+        if (x.Bias != null)
+        {
+            float* bias = x.Bias + j;
+            c0 = TS.Load(bias); c1 = TS.Load(bias + w); c2 = TS.Load(bias + 2 * w); c3 = TS.Load(bias + 3 * w);
+            c4 = TS.Load(bias + 4 * w); c5 = TS.Load(bias + 5 * w); c6 = TS.Load(bias + 6 * w); c7 = TS.Load(bias + 7 * w);
+        }
+        if (x.Accumulate)
+        {
+            float* r = x.C + j;
+            c0 = TS.Add(TS.Load(r), c0); c1 = TS.Add(TS.Load(r + w), c1); c2 = TS.Add(TS.Load(r + 2 * w), c2); c3 = TS.Add(TS.Load(r + 3 * w), c3);
+            c4 = TS.Add(TS.Load(r + 4 * w), c4); c5 = TS.Add(TS.Load(r + 5 * w), c5); c6 = TS.Add(TS.Load(r + 6 * w), c6); c7 = TS.Add(TS.Load(r + 7 * w), c7);
+        }
+        float* af = x.A, values = x.ByteValues;
+        byte* a8 = x.A8;
+        float* b0p = x.B + j;
+        nint ds = x.DepthStride, ldb = x.Ldb;
+        for (int q = 0; q < count; q++)
+        {
+            nint p = list == null ? q : list[q];
+            float* b = b0p + p * ldb;
+            TV av = TS.Broadcast(TA.At(af, a8, values, p * ds));
+            c0 = TS.MultiplyAdd(av, TS.Load(b), c0); c1 = TS.MultiplyAdd(av, TS.Load(b + w), c1);
+            c2 = TS.MultiplyAdd(av, TS.Load(b + 2 * w), c2); c3 = TS.MultiplyAdd(av, TS.Load(b + 3 * w), c3);
+            c4 = TS.MultiplyAdd(av, TS.Load(b + 4 * w), c4); c5 = TS.MultiplyAdd(av, TS.Load(b + 5 * w), c5);
+            c6 = TS.MultiplyAdd(av, TS.Load(b + 6 * w), c6); c7 = TS.MultiplyAdd(av, TS.Load(b + 7 * w), c7);
+        }
+        StoreRow<TS, TV>(x, j, w, four: true, c0, c1, c2, c3);
+        StoreRow<TS, TV>(x, j + 4 * w, w, four: true, c4, c5, c6, c7);
+    }
+
+    // Rows 0 .. TR.Rows − 1 of C, columns j .. j + 2·Count, in TR.Rows × 2 accumulators (an edge tile has one a row).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void ShortTile<TS, TV, TA, TR>(in Operands x, int j, int* list, int count)
+        where TS : struct, ISimd<TV> where TV : struct where TA : struct, IElementsA where TR : struct, ITileRows
+    {
+        int w = TS.Count, rows = TR.Rows;
+        TV b0 = TS.Zero, b1 = TS.Zero;
+        if (x.Bias != null) { b0 = TS.Load(x.Bias + j); b1 = TS.Load(x.Bias + j + w); }
+        TV c00 = b0, c01 = b1, c10 = b0, c11 = b1, c20 = b0, c21 = b1, c30 = b0, c31 = b1;
+        nint ldc = x.Ldc;
+        if (x.Accumulate)
+        {
+            float* r = x.C + j;
+            c00 = TS.Add(TS.Load(r), b0); c01 = TS.Add(TS.Load(r + w), b1);
+            if (rows > 1) { c10 = TS.Add(TS.Load(r + ldc), b0); c11 = TS.Add(TS.Load(r + ldc + w), b1); }
+            if (rows > 2) { c20 = TS.Add(TS.Load(r + 2 * ldc), b0); c21 = TS.Add(TS.Load(r + 2 * ldc + w), b1); }
+            if (rows > 3) { c30 = TS.Add(TS.Load(r + 3 * ldc), b0); c31 = TS.Add(TS.Load(r + 3 * ldc + w), b1); }
+        }
+        float* af = x.A, values = x.ByteValues;
+        byte* a8 = x.A8;
+        float* b0p = x.B + j;
+        nint rs = x.RowStride, ds = x.DepthStride, ldb = x.Ldb;
+        for (int q = 0; q < count; q++)
+        {
+            nint p = list == null ? q : list[q];
+            nint a = p * ds;
+            float* b = b0p + p * ldb;
+            TV v0 = TS.Load(b), v1 = TS.Load(b + w);
+            TV av = TS.Broadcast(TA.At(af, a8, values, a));
+            c00 = TS.MultiplyAdd(av, v0, c00); c01 = TS.MultiplyAdd(av, v1, c01);
+            if (rows > 1) { av = TS.Broadcast(TA.At(af, a8, values, a + rs)); c10 = TS.MultiplyAdd(av, v0, c10); c11 = TS.MultiplyAdd(av, v1, c11); }
+            if (rows > 2) { av = TS.Broadcast(TA.At(af, a8, values, a + 2 * rs)); c20 = TS.MultiplyAdd(av, v0, c20); c21 = TS.MultiplyAdd(av, v1, c21); }
+            if (rows > 3) { av = TS.Broadcast(TA.At(af, a8, values, a + 3 * rs)); c30 = TS.MultiplyAdd(av, v0, c30); c31 = TS.MultiplyAdd(av, v1, c31); }
+        }
+        StoreRow<TS, TV>(x, j, w, four: false, c00, c01, c00, c01);
+        if (rows > 1) StoreRow<TS, TV>(x, j + ldc, w, four: false, c10, c11, c10, c11);
+        if (rows > 2) StoreRow<TS, TV>(x, j + 2 * ldc, w, four: false, c20, c21, c20, c21);
+        if (rows > 3) StoreRow<TS, TV>(x, j + 3 * ldc, w, four: false, c30, c31, c30, c31);
     }
 
     // The first position in list[start..end) (ascending) holding a value ≥ bound, or end. A depth block holds ~50 of

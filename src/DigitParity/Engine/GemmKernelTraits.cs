@@ -31,3 +31,29 @@ internal unsafe struct BytesA : IElementsA
 {
     public static float At(float* a, byte* bytes, float* values, nint index) => values[bytes[index]];
 }
+
+/// <summary>Rows of a register tile shorter than <see cref="Gemm.TileRows"/> (a compile-time choice).</summary>
+internal interface ITileRows
+{
+    static abstract int Rows { get; }
+}
+
+internal struct OneRow : ITileRows
+{
+    public static int Rows => 1;
+}
+
+internal struct TwoRows : ITileRows
+{
+    public static int Rows => 2;
+}
+
+internal struct ThreeRows : ITileRows
+{
+    public static int Rows => 3;
+}
+
+internal struct FourRows : ITileRows
+{
+    public static int Rows => 4;
+}
