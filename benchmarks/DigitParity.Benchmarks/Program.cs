@@ -3,6 +3,7 @@ using BenchmarkDotNet.Running;
 // dotnet run -c Release --project benchmarks/DigitParity.Benchmarks -- --filter '*'
 // dotnet run -c Release --project benchmarks/DigitParity.Benchmarks -- profile-cnn
 // dotnet run -c Release --project benchmarks/DigitParity.Benchmarks -- profile-inference (ours against ONNX Runtime)
+// benchmarks/load/serve.sh [SECONDS] (serve under wrk: JSON pixels and PNG bodies, 1 and 200 connections)
 // dotnet run -c Release --project benchmarks/DigitParity.Benchmarks -- profile-explain (an explanation against a prediction)
 // dotnet run -c Release --project benchmarks/DigitParity.Benchmarks -- profile-peak [SECONDS] (the FMA peak every 100 ms)
 // DOTNET_TieredCompilation=0 dotnet run -c Release --project benchmarks/DigitParity.Benchmarks -- profile-mlp (fully optimized code, as the CLI runs)

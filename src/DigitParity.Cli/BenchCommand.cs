@@ -56,6 +56,13 @@ internal static class BenchCommand
         text.Append(c, $"\nEvaluation: {report.EvaluationSamplesPerSecond:N0} samples/sec\n");
         text.Append(c, $"Allocated per training step: {report.BytesAllocatedPerStep:0} bytes\n");
         text.Append(c, $"Peak working set: {report.PeakWorkingSetBytes / (1024.0 * 1024.0):0.0} MiB\n");
+        if (report.Prediction.Count > 0)
+        {
+            text.Append("\nPrediction (into spans, median of 5)\n");
+            text.Append("  model          batch  threads    images/sec   µs/image  bytes/batch\n");
+            foreach (var p in report.Prediction)
+                text.Append(c, $"  {p.Model,-13} {p.Batch,6} {p.Threads,8} {p.ImagesPerSecond,13:N0} {p.MicrosecondsPerImage,10:0.0} {p.BytesAllocatedPerBatch,12:0}\n");
+        }
         return text.ToString();
     }
 

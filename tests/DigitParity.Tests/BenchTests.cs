@@ -25,7 +25,8 @@ public sealed class BenchTests
     {
         var report = new BenchReport("Test CPU", 2, 160, 300, 455_168,
             [new KernelFigure("fc1.forward", 100, 100, 128, 784, 120, 0.75)],
-            [new TrainingFigure(100, 2, 400_000, 182.1, 0.607)], 1_000_000, 0, 100 << 20);
+            [new TrainingFigure(100, 2, 400_000, 182.1, 0.607)], 1_000_000, 0, 100 << 20,
+            [new PredictionFigure("shipped CNN", 1, 2, 12_500, 0), new PredictionFigure("tutorial MLP", 256, 1, 400_000, 0)]);
         string text = BenchCommand.Render(report);
         Assert.Equal("""
             Machine: 2 logical cores (Test CPU)
@@ -42,6 +43,11 @@ public sealed class BenchTests
             Evaluation: 1,000,000 samples/sec
             Allocated per training step: 0 bytes
             Peak working set: 100.0 MiB
+
+            Prediction (into spans, median of 5)
+              model          batch  threads    images/sec   µs/image  bytes/batch
+              shipped CNN        1        2        12,500       80.0            0
+              tutorial MLP     256        1       400,000        2.5            0
 
             """.Replace("\r\n", "\n"), text);
     }

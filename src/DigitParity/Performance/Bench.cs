@@ -28,6 +28,18 @@ internal sealed record KernelFigure(string Name, int Batch, int M, int N, int K,
 /// <param name="FractionOfPeak">Gflops / the FMA peak of that many threads.</param>
 internal sealed record TrainingFigure(int Batch, int Threads, double SamplesPerSecond, double Gflops, double FractionOfPeak);
 
+/// <summary>Prediction throughput for one model, batch size and thread count, through the span API.</summary>
+/// <param name="Model">"tutorial MLP" (initialized) or "shipped CNN".</param>
+/// <param name="Batch">Images per call.</param>
+/// <param name="Threads">Worker threads.</param>
+/// <param name="ImagesPerSecond">Median of 5 timings.</param>
+/// <param name="BytesAllocatedPerBatch">Managed bytes one call allocates.</param>
+internal sealed record PredictionFigure(string Model, int Batch, int Threads, double ImagesPerSecond, double BytesAllocatedPerBatch)
+{
+    /// <summary>Microseconds an image.</summary>
+    public double MicrosecondsPerImage => 1e6 / ImagesPerSecond;
+}
+
 /// <summary>Everything <see cref="Bench.Run"/> measures.</summary>
 /// <param name="Processor">What the runtime reports about the machine.</param>
 /// <param name="Cores">Logical processors.</param>
@@ -39,9 +51,10 @@ internal sealed record TrainingFigure(int Batch, int Threads, double SamplesPerS
 /// <param name="EvaluationSamplesPerSecond">Forward passes over the validation set, all threads.</param>
 /// <param name="BytesAllocatedPerStep">Managed bytes allocated per training step (all threads).</param>
 /// <param name="PeakWorkingSetBytes">The process's peak working set at the end of the run.</param>
+/// <param name="Prediction">Prediction throughput per model, batch size and thread count.</param>
 internal sealed record BenchReport(string Processor, int Cores, double PeakGflopsOneThread, double PeakGflopsAllThreads,
     long FlopsPerTrainingSample, IReadOnlyList<KernelFigure> Kernels, IReadOnlyList<TrainingFigure> Training,
-    double EvaluationSamplesPerSecond, double BytesAllocatedPerStep, long PeakWorkingSetBytes)
+    double EvaluationSamplesPerSecond, double BytesAllocatedPerStep, long PeakWorkingSetBytes, IReadOnlyList<PredictionFigure> Prediction)
 {
     private static readonly JsonSerializerOptions Json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, WriteIndented = true };
 
@@ -63,6 +76,9 @@ internal sealed record BenchOptions
 
     /// <summary>Time spent on each kernel measurement.</summary>
     public TimeSpan KernelTime { get; init; } = TimeSpan.FromMilliseconds(200);
+
+    /// <summary>Batch sizes to predict with.</summary>
+    public IReadOnlyList<int> PredictionBatches { get; init; } = [1, 256];
 }
 
 /// <summary>Measures this machine's FMA peak and how close the engine gets to it.</summary>
@@ -111,11 +127,45 @@ internal static class Bench
             evaluator.Evaluate(validation);
             return validation.Count / clock.Elapsed.TotalSeconds;
         }));
+        var predictions = new List<PredictionFigure>();
+        if (data.Test.FeatureCount == network.Config.InputSize)
+        {
+            progress?.Report("prediction");
+            foreach (var (name, model) in new[] { ("tutorial MLP", network), ("shipped CNN", Checkpoints.Checkpoint.LoadShipped().Network) })
+                foreach (int batch in options.PredictionBatches)
+                    foreach (int threads in options.ThreadCounts.Distinct())
+                        predictions.Add(Prediction(name, model, data.Test, batch, threads));
+        }
         using var trainer = new Trainer(network, new TrainingOptions());
         double allocated = AllocationPerStep(trainer, train);
         return new BenchReport(ProcessorName(),
             Environment.ProcessorCount, peakOne, peakAll, flops, kernels, training, evaluation, allocated,
-            Process.GetCurrentProcess().PeakWorkingSet64);
+            Process.GetCurrentProcess().PeakWorkingSet64, predictions);
+    }
+
+    // The first `batch` test images predicted into spans, over and over: the median of 5 timings of at least 50 ms,
+    // and the bytes one call allocates.
+    private static PredictionFigure Prediction(string name, MultiTaskNetwork model, Dataset test, int batch, int threads)
+    {
+        batch = Math.Min(batch, test.Count);
+        ReadOnlySpan<byte> pixels = test.Pixels.AsSpan(0, batch * test.FeatureCount);
+        var answers = new int[batch * model.Tasks.Count];
+        var probabilities = new float[batch * model.Config.HeadWidth];
+        var rejected = new bool[batch];
+        using var predictor = new Predictor(model, batch, threads);
+        predictor.Predict(pixels, answers, probabilities, rejected);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        predictor.Predict(pixels, answers, probabilities, rejected);
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        var rates = new List<double>();
+        for (int r = 0; r < 5; r++)
+        {
+            long calls = 0;
+            var clock = Stopwatch.StartNew();
+            while (clock.Elapsed.TotalMilliseconds < 50) { predictor.Predict(pixels, answers, probabilities, rejected); calls++; }
+            rates.Add(calls * batch / clock.Elapsed.TotalSeconds);
+        }
+        return new PredictionFigure(name, batch, threads, Median(rates), allocated);
     }
 
     /// <summary>FLOPs of one training sample: forward and weight gradient of every layer, input gradient of all but the first.</summary>
