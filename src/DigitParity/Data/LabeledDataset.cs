@@ -78,25 +78,7 @@ internal sealed class LabeledDataset
         {
             ReadOnlySpan<byte> image = Data.Image(indices[b]);
             image.CopyTo(pixels.Slice(b * features, features));
-            if (!masks.IsEmpty) NonZeroBits(image, masks.Slice(b * maskWords, maskWords));
-        }
-    }
-
-    // bits[w] bit i = (source[64w + i] != 0), the words past the pixels cleared.
-    private static unsafe void NonZeroBits(ReadOnlySpan<byte> source, Span<ulong> bits)
-    {
-        bits.Clear();
-        int i = 0;
-        fixed (byte* s = source)
-        {
-            if (Vector512.IsHardwareAccelerated)
-                for (; i + 64 <= source.Length; i += 64)
-                    bits[i >> 6] = ~Vector512.Equals(Vector512.Load(s + i), Vector512<byte>.Zero).ExtractMostSignificantBits();
-            else if (Vector256.IsHardwareAccelerated)
-                for (; i + 32 <= source.Length; i += 32)
-                    bits[i >> 6] |= (ulong)~Vector256.Equals(Vector256.Load(s + i), Vector256<byte>.Zero).ExtractMostSignificantBits() << (i & 63);
-            for (; i < source.Length; i++)
-                if (s[i] != 0) bits[i >> 6] |= 1UL << (i & 63);
+            if (!masks.IsEmpty) ActiveDepth.ByteRowMask(image, masks.Slice(b * maskWords, maskWords));
         }
     }
 

@@ -57,6 +57,25 @@ internal static unsafe class ActiveDepth
         }
     }
 
+    /// <summary>bits[w] bit i = (source[64w + i] != 0): the row mask of one row of bytes, the words past them cleared.</summary>
+    public static void ByteRowMask(ReadOnlySpan<byte> source, Span<ulong> bits)
+    {
+        if (bits.Length < (source.Length + 63) / 64) throw new ArgumentException("bits is too short for the row.", nameof(bits));
+        bits.Clear();
+        int i = 0;
+        fixed (byte* s = source)
+        {
+            if (Vector512.IsHardwareAccelerated)
+                for (; i + 64 <= source.Length; i += 64)
+                    bits[i >> 6] = ~Vector512.Equals(Vector512.Load(s + i), Vector512<byte>.Zero).ExtractMostSignificantBits();
+            else if (Vector256.IsHardwareAccelerated)
+                for (; i + 32 <= source.Length; i += 32)
+                    bits[i >> 6] |= (ulong)~Vector256.Equals(Vector256.Load(s + i), Vector256<byte>.Zero).ExtractMostSignificantBits() << (i & 63);
+            for (; i < source.Length; i++)
+                if (s[i] != 0) bits[i >> 6] |= 1UL << (i & 63);
+        }
+    }
+
     /// <summary>
     /// Everything a product needs to skip the zeros of rows [<paramref name="firstRow"/>, <paramref name="endRow"/>) of A
     /// (<paramref name="rows"/> × <paramref name="columns"/>, dense): their <see cref="NonZeroMasks"/> (for a product
