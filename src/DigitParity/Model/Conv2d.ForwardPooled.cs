@@ -32,26 +32,29 @@ internal sealed partial class Conv2d
             int* win = winners.IsEmpty ? null : pwin;
             switch (isa)
             {
-                case GemmIsa.Avx512: ForwardPooled<Simd512, Vector512<float>>(px, pw, pb, py, win, b0, b1); break;
-                case GemmIsa.Avx2: ForwardPooled<Simd256, Vector256<float>>(px, pw, pb, py, win, b0, b1); break;
+                case GemmIsa.Avx512: ForwardPooled<Simd512, Vector512<float>, FullWidth>(px, pw, pb, py, win, b0, b1); break;
+                // 16 vector registers: a tile of one window (8 accumulators), as 16 would spill.
+                case GemmIsa.Avx2: ForwardPooled<Simd256, Vector256<float>, HalfWidth>(px, pw, pb, py, win, b0, b1); break;
                 default: ForwardPooledScalar(px, pw, pb, py, win, b0, b1); break;
             }
         }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private unsafe void ForwardPooled<TSimd, TVec>(float* x, float* w, float* bias, float* pooled, int* winners, int b0, int b1)
-        where TSimd : struct, ISimd<TVec> where TVec : struct
+    // TW.Half: a tile of one window (4 output pixels) instead of two.
+    private unsafe void ForwardPooled<TSimd, TVec, TW>(float* x, float* w, float* bias, float* pooled, int* winners, int b0, int b1)
+        where TSimd : struct, ISimd<TVec> where TVec : struct where TW : struct, ITileWidth
     {
         int v = TSimd.Count, ph = OutHeight / 2, pwidth = OutWidth / 2, oc = OutChannels, k = Kernel, iw = InWidth;
+        bool pair = !TW.Half;
         for (int b = b0; b < b1; b++)
         {
             float* image = x + (nint)b * InSize;
             for (int py = 0; py < ph; py++)
-                for (int px = 0; px < pwidth; px += 2)
+                for (int px = 0; px < pwidth; px += pair ? 2 : 1)
                 {
                     // The second window of the pair (the first again when the row has an odd one out; stored once).
-                    int second = Math.Min(px + 1, pwidth - 1);
+                    int second = pair ? Math.Min(px + 1, pwidth - 1) : px;
                     for (int c = 0; c < oc; c += 2 * v)
                     {
                         TVec bias0 = TSimd.Load(bias + c), bias1 = TSimd.Load(bias + c + v);
@@ -69,6 +72,7 @@ internal sealed partial class Conv2d
                                 s = TSimd.Broadcast(p0[1]); a10 = TSimd.MultiplyAdd(s, w0, a10); a11 = TSimd.MultiplyAdd(s, w1, a11);
                                 s = TSimd.Broadcast(p0[iw]); a20 = TSimd.MultiplyAdd(s, w0, a20); a21 = TSimd.MultiplyAdd(s, w1, a21);
                                 s = TSimd.Broadcast(p0[iw + 1]); a30 = TSimd.MultiplyAdd(s, w0, a30); a31 = TSimd.MultiplyAdd(s, w1, a31);
+                                if (!pair) continue;
                                 s = TSimd.Broadcast(p1[0]); a40 = TSimd.MultiplyAdd(s, w0, a40); a41 = TSimd.MultiplyAdd(s, w1, a41);
                                 s = TSimd.Broadcast(p1[1]); a50 = TSimd.MultiplyAdd(s, w0, a50); a51 = TSimd.MultiplyAdd(s, w1, a51);
                                 s = TSimd.Broadcast(p1[iw]); a60 = TSimd.MultiplyAdd(s, w0, a60); a61 = TSimd.MultiplyAdd(s, w1, a61);
