@@ -17,9 +17,9 @@ public sealed class Predictor : IDisposable, IParallelWork
     // The pool of the batch being run: _solo (the calling thread alone) for a batch too small to give every worker a
     // tile of rows, where the others would only split the narrow products and wait at the barriers.
     private WorkerPool _running;
-    // Floats in (shared rows, indexed by each worker for its rows); for an MLP given bytes on several workers, _byteWs: each worker
-    // copies the whole batch's bytes and masks for itself, and fc1 reads the bytes (as training does: no barrier
-    // before fc1, a quarter of the memory, x in the worker's own cache). _current is the one the batch runs on.
+    // Floats in (shared rows, indexed by each worker for its rows); for an MLP given bytes on several workers, _byteWs:
+    // each worker copies the whole batch's bytes and masks for itself, and fc1 reads the bytes (as training does: no
+    // barrier before fc1, a quarter of the memory, x in the worker's own cache). _current is the one the batch runs on.
     private readonly Workspace _ws;
     private readonly Workspace? _byteWs;
     private Workspace _current;
