@@ -35,16 +35,6 @@ internal static unsafe partial class Gemm
         public bool MasksByTile;
     }
 
-    // 0, 1, 2, ...: the depth steps of a dense block (at most MaskDepthBlock), for kernels that always read a list.
-    private static readonly int* s_steps = Identity(MaskDepthBlock);
-
-    private static int* Identity(int length)
-    {
-        var steps = (int*)System.Runtime.InteropServices.NativeMemory.Alloc((nuint)length, sizeof(int)); // lives as long as the process
-        for (int i = 0; i < length; i++) steps[i] = i;
-        return steps;
-    }
-
     /// <summary>Depth of a block of B kept in L1: 128 rows × 64 floats = 32 KiB (measured best of 64-256 for fc1).</summary>
     private const int DepthBlock = 128;
 
@@ -313,34 +303,30 @@ internal static unsafe partial class Gemm
             }
         }
 
-        float* values = x.ByteValues;
+        float* af = x.A, values = x.ByteValues;
+        byte* a8 = x.A8;
         float* b0p = x.B + j;
         nint a0 = i * x.RowStride, rs = x.RowStride, ds = x.DepthStride, ldb = x.Ldb;
-        // Each row's start (as floats and as bytes: only the one A is given as is read), so a step costs one index
-        // load, one multiply per operand and no address arithmetic per row; a dense block walks the identity list.
-        float* f0 = x.A + a0, f1 = f0 + rs, f2 = f1 + rs, f3 = f2 + rs, f4 = f3 + rs;
-        byte* e0 = x.A8 + a0, e1 = e0 + rs, e2 = e1 + rs, e3 = e2 + rs, e4 = e3 + rs;
-        if (list == null) list = s_steps;
         for (int q = 0; q < count; q++)
         {
-            nint p = list[q];
-            nint a = p * ds;
+            nint p = list == null ? q : list[q];
+            nint a = a0 + p * ds;
             float* b = b0p + p * ldb;
             TV b0 = TS.Load(b), b1 = TS.Load(b + w), b2 = TS.Zero, b3 = TS.Zero;
             if (four) { b2 = TS.Load(b + 2 * w); b3 = TS.Load(b + 3 * w); }
-            TV av = TS.Broadcast(TA.At(f0, e0, values, a));
+            TV av = TS.Broadcast(TA.At(af, a8, values, a));
             c00 = TS.MultiplyAdd(av, b0, c00); c01 = TS.MultiplyAdd(av, b1, c01);
             if (four) { c02 = TS.MultiplyAdd(av, b2, c02); c03 = TS.MultiplyAdd(av, b3, c03); }
-            av = TS.Broadcast(TA.At(f1, e1, values, a));
+            av = TS.Broadcast(TA.At(af, a8, values, a + rs));
             c10 = TS.MultiplyAdd(av, b0, c10); c11 = TS.MultiplyAdd(av, b1, c11);
             if (four) { c12 = TS.MultiplyAdd(av, b2, c12); c13 = TS.MultiplyAdd(av, b3, c13); }
-            av = TS.Broadcast(TA.At(f2, e2, values, a));
+            av = TS.Broadcast(TA.At(af, a8, values, a + 2 * rs));
             c20 = TS.MultiplyAdd(av, b0, c20); c21 = TS.MultiplyAdd(av, b1, c21);
             if (four) { c22 = TS.MultiplyAdd(av, b2, c22); c23 = TS.MultiplyAdd(av, b3, c23); }
-            av = TS.Broadcast(TA.At(f3, e3, values, a));
+            av = TS.Broadcast(TA.At(af, a8, values, a + 3 * rs));
             c30 = TS.MultiplyAdd(av, b0, c30); c31 = TS.MultiplyAdd(av, b1, c31);
             if (four) { c32 = TS.MultiplyAdd(av, b2, c32); c33 = TS.MultiplyAdd(av, b3, c33); }
-            av = TS.Broadcast(TA.At(f4, e4, values, a));
+            av = TS.Broadcast(TA.At(af, a8, values, a + 4 * rs));
             c40 = TS.MultiplyAdd(av, b0, c40); c41 = TS.MultiplyAdd(av, b1, c41);
             if (four) { c42 = TS.MultiplyAdd(av, b2, c42); c43 = TS.MultiplyAdd(av, b3, c43); }
         }
