@@ -143,14 +143,13 @@ internal static class SafeTensors
         }
         // By offset, ties in header order. (A class and List.Sort rather than a tuple and OrderBy: those generic
         // instantiations would be compiled at start-up, as no precompiled image holds them.)
-        var ordered = entries;
-        ordered.Sort(static (a, b) => a.Begin != b.Begin ? a.Begin.CompareTo(b.Begin) : a.Index.CompareTo(b.Index));
-        for (int i = 1; i < ordered.Count; i++)
-            if (ordered[i].Begin < ordered[i - 1].End) throw Bad(name, $"tensors {Untrusted.Quote(ordered[i - 1].Name)} and {Untrusted.Quote(ordered[i].Name)} overlapping, expected disjoint ranges");
+        entries.Sort(static (a, b) => a.Begin != b.Begin ? a.Begin.CompareTo(b.Begin) : a.Index.CompareTo(b.Index));
+        for (int i = 1; i < entries.Count; i++)
+            if (entries[i].Begin < entries[i - 1].End) throw Bad(name, $"tensors {Untrusted.Quote(entries[i - 1].Name)} and {Untrusted.Quote(entries[i].Name)} overlapping, expected disjoint ranges");
 
         long dataStart = 8 + (long)headerLength;
         var tensors = new List<NamedTensor>();
-        foreach (var (tensorName, dtype, shape, begin, end, _) in ordered)
+        foreach (var (tensorName, dtype, shape, begin, end, _) in entries)
         {
             byte[] bytes = new byte[end - begin];
             stream.Position = dataStart + begin;

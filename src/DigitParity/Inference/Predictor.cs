@@ -135,7 +135,7 @@ public sealed class Predictor : IDisposable, IParallelWork
                     if (!probabilities.IsEmpty)
                         for (int i = 0; i < _batch * _width; i++) probabilities[first * _width + i] = (float)_probabilities[i];
                     if (!rejected.IsEmpty)
-                        for (int b = 0; b < _batch; b++) rejected[first + b] = _scores[b] < _network.RejectionThreshold;
+                        for (int b = 0; b < _batch; b++) rejected[first + b] = Rejected(b);
                 }
             }
             finally
@@ -277,7 +277,7 @@ public sealed class Predictor : IDisposable, IParallelWork
                     double[] p = _probabilities.AsSpan(b * _width + _offsets[t], task.ClassCount).ToArray();
                     answers[t] = new TaskPrediction(task.Name, label, task.ClassName(label), p) { Answer = answer, AnswerName = task.ClassName(answer) };
                 }
-                predictions.Add(new Prediction(answers, _agree[b]) { Score = _scores[b], Rejected = _scores[b] < _network.RejectionThreshold });
+                predictions.Add(new Prediction(answers, _agree[b]) { Score = _scores[b], Rejected = Rejected(b) });
             }
         }
         return predictions;
@@ -307,7 +307,7 @@ public sealed class Predictor : IDisposable, IParallelWork
         if (ws.PrivateIndex) CopyBytes(ws, worker);
         else
         {
-            Fill(r0, r1);
+            Fill(ws, r0, r1);
             _network.IndexInput(ws, _batch, r0, r1);
             _running.Barrier();
         }
@@ -315,31 +315,35 @@ public sealed class Predictor : IDisposable, IParallelWork
         Answer(ws, r0, r1);
     }
 
+    // Whether row b of the batch is "not a digit" (never, for a model without a threshold).
+    private bool Rejected(int b) => _scores[b] < _network.RejectionThreshold;
+
+    // Image `image`'s bytes from the current source (a list of byte arrays, or images stored one after another).
+    private unsafe ReadOnlySpan<byte> Bytes(int image) =>
+        _byteImages is { } bytes ? bytes[image] : new ReadOnlySpan<byte>(_contiguous + (nint)image * _inputs, _inputs);
+
     // Every row's bytes and row mask into this worker's own copy (an MLP given bytes).
-    private unsafe void CopyBytes(Workspace ws, int worker)
+    private void CopyBytes(Workspace ws, int worker)
     {
         Span<byte> pixels = ws.PixelsOf(worker);
         Span<ulong> masks = ws.InputMasksOf(worker);
         int words = ActiveDepth.MaskWords(_inputs);
         for (int b = 0; b < _batch; b++)
         {
-            int image = _first + b;
-            ReadOnlySpan<byte> source = _byteImages is { } bytes ? bytes[image] : new ReadOnlySpan<byte>(_contiguous + (nint)image * _inputs, _inputs);
+            ReadOnlySpan<byte> source = Bytes(_first + b);
             source.CopyTo(pixels.Slice(b * _inputs, _inputs));
             ActiveDepth.ByteRowMask(source, masks.Slice(b * words, words));
         }
     }
 
     // Input rows [r0, r1) of the batch from the current source.
-    private unsafe void Fill(int r0, int r1)
+    private void Fill(Workspace ws, int r0, int r1)
     {
         for (int b = r0; b < r1; b++)
         {
-            int image = _first + b;
-            Span<float> row = _ws.Input.AsSpan(b * _inputs, _inputs);
-            if (_byteImages is { } bytes) UnitFloats.FromBytes(bytes[image], row);
-            else if (_unitImages is { } units) units[image].CopyTo(row);
-            else UnitFloats.FromBytes(new ReadOnlySpan<byte>(_contiguous + (nint)image * _inputs, _inputs), row);
+            Span<float> row = ws.Input.AsSpan(b * _inputs, _inputs);
+            if (_unitImages is { } units) units[_first + b].CopyTo(row);
+            else UnitFloats.FromBytes(Bytes(_first + b), row);
         }
     }
 
