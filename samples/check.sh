@@ -27,4 +27,17 @@ if [ "$(uname -sm)" = "Linux x86_64" ]; then ls -d "$work"/tools/.store/digitpar
 mkdir "$work/elsewhere"
 (cd "$work/elsewhere" && "$work/tools/digitparity" train --epochs 1 --save model.safetensors | tail -n 3)
 (cd "$work/elsewhere" && "$work/tools/digitparity" predict "$root/samples/QuickStart/seven.png" --model model.safetensors)
+
+# The linux-x64 tool has its kernels precompiled for AVX2: on such a machine `predict` compiles none of our methods
+# at start; on a machine with AVX-512 the runtime rejects the precompiled kernels and compiles the AVX-512 ones.
+if [ "$(uname -sm)" = "Linux x86_64" ]; then
+  (cd "$work/elsewhere" && DOTNET_JitStdOutFile="$work/jit.txt" DOTNET_JitDisasmSummary=1 \
+    "$work/tools/digitparity" predict "$root/samples/QuickStart/seven.png" >/dev/null 2>&1)
+  if grep -qw avx512f /proc/cpuinfo; then
+    grep -q "Simd512" "$work/jit.txt" || { echo "check.sh: AVX-512 machine, but no AVX-512 kernel was compiled at start" >&2; exit 1; }
+  elif grep -qw avx2 /proc/cpuinfo; then
+    if grep "DigitParity\." "$work/jit.txt"; then echo "check.sh: methods above were compiled at start, not precompiled" >&2; exit 1; fi
+  fi
+  echo "start-up: $(wc -l < "$work/jit.txt") methods compiled at start of predict"
+fi
 echo "packages: ok"

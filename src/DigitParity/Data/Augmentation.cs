@@ -51,7 +51,7 @@ public sealed record Augmentation(float Shift = 2f, float Degrees = 10f, float S
     // x -> y: shifted by (dx, dy), rotated by angle (radians, counter-clockwise on screen) and scaled about the centre,
     // then displaced by the elastic field if one is given (GridPoints² x displacements, then as many y ones; control
     // point (gx, gy) sits at pixel (gx, gy) · GridSpacing).
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+    [System.Runtime.CompilerServices.MethodImpl(Engine.KernelCompilation.Options)]
     internal static void Warp(ReadOnlySpan<float> x, Span<float> y, int side, float dx, float dy, float angle, float scale, ReadOnlySpan<float> field = default)
     {
         // Inverse map: output pixel (u, v) samples the input at R(−angle)/scale · ((u, v) − centre − shift) + centre

@@ -37,7 +37,7 @@ internal static class FmaPeak
 
     private static double FlopsPerIteration => 12 * 2 * (Avx512F.IsSupported ? 16 : Avx2.IsSupported && Fma.IsSupported ? 8 : 1);
 
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | KernelCompilation.Options)]
     private static float Run(long iterations)
     {
         if (Avx512F.IsSupported) return RunVector<Simd512, Vector512<float>>(iterations).ToScalar();
@@ -54,7 +54,7 @@ internal static class FmaPeak
     }
 
     // The same loop for every vector width: 12 accumulators, c = c·a + b.
-    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(MethodImplOptions.NoInlining | KernelCompilation.Options)]
     private static TV RunVector<TS, TV>(long iterations) where TS : struct, ISimd<TV> where TV : struct
     {
         TV a = TS.Broadcast(1.0000001f), b = TS.Broadcast(0.9999999f);

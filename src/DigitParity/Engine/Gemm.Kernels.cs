@@ -50,7 +50,7 @@ internal static unsafe partial class Gemm
     // past it (products with masks take MaskDepthBlock steps at a time). Between depth blocks the partial sums go through
     // C unchanged (a float stored and reloaded is exact), so blocking does not change a single bit of the result.
     // With depth lists, tile t visits only the p in lists[t·k ..] (ascending), block by block via a cursor.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(KernelCompilation.Options)]
     private static void Blocked<TS, TV, TA>(in Operands x, int m, int n, int* lists, int* counts)
         where TS : struct, ISimd<TV> where TV : struct where TA : struct, IElementsA
     {
@@ -173,7 +173,7 @@ internal static unsafe partial class Gemm
     }
 
     // Row 0 of C, columns j .. j + 8·Count, in 8 accumulators: per step of p, 8 loads of B and one broadcast of A.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(KernelCompilation.Options)]
     private static void WideRow<TS, TV, TA>(in Operands x, int j, int* list, int count)
         where TS : struct, ISimd<TV> where TV : struct where TA : struct, IElementsA
     {
@@ -210,7 +210,7 @@ internal static unsafe partial class Gemm
     }
 
     // Rows 0 .. TR.Rows − 1 of C, columns j .. j + 2·Count, in TR.Rows × 2 accumulators (an edge tile has one a row).
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(KernelCompilation.Options)]
     private static void ShortTile<TS, TV, TA, TR>(in Operands x, int j, int* list, int count)
         where TS : struct, ISimd<TV> where TV : struct where TA : struct, IElementsA where TR : struct, ITileRows
     {
@@ -261,7 +261,7 @@ internal static unsafe partial class Gemm
 
     // C[i..i+5, j..j+width] in 5 × TileVectors accumulators (a HalfWidth tile: 5 × 2, half the width): per step of p,
     // TileVectors loads of B and 5 broadcasts of A feed 5 × TileVectors FMAs.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(KernelCompilation.Options)]
     private static void FullTile<TS, TV, TW, TA>(in Operands x, int i, int j, int* list, int count)
         where TS : struct, ISimd<TV> where TV : struct where TW : struct, ITileWidth where TA : struct, IElementsA
     {
@@ -381,7 +381,7 @@ internal static unsafe partial class Gemm
 
     // Up to 5 rows × one vector of up to Count columns, with masked loads and stores so that
     // nothing outside C or B is touched: the edges of any shape (1×1, 5×63, 101×785, ...).
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(KernelCompilation.Options)]
     private static void EdgeTile<TS, TV, TA>(in Operands x, int i, int j, int rows, int columns, int* list, int count)
         where TS : struct, ISimd<TV> where TV : struct where TA : struct, IElementsA
     {

@@ -35,7 +35,7 @@ internal static unsafe class SparseRows
     /// stride ldb) is read in column blocks of 8 vectors, each block over all m rows, so that the block (k · 8 vectors)
     /// stays in L1 while the rows go by.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(KernelCompilation.Options)]
     public static void Multiply(float* a, int lda, int* lists, int listStride, int* counts, int m, float* b, int ldb, float* c, int ldc, int n, GemmIsa isa)
     {
         switch (isa)
@@ -58,7 +58,7 @@ internal static unsafe class SparseRows
         }
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(KernelCompilation.Options)]
     private static void Blocks<TSimd, TVec>(float* a, int lda, int* lists, int listStride, int* counts, int m, float* b, int ldb, float* c, int ldc, int n)
         where TSimd : struct, ISimd<TVec> where TVec : struct
     {
@@ -215,7 +215,7 @@ internal static unsafe class SparseRows
     /// column of A visits it; C carries each sum from chunk to chunk. <paramref name="cursors"/> is scratch of 2·m ints.
     /// B's rows may overlap when found through RowOffsets (a convolution's neighbouring pixels share inputs).
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(KernelCompilation.Options)]
     public static void MultiplyTransposed(in SparseProduct p, int chunkRows, Span<int> cursors, GemmIsa isa)
     {
         int m = p.M, n = p.N, k = p.K, lda = p.Lda, ldb = p.Ldb, ldc = p.Ldc, listStride = p.ListStride;
@@ -260,7 +260,7 @@ internal static unsafe class SparseRows
 
     // One chunk: for each block of 8 vectors of C's columns, every row i of C sums its listed entries [from[i], to[i]);
     // then pairs of vectors (two independent chains per entry instead of one), then a last masked vector.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(KernelCompilation.Options)]
     private static void ColumnBlocks<TSimd, TVec>(in SparseProduct p, int* from, int* to, bool first) where TSimd : struct, ISimd<TVec> where TVec : struct
     {
         int m = p.M, n = p.N, lda = p.Lda, ldb = p.Ldb, ldc = p.Ldc, listStride = p.ListStride;

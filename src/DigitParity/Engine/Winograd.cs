@@ -135,7 +135,7 @@ internal static unsafe class Winograd
         else TransformInput<Simd256, Vector256<float>>(x, height, width, channels, s0, s1, v);
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(KernelCompilation.Options)]
     private static void TransformInput<TSimd, TVec>(ReadOnlySpan<float> x, int height, int width, int channels, int s0, int s1, Span<float> v)
         where TSimd : struct, ISimd<TVec> where TVec : struct
     {
@@ -167,7 +167,7 @@ internal static unsafe class Winograd
         else TransformOutput<Simd256, Vector256<float>>(m, bias, outHeight, outWidth, channels, s0, s1, relu, y);
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(KernelCompilation.Options)]
     private static void TransformOutput<TSimd, TVec>(ReadOnlySpan<float> m, ReadOnlySpan<float> bias, int outHeight, int outWidth, int channels, int s0, int s1,
         bool relu, Span<float> y) where TSimd : struct, ISimd<TVec> where TVec : struct
     {

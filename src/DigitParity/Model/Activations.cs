@@ -55,7 +55,7 @@ internal static class Activations
     // over the rows r ≡ 0, 1, 2, 3 (mod 4), each in row order, then (s0 + s1) + (s2 + s3): four independent chains
     // hide the adder's latency even for a share of 8 columns (conv1's bias split between two workers: one chain took
     // 4 % of a CNN step). The order depends on nothing but the rows, so any split of the columns gives the same bits.
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
+    [System.Runtime.CompilerServices.MethodImpl(Engine.KernelCompilation.Options)]
     internal static void ColumnSums(ReadOnlySpan<float> y, int width, int rows, int c0, int c1, Span<float> sums)
     {
         int c = c0, whole = rows & ~3;

@@ -41,7 +41,7 @@ internal sealed partial class Conv2d
     }
 
     // TW.Half: a tile of one window (4 output pixels) instead of two.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(KernelCompilation.Options)]
     private unsafe void ForwardPooled<TSimd, TVec, TW>(float* x, float* w, float* bias, float* pooled, int* winners, int b0, int b1)
         where TSimd : struct, ISimd<TVec> where TVec : struct where TW : struct, ITileWidth
     {

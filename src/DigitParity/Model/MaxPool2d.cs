@@ -19,7 +19,7 @@ internal static class MaxPool2d
     // x: (B, H, W, C) -> y: (B, H/2, W/2, C), samples [b0, b1). With winners (laid out like y), also which input of each
     // window the backward would pass the gradient to: the first maximum in row-major window order (0-3), or NoWinner
     // where the maximum is not above 0 — exactly the choice Backward makes.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(KernelCompilation.Options)]
     internal static unsafe void Forward(ReadOnlySpan<float> x, Span<float> y, int height, int width, int channels, int b0, int b1, bool vectors = true,
         Span<int> winners = default)
     {
@@ -61,7 +61,7 @@ internal static class MaxPool2d
     }
 
     // dy: (B, H/2, W/2, C) -> dx: (B, H, W, C) for samples [b0, b1), given the forward's x (post-ReLU) and y.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(KernelCompilation.Options)]
     internal static void Backward(ReadOnlySpan<float> x, ReadOnlySpan<float> y, ReadOnlySpan<float> dy, Span<float> dx,
         int height, int width, int channels, int b0, int b1, bool vectors = true)
     {

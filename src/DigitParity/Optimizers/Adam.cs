@@ -67,7 +67,7 @@ internal sealed class Adam : IOptimizer
     public void BeginStep() => _step++;
 
     /// <inheritdoc/>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(KernelCompilation.Options)]
     public void Apply(ParameterTensor tensor, int offset, int length)
     {
         ArgumentNullException.ThrowIfNull(tensor);

@@ -79,7 +79,7 @@ internal sealed class Sgd : IOptimizer
     }
 
     /// <summary>The update rule above on one contiguous run, in a single pass (g is not modified).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    [MethodImpl(KernelCompilation.Options)]
     public static unsafe void Update(Span<float> w, ReadOnlySpan<float> g, Span<float> v, float learningRate, float momentum, float weightDecay)
     {
         if (g.Length != w.Length || v.Length != w.Length) throw new ArgumentException("w, g and v must have the same length.");
