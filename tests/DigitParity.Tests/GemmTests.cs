@@ -246,6 +246,37 @@ public sealed class GemmTests
         });
     }
 
+    // Accumulating, each row's chain starts from the value already in C: a bias put there gives the bits of the dense
+    // product's chain from the bias.
+    [Theory]
+    [InlineData(6, 64, 784)] // fc1's panel: AVX2 one block of 8 vectors, AVX-512 two pairs
+    [InlineData(4, 37, 70)]
+    public void SparseRowsAccumulateFromCLikeTheDenseProductFromTheBias(int m, int n, int k)
+    {
+        var rng = new Rng(32);
+        float[] a = Random(rng, m * k), b = Random(rng, k * n), bias = Random(rng, n);
+        for (int i = 0; i < a.Length; i++) if (rng.NextUniform(1f) < 0.7f) a[i] = 0f;
+        float[] dense = new float[m * n];
+        Gemm.MultiplyNaive(a, k, b, n, bias, dense, n, m, n, k);
+        int words = ActiveDepth.MaskWords(k);
+        var masks = new ulong[m * words];
+        ActiveDepth.NonZeroMasks(a, k, k, 0, m, masks);
+        int[] lists = new int[m * k], counts = new int[m];
+        SparseRows.List(masks, words, 0, m, lists, k, counts);
+        foreach (var isa in AvailableIsas())
+        {
+            float[] sparse = new float[m * n];
+            for (int i = 0; i < m; i++) bias.CopyTo(sparse, i * n);
+            unsafe
+            {
+                fixed (float* pa = a, pb = b, pc = sparse)
+                fixed (int* pl = lists, pn = counts)
+                    SparseRows.Multiply(pa, k, pl, k, pn, m, pb, n, pc, n, n, isa, accumulate: true);
+            }
+            Assert.True(dense.AsSpan().SequenceEqual(sparse), $"{isa}");
+        }
+    }
+
     // Runs a kernel on every ISA into a NaN-filled output 16 floats longer than the product: the product must be
     // expected's bits and the rest untouched.
     private static void EveryIsaGives(float[] expected, Action<GemmIsa, float[]> kernel)

@@ -31,17 +31,19 @@ internal static unsafe class SparseRows
     }
 
     /// <summary>
-    /// C rows [0, m) = A rows · B, row i visiting the columns lists[i · listStride ..] (counts[i] of them). B (k × n,
-    /// stride ldb) is read in column blocks of 8 vectors, each block over all m rows, so that the block (k · 8 vectors)
-    /// stays in L1 while the rows go by.
+    /// C rows [0, m) = [C +] A rows · B, row i visiting the columns lists[i · listStride ..] (counts[i] of them): with
+    /// <paramref name="accumulate"/> each element's chain starts from C's value (a bias put there), as
+    /// <see cref="Gemm"/>'s starts from the bias. B (k × n, stride ldb) is read in column blocks of 8 vectors, each
+    /// block over all m rows, so that the block (k · 8 vectors) stays in L1 while the rows go by.
     /// </summary>
     [MethodImpl(KernelCompilation.Options)]
-    public static void Multiply(float* a, int lda, int* lists, int listStride, int* counts, int m, float* b, int ldb, float* c, int ldc, int n, GemmIsa isa)
+    public static void Multiply(float* a, int lda, int* lists, int listStride, int* counts, int m, float* b, int ldb, float* c, int ldc, int n, GemmIsa isa,
+        bool accumulate = false)
     {
         switch (isa)
         {
-            case GemmIsa.Avx512: Blocks<Simd512, Vector512<float>>(a, lda, lists, listStride, counts, m, b, ldb, c, ldc, n); break;
-            case GemmIsa.Avx2: Blocks<Simd256, Vector256<float>>(a, lda, lists, listStride, counts, m, b, ldb, c, ldc, n); break;
+            case GemmIsa.Avx512: Blocks<Simd512, Vector512<float>>(a, lda, lists, listStride, counts, m, b, ldb, c, ldc, n, !accumulate); break;
+            case GemmIsa.Avx2: Blocks<Simd256, Vector256<float>>(a, lda, lists, listStride, counts, m, b, ldb, c, ldc, n, !accumulate); break;
             default:
                 for (int i = 0; i < m; i++)
                 {
@@ -49,7 +51,7 @@ internal static unsafe class SparseRows
                     float* row = a + (nint)i * lda;
                     for (int j = 0; j < n; j++)
                     {
-                        float acc = 0f;
+                        float acc = accumulate ? c[(nint)i * ldc + j] : 0f;
                         for (int q = 0; q < counts[i]; q++) acc = MathF.FusedMultiplyAdd(row[list[q]], b[(nint)list[q] * ldb + j], acc);
                         c[(nint)i * ldc + j] = acc;
                     }
@@ -59,8 +61,8 @@ internal static unsafe class SparseRows
     }
 
     [MethodImpl(KernelCompilation.Options)]
-    private static void Blocks<TSimd, TVec>(float* a, int lda, int* lists, int listStride, int* counts, int m, float* b, int ldb, float* c, int ldc, int n)
-        where TSimd : struct, ISimd<TVec> where TVec : struct
+    private static void Blocks<TSimd, TVec>(float* a, int lda, int* lists, int listStride, int* counts, int m, float* b, int ldb, float* c, int ldc, int n,
+        bool first) where TSimd : struct, ISimd<TVec> where TVec : struct
     {
         int v = TSimd.Count, j = 0;
         while (j + 8 * v <= n)
@@ -71,20 +73,20 @@ internal static unsafe class SparseRows
             {
                 float* x = a + (nint)i * lda, ci = c + (nint)i * ldc + j;
                 int* list = lists + (nint)i * listStride;
-                if (ten) Sum10<TSimd, TVec>(x, 1, list, 0, counts[i], b + j, ldb, ci, first: true, rowOffsets: null);
-                else Sum8<TSimd, TVec>(x, 1, list, 0, counts[i], b + j, ldb, ci, first: true);
+                if (ten) Sum10<TSimd, TVec>(x, 1, list, 0, counts[i], b + j, ldb, ci, first, rowOffsets: null);
+                else Sum8<TSimd, TVec>(x, 1, list, 0, counts[i], b + j, ldb, ci, first);
             }
             j += ten ? 10 * v : 8 * v;
         }
         for (; j + 2 * v <= n; j += 2 * v)
             for (int i = 0; i < m; i++)
-                Sum2<TSimd, TVec>(a + (nint)i * lda, 1, lists + (nint)i * listStride, 0, counts[i], b + j, ldb, c + (nint)i * ldc + j, first: true, rowOffsets: null);
+                Sum2<TSimd, TVec>(a + (nint)i * lda, 1, lists + (nint)i * listStride, 0, counts[i], b + j, ldb, c + (nint)i * ldc + j, first, rowOffsets: null);
         for (; j < n; j += v)
         {
             // The last columns a vector at a time, the very last masked to the row's end.
             TVec mask = TSimd.FirstLanes(Math.Min(v, n - j));
             for (int i = 0; i < m; i++)
-                Sum1<TSimd, TVec>(a + (nint)i * lda, 1, lists + (nint)i * listStride, 0, counts[i], b + j, ldb, c + (nint)i * ldc + j, mask, first: true);
+                Sum1<TSimd, TVec>(a + (nint)i * lda, 1, lists + (nint)i * listStride, 0, counts[i], b + j, ldb, c + (nint)i * ldc + j, mask, first);
         }
     }
 

@@ -19,6 +19,7 @@ public sealed partial class MultiTaskNetwork
         // The tile masks serve fc1's weight gradient only: a forward pass needs the row masks alone.
         if (ws.Training) ActiveDepth.IndexRows(ws.Features, batch, inputs, r0, r1, ws.InputMasksOf(worker), ws.InputTileMasksOf(worker));
         else ActiveDepth.NonZeroMasks(ws.Features, inputs, inputs, r0, r1, ws.InputMasksOf(worker));
+        if (ws.ListsRows) SparseRows.List(ws.InputMasksOf(worker), ActiveDepth.MaskWords(inputs), r0, r1, ws.InputLists, inputs, ws.InputCounts);
     }
 
     // Samples [b0, b1): x (B, H, W, 1) -> per stage conv+ReLU -> pool -> ... -> ws.Features (B, FeatureSize).
@@ -48,21 +49,34 @@ public sealed partial class MultiTaskNetwork
     };
 
     // x (B, In) -> logits (B, HeadWidth). Every worker runs this, after IndexInput. A barrier separates two layers
-    // unless both split the batch's rows between workers the same way (then each worker only reads its own rows).
+    // unless both split the batch's rows between workers the same way (then each worker only reads its own rows); fc1
+    // over listed rows (Workspace.ListsRows) splits them too.
     internal void Forward(Workspace ws, int batch, WorkerPool pool, int worker)
     {
         int workers = pool.Count;
-        var share = StepSchedule.Share(Trunk[0], batch, worker, workers);
-        Trunk[0].Forward(Parameters, Features(ws, worker), ws.Layers[0].Output, batch, relu: true, share);
-        Dropout(ws, 0, batch, share);
+        bool listed = ws.ListsRows;
+        if (listed)
+        {
+            var (b0, b1) = StepSchedule.Rows(batch, worker, workers);
+            Trunk[0].ForwardSparseRows(Parameters, ws.Features, ws.InputLists, ws.InputCounts, ws.Layers[0].Output, b0, b1);
+        }
+        else
+        {
+            var first = StepSchedule.Share(Trunk[0], batch, worker, workers);
+            Trunk[0].Forward(Parameters, Features(ws, worker), ws.Layers[0].Output, batch, relu: true, first);
+            Dropout(ws, 0, batch, first);
+        }
+        // Whether trunk layer l (the heads: l = Trunk.Count) splits the batch's rows.
+        bool SplitsRows(int l) => l == 0 ? listed || StepSchedule.SplitsRows(Trunk[0], workers)
+            : StepSchedule.SplitsRows(l < Trunk.Count ? Trunk[l] : Heads, workers);
         for (int l = 1; l < Trunk.Count; l++)
         {
-            if (StepSchedule.BarrierBetween(Trunk[l - 1], Trunk[l], workers)) pool.Barrier();
-            share = StepSchedule.Share(Trunk[l], batch, worker, workers);
+            if (!(SplitsRows(l - 1) && SplitsRows(l))) pool.Barrier();
+            var share = StepSchedule.Share(Trunk[l], batch, worker, workers);
             Trunk[l].Forward(Parameters, ws.Layers[l - 1].Output, ws.Layers[l].Output, batch, relu: true, share);
             Dropout(ws, l, batch, share);
         }
-        if (StepSchedule.BarrierBetween(Trunk[^1], Heads, workers)) pool.Barrier();
+        if (!(SplitsRows(Trunk.Count - 1) && SplitsRows(Trunk.Count))) pool.Barrier();
         Heads.Forward(Parameters, ws.Layers[Trunk.Count - 1].Output, ws.Logits, batch, relu: false, StepSchedule.Share(Heads, batch, worker, workers));
     }
 

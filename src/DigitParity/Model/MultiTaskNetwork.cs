@@ -115,8 +115,11 @@ public sealed partial class MultiTaskNetwork
         Heads.Initialize(Parameters, rng);
     }
 
-    /// <summary>Buffers for batches of up to <paramref name="maxBatch"/> samples (with the backward pass's unless <paramref name="training"/> is false).</summary>
-    internal Workspace CreateWorkspace(int maxBatch, bool training = true) => new(this, maxBatch, training);
+    /// <summary>
+    /// Buffers for batches of up to <paramref name="maxBatch"/> samples (with the backward pass's unless <paramref name="training"/> is
+    /// false); <paramref name="listRows"/> chooses a prediction's fc1 by rows or by tiles (default: <see cref="Workspace.SparseRowsPay"/>).
+    /// </summary>
+    internal Workspace CreateWorkspace(int maxBatch, bool training = true, bool? listRows = null) => new(this, maxBatch, training, listRows: listRows);
 
     /// <summary>A training workspace for <paramref name="workers"/> workers that each gather the whole batch (see Workspace.WorkerPixels).</summary>
     internal Workspace CreateWorkspace(int maxBatch, int workers, bool privateInputs) => new(this, maxBatch, training: true, workers, privateInputs);
