@@ -1,11 +1,7 @@
 using BenchmarkDotNet.Attributes;
 using DigitParity.Checkpoints;
 using DigitParity.Data;
-using DigitParity.Export;
 using DigitParity.Inference;
-using DigitParity.Model;
-using Microsoft.ML.OnnxRuntime;
-using Microsoft.ML.OnnxRuntime.Tensors;
 
 namespace DigitParity.Benchmarks;
 
@@ -18,8 +14,7 @@ namespace DigitParity.Benchmarks;
 public class PredictionBenchmarks
 {
     private Predictor _predictor = null!;
-    private InferenceSession _session = null!;
-    private NamedOnnxValue[] _inputs = [];
+    private OrtPeer _peer = null!;
     private byte[][] _images = [];
     private byte[] _pixels = [];
     private int[] _answers = [];
@@ -38,33 +33,23 @@ public class PredictionBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        var test = MnistFiles.LoadTest(MnistFiles.EmbeddedDirectory);
-        MultiTaskNetwork network;
-        if (Model == "MLP")
-        {
-            network = new MultiTaskNetwork(ModelConfig.Tutorial);
-            network.Initialize(1);
-        }
-        else network = Checkpoint.LoadShipped().Network;
+        var data = MnistFiles.Load(MnistFiles.EmbeddedDirectory);
+        var test = data.Test;
+        var network = Model == "MLP" ? OrtPeer.TutorialMlp(data) : Checkpoint.LoadShipped().Network;
         _images = Enumerable.Range(0, Batch).Select(i => test.Image(i).ToArray()).ToArray();
         _pixels = _images.SelectMany(image => image).ToArray();
         _answers = new int[Batch * network.Tasks.Count];
         _probabilities = new float[Batch * network.Config.HeadWidth];
         _rejected = new bool[Batch];
         _predictor = new Predictor(network, Batch, Threads);
-        string onnx = Path.Combine(Directory.CreateTempSubdirectory("digitparity-bench-").FullName, "model.onnx");
-        OnnxExport.Write(onnx, network);
-        var options = new SessionOptions { IntraOpNumThreads = Threads, InterOpNumThreads = 1, GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
-        _session = new InferenceSession(onnx, options);
-        var input = new DenseTensor<float>(_pixels.Select(p => p / 255f).ToArray(), [Batch, 784]);
-        _inputs = [NamedOnnxValue.CreateFromTensor("pixels", input)];
+        _peer = new OrtPeer(network, _pixels, Threads);
     }
 
     [GlobalCleanup]
     public void Cleanup()
     {
         _predictor.Dispose();
-        _session.Dispose();
+        _peer.Dispose();
     }
 
     [Benchmark(Baseline = true)]
@@ -74,5 +59,5 @@ public class PredictionBenchmarks
     public IReadOnlyList<Prediction> Objects() => _predictor.Predict(_images);
 
     [Benchmark]
-    public void OnnxRuntime() => _session.Run(_inputs).Dispose();
+    public void OnnxRuntime() => _peer.Run();
 }
