@@ -45,6 +45,7 @@ internal static class TrainCommand
         var patience = new Option<int>("--patience") { Description = "Stop after this many epochs without better validation accuracy (0: never)", DefaultValueFactory = _ => 0 };
         var optimizer = new Option<OptimizerKind>("--optimizer") { Description = "sgd (the tutorial's, with --momentum), adam or adamw (use a smaller --lr, e.g. 0.001)", DefaultValueFactory = _ => OptimizerKind.Sgd };
         var ema = new Option<float>("--ema") { Description = "Evaluate and save an exponential moving average of the weights, with this decay per step (e.g. 0.999; 0: off)", DefaultValueFactory = _ => d.AverageDecay, HelpName = "DECAY" };
+        var smoothing = new Option<float>("--label-smoothing") { Description = "Train each head towards 1 - EPS on the true class and EPS / K on each of its K classes (0: plain cross-entropy)", DefaultValueFactory = _ => d.LabelSmoothing, HelpName = "EPS" };
         var preset = new Option<string?>("--preset")
         {
             Description = "Start from a recipe; options given explicitly override it: " + string.Join("; ", TrainingPreset.All.Select(p => $"{p.Name}: {p.Summary}")),
@@ -76,13 +77,14 @@ internal static class TrainCommand
         Require(momentum, v => float.IsFinite(v) && v >= 0 && v < 1, "a number in [0, 1)");
         Require(weightDecay, v => float.IsFinite(v) && v >= 0, "zero or a positive number");
         Require(ema, v => v >= 0 && v < 1, "a number in [0, 1)");
+        Require(smoothing, v => v >= 0 && v < 1, "a number in [0, 1)");
         Require(elastic, v => v >= 0 && v <= 8, "a number of pixels in [0, 8]");
         Require(dropout, v => v is not { } rate || rate >= 0 && rate < 1, "in [0, 1)");
         Require(valSplit, v => v >= 0 && v < 1, "in [0, 1)");
 
         var command = new Command("train", "Train the multi-task digit & parity network (defaults: the MXNet tutorial's settings)")
         {
-            preset, model, hidden, conv, dropout, augment, elastic, epochs, batchSize, lr, momentum, weightDecay, seed, data, threads, logInterval, metrics, save, report, checkpointDir, resume, config, task, taskWeight, valSplit, schedule, patience, optimizer, ema, classes,
+            preset, model, hidden, conv, dropout, augment, elastic, epochs, batchSize, lr, momentum, weightDecay, seed, data, threads, logInterval, metrics, save, report, checkpointDir, resume, config, task, taskWeight, valSplit, schedule, patience, optimizer, ema, smoothing, classes,
         };
         command.SetAction(parse =>
         {
@@ -103,6 +105,7 @@ internal static class TrainCommand
                 Momentum = Pick(momentum, r.Momentum), WeightDecay = Pick(weightDecay, r.WeightDecay), Seed = parse.GetValue(seed),
                 Threads = parse.GetValue(threads), LogInterval = parse.GetValue(logInterval), Schedule = Pick(schedule, r.Schedule),
                 Optimizer = Pick(optimizer, r.Optimizer), Patience = Pick(patience, r.Patience), AverageDecay = Pick(ema, r.AverageDecay),
+                LabelSmoothing = Pick(smoothing, r.LabelSmoothing),
                 Augmentation = augmented ? (r.Augmentation ?? Augmentation.Default) with { Elastic = Pick(elastic, r.Augmentation?.Elastic ?? 0) } : null,
             };
             var classHead = parse.GetValue(classes) is { } classFile ? TaskDefinition.Classes(ClassList.Read(classFile)) : TaskDefinition.Digit;

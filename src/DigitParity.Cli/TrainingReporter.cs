@@ -55,7 +55,8 @@ internal sealed class TrainingReporter(TextWriter output, IReadOnlyList<TaskDefi
             $"Model: {Describe(config)} -> heads {string.Join(", ", config.Tasks.Select(t => $"{t.Name} ({t.ClassCount})"))}; {run.Network.Parameters.Count:N0} parameters");
         string schedule = training.Schedule == LearningRateSchedule.Constant ? "" : $" ({training.Schedule.ToString().ToLowerInvariant()} schedule)";
         string rule = training.Optimizer == OptimizerKind.Sgd ? string.Create(Invariant, $"momentum {training.Momentum}") : "β1 0.9, β2 0.999";
-        string average = training.AverageDecay > 0 ? string.Create(Invariant, $", weight average (decay {training.AverageDecay})") : "";
+        string average = (training.AverageDecay > 0 ? string.Create(Invariant, $", weight average (decay {training.AverageDecay})") : "")
+            + (training.LabelSmoothing > 0 ? string.Create(Invariant, $", label smoothing {training.LabelSmoothing}") : "");
         yield return string.Create(Invariant,
             $"{training.Optimizer.ToString().ToUpperInvariant()}: lr {training.LearningRate}{schedule}, {rule}, weight decay {training.WeightDecay:0.#########}{average}, batch {training.BatchSize}, {training.Epochs} epochs, seed {training.Seed}, {training.Threads} threads");
         if (training.Augmentation is { } a)

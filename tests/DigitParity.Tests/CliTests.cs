@@ -15,6 +15,7 @@ public sealed class CliTests
     [InlineData("--lr -0.5", "--lr must be a positive number (got -0.5)")]
     [InlineData("--momentum 1.5", "--momentum must be a number in [0, 1) (got 1.5)")]
     [InlineData("--ema 1", "--ema must be a number in [0, 1) (got 1)")]
+    [InlineData("--label-smoothing 1", "--label-smoothing must be a number in [0, 1) (got 1)")]
     [InlineData("--elastic 1.5", "--elastic needs --augment")]
     [InlineData("--lr abc", "Cannot parse argument 'abc' for option '--lr'")]
     [InlineData("--bogus", "Unrecognized command or argument '--bogus'")]
@@ -57,6 +58,31 @@ public sealed class CliTests
                      "--momentum", "[default: 0.9]", "--weight-decay", "[default: 1E-05]", "--seed", "[default: 1]", "--data",
                      "--threads", "--log-interval", "--metrics", "digitparity train [options]" })
             Assert.Contains(expected, output);
+    }
+
+    // The smoothed run says so and trains other weights; its validation loss stays plain cross-entropy, which the
+    // epoch's figures and a fresh evaluation of the saved model agree on.
+    [Fact]
+    public void LabelSmoothingIsSaidAndChangesTheWeights()
+    {
+        string dir = TestData.WriteMnistSubset(500, 100, gzip: false);
+        string plain = Path.Combine(dir, "plain.safetensors"), smoothed = Path.Combine(dir, "smoothed.safetensors");
+        string metrics = Path.Combine(dir, "smoothed.json");
+        var (code, output, error) = Run(["train", "--data", dir, "--epochs", "1", "--label-smoothing", "0.1", "--save", smoothed, "--metrics", metrics]);
+        Assert.Equal("", error);
+        Assert.Equal(0, code);
+        Assert.Contains(", label smoothing 0.1, batch 100", output);
+        (code, output, _) = Run(["train", "--data", dir, "--epochs", "1", "--save", plain]);
+        Assert.Equal(0, code);
+        Assert.DoesNotContain("label smoothing", output);
+        Assert.NotEqual(DigitParity.IO.SafeTensors.Read(plain)["fc1.weight"].Data, DigitParity.IO.SafeTensors.Read(smoothed)["fc1.weight"].Data);
+
+        using var json = JsonDocument.Parse(File.ReadAllText(metrics));
+        double epochLoss = json.RootElement.GetProperty("epochs")[0].GetProperty("validation").GetProperty("loss").GetDouble();
+        var network = DigitParity.Checkpoints.Checkpoint.Load(smoothed).Network;
+        using var evaluator = new DigitParity.Inference.Evaluator(network);
+        var evaluation = evaluator.Evaluate(DigitParity.Data.MnistFiles.Load(dir).Test);
+        Assert.Equal(epochLoss, evaluation.Loss, 1e-6);
     }
 
     [Fact]

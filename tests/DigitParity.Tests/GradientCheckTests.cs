@@ -74,8 +74,11 @@ public sealed class GradientCheckTests
         for (int i = 0; i < X.Length; i++) AssertClose(Numeric(X, i, Loss), dx[i], $"dx[{i}]");
     }
 
-    [Fact]
-    public void SoftmaxCrossEntropyMatchesFiniteDifferencesAndIsStable()
+    // smoothing: the targets (1 − ε) · onehot + ε / K, whose loss is −Σ_c target_c · log softmax_c.
+    [Theory]
+    [InlineData(0f)]
+    [InlineData(0.1f)]
+    public void SoftmaxCrossEntropyMatchesFiniteDifferencesAndIsStable(float smoothing)
     {
         // Two heads (3 and 2 classes) side by side; logits include huge values that overflow a naive exp.
         const int batch = 4, width = 5;
@@ -84,8 +87,8 @@ public sealed class GradientCheckTests
         int[][] predictions = [new int[batch], new int[batch]];
         float[] grad = new float[batch * width];
         double[] rowLosses = new double[batch * 2], losses = new double[2];
-        SoftmaxCrossEntropy.Forward(logits, width, [0, 3], [3, 2], labels, predictions, 0, 2, [1f / batch, 0.5f / batch], grad, rowLosses);
-        SoftmaxCrossEntropy.Forward(logits, width, [0, 3], [3, 2], labels, predictions, 2, batch, [1f / batch, 0.5f / batch], grad, rowLosses);
+        SoftmaxCrossEntropy.Forward(logits, width, [0, 3], [3, 2], labels, predictions, 0, 2, [1f / batch, 0.5f / batch], smoothing, grad, rowLosses);
+        SoftmaxCrossEntropy.Forward(logits, width, [0, 3], [3, 2], labels, predictions, 2, batch, [1f / batch, 0.5f / batch], smoothing, grad, rowLosses);
         SoftmaxCrossEntropy.SumRows(rowLosses, batch, losses);
 
         double[] L = logits.Select(v => (double)v).ToArray();
@@ -96,8 +99,9 @@ public sealed class GradientCheckTests
             for (int b = 0; b < batch; b++)
             {
                 var row = Enumerable.Range(0, classes).Select(c => L[b * width + offset + c]).ToArray();
-                double max = row.Max();
-                sum += max + Math.Log(row.Sum(v => Math.Exp(v - max))) - row[labels[task][b]];
+                double max = row.Max(), logSum = max + Math.Log(row.Sum(v => Math.Exp(v - max)));
+                for (int c = 0; c < classes; c++)
+                    sum += ((c == labels[task][b] ? 1 - smoothing : 0) + smoothing / classes) * (logSum - row[c]);
             }
             return sum;
         }

@@ -105,14 +105,15 @@ public sealed partial class MultiTaskNetwork
     }
 
     // This worker's rows of the batch: per task, each row's cross-entropy, argmax predictions and
-    // dlogits = (softmax − onehot) / B. Reads ws.Labels; writes ws.RowLosses, ws.Predictions, ws.LogitGradients.
+    // dlogits = (softmax − target) / B, the target smoothed by ws.LabelSmoothing. Reads ws.Labels; writes ws.RowLosses,
+    // ws.Predictions, ws.LogitGradients.
     internal void Loss(Workspace ws, int batch, int worker, int workers)
     {
         var (b0, b1) = StepSchedule.Rows(batch, worker, workers);
         Span<float> scales = stackalloc float[_taskWeights.Length];
         for (int t = 0; t < scales.Length; t++) scales[t] = _taskWeights[t] / batch;
         SoftmaxCrossEntropy.Forward(ws.Logits, Heads.Out, _taskOffsets, _taskClasses, ws.Labels, ws.Predictions,
-            b0, b1, scales, ws.LogitGradients, ws.RowLosses);
+            b0, b1, scales, ws.LabelSmoothing, ws.LogitGradients, ws.RowLosses);
     }
 
     // Per task, the loss summed over the batch (in row order, whatever the split).

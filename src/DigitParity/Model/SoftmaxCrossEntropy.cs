@@ -11,12 +11,15 @@ internal static class SoftmaxCrossEntropy
     /// to <c>rowLosses[b·heads + t]</c> and its argmax to <c>predictions[t][b]</c>; log-softmax is computed stably as
     /// x − max − log Σ exp(x − max). <paramref name="work"/> (B × width) receives the gradient of
     /// <c>scales[t] × loss</c> per head, dlogits = scales[t] · (softmax − onehot(label)); for evaluation it is scratch.
+    /// With label <paramref name="smoothing"/> ε the target is (1 − ε) · onehot(label) + ε / K for K classes, the loss
+    /// −Σ_c target_c · log softmax_c and dlogits = scales[t] · (softmax − target); ε = 0 is plain cross-entropy.
     /// Rows are independent, so workers may take disjoint row ranges.
     /// </summary>
     public static void Forward(ReadOnlySpan<float> logits, int width, ReadOnlySpan<int> offsets, ReadOnlySpan<int> classes,
-        IReadOnlyList<int[]> labels, IReadOnlyList<int[]> predictions, int rowStart, int rowEnd, ReadOnlySpan<float> scales, Span<float> work,
-        Span<double> rowLosses)
+        IReadOnlyList<int[]> labels, IReadOnlyList<int[]> predictions, int rowStart, int rowEnd, ReadOnlySpan<float> scales, float smoothing,
+        Span<float> work, Span<double> rowLosses)
     {
+        if (!(smoothing >= 0f && smoothing < 1f)) throw new ArgumentOutOfRangeException(nameof(smoothing), $"label smoothing must be in [0, 1) (got {smoothing}).");
         int tasks = offsets.Length;
         if (classes.Length != tasks || scales.Length != tasks || labels.Count < tasks || predictions.Count < tasks)
             throw new ArgumentException("offsets, classes, scales, labels and predictions must cover every head.");
@@ -48,7 +51,14 @@ internal static class SoftmaxCrossEntropy
                 float max = row[argmax];
                 for (int c = 0; c < count; c++) shifted[c] = row[c] - max;
                 headPredictions[b] = argmax;
-                rowLosses[b * tasks + t] = -shifted[label];
+                if (smoothing == 0f) rowLosses[b * tasks + t] = -shifted[label];
+                else
+                {
+                    // −Σ target_c · (x_c − max) of the loss; log Σ exp is added below (the targets sum to 1).
+                    double spread = 0;
+                    for (int c = 0; c < count; c++) spread += shifted[c];
+                    rowLosses[b * tasks + t] = -(1.0 - smoothing) * shifted[label] - smoothing / count * spread;
+                }
             }
         }
 
@@ -61,7 +71,7 @@ internal static class SoftmaxCrossEntropy
         {
             int[] headLabels = labels[t];
             int offset = offsets[t], count = classes[t];
-            float scale = scales[t];
+            float scale = scales[t], floor = scale * smoothing / count, hit = scale * (1f - smoothing);
             for (int b = rowStart; b < rowEnd; b++)
             {
                 Span<float> row = work.Slice(b * width + offset, count);
@@ -69,8 +79,16 @@ internal static class SoftmaxCrossEntropy
                 for (int c = 0; c < row.Length; c++) sum += row[c];
                 rowLosses[b * tasks + t] += MathF.Log(sum);
                 float factor = scale / sum;
-                for (int c = 0; c < row.Length; c++) row[c] *= factor;
-                row[headLabels[b]] -= scale;
+                if (smoothing == 0f)
+                {
+                    for (int c = 0; c < row.Length; c++) row[c] *= factor;
+                    row[headLabels[b]] -= scale;
+                }
+                else
+                {
+                    for (int c = 0; c < row.Length; c++) row[c] = row[c] * factor - floor;
+                    row[headLabels[b]] -= hit;
+                }
             }
         }
     }

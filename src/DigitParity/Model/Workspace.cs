@@ -107,6 +107,9 @@ internal sealed class Workspace
     /// </summary>
     internal static bool SparseRowsPay => Gemm.BestIsa != GemmIsa.Avx512;
 
+    /// <summary>The ε of the loss's smoothed targets (0, plain cross-entropy, unless a training run sets it).</summary>
+    internal float LabelSmoothing { get; set; }
+
     /// <summary>Per input row of a prediction's MLP, its non-zero inputs, ascending (In entries a row; see <see cref="ListsRows"/>).</summary>
     internal int[] InputLists { get; }
 

@@ -45,6 +45,7 @@ internal sealed class Trainer : IDisposable
         }
         // Without augmentation (which costs ~20 µs an image), every worker of an MLP gathers the whole batch itself.
         var workspace = network.CreateWorkspace(options.BatchSize, options.Threads, privateInputs: options.Augmentation is null);
+        workspace.LabelSmoothing = options.LabelSmoothing;
         _trainStep = new TrainStep(network, _optimizer, _pool, workspace, options);
         _evaluator = new Evaluator(network, _pool, network.Convolutions.Count > 0
             ? Math.Min(options.EvaluationBatchSize, Evaluator.DefaultBatchSize(network))

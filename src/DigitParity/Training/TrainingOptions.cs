@@ -53,6 +53,12 @@ public sealed record TrainingOptions
     /// </summary>
     public float AverageDecay { get; init; }
 
+    /// <summary>
+    /// ε of label smoothing: each head trains towards (1 − ε) on the true class and ε / K on each of its K classes
+    /// (0, the default, is plain cross-entropy). Validation losses are always plain cross-entropy.
+    /// </summary>
+    public float LabelSmoothing { get; init; }
+
     /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid setting.</summary>
     public void Validate()
     {
@@ -68,6 +74,7 @@ public sealed record TrainingOptions
         Require(Threads >= 1 && Threads <= 256, $"threads must be in 1-256 (got {Threads})");
         Require(LogInterval >= 1, $"log interval must be at least 1 (got {LogInterval})");
         Require(AverageDecay >= 0 && AverageDecay < 1, $"the average's decay must be in [0, 1) (got {AverageDecay})");
+        Require(LabelSmoothing >= 0 && LabelSmoothing < 1, $"label smoothing must be in [0, 1) (got {LabelSmoothing})");
         Require(Patience >= 0, $"patience must be zero or positive (got {Patience})");
         Require(EvaluationBatchSize >= 1, $"evaluation batch size must be at least 1 (got {EvaluationBatchSize})");
     }
