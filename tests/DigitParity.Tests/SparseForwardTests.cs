@@ -29,6 +29,29 @@ public sealed class SparseForwardTests
         }
     }
 
+    // Every length around the 32-byte and 8-float blocks; -0 is a zero.
+    [Fact]
+    public void ListNonZeroFindsEveryNonZeroInOrder()
+    {
+        var rng = new Rng(3);
+        foreach (int n in new[] { 0, 1, 7, 8, 9, 31, 32, 33, 64, 100, 784 })
+        {
+            byte[] bytes = new byte[n];
+            float[] floats = new float[n];
+            for (int i = 0; i < n; i++)
+            {
+                int draw = rng.NextInt(4);
+                bytes[i] = draw == 0 ? (byte)0 : (byte)(1 + rng.NextInt(255));
+                floats[i] = draw switch { 0 => 0f, 1 => -0f, _ => rng.NextInt(6) + 1f - 4f * (i % 2) };
+            }
+            int[] list = new int[n];
+            int count = SparseRows.ListNonZero(bytes, list);
+            Assert.Equal(Enumerable.Range(0, n).Where(i => bytes[i] != 0), list[..count]);
+            count = SparseRows.ListNonZero(floats, list);
+            Assert.Equal(Enumerable.Range(0, n).Where(i => floats[i] != 0f), list[..count]);
+        }
+    }
+
     private static float[] Logits(MultiTaskNetwork network, int batch, int workers, bool training, out bool listsRows)
     {
         var ws = network.CreateWorkspace(64, training, listRows: training ? null : true);

@@ -309,7 +309,8 @@ public sealed class Predictor : IDisposable, IParallelWork
         else
         {
             Fill(ws, r0, r1);
-            _network.IndexInput(ws, _batch, r0, r1);
+            // Rows listed as they are filled from bytes need no index; rows listed need no barrier (see Forward).
+            if (!(ws.ListsRows && _unitImages is null)) _network.IndexInput(ws, _batch, r0, r1);
             if (!ws.ListsRows) _running.Barrier();
         }
         _network.ForwardOwnRows(ws, _batch, _running, worker);
@@ -337,14 +338,20 @@ public sealed class Predictor : IDisposable, IParallelWork
         }
     }
 
-    // Input rows [r0, r1) of the batch from the current source.
+    // Input rows [r0, r1) of the batch from the current source; bytes for an MLP that goes row by row are listed too
+    // (a byte's compare is a quarter of a float's).
     private void Fill(Workspace ws, int r0, int r1)
     {
         for (int b = r0; b < r1; b++)
         {
             Span<float> row = ws.Input.AsSpan(b * _inputs, _inputs);
             if (_unitImages is { } units) units[_first + b].CopyTo(row);
-            else UnitFloats.FromBytes(Bytes(_first + b), row);
+            else
+            {
+                var bytes = Bytes(_first + b);
+                UnitFloats.FromBytes(bytes, row);
+                if (ws.ListsRows) ws.InputCounts[b] = SparseRows.ListNonZero(bytes, ws.ListOf(b));
+            }
         }
     }
 

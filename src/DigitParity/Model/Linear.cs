@@ -121,12 +121,12 @@ internal sealed class Linear
         }
     }
 
-    // Rows [b0, b1) of y (B, Out) = ReLU(x·W + b), each row visiting only its own non-zero inputs, lists[i · In ..]
-    // (counts[i] of them, ascending). Each element is the chain Forward computes from the bias: Forward's 5-row tiles
+    // Rows [b0, b1) of y (B, Out) = ReLU(x·W + b), each row visiting only its own non-zero inputs,
+    // lists[i · listStride ..] (counts[i] of them, ascending). Each element is the chain Forward computes from the bias: Forward's 5-row tiles
     // also visit the inputs where another row of the tile is non-zero, steps that add ±0 and so change at most the sign
     // of a zero, which the ReLU makes +0. A prediction's pass, where the batch's rows are independent.
-    internal unsafe void ForwardSparseRows(ParameterStore store, ReadOnlySpan<float> x, ReadOnlySpan<int> lists, ReadOnlySpan<int> counts, Span<float> y,
-        int b0, int b1)
+    internal unsafe void ForwardSparseRows(ParameterStore store, ReadOnlySpan<float> x, ReadOnlySpan<int> lists, int listStride, ReadOnlySpan<int> counts,
+        Span<float> y, int b0, int b1)
     {
         if (b0 >= b1) return;
         ReadOnlySpan<float> w = store.Value(Weight), bias = store.Value(Bias);
@@ -137,7 +137,7 @@ internal sealed class Linear
             for (int j = 0; j < Out; j += PanelWidth)
             {
                 int n = PanelColumns(j);
-                SparseRows.Multiply(px + (nint)b0 * In, In, pl + (nint)b0 * In, In, pc + b0, b1 - b0, pw + (nint)j * In, n, py + j, Out, n,
+                SparseRows.Multiply(px + (nint)b0 * In, In, pl + (nint)b0 * listStride, listStride, pc + b0, b1 - b0, pw + (nint)j * In, n, py + j, Out, n,
                     Gemm.BestIsa, accumulate: true);
             }
         TensorPrimitives.Max(rows, 0f, rows);

@@ -11,15 +11,18 @@ public sealed partial class MultiTaskNetwork
     // and per tile of 5 inputs, so fc1's products skip the rest (most MNIST pixels and many pooled ReLU outputs are 0):
     // its forward product visits, per 5-row tile, the inputs non-zero in one of its rows; its weight gradient, per tile of
     // 5 inputs, the samples where one of them is. Must run for all rows before Forward (the products read every row's
-    // masks). An MLP trained on its workers' own copies of x copies both from the dataset's ImageMasks instead.
+    // masks). An MLP trained on its workers' own copies of x copies both from the dataset's ImageMasks instead. A
+    // prediction's MLP that goes row by row (ws.ListsRows) lists each row's own non-zero inputs instead, and its
+    // workers then read only their own rows.
     internal void IndexInput(Workspace ws, int batch, int r0, int r1, int worker = 0)
     {
         ForwardConvolutions(ws, r0, r1);
         int inputs = Trunk[0].In; // the feature size, without rebuilding the stage list every step
+        if (ws.ListsRows)
+            for (int b = r0; b < r1; b++) ws.InputCounts[b] = SparseRows.ListNonZero(ws.Features.AsSpan(b * inputs, inputs), ws.ListOf(b));
         // The tile masks serve fc1's weight gradient only: a forward pass needs the row masks alone.
-        if (ws.Training) ActiveDepth.IndexRows(ws.Features, batch, inputs, r0, r1, ws.InputMasksOf(worker), ws.InputTileMasksOf(worker));
+        else if (ws.Training) ActiveDepth.IndexRows(ws.Features, batch, inputs, r0, r1, ws.InputMasksOf(worker), ws.InputTileMasksOf(worker));
         else ActiveDepth.NonZeroMasks(ws.Features, inputs, inputs, r0, r1, ws.InputMasksOf(worker));
-        if (ws.ListsRows) SparseRows.List(ws.InputMasksOf(worker), ActiveDepth.MaskWords(inputs), r0, r1, ws.InputLists, inputs, ws.InputCounts);
     }
 
     // Samples [b0, b1): x (B, H, W, 1) -> per stage conv+ReLU -> pool -> ... -> ws.Features (B, FeatureSize).
@@ -49,8 +52,8 @@ public sealed partial class MultiTaskNetwork
     };
 
     // x (B, In) -> logits (B, HeadWidth). Every worker runs this, after IndexInput. A barrier separates two layers
-    // unless both split the batch's rows between workers the same way (then each worker only reads its own rows); fc1
-    // over listed rows (Workspace.ListsRows) splits them too.
+    // unless both split the batch's rows between workers the same way (then each worker only reads its own rows). Over
+    // listed rows (Workspace.ListsRows) every trunk layer goes row by row, each over its input row's own non-zeros.
     internal void Forward(Workspace ws, int batch, WorkerPool pool, int worker)
     {
         int workers = pool.Count;
@@ -58,25 +61,31 @@ public sealed partial class MultiTaskNetwork
         if (listed)
         {
             var (b0, b1) = StepSchedule.Rows(batch, worker, workers);
-            Trunk[0].ForwardSparseRows(Parameters, ws.Features, ws.InputLists, ws.InputCounts, ws.Layers[0].Output, b0, b1);
+            Trunk[0].ForwardSparseRows(Parameters, ws.Features, ws.InputLists, ws.ListStride, ws.InputCounts, ws.Layers[0].Output, b0, b1);
+            for (int l = 1; l < Trunk.Count; l++)
+            {
+                // The ReLU's zeros of the layer below (after fc1 of the tutorial's MLP, about half): fc1's lists are done with.
+                int width = Trunk[l].In;
+                var below = ws.Layers[l - 1].Output;
+                for (int b = b0; b < b1; b++) ws.InputCounts[b] = SparseRows.ListNonZero(below.AsSpan(b * width, width), ws.ListOf(b));
+                Trunk[l].ForwardSparseRows(Parameters, below, ws.InputLists, ws.ListStride, ws.InputCounts, ws.Layers[l].Output, b0, b1);
+            }
         }
         else
         {
             var first = StepSchedule.Share(Trunk[0], batch, worker, workers);
             Trunk[0].Forward(Parameters, Features(ws, worker), ws.Layers[0].Output, batch, relu: true, first);
             Dropout(ws, 0, batch, first);
+            for (int l = 1; l < Trunk.Count; l++)
+            {
+                if (StepSchedule.BarrierBetween(Trunk[l - 1], Trunk[l], workers)) pool.Barrier();
+                var share = StepSchedule.Share(Trunk[l], batch, worker, workers);
+                Trunk[l].Forward(Parameters, ws.Layers[l - 1].Output, ws.Layers[l].Output, batch, relu: true, share);
+                Dropout(ws, l, batch, share);
+            }
         }
-        // Whether trunk layer l (the heads: l = Trunk.Count) splits the batch's rows.
-        bool SplitsRows(int l) => l == 0 ? listed || StepSchedule.SplitsRows(Trunk[0], workers)
-            : StepSchedule.SplitsRows(l < Trunk.Count ? Trunk[l] : Heads, workers);
-        for (int l = 1; l < Trunk.Count; l++)
-        {
-            if (!(SplitsRows(l - 1) && SplitsRows(l))) pool.Barrier();
-            var share = StepSchedule.Share(Trunk[l], batch, worker, workers);
-            Trunk[l].Forward(Parameters, ws.Layers[l - 1].Output, ws.Layers[l].Output, batch, relu: true, share);
-            Dropout(ws, l, batch, share);
-        }
-        if (!(SplitsRows(Trunk.Count - 1) && SplitsRows(Trunk.Count))) pool.Barrier();
+        bool trunkSplitsRows = listed || StepSchedule.SplitsRows(Trunk[^1], workers);
+        if (!(trunkSplitsRows && StepSchedule.SplitsRows(Heads, workers))) pool.Barrier();
         Heads.Forward(Parameters, ws.Layers[Trunk.Count - 1].Output, ws.Logits, batch, relu: false, StepSchedule.Share(Heads, batch, worker, workers));
     }
 

@@ -110,8 +110,14 @@ internal sealed class Workspace
     /// <summary>The ε of the loss's smoothed targets (0, plain cross-entropy, unless a training run sets it).</summary>
     internal float LabelSmoothing { get; set; }
 
-    /// <summary>Per input row of a prediction's MLP, its non-zero inputs, ascending (In entries a row; see <see cref="ListsRows"/>).</summary>
+    /// <summary>Per input row of a prediction's MLP, the non-zero inputs of the trunk layer being run, ascending (see <see cref="ListsRows"/>).</summary>
     internal int[] InputLists { get; }
+
+    /// <summary>Entries of <see cref="InputLists"/> a row (the feature size): every trunk layer's lists of row b start at b · ListStride.</summary>
+    internal int ListStride => InputCounts.Length > 0 ? InputLists.Length / InputCounts.Length : 0;
+
+    /// <summary>Row <paramref name="b"/>'s list in <see cref="InputLists"/>.</summary>
+    internal Span<int> ListOf(int b) => InputLists.AsSpan(b * ListStride, ListStride);
 
     /// <summary>Per input row, how many entries of <see cref="InputLists"/> it has.</summary>
     internal int[] InputCounts { get; }
