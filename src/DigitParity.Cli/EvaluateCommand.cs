@@ -23,9 +23,15 @@ internal static class EvaluateCommand
         var json = new Option<string?>("--json") { Description = "Also write every figure as JSON to this file", HelpName = "FILE" };
         var ood = new Option<bool>("--ood") { Description = "Also measure how well each rejection score tells the test images from generated non-digits (noise, strokes, blank, letters, shuffled pixels): AUROC" };
         var beyond = new Option<bool>("--beyond-mnist") { Description = "Also score the model on digits that are not from MNIST: typed in 13 DejaVu fonts, and drawn as pen strokes by a program; with and without rejection" };
+        var ensemble = new Option<string[]>("--ensemble")
+        {
+            Description = "Also score an ensemble: this model with every model given here (repeatable), voting by the mean of their tempered probabilities",
+            HelpName = "PATH",
+            AllowMultipleArgumentsPerToken = false,
+        };
         var command = new Command("evaluate", "Accuracy, confusion matrices, per-class precision/recall/F1 and head consistency of a saved model")
         {
-            model, config, data, threads, json, ood, beyond,
+            model, config, data, threads, json, ood, beyond, ensemble,
         };
         command.SetAction(parse =>
         {
@@ -58,6 +64,21 @@ internal static class EvaluateCommand
                 double rejected = calibration.Energies(network.Temperatures[0]).Count(e => e < threshold) / (double)labeled.Count;
                 output.Write(string.Create(CultureInfo.InvariantCulture,
                     $"\nNot a digit below an energy score of {threshold:0.000} (kept {MultiTaskNetwork.KeptShare:P0} of the held-out images): {rejected:P2} of the test digits rejected\n"));
+            }
+            if (parse.GetValue(ensemble) is { Length: > 0 } others)
+            {
+                var members = new List<(string Path, Calibration Logits, IReadOnlyList<double> Temperatures)> { (path, calibration, network.Temperatures) };
+                foreach (string other in others)
+                {
+                    var member = Checkpoint.Load(other).Network;
+                    if (!member.Tasks.Select(t => (t.Name, t.ClassCount)).SequenceEqual(network.Tasks.Select(t => (t.Name, t.ClassCount))) || member.Config.InputSize != network.Config.InputSize)
+                        throw new InvalidDataException($"{other}: heads {Heads(member)} on {member.Config.InputSize} inputs, expected {Heads(network)} on {network.Config.InputSize} inputs as {path}");
+                    var logits = new Calibration(member.Tasks, member.Config.HeadWidth);
+                    using var memberEvaluator = new Evaluator(member, parse.GetValue(threads));
+                    memberEvaluator.Evaluate(new LabeledDataset(test, member.Tasks), calibration: logits);
+                    members.Add((other, logits, member.Temperatures));
+                }
+                output.Write(RenderEnsemble(network.Tasks, members));
             }
             if (parse.GetValue(ood)) output.Write(RenderOutOfDistribution(network, test));
             if (parse.GetValue(beyond)) output.Write(RenderBeyondMnist(network));
@@ -136,6 +157,31 @@ internal static class EvaluateCommand
             text.Append('\n');
         }
         if (!rejects) text.Append("  (the model has no \"not a digit\" threshold: train with --val-split to give it one)\n");
+        return text.ToString();
+    }
+
+    // "digit (10), parity (2)": a model's heads, for an error naming a mismatch.
+    private static string Heads(MultiTaskNetwork network) => string.Join(", ", network.Tasks.Select(t => $"{UserError.Printable(t.Name)} ({t.ClassCount})"));
+
+    /// <summary>
+    /// Each member's accuracy per head, then the ensemble's: the argmax of the members' mean tempered probabilities, and
+    /// (with more than one head) the joint decision over those means.
+    /// </summary>
+    internal static string RenderEnsemble(IReadOnlyList<TaskDefinition> tasks, IReadOnlyList<(string Path, Calibration Logits, IReadOnlyList<double> Temperatures)> members)
+    {
+        var c = CultureInfo.InvariantCulture;
+        var text = new StringBuilder();
+        var names = members.Select(m => UserError.Printable(m.Path)).Append("ensemble").ToList();
+        int width = Math.Max(names.Max(n => n.Length), "ensemble, joint decision".Length);
+        text.Append(c, $"\nEnsemble of {members.Count} models, voting by the mean of their tempered probabilities\n");
+        text.Append(c, $"  {"model".PadRight(width)}").AppendJoin("", tasks.Select(t => string.Create(c, $" {UserError.Printable(t.Name),9}"))).Append('\n');
+        void Row(string name, IEnumerable<double> accuracies) =>
+            text.Append(c, $"  {name.PadRight(width)}").AppendJoin("", accuracies.Select(a => string.Create(c, $" {a,9:P2}"))).Append('\n');
+        for (int m = 0; m < members.Count; m++)
+            Row(names[m], JointDecision.Measure(tasks, members[m].Logits, members[m].Temperatures).Select(f => f.HeadAccuracy));
+        var votes = JointDecision.Measure(tasks, members.Select(m => (m.Logits, m.Temperatures)).ToList());
+        Row("ensemble", votes.Select(f => f.HeadAccuracy));
+        if (tasks.Count > 1) Row("ensemble, joint decision", votes.Select(f => f.JointAccuracy));
         return text.ToString();
     }
 

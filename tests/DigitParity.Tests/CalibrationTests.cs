@@ -155,6 +155,34 @@ public sealed class CalibrationTests
     }
 
     [Fact]
+    public void AnEnsembleVotesByTheMeanOfItsMembersProbabilities()
+    {
+        // One sample, label 8 (even). Member A: digit 3 (0.6) over 8 (0.3), parity odd (0.6); member B: 8 (0.7) over 3
+        // (0.2), even (0.9). Means: 3 0.4, 8 0.5 -> 8; even 0.65 -> even. Member A alone is wrong on both heads. At
+        // temperature 2, A's logits are ln p · 2, so the same probabilities come out.
+        var tasks = TaskDefinition.DigitAndParity;
+        float L(double p) => (float)Math.Log(p);
+        float[] Row(int top, double pTop, int second, double pSecond, double even, double scale)
+        {
+            var d = Enumerable.Repeat((1 - pTop - pSecond) / 8, 10).ToArray();
+            d[top] = pTop; d[second] = pSecond;
+            return [.. d.Select(p => (float)(L(p) * scale)), (float)(L(even) * scale), (float)(L(1 - even) * scale)];
+        }
+        var a = new Calibration(tasks, 12);
+        a.Update(1, Row(3, 0.6, 8, 0.3, 0.4, 2), [[8], [0]]);
+        var b = new Calibration(tasks, 12);
+        b.Update(1, Row(8, 0.7, 3, 0.2, 0.9, 1), [[8], [0]]);
+        var alone = JointDecision.Measure(tasks, a, [2.0, 2.0]);
+        Assert.Equal([0.0, 0.0], alone.Select(f => f.HeadAccuracy));
+        var votes = JointDecision.Measure(tasks, [(a, [2.0, 2.0]), (b, [1.0, 1.0])]);
+        Assert.Equal([1.0, 1.0], votes.Select(f => f.HeadAccuracy));
+        Assert.Equal([1.0, 1.0], votes.Select(f => f.JointAccuracy));
+        // With A at temperature 1 its probabilities sharpen (3: 0.6² / Σ), and A's 3 wins the mean.
+        var sharp = JointDecision.Measure(tasks, [(a, [1.0, 1.0]), (b, [1.0, 1.0])]);
+        Assert.Equal(0.0, sharp[0].HeadAccuracy);
+    }
+
+    [Fact]
     public void PredictionsAnswerDerivedHeadsWithTheJointClassWhereTheHeadsContradict()
     {
         var network = Checkpoint.LoadShipped().Network;

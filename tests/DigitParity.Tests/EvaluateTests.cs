@@ -57,6 +57,38 @@ public sealed class EvaluateTests
         Assert.Equal("parity", evaluated.RootElement.GetProperty("consistency")[0].GetProperty("task").GetString());
     }
 
+    // Two MLPs on the same data: each member's row is its own evaluation's accuracy, and the ensemble's rows follow from
+    // JointDecision over the mean (checked by hand in CalibrationTests). A model with other heads is one line.
+    [Fact]
+    public void EvaluateScoresAnEnsembleBesideItsMembers()
+    {
+        string dir = TestData.WriteMnistSubset(2000, 400, gzip: false);
+        string a = Path.Combine(dir, "a.safetensors"), b = Path.Combine(dir, "b.safetensors"), other = Path.Combine(dir, "other.safetensors");
+        foreach (var (path, seed) in new[] { (a, "1"), (b, "2") })
+            Assert.Equal(0, DigitParity.Cli.Program.Run(["train", "--data", dir, "--epochs", "1", "--seed", seed, "--save", path], new StringWriter(), new StringWriter()));
+        var output = new StringWriter();
+        Assert.Equal(0, DigitParity.Cli.Program.Run(["evaluate", "--model", a, "--data", dir, "--ensemble", b], output, new StringWriter()));
+        string text = output.ToString();
+        Assert.Contains("Ensemble of 2 models, voting by the mean of their tempered probabilities", text);
+
+        string Row(string name) => text.Split('\n').Single(line => line.StartsWith("  " + name + " ", StringComparison.Ordinal));
+        string Accuracies(double digit, double parity) => string.Create(System.Globalization.CultureInfo.InvariantCulture, $" {digit,9:P2} {parity,9:P2}");
+        foreach (string path in new[] { a, b })
+        {
+            var network = DigitParity.Checkpoints.Checkpoint.Load(path).Network;
+            using var evaluator = new DigitParity.Inference.Evaluator(network);
+            var own = evaluator.Evaluate(DigitParity.Data.MnistFiles.LoadTest(dir));
+            Assert.EndsWith(Accuracies(own.Tasks[0].Accuracy, own.Tasks[1].Accuracy), Row(path));
+        }
+        Assert.Matches(@"^  ensemble +\d+\.\d\d % +\d+\.\d\d %$", Row("ensemble"));
+        Assert.Matches(@"^  ensemble, joint decision +\d+\.\d\d % +\d+\.\d\d %$", Row("ensemble, joint decision"));
+
+        Assert.Equal(0, DigitParity.Cli.Program.Run(["train", "--data", dir, "--epochs", "1", "--task", "prime", "--save", other], new StringWriter(), new StringWriter()));
+        var error = new StringWriter();
+        Assert.Equal(1, DigitParity.Cli.Program.Run(["evaluate", "--model", a, "--data", dir, "--ensemble", other], new StringWriter(), error));
+        Assert.Equal($"digitparity: error: {other}: heads digit (10), prime (2) on 784 inputs, expected digit (10), parity (2) on 784 inputs as {a}", error.ToString().Trim());
+    }
+
     [Fact]
     public void EvaluateReportsAMissingModelAsOneLine()
     {

@@ -52,28 +52,59 @@ internal static class JointDecision
     /// <summary>Every head's figures over the samples kept in <paramref name="logits"/>, at <paramref name="temperatures"/>.</summary>
     public static IReadOnlyList<JointFigures> Measure(IReadOnlyList<TaskDefinition> tasks, Calibration logits, IReadOnlyList<double> temperatures)
     {
-        ArgumentNullException.ThrowIfNull(tasks);
         ArgumentNullException.ThrowIfNull(logits);
         ArgumentNullException.ThrowIfNull(temperatures);
+        return Measure(tasks, [(logits, temperatures)]);
+    }
+
+    /// <summary>
+    /// Every head's figures when several views of the same samples (an ensemble's models, each with its temperatures)
+    /// vote: each head's probabilities are the mean of the views' tempered probabilities, and its answer their argmax.
+    /// One view gives its own probabilities, bit for bit. The views must hold the same samples, labels and heads.
+    /// </summary>
+    public static IReadOnlyList<JointFigures> Measure(IReadOnlyList<TaskDefinition> tasks, IReadOnlyList<(Calibration Logits, IReadOnlyList<double> Temperatures)> views)
+    {
+        ArgumentNullException.ThrowIfNull(tasks);
+        ArgumentNullException.ThrowIfNull(views);
+        if (views.Count == 0) throw new ArgumentException("No views to measure.", nameof(views));
+        var labels = views[0].Logits;
+        for (int v = 1; v < views.Count; v++)
+            if (views[v].Logits.Count != labels.Count) throw new ArgumentException($"View {v} holds {views[v].Logits.Count} samples, view 0 {labels.Count}.", nameof(views));
         var probabilities = tasks.Select(t => new double[t.ClassCount]).ToArray();
+        var view = tasks.Select(t => new double[t.ClassCount]).ToArray();
         long[] headCorrect = new long[tasks.Count], jointCorrect = new long[tasks.Count], contradictions = new long[tasks.Count], resolved = new long[tasks.Count];
-        for (int i = 0; i < logits.Count; i++)
+        for (int i = 0; i < labels.Count; i++)
         {
-            for (int t = 0; t < tasks.Count; t++) logits.Softmax(i, t, temperatures[t], probabilities[t]);
+            for (int t = 0; t < tasks.Count; t++)
+            {
+                if (views.Count == 1)
+                {
+                    views[0].Logits.Softmax(i, t, views[0].Temperatures[t], probabilities[t]);
+                    continue;
+                }
+                Array.Clear(probabilities[t]);
+                foreach (var (logits, temperatures) in views)
+                {
+                    if (logits.Label(t, i) != labels.Label(t, i)) throw new ArgumentException($"The views' labels differ at sample {i}.", nameof(views));
+                    logits.Softmax(i, t, temperatures[t], view[t]);
+                    for (int c = 0; c < view[t].Length; c++) probabilities[t][c] += view[t][c];
+                }
+                for (int c = 0; c < probabilities[t].Length; c++) probabilities[t][c] /= views.Count;
+            }
             int joint = Decide(tasks, probabilities), classAnswer = ArgMax(probabilities[0]);
             for (int t = 0; t < tasks.Count; t++)
             {
-                int answer = ArgMax(probabilities[t]), label = logits.Label(t, i);
+                int answer = ArgMax(probabilities[t]), label = labels.Label(t, i);
                 if (answer == label) headCorrect[t]++;
                 if (tasks[t].LabelOf(joint) == label) jointCorrect[t]++;
                 if (t > 0 && answer != tasks[t].LabelOf(classAnswer))
                 {
                     contradictions[t]++;
-                    if (joint == logits.Label(0, i)) resolved[t]++;
+                    if (joint == labels.Label(0, i)) resolved[t]++;
                 }
             }
         }
-        double n = Math.Max(logits.Count, 1);
+        double n = Math.Max(labels.Count, 1);
         return tasks.Select((task, t) => new JointFigures(task.Name, headCorrect[t] / n, jointCorrect[t] / n, contradictions[t], resolved[t])).ToList();
     }
 
