@@ -29,9 +29,13 @@ internal static class EvaluateCommand
             HelpName = "PATH",
             AllowMultipleArgumentsPerToken = false,
         };
+        var tta = new Option<bool>("--tta")
+        {
+            Description = "Also score test-time augmentation: each image and its four 1-pixel shifts vote by the mean of their tempered probabilities",
+        };
         var command = new Command("evaluate", "Accuracy, confusion matrices, per-class precision/recall/F1 and head consistency of a saved model")
         {
-            model, config, data, threads, json, ood, beyond, ensemble,
+            model, config, data, threads, json, ood, beyond, ensemble, tta,
         };
         command.SetAction(parse =>
         {
@@ -78,7 +82,18 @@ internal static class EvaluateCommand
                     memberEvaluator.Evaluate(new LabeledDataset(test, member.Tasks), calibration: logits);
                     members.Add((other, logits, member.Temperatures));
                 }
-                output.Write(RenderEnsemble(network.Tasks, members));
+                output.Write(RenderVote($"Ensemble of {members.Count} models", "ensemble", network.Tasks, members));
+            }
+            if (parse.GetValue(tta))
+            {
+                var views = new List<(string Name, Calibration Logits, IReadOnlyList<double> Temperatures)> { ("as given", calibration, network.Temperatures) };
+                foreach (var (dx, dy, name) in TestTimeShifts)
+                {
+                    var logits = new Calibration(network.Tasks, network.Config.HeadWidth);
+                    evaluator.Evaluate(new LabeledDataset(test.Shifted(dx, dy), network.Tasks), calibration: logits);
+                    views.Add((name, logits, network.Temperatures));
+                }
+                output.Write(RenderVote($"Test-time augmentation, {views.Count} views of each image", "augmented", network.Tasks, views));
             }
             if (parse.GetValue(ood)) output.Write(RenderOutOfDistribution(network, test));
             if (parse.GetValue(beyond)) output.Write(RenderBeyondMnist(network));
@@ -163,25 +178,31 @@ internal static class EvaluateCommand
     // "digit (10), parity (2)": a model's heads, for an error naming a mismatch.
     private static string Heads(MultiTaskNetwork network) => string.Join(", ", network.Tasks.Select(t => $"{UserError.Printable(t.Name)} ({t.ClassCount})"));
 
+    // The views of --tta besides the image as given: (right, down, name).
+    private static readonly (int Dx, int Dy, string Name)[] TestTimeShifts =
+        [(1, 0, "1 px right"), (-1, 0, "1 px left"), (0, 1, "1 px down"), (0, -1, "1 px up")];
+
     /// <summary>
-    /// Each member's accuracy per head, then the ensemble's: the argmax of the members' mean tempered probabilities, and
-    /// (with more than one head) the joint decision over those means.
+    /// Each voter's accuracy per head (a model of an ensemble, a view of test-time augmentation), then the vote's: the
+    /// argmax of the voters' mean tempered probabilities, and (with more than one head) the joint decision over those
+    /// means.
     /// </summary>
-    internal static string RenderEnsemble(IReadOnlyList<TaskDefinition> tasks, IReadOnlyList<(string Path, Calibration Logits, IReadOnlyList<double> Temperatures)> members)
+    internal static string RenderVote(string title, string vote, IReadOnlyList<TaskDefinition> tasks,
+        IReadOnlyList<(string Name, Calibration Logits, IReadOnlyList<double> Temperatures)> members)
     {
         var c = CultureInfo.InvariantCulture;
         var text = new StringBuilder();
-        var names = members.Select(m => UserError.Printable(m.Path)).Append("ensemble").ToList();
-        int width = Math.Max(names.Max(n => n.Length), "ensemble, joint decision".Length);
-        text.Append(c, $"\nEnsemble of {members.Count} models, voting by the mean of their tempered probabilities\n");
-        text.Append(c, $"  {"model".PadRight(width)}").AppendJoin("", tasks.Select(t => string.Create(c, $" {UserError.Printable(t.Name),9}"))).Append('\n');
+        var names = members.Select(m => UserError.Printable(m.Name)).ToList();
+        int width = Math.Max(names.Max(n => n.Length), $"{vote}, joint decision".Length);
+        text.Append(c, $"\n{title}, voting by the mean of their tempered probabilities\n");
+        text.Append(c, $"  {"".PadRight(width)}").AppendJoin("", tasks.Select(t => string.Create(c, $" {UserError.Printable(t.Name),9}"))).Append('\n');
         void Row(string name, IEnumerable<double> accuracies) =>
             text.Append(c, $"  {name.PadRight(width)}").AppendJoin("", accuracies.Select(a => string.Create(c, $" {a,9:P2}"))).Append('\n');
         for (int m = 0; m < members.Count; m++)
             Row(names[m], JointDecision.Measure(tasks, members[m].Logits, members[m].Temperatures).Select(f => f.HeadAccuracy));
         var votes = JointDecision.Measure(tasks, members.Select(m => (m.Logits, m.Temperatures)).ToList());
-        Row("ensemble", votes.Select(f => f.HeadAccuracy));
-        if (tasks.Count > 1) Row("ensemble, joint decision", votes.Select(f => f.JointAccuracy));
+        Row(vote, votes.Select(f => f.HeadAccuracy));
+        if (tasks.Count > 1) Row($"{vote}, joint decision", votes.Select(f => f.JointAccuracy));
         return text.ToString();
     }
 

@@ -89,6 +89,29 @@ public sealed class EvaluateTests
         Assert.Equal($"digitparity: error: {other}: heads digit (10), prime (2) on 784 inputs, expected digit (10), parity (2) on 784 inputs as {a}", error.ToString().Trim());
     }
 
+    // The view as given is the model's own evaluation; each shifted view is the evaluation of the shifted images.
+    [Fact]
+    public void TestTimeAugmentationScoresEachViewAndTheirVote()
+    {
+        string dir = TestData.WriteMnistSubset(2000, 400, gzip: false);
+        string model = Path.Combine(dir, "model.safetensors");
+        Assert.Equal(0, DigitParity.Cli.Program.Run(["train", "--data", dir, "--epochs", "1", "--save", model], new StringWriter(), new StringWriter()));
+        var output = new StringWriter();
+        Assert.Equal(0, DigitParity.Cli.Program.Run(["evaluate", "--model", model, "--data", dir, "--tta"], output, new StringWriter()));
+        string text = output.ToString();
+        Assert.Contains("Test-time augmentation, 5 views of each image, voting by the mean of their tempered probabilities", text);
+        string Row(string name) => text.Split('\n').Single(line => line.StartsWith("  " + name + " ", StringComparison.Ordinal));
+        var network = DigitParity.Checkpoints.Checkpoint.Load(model).Network;
+        using var evaluator = new DigitParity.Inference.Evaluator(network);
+        var test = DigitParity.Data.MnistFiles.LoadTest(dir);
+        foreach (var (name, dx, dy) in new[] { ("as given", 0, 0), ("1 px right", 1, 0), ("1 px up", 0, -1) })
+        {
+            var own = evaluator.Evaluate(test.Shifted(dx, dy));
+            Assert.EndsWith(string.Create(System.Globalization.CultureInfo.InvariantCulture, $" {own.Tasks[0].Accuracy,9:P2} {own.Tasks[1].Accuracy,9:P2}"), Row(name));
+        }
+        Assert.Matches(@"^  augmented +\d+\.\d\d % +\d+\.\d\d %$", Row("augmented"));
+    }
+
     [Fact]
     public void EvaluateReportsAMissingModelAsOneLine()
     {

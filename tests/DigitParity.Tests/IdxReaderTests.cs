@@ -250,6 +250,19 @@ public sealed class EmbeddedDataTests
 public sealed class SplitTests
 {
     [Fact]
+    public void ShiftedMovesEveryImageAndFillsWithBlack()
+    {
+        // Two 2 × 3 images: 1 2 3 / 4 5 6 and 7 8 9 / 10 11 12.
+        var data = new Dataset([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], [3, 4], 2, 3);
+        Assert.Equal(new byte[] { 0, 1, 2, 0, 4, 5, 0, 7, 8, 0, 10, 11 }, data.Shifted(1, 0).Pixels);
+        Assert.Equal(new byte[] { 0, 0, 0, 2, 3, 0, 0, 0, 0, 8, 9, 0 }, data.Shifted(-1, 1).Pixels);
+        Assert.Equal(new byte[] { 4, 5, 6, 0, 0, 0, 10, 11, 12, 0, 0, 0 }, data.Shifted(0, -1).Pixels);
+        Assert.Equal(data.Pixels, data.Shifted(0, 0).Pixels);
+        Assert.All(data.Shifted(3, 0).Pixels, p => Assert.Equal(0, p));
+        Assert.Equal(data.Labels, data.Shifted(1, 1).Labels);
+    }
+
+    [Fact]
     public void HoldOutIsASeededDisjointPartition()
     {
         var data = TestData.Mnist.Train.Take(1000);

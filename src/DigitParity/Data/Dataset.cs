@@ -63,6 +63,26 @@ public sealed class Dataset
     }
 
     /// <summary>
+    /// Every image moved <paramref name="dx"/> pixels right and <paramref name="dy"/> down (either may be negative),
+    /// the pixels moved in black (0) and those moved out dropped; the same labels (shares no storage with this dataset).
+    /// </summary>
+    internal Dataset Shifted(int dx, int dy)
+    {
+        var pixels = new byte[Pixels.Length];
+        for (int i = 0; i < Count; i++)
+        {
+            var image = Image(i);
+            var shifted = pixels.AsSpan(i * FeatureCount, FeatureCount);
+            for (int y = Math.Max(0, dy); y < Math.Min(Rows, Rows + dy); y++)
+            {
+                int x0 = Math.Max(0, dx), x1 = Math.Min(Columns, Columns + dx);
+                if (x1 > x0) image.Slice((y - dy) * Columns + x0 - dx, x1 - x0).CopyTo(shifted.Slice(y * Columns + x0, x1 - x0));
+            }
+        }
+        return new Dataset(pixels, Labels.ToArray(), Rows, Columns);
+    }
+
+    /// <summary>
     /// Holds out a seeded random <paramref name="fraction"/> of the samples: (the rest, the held-out part), each in
     /// the original order. The same seed always holds out the same samples.
     /// </summary>
