@@ -228,11 +228,7 @@ public sealed class GemmTests
         a.AsSpan(0, k).Clear(); // a row with nothing to visit
         float[] dense = new float[m * n];
         Gemm.MultiplyNaive(a, k, b, n, default, dense, n, m, n, k);
-        int words = ActiveDepth.MaskWords(k);
-        var masks = new ulong[m * words];
-        ActiveDepth.NonZeroMasks(a, k, k, 0, m, masks);
-        int[] lists = new int[m * k], counts = new int[m];
-        SparseRows.List(masks, words, 0, m, lists, k, counts);
+        var (lists, counts) = RowLists(a, m, k);
         for (int i = 0; i < m; i++)
             Assert.Equal(Enumerable.Range(0, k).Where(p => a[i * k + p] != 0f), lists.AsSpan(i * k, counts[i]).ToArray());
         EveryIsaGives(dense, (isa, sparse) =>
@@ -244,6 +240,17 @@ public sealed class GemmTests
                     SparseRows.Multiply(pa, k, pl, k, pn, m, pb, n, pc, n, n, isa);
             }
         });
+    }
+
+    // Each row's non-zero columns of a (m × k) as SparseRows takes them, from the masks the products use.
+    private static (int[] Lists, int[] Counts) RowLists(float[] a, int m, int k)
+    {
+        int words = ActiveDepth.MaskWords(k);
+        var masks = new ulong[m * words];
+        ActiveDepth.NonZeroMasks(a, k, k, 0, m, masks);
+        int[] lists = new int[m * k], counts = new int[m];
+        SparseRows.List(masks, words, 0, m, lists, k, counts);
+        return (lists, counts);
     }
 
     // Accumulating, each row's chain starts from the value already in C: a bias put there gives the bits of the dense
@@ -258,11 +265,7 @@ public sealed class GemmTests
         for (int i = 0; i < a.Length; i++) if (rng.NextUniform(1f) < 0.7f) a[i] = 0f;
         float[] dense = new float[m * n];
         Gemm.MultiplyNaive(a, k, b, n, bias, dense, n, m, n, k);
-        int words = ActiveDepth.MaskWords(k);
-        var masks = new ulong[m * words];
-        ActiveDepth.NonZeroMasks(a, k, k, 0, m, masks);
-        int[] lists = new int[m * k], counts = new int[m];
-        SparseRows.List(masks, words, 0, m, lists, k, counts);
+        var (lists, counts) = RowLists(a, m, k);
         foreach (var isa in AvailableIsas())
         {
             float[] sparse = new float[m * n];
