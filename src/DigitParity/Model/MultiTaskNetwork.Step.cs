@@ -64,7 +64,7 @@ public sealed partial class MultiTaskNetwork
             Trunk[0].ForwardSparseRows(Parameters, ws.Features, ws.InputLists, ws.ListStride, ws.InputCounts, ws.Layers[0].Output, b0, b1);
             for (int l = 1; l < Trunk.Count; l++)
             {
-                // The ReLU's zeros of the layer below (after fc1 of the tutorial's MLP, about half): fc1's lists are done with.
+                // The ReLU's zeros of the layer below (four in five of fc1's outputs in the trained tutorial MLP); fc1's lists are done with.
                 int width = Trunk[l].In;
                 var below = ws.Layers[l - 1].Output;
                 for (int b = b0; b < b1; b++) ws.InputCounts[b] = SparseRows.ListNonZero(below.AsSpan(b * width, width), ws.ListOf(b));
