@@ -8,7 +8,7 @@ public sealed class SparseForwardTests
 {
     // The tiled pass visits every input that is non-zero in one of a tile's five rows, the listed pass only the row's
     // own: the logits must be the same bits, for 1 and 2 workers, a batch that is not a whole number of tiles, a trunk
-    // whose fc1 has a part panel (200 = 3 × 64 + 8) and a column-split layer above it.
+    // whose fc1 has a part panel (200 = 3 × 64 + 8) and a column-split layer above it, and a layer wider than the input.
     [Theory]
     [InlineData(1)]
     [InlineData(2)]
@@ -17,7 +17,10 @@ public sealed class SparseForwardTests
         var trained = TestData.Trained.Value;
         var wide = new MultiTaskNetwork(ModelConfig.Tutorial with { Hidden = [200, 100, 64] });
         wide.Initialize(4);
-        foreach (var network in new[] { trained, wide })
+        // A hidden layer wider than the 784 inputs: its rows' lists are the longest.
+        var wider = new MultiTaskNetwork(ModelConfig.Tutorial with { Hidden = [1000, 64] });
+        wider.Initialize(5);
+        foreach (var network in new[] { trained, wide, wider })
         {
             const int batch = 37;
             float[] tiled = Logits(network, batch, workers, training: true, out bool tiledListed);

@@ -31,7 +31,8 @@ internal sealed class Workspace
         InputTileMasks = new ulong[_tileMaskLength * indexCopies];
         WorkerPixels = privateIndex ? Enumerable.Range(0, workers).Select(_ => new byte[maxBatch * config.InputSize]).ToArray() : [];
         bool listsRows = !training && Stages.Length == 0 && (listRows ?? SparseRowsPay);
-        InputLists = listsRows ? new int[maxBatch * features] : [];
+        // A row's list has room for the widest trunk input: the features, or a hidden layer wider than them.
+        InputLists = listsRows ? new int[maxBatch * Math.Max(features, config.Hidden.Max())] : [];
         InputCounts = listsRows ? new int[maxBatch] : [];
         RowLosses = new double[maxBatch * config.Tasks.Count];
         Labels = config.Tasks.Select(_ => new int[maxBatch]).ToArray();
@@ -113,7 +114,7 @@ internal sealed class Workspace
     /// <summary>Per input row of a prediction's MLP, the non-zero inputs of the trunk layer being run, ascending (see <see cref="ListsRows"/>).</summary>
     internal int[] InputLists { get; }
 
-    /// <summary>Entries of <see cref="InputLists"/> a row (the feature size): every trunk layer's lists of row b start at b · ListStride.</summary>
+    /// <summary>Entries of <see cref="InputLists"/> a row (the widest trunk input): every trunk layer's lists of row b start at b · ListStride.</summary>
     internal int ListStride => InputCounts.Length > 0 ? InputLists.Length / InputCounts.Length : 0;
 
     /// <summary>Row <paramref name="b"/>'s list in <see cref="InputLists"/>.</summary>
