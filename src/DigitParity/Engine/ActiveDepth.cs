@@ -232,7 +232,7 @@ internal static unsafe class ActiveDepth
         if (Avx2.IsSupported)
         {
             // A byte of bits at a time: its set bits' positions, packed, from a table, stored under a mask of its count.
-            fixed (int* positions = s_bytePositions)
+            fixed (int* positions = BytePositionTable)
             {
                 for (int half = 0; half < 16; half += 8)
                 {
@@ -249,8 +249,8 @@ internal static unsafe class ActiveDepth
         return found;
     }
 
-    // For each byte value b, the positions of its set bits, ascending, in 8 ints (the rest 0).
-    private static readonly int[] s_bytePositions = BytePositions();
+    // For each byte value b, the positions of its set bits, ascending, in 8 ints (the rest 0); SparseRows lists with it too.
+    internal static readonly int[] BytePositionTable = BytePositions();
 
     private static int[] BytePositions()
     {

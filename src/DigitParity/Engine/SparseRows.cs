@@ -76,27 +76,15 @@ internal static unsafe class SparseRows
         return count;
     }
 
-    // The set bits of an 8-bit group starting at column `start`, appended at list[count]: one store of the group's
-    // 8 entries from a table, without a branch per bit (whose mispredictions cost more than the rest). The store
-    // stays inside the row's list: count ≤ start, as only columns before start were listed.
+    // The set bits of an 8-bit group starting at column `start`, appended at list[count]: one store of the group's 8
+    // entries from ActiveDepth's table of bit positions, without a branch per bit (whose mispredictions cost more than
+    // the rest). The store stays inside the row's list: count ≤ start, as only columns before start were listed.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static int Lanes(uint group, int start, int* list, int count)
     {
-        var lanes = Vector256.LoadUnsafe(ref MemoryMarshal.GetArrayDataReference(s_lanes), (nuint)group * 8);
+        var lanes = Vector256.LoadUnsafe(ref MemoryMarshal.GetArrayDataReference(ActiveDepth.BytePositionTable), (nuint)group * 8);
         (lanes + Vector256.Create(start)).Store(list + count);
         return count + BitOperations.PopCount(group);
-    }
-
-    // For each 8-bit group g, the positions of its set bits, ascending, then padding: 256 × 8 entries.
-    private static readonly int[] s_lanes = LaneTable();
-
-    private static int[] LaneTable()
-    {
-        var table = new int[256 * 8];
-        for (int g = 0; g < 256; g++)
-            for (int bit = 0, k = 0; bit < 8; bit++)
-                if ((g >> bit & 1) != 0) table[g * 8 + k++] = bit;
-        return table;
     }
 
     /// <summary>
