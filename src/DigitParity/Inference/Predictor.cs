@@ -350,7 +350,7 @@ public sealed class Predictor : IDisposable, IParallelWork
             {
                 var bytes = Bytes(_first + b);
                 UnitFloats.FromBytes(bytes, row);
-                if (ws.ListsRows) ws.InputCounts[b] = SparseRows.ListNonZero(bytes, ws.ListOf(b));
+                if (ws.ListsRows) ws.ListRow(b, bytes);
             }
         }
     }

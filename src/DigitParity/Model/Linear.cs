@@ -121,8 +121,8 @@ internal sealed class Linear
         }
     }
 
-    // Rows [b0, b1) of y (B, Out) = ReLU(x·W + b), each row visiting only its own non-zero inputs,
-    // lists[i · listStride ..] (counts[i] of them, ascending). Each element is the chain Forward computes from the bias: Forward's 5-row tiles
+    // Rows [b0, b1) of y (B, Out) = ReLU(x·W + b), each row visiting only its own non-zero inputs, lists[i · listStride ..]
+    // (counts[i] of them, ascending). Each element is the chain Forward computes from the bias: Forward's 5-row tiles
     // also visit the inputs where another row of the tile is non-zero, steps that add ±0 and so change at most the sign
     // of a zero, which the ReLU makes +0. A prediction's pass, where the batch's rows are independent.
     internal unsafe void ForwardSparseRows(ParameterStore store, ReadOnlySpan<float> x, ReadOnlySpan<int> lists, int listStride, ReadOnlySpan<int> counts,

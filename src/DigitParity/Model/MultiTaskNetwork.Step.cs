@@ -19,7 +19,7 @@ public sealed partial class MultiTaskNetwork
         ForwardConvolutions(ws, r0, r1);
         int inputs = Trunk[0].In; // the feature size, without rebuilding the stage list every step
         if (ws.ListsRows)
-            for (int b = r0; b < r1; b++) ws.InputCounts[b] = SparseRows.ListNonZero(ws.Features.AsSpan(b * inputs, inputs), ws.ListOf(b));
+            for (int b = r0; b < r1; b++) ws.ListRow(b, ws.Features.AsSpan(b * inputs, inputs));
         // The tile masks serve fc1's weight gradient only: a forward pass needs the row masks alone.
         else if (ws.Training) ActiveDepth.IndexRows(ws.Features, batch, inputs, r0, r1, ws.InputMasksOf(worker), ws.InputTileMasksOf(worker));
         else ActiveDepth.NonZeroMasks(ws.Features, inputs, inputs, r0, r1, ws.InputMasksOf(worker));
@@ -67,7 +67,7 @@ public sealed partial class MultiTaskNetwork
                 // The ReLU's zeros of the layer below (four in five of fc1's outputs in the trained tutorial MLP); fc1's lists are done with.
                 int width = Trunk[l].In;
                 var below = ws.Layers[l - 1].Output;
-                for (int b = b0; b < b1; b++) ws.InputCounts[b] = SparseRows.ListNonZero(below.AsSpan(b * width, width), ws.ListOf(b));
+                for (int b = b0; b < b1; b++) ws.ListRow(b, below.AsSpan(b * width, width));
                 Trunk[l].ForwardSparseRows(Parameters, below, ws.InputLists, ws.ListStride, ws.InputCounts, ws.Layers[l].Output, b0, b1);
             }
         }

@@ -117,13 +117,16 @@ internal sealed class Workspace
     /// <summary>Entries of <see cref="InputLists"/> a row (the widest trunk input): every trunk layer's lists of row b start at b · ListStride.</summary>
     internal int ListStride => InputCounts.Length > 0 ? InputLists.Length / InputCounts.Length : 0;
 
-    /// <summary>Row <paramref name="b"/>'s list in <see cref="InputLists"/>.</summary>
-    internal Span<int> ListOf(int b) => InputLists.AsSpan(b * ListStride, ListStride);
+    /// <summary>Lists row <paramref name="b"/>'s non-zero inputs, <paramref name="row"/>, into its <see cref="InputLists"/> and <see cref="InputCounts"/>.</summary>
+    internal void ListRow(int b, ReadOnlySpan<float> row) => InputCounts[b] = SparseRows.ListNonZero(row, InputLists.AsSpan(b * ListStride, ListStride));
+
+    /// <summary>As <see cref="ListRow(int, ReadOnlySpan{float})"/>, from the row's pixel bytes.</summary>
+    internal void ListRow(int b, ReadOnlySpan<byte> pixels) => InputCounts[b] = SparseRows.ListNonZero(pixels, InputLists.AsSpan(b * ListStride, ListStride));
 
     /// <summary>Per input row, how many entries of <see cref="InputLists"/> it has.</summary>
     internal int[] InputCounts { get; }
 
-    /// <summary>Whether fc1 runs row by row over <see cref="InputLists"/>: each worker then reads only its own rows.</summary>
+    /// <summary>Whether the trunk runs row by row over <see cref="InputLists"/>: each worker then reads only its own rows.</summary>
     internal bool ListsRows => InputCounts.Length > 0;
 
     /// <summary>Per input row, a bit per tile of 5 inputs with a non-zero (see ActiveDepth.TileMasks).</summary>
