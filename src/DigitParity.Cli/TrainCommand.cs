@@ -21,6 +21,7 @@ internal static class TrainCommand
         var hidden = new Option<string?>("--hidden") { Description = "Widths of the fully connected trunk, comma-separated [default: 128,64 for mlp, 128 for cnn]", HelpName = "W,W,..." };
         var conv = new Option<string?>("--conv") { Description = "Output channels of the convolution stages, comma-separated (cnn) [default: 32,64]", HelpName = "C,C,..." };
         var dropout = new Option<float?>("--dropout") { Description = "Dropout rate on the fully connected trunk in training [default: 0 for mlp, 0.25 for cnn]", HelpName = "RATE" };
+        var batchNorm = new Option<bool>("--batch-norm") { Description = "Batch-normalize every convolution stage's pooled output (cnn): by the batch in training, by running statistics after" };
         var augment = new Option<bool>("--augment") { Description = "Distort every training image at random each epoch (seeded): shifts of up to 2 px, rotations of up to 10°, scaling by up to 10 %" };
         var elastic = new Option<float>("--elastic") { Description = "With --augment, also an elastic distortion: smooth random displacements of up to this many pixels (e.g. 1.5; 0: none)", DefaultValueFactory = _ => 0f, HelpName = "PX" };
         var epochs = new Option<int>("--epochs") { Description = "Passes over the training set", DefaultValueFactory = _ => d.Epochs };
@@ -84,7 +85,7 @@ internal static class TrainCommand
 
         var command = new Command("train", "Train the multi-task digit & parity network (defaults: the MXNet tutorial's settings)")
         {
-            preset, model, hidden, conv, dropout, augment, elastic, epochs, batchSize, lr, momentum, weightDecay, seed, data, threads, logInterval, metrics, save, report, checkpointDir, resume, config, task, taskWeight, valSplit, schedule, patience, optimizer, ema, smoothing, classes,
+            preset, model, hidden, conv, dropout, batchNorm, augment, elastic, epochs, batchSize, lr, momentum, weightDecay, seed, data, threads, logInterval, metrics, save, report, checkpointDir, resume, config, task, taskWeight, valSplit, schedule, patience, optimizer, ema, smoothing, classes,
         };
         command.SetAction(parse =>
         {
@@ -98,6 +99,7 @@ internal static class TrainCommand
             string? problem = parse.GetValue(elastic) > 0 && !augmented ? "--elastic needs --augment"
                 : parse.GetValue(config) is not null && parse.GetValue(resume) is null ? "--config needs --resume (a plain PyTorch state_dict to continue)"
                 : parse.GetValue(conv) is not null && kind != ModelKind.Cnn ? "--conv needs --model cnn"
+                : parse.GetValue(batchNorm) && kind != ModelKind.Cnn ? "--batch-norm needs --model cnn"
                 : null;
             var training = new TrainingOptions
             {
@@ -119,6 +121,7 @@ internal static class TrainCommand
             if (parse.GetValue(hidden) is { } widths) shape = shape with { Hidden = ParseSizes(widths) };
             if (parse.GetValue(dropout) is { } rate) shape = shape with { Dropout = rate };
             if (parse.GetValue(conv) is { } channels) shape = shape with { Convolutions = ParseSizes(channels) };
+            if (Given(batchNorm)) shape = shape with { BatchNorm = parse.GetValue(batchNorm) };
             var weights = new Dictionary<string, float>();
             foreach (var (name, weight) in (parse.GetValue(taskWeight) ?? []).Select(item => ParseWeight(item)!.Value))
             {

@@ -70,7 +70,7 @@ internal sealed class TrainingReporter(TextWriter output, IReadOnlyList<TaskDefi
         var stages = config.Stages();
         var parts = new List<string> { config.Convolutions.Count == 0 ? config.InputSize.ToString(Invariant) : $"{config.ImageSide}x{config.ImageSide}" };
         for (int l = 0; l < config.Convolutions.Count; l++)
-            parts.Add($"conv {config.Kernel}x{config.Kernel} {stages[l].Channels}->{config.Convolutions[l]}, pool 2 ({stages[l + 1].Side}x{stages[l + 1].Side}x{config.Convolutions[l]})");
+            parts.Add($"conv {config.Kernel}x{config.Kernel} {stages[l].Channels}->{config.Convolutions[l]}, pool 2{(config.BatchNorm ? ", batch norm" : "")} ({stages[l + 1].Side}x{stages[l + 1].Side}x{config.Convolutions[l]})");
         if (config.Convolutions.Count > 0) parts.Add($"flatten {config.FeatureSize}");
         parts.AddRange(config.Hidden.Select(h => h.ToString(Invariant) + (config.Dropout > 0 ? string.Create(Invariant, $" (dropout {config.Dropout})") : "")));
         return string.Join(" -> ", parts);

@@ -59,6 +59,7 @@ public static class Checkpoint
         ArgumentNullException.ThrowIfNull(network);
         var tensors = new List<NamedTensor>();
         foreach (var conv in network.Convolutions) tensors.AddRange(Tensors(network.Parameters.Values, conv, ""));
+        tensors.AddRange(NormTensors(network, network.Parameters.Values, ""));
         foreach (var layer in network.Trunk.Append(network.Heads)) tensors.AddRange(Tensors(network, network.Parameters.Values, layer, ""));
         return tensors;
     }
@@ -72,6 +73,7 @@ public static class Checkpoint
         foreach (var (name, buffer) in optimizer?.State ?? [])
         {
             foreach (var conv in network.Convolutions) tensors.AddRange(Tensors(buffer, conv, OptimizerPrefix + name + "."));
+            tensors.AddRange(NormTensors(network, buffer, OptimizerPrefix + name + "."));
             foreach (var layer in layers) tensors.AddRange(Tensors(network, buffer, layer, OptimizerPrefix + name + "."));
         }
         var all = new Dictionary<string, string>(metadata ?? new Dictionary<string, string>());
@@ -176,6 +178,13 @@ public static class Checkpoint
                 if (names.Contains(prefix + conv.Bias.Name)) optimizerState[state][conv.Bias.Name] = Expect(path, file, prefix + conv.Bias.Name, [conv.OutChannels]);
             }
         }
+        foreach (var norm in network.NormTensors)
+        {
+            Expect(path, file, norm.Name, norm.Shape).CopyTo(network.Parameters.Value(norm));
+            foreach (string state in states)
+                if (names.Contains(OptimizerPrefix + state + "." + norm.Name))
+                    optimizerState[state][norm.Name] = Expect(path, file, OptimizerPrefix + state + "." + norm.Name, norm.Shape);
+        }
         foreach (var layer in network.Trunk.Append(network.Heads))
         {
             foreach (var (tensor, parameter) in new[] { (layer.Weight.Name, layer.Weight), (layer.Bias.Name, layer.Bias) })
@@ -233,6 +242,7 @@ public static class Checkpoint
             kernel = config.Kernel,
             hidden = config.Hidden,
             dropout = config.Dropout,
+            batch_norm = config.BatchNorm,
             tasks = config.Tasks.Select(t => t.Name == TaskDefinition.ClassTaskName
                 ? (object)new { name = t.Name, classes = t.ClassCount, names = Enumerable.Range(0, t.ClassCount).Select(t.ClassName).ToArray() }
                 : new { name = t.Name, classes = t.ClassCount }),
@@ -252,6 +262,7 @@ public static class Checkpoint
             int[] convolutions = root.TryGetProperty("convolutions", out var c) ? c.EnumerateArray().Select(h => h.GetInt32()).ToArray() : [];
             int kernel = root.TryGetProperty("kernel", out var k) ? k.GetInt32() : 5;
             float dropout = root.TryGetProperty("dropout", out var d) ? d.GetSingle() : 0f;
+            bool batchNorm = root.TryGetProperty("batch_norm", out var n) && n.GetBoolean();
             if (convolutions.Length > 8 || convolutions.Any(ch => ch < 1 || ch > 4096) || kernel is < 1 or > 32)
                 throw new InvalidDataException($"{path}: configuration {Untrusted.Quote(json, 160)}, expected at most 8 convolutions of 1-4096 channels and a kernel of 1-32");
             var tasks = new List<TaskDefinition>();
@@ -274,7 +285,7 @@ public static class Checkpoint
             }
             if (inputs < 1 || inputs > 1 << 24 || hidden.Length == 0 || hidden.Any(h => h < 1 || h > 1 << 16) || tasks.Count == 0)
                 throw new InvalidDataException($"{path}: configuration {Untrusted.Quote(json, 160)}, expected positive sizes within limits and at least one task");
-            var config = new ModelConfig(inputs, hidden, tasks) { Convolutions = convolutions, Kernel = kernel, Dropout = dropout };
+            var config = new ModelConfig(inputs, hidden, tasks) { Convolutions = convolutions, Kernel = kernel, Dropout = dropout, BatchNorm = batchNorm };
             if (config.Problem() is { } problem) throw new InvalidDataException($"{path}: configuration {Untrusted.Quote(json, 160)}: {problem}");
             // A model must be usable: predicting a batch of 256 images (Predictor's default) must fit the working-memory limit.
             if (config.BatchProblem(256, 1) is { } memory) throw new InvalidDataException($"{path}: configuration {Untrusted.Quote(json, 160)}: {memory}");
@@ -320,6 +331,14 @@ public static class Checkpoint
                     else result[ours] = weight[torch];
                 }
         return result;
+    }
+
+    // Batch norms' tensors are plain (C) vectors, as BatchNorm2d holds them (without its num_batches_tracked).
+    private static IEnumerable<NamedTensor> NormTensors(MultiTaskNetwork network, ReadOnlySpan<float> values, string prefix)
+    {
+        var tensors = new List<NamedTensor>();
+        foreach (var tensor in network.NormTensors) tensors.Add(new NamedTensor(prefix + tensor.Name, tensor.Shape, values.Slice(tensor.Offset, tensor.Length).ToArray()));
+        return tensors;
     }
 
     // Convolution weights are stored as PyTorch's Conv2d weight, (OC, C, K, K).

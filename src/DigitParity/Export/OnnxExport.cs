@@ -44,14 +44,15 @@ public static class OnnxExport
         string x = "pixels";
         if (network.Convolutions.Count > 0)
         {
-            // pixels (N, H·W) -> (N, 1, H, W); per stage Conv (OIHW, as our checkpoints), Relu, MaxPool 2×2;
+            // pixels (N, H·W) -> (N, 1, H, W); per stage Conv (OIHW, as our checkpoints), Relu, MaxPool 2×2 (and BatchNormalization);
             // then NCHW -> NHWC before Flatten, since our trunk reads the features channels last.
             int side = network.Config.ImageSide;
             initializers.Add(Int64Tensor("image.shape", [-1, 1, side, side]));
             nodes.Add(Node("Reshape", "image.reshape", [x, "image.shape"], ["image"]));
             x = "image";
-            foreach (var conv in network.Convolutions)
+            for (int l = 0; l < network.Convolutions.Count; l++)
             {
+                var conv = network.Convolutions[l];
                 string name = conv.Weight.Name[..conv.Weight.Name.LastIndexOf('.')];
                 initializers.Add(FloatTensor(conv.Weight.Name, [conv.OutChannels, conv.InChannels, conv.Kernel, conv.Kernel], conv.ReadTorchWeight(network.Parameters.Values)));
                 initializers.Add(FloatTensor(conv.Bias.Name, [conv.OutChannels], network.Parameters.Value(conv.Bias).ToArray()));
@@ -59,6 +60,15 @@ public static class OnnxExport
                 nodes.Add(Node("Relu", name + ".relu", [name + ".linear"], [name + ".relu"]));
                 nodes.Add(Node("MaxPool", name + ".pool", [name + ".relu"], [name + ".out"], Ints("kernel_shape", 2, 2), Ints("strides", 2, 2)));
                 x = name + ".out";
+                if (network.Norms.Count == 0) continue;
+                // BatchNormalization in inference mode (its default ε, 1e-5, is ours), by the running statistics.
+                var norm = network.Norms[l];
+                string[] inputs = [x, norm.Weight.Name, norm.Bias.Name, norm.RunningMean.Name, norm.RunningVariance.Name];
+                foreach (var tensor in new[] { norm.Weight, norm.Bias, norm.RunningMean, norm.RunningVariance })
+                    initializers.Add(FloatTensor(tensor.Name, [norm.Channels], network.Parameters.Value(tensor).ToArray()));
+                string normName = norm.Weight.Name[..norm.Weight.Name.LastIndexOf('.')];
+                nodes.Add(Node("BatchNormalization", normName, inputs, [normName + ".out"]));
+                x = normName + ".out";
             }
             nodes.Add(Node("Transpose", "features.nhwc", [x], ["features.nhwc"], Ints("perm", 0, 2, 3, 1)));
             nodes.Add(Node("Flatten", "features.flatten", ["features.nhwc"], ["features"], ("axis", [1L], false)));

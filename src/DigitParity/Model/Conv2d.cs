@@ -83,8 +83,10 @@ internal sealed partial class Conv2d
     /// A first stage that fuses its pooling needs neither im2col rows nor a full-size output; a Winograd stage needs its
     /// im2col rows only for a weight gradient that does not read them from its input (StepSchedule.SplitsPanels); the first stage's
     /// weight gradient comes from the pooling's winners, so it has no dense output gradient and no sparsity index.
+    /// With <paramref name="batchNorm"/>, the normalized output and its gradient are buffers of their own; without, they are
+    /// the pooled output and its gradient.
     /// </summary>
-    internal Conv2dBuffers CreateBuffers(int maxBatch, bool training, int workers, int index)
+    internal Conv2dBuffers CreateBuffers(int maxBatch, bool training, int workers, int index, bool batchNorm = false)
     {
         static FloatBuffer Buffer(long floats) => new(checked((int)floats));
         bool fused = index == 0 && FusesPooling;
@@ -93,15 +95,21 @@ internal sealed partial class Conv2d
         long rows = (long)maxBatch * OutPixels, pooled = (long)maxBatch * (OutHeight / 2) * (OutWidth / 2) * OutChannels;
         var offsets = later ? new int[rows] : [];
         if (later) RowOffsets(offsets, maxBatch);
+        var pooledBuffer = Buffer(pooled);
+        var pooledGradient = Buffer(training ? pooled : 0);
         return new Conv2dBuffers
         {
             Columns = Buffer(columns ? rows * Depth : 0),
             RowOffsets = offsets,
             Output = Buffer(fused ? 0 : (long)maxBatch * OutSize),
-            Pooled = Buffer(pooled),
+            Pooled = pooledBuffer,
+            Normalized = batchNorm ? Buffer(pooled) : pooledBuffer,
+            NormalizedGradient = batchNorm ? Buffer(training ? pooled : 0) : pooledGradient,
+            Mean = new float[batchNorm ? OutChannels : 0],
+            InverseStd = new float[batchNorm ? OutChannels : 0],
             Winners = training && index == 0 ? new int[pooled] : [],
             OutputGradient = Buffer(later ? (long)maxBatch * OutSize : 0),
-            PooledGradient = Buffer(training ? pooled : 0),
+            PooledGradient = pooledGradient,
             ColumnGradient = Buffer(later ? rows * Depth : 0),
             TransposedWeight = Buffer(later ? (long)Depth * OutChannels : 0),
             WeightScratch = Buffer(training ? (long)Depth * OutChannels : 0),

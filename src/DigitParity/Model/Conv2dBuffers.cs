@@ -21,6 +21,21 @@ internal sealed class Conv2dBuffers
     public required FloatBuffer Pooled { get; init; }
 
     /// <summary>
+    /// What the next layer reads: the pooled output batch-normalized, (B, OH/2, OW/2, OC); <see cref="Pooled"/> itself
+    /// without batch norm.
+    /// </summary>
+    public required FloatBuffer Normalized { get; init; }
+
+    /// <summary>The gradient at <see cref="Normalized"/> (<see cref="PooledGradient"/> itself without batch norm).</summary>
+    public required FloatBuffer NormalizedGradient { get; init; }
+
+    /// <summary>With batch norm: the per-channel mean the last forward pass normalized by (OC).</summary>
+    public required float[] Mean { get; init; }
+
+    /// <summary>With batch norm: 1 / sqrt(σ² + ε) of the last forward pass (OC).</summary>
+    public required float[] InverseStd { get; init; }
+
+    /// <summary>
     /// The first stage, training: per pooled element, which of its window's four inputs passed the gradient (row-major
     /// window order), or MaxPool2d.NoWinner where the maximum is not above 0.
     /// </summary>

@@ -24,6 +24,13 @@ public sealed record ModelConfig(int InputSize, IReadOnlyList<int> Hidden, IRead
     /// <summary>Output channels of each convolution stage (empty: an MLP).</summary>
     public IReadOnlyList<int> Convolutions { get; init; } = [];
 
+    /// <summary>
+    /// Whether every convolution stage ends with batch normalization of its pooled output (<c>bnL</c>, PyTorch's
+    /// <c>BatchNorm2d</c>): conv, ReLU, pool, then normalize. After the pooling, so the convolutions keep their fused
+    /// ReLU and pooling, and the gradient the pooling passes down stays sparse.
+    /// </summary>
+    public bool BatchNorm { get; init; }
+
     /// <summary>Dropout rate on every trunk layer's output during training (0: none).</summary>
     public float Dropout { get; init; }
 
@@ -77,6 +84,7 @@ public sealed record ModelConfig(int InputSize, IReadOnlyList<int> Hidden, IRead
         if (Tasks.Select(t => t.Name).Distinct().Count() != Tasks.Count) return "the task names must be distinct";
         if (!(Dropout >= 0 && Dropout < 1)) return $"the dropout rate must be in [0, 1) (got {Dropout})";
         if (Convolutions.Count > 0 && ConvolutionProblem() is { } convolution) return convolution;
+        if (BatchNorm && Convolutions.Count == 0) return "batch normalization follows convolution stages; an MLP has none";
         if (ParameterCount() is var parameters && parameters > MaxParameters)
             return $"{parameters:N0} parameters, more than the {MaxParameters:N0} a network may have";
         return null;
@@ -109,7 +117,7 @@ public sealed record ModelConfig(int InputSize, IReadOnlyList<int> Hidden, IRead
             for (int l = 0; l < Convolutions.Count; l++)
             {
                 double side = stages[l].Side - Kernel + 1, rows = batch * side * side, depth = (double)Kernel * Kernel * stages[l].Channels;
-                floats += 2 * rows * depth + 3 * rows * Convolutions[l] + 2 * rows / 4 * Convolutions[l] + 2 * depth * Convolutions[l];
+                floats += 2 * rows * depth + 3 * rows * Convolutions[l] + (BatchNorm ? 4 : 2) * rows / 4 * Convolutions[l] + 2 * depth * Convolutions[l];
             }
             width = (double)stages[^1].Side * stages[^1].Side * stages[^1].Channels;
         }
@@ -127,7 +135,9 @@ public sealed record ModelConfig(int InputSize, IReadOnlyList<int> Hidden, IRead
     /// <summary>
     /// Every parameter tensor with its shape as PyTorch's modules hold it, in 64 bits, under the names
     /// <see cref="MultiTaskNetwork"/> gives its layers: <c>convL.weight</c> (out, in, k, k) and <c>convL.bias</c>,
-    /// <c>fcL.weight</c> (out, in) and <c>fcL.bias</c>, <c>heads.weight</c> and <c>heads.bias</c>.
+    /// <c>fcL.weight</c> (out, in) and <c>fcL.bias</c>, <c>heads.weight</c> and <c>heads.bias</c>; with
+    /// <see cref="BatchNorm"/>, after each convolution's, <c>bnL.weight</c>, <c>bnL.bias</c>, <c>bnL.running_mean</c> and
+    /// <c>bnL.running_var</c> (out).
     /// </summary>
     internal IEnumerable<(string Name, long[] Shape)> TensorShapes()
     {
@@ -140,6 +150,9 @@ public sealed record ModelConfig(int InputSize, IReadOnlyList<int> Hidden, IRead
                 yield return ($"conv{l + 1}.weight", [Convolutions[l], stages[l].Channels, Kernel, Kernel]);
                 yield return ($"conv{l + 1}.bias", [Convolutions[l]]);
             }
+            if (BatchNorm)
+                for (int l = 0; l < Convolutions.Count; l++)
+                    foreach (string tensor in BatchNormTensors) yield return ($"bn{l + 1}.{tensor}", [Convolutions[l]]);
             width = (long)stages[^1].Side * stages[^1].Side * stages[^1].Channels;
         }
         for (int l = 0; l <= Hidden.Count; l++)
@@ -151,6 +164,9 @@ public sealed record ModelConfig(int InputSize, IReadOnlyList<int> Hidden, IRead
             width = layer;
         }
     }
+
+    /// <summary>A batch norm's tensors, as PyTorch's <c>BatchNorm2d</c> names them (its <c>num_batches_tracked</c> aside).</summary>
+    internal static readonly string[] BatchNormTensors = ["weight", "bias", "running_mean", "running_var"];
 
     private string? ConvolutionProblem()
     {

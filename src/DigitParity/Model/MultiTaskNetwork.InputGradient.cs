@@ -28,19 +28,22 @@ public sealed partial class MultiTaskNetwork
         // fc1 without a gate: its input is the pixels (no ReLU's output) or the pooled features, whose ReLU the
         // pooling's backward applies.
         var fc1 = Trunk[0];
-        Span<float> features = Convolutions.Count == 0 ? dx : ws.Stages[^1].PooledGradient.Span;
+        Span<float> features = Convolutions.Count == 0 ? dx : ws.Stages[^1].NormalizedGradient.Span;
         fc1.BackwardInputRows(Parameters, default, ws.Layers[0].OutputGradient, features, buffers.Fc1Transposed, 0, rows);
         if (Convolutions.Count == 0) return;
 
-        // Convolution stages after the first: pool+ReLU backward, then dx = col2im(dy·Wᵀ) into the stage below's pooled gradient.
+        // Convolution stages after the first: (batch norm,) pool+ReLU backward, then dx = col2im(dy·Wᵀ) into the stage
+        // below's normalized gradient.
         for (int l = Convolutions.Count - 1; l >= 1; l--)
         {
             var conv = Convolutions[l];
             var stage = ws.Stages[l];
+            BackwardNormFixed(ws, l, rows);
             Gemm.Transpose(Parameters.Value(conv.Weight), conv.OutChannels, stage.TransposedWeight, conv.Depth, conv.Depth, conv.OutChannels);
             MaxPool2d.Backward(stage.Output, stage.Pooled, stage.PooledGradient, stage.OutputGradient, conv.OutHeight, conv.OutWidth, conv.OutChannels, 0, rows);
-            conv.BackwardInput(stage.TransposedWeight, stage.OutputGradient, stage.ColumnGradient, ws.Stages[l - 1].PooledGradient, 0, rows);
+            conv.BackwardInput(stage.TransposedWeight, stage.OutputGradient, stage.ColumnGradient, ws.Stages[l - 1].NormalizedGradient, 0, rows);
         }
+        BackwardNormFixed(ws, 0, rows);
 
         // The first stage keeps no full-size output in training, only each pooled element's winner (MaxPool2d.NoWinner
         // where no gradient passes): the gradient goes to that pixel of the window, then through conv1 to the pixels.
@@ -62,6 +65,18 @@ public sealed partial class MultiTaskNetwork
                     }
         Gemm.Transpose(Parameters.Value(first.Weight), channels, buffers.FirstTransposed, first.Depth, first.Depth, channels);
         first.BackwardInput(buffers.FirstTransposed, outputGradient, buffers.FirstColumnGradient, dx, 0, rows);
+    }
+
+    // With batch norm, rows [0, rows) of stage l's normalized gradient -> its pooled gradient, by the running statistics
+    // the forward pass normalized with.
+    private void BackwardNormFixed(Workspace ws, int l, int rows)
+    {
+        if (Norms.Count == 0) return;
+        var norm = Norms[l];
+        Span<float> mean = stackalloc float[norm.Channels], inverseStd = stackalloc float[norm.Channels];
+        norm.RunningStatistics(Parameters, mean, inverseStd);
+        int pixels = Convolutions[l].OutPixels / 4;
+        norm.BackwardInputFixed(Parameters, inverseStd, ws.Stages[l].NormalizedGradient, ws.Stages[l].PooledGradient, 0, rows * pixels);
     }
 
     // The buffers InputGradient needs beyond a training workspace's, for up to maxRows rows.

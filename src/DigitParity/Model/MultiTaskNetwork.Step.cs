@@ -13,10 +13,11 @@ public sealed partial class MultiTaskNetwork
     // 5 inputs, the samples where one of them is. Must run for all rows before Forward (the products read every row's
     // masks). An MLP trained on its workers' own copies of x copies both from the dataset's ImageMasks instead. A
     // prediction's MLP that goes row by row (ws.ListsRows) lists each row's own non-zero inputs instead, and its
-    // workers then read only their own rows.
-    internal void IndexInput(Workspace ws, int batch, int r0, int r1, int worker = 0)
+    // workers then read only their own rows. With batch norm, `step` is the pool of a training step, whose workers all
+    // run this and normalize by the whole batch's statistics (two barriers a stage); null: by the running statistics.
+    internal void IndexInput(Workspace ws, int batch, int r0, int r1, int worker = 0, WorkerPool? step = null)
     {
-        ForwardConvolutions(ws, r0, r1);
+        ForwardConvolutions(ws, batch, r0, r1, worker, step);
         int inputs = Trunk[0].In; // the feature size, without rebuilding the stage list every step
         if (ws.ListsRows)
             for (int b = r0; b < r1; b++) ws.ListRow(b, ws.Features.AsSpan(b * inputs, inputs));
@@ -25,8 +26,8 @@ public sealed partial class MultiTaskNetwork
         else ActiveDepth.NonZeroMasks(ws.Features, inputs, inputs, r0, r1, ws.InputMasksOf(worker));
     }
 
-    // Samples [b0, b1): x (B, H, W, 1) -> per stage conv+ReLU -> pool -> ... -> ws.Features (B, FeatureSize).
-    private void ForwardConvolutions(Workspace ws, int b0, int b1)
+    // Samples [b0, b1): x (B, H, W, 1) -> per stage conv+ReLU -> pool (-> batch norm) -> ... -> ws.Features (B, FeatureSize).
+    private void ForwardConvolutions(Workspace ws, int batch, int b0, int b1, int worker, WorkerPool? step)
     {
         for (int l = 0; l < Convolutions.Count; l++)
         {
@@ -35,13 +36,61 @@ public sealed partial class MultiTaskNetwork
             {
                 // Convolution, ReLU and pooling at once: neither im2col rows nor the full-size output exist for this stage.
                 conv.ForwardPooled(Parameters, ws.Input, ws.Stages[0].Pooled, ws.Stages[0].Winners, b0, b1, Gemm.BestIsa);
-                continue;
             }
-            conv.Forward(Parameters, l == 0 ? ws.Input : ws.Stages[l - 1].Pooled, ws.Stages[l].Columns, ws.Stages[l].Output, b0, b1,
-                keepColumns: ws.Training && !(l > 0 && StepSchedule.SplitsPanels(conv, ws.Workers)));
-            MaxPool2d.Forward(ws.Stages[l].Output, ws.Stages[l].Pooled, conv.OutHeight, conv.OutWidth, conv.OutChannels, b0, b1,
-                winners: l == 0 ? ws.Stages[0].Winners : default);
+            else
+            {
+                conv.Forward(Parameters, l == 0 ? ws.Input : ws.Stages[l - 1].Normalized, ws.Stages[l].Columns, ws.Stages[l].Output, b0, b1,
+                    keepColumns: ws.Training && !(l > 0 && StepSchedule.SplitsPanels(conv, ws.Workers)));
+                MaxPool2d.Forward(ws.Stages[l].Output, ws.Stages[l].Pooled, conv.OutHeight, conv.OutWidth, conv.OutChannels, b0, b1,
+                    winners: l == 0 ? ws.Stages[0].Winners : default);
+            }
+            if (Norms.Count > 0) Normalize(ws, l, batch, b0, b1, worker, step);
         }
+    }
+
+    // Samples [b0, b1) of stage l's pooled output -> its normalized output. In a training step, once every worker has
+    // pooled its samples: this worker's channels of the batch's statistics (and of the running ones), then, once all
+    // channels are done, its samples. Otherwise by the running statistics, each worker on its own copy of them.
+    private void Normalize(Workspace ws, int l, int batch, int b0, int b1, int worker, WorkerPool? step)
+    {
+        var norm = Norms[l];
+        var stage = ws.Stages[l];
+        int pixels = Convolutions[l].OutPixels / 4;
+        if (step is null)
+        {
+            Span<float> mean = stackalloc float[norm.Channels], inverseStd = stackalloc float[norm.Channels];
+            norm.RunningStatistics(Parameters, mean, inverseStd);
+            norm.Forward(Parameters, stage.Pooled, mean, inverseStd, stage.Normalized, b0 * pixels, b1 * pixels);
+            return;
+        }
+        step.Barrier();
+        var (c0, c1) = Partition.Share(norm.Channels, 8, worker, step.Count);
+        norm.BatchStatistics(Parameters, stage.Pooled, batch * pixels, stage.Mean, stage.InverseStd, c0, c1);
+        step.Barrier();
+        norm.Forward(Parameters, stage.Pooled, stage.Mean, stage.InverseStd, stage.Normalized, b0 * pixels, b1 * pixels);
+    }
+
+    // Stage l's batch norm backward in a training step, once every row of its normalized output's gradient is written:
+    // this worker's channels of dγ and dβ, then (after a barrier) its samples' gradient at the pooled output. Returns
+    // the channels whose dγ and dβ this worker computed, to update once nobody reads γ any more.
+    private (int Start, int End) BackwardNorm(Workspace ws, int l, int batch, int b0, int b1, WorkerPool pool, int worker)
+    {
+        var norm = Norms[l];
+        var stage = ws.Stages[l];
+        int rows = batch * Convolutions[l].OutPixels / 4, pixels = Convolutions[l].OutPixels / 4;
+        var (c0, c1) = Partition.Share(norm.Channels, 8, worker, pool.Count);
+        norm.BackwardSums(Parameters, stage.Pooled, stage.Mean, stage.InverseStd, stage.NormalizedGradient, rows, c0, c1);
+        pool.Barrier();
+        norm.BackwardInput(Parameters, stage.Pooled, stage.Mean, stage.InverseStd, stage.NormalizedGradient, stage.PooledGradient, rows, b0 * pixels, b1 * pixels);
+        return (c0, c1);
+    }
+
+    // Hands this worker's channels of stage l's γ and β to the update (see BackwardNorm).
+    private void UpdateNorm(int l, (int Start, int End) channels, IParameterUpdate? update)
+    {
+        if (update is null || Norms.Count == 0 || channels.Start >= channels.End) return;
+        update.Apply(Norms[l].Weight, channels.Start, channels.End - channels.Start);
+        update.Apply(Norms[l].Bias, channels.Start, channels.End - channels.Start);
     }
 
     // fc1's input: the features, or this worker's own byte copy of the pixels, with the masks IndexInput built.
@@ -178,7 +227,7 @@ public sealed partial class MultiTaskNetwork
             return;
         }
         // With convolutions, fc1 passes its gradient on to the features (so its update waits for the barrier).
-        Trunk[0].Backward(Parameters, Features(ws, worker), ws.Layers[0].OutputGradient, ws.Stages[^1].PooledGradient, ws.Layers[0].PackedGradient,
+        Trunk[0].Backward(Parameters, Features(ws, worker), ws.Layers[0].OutputGradient, ws.Stages[^1].NormalizedGradient, ws.Layers[0].PackedGradient,
             ws.Layers[0].TransposedWeights, batch, share);
         pool.Barrier();
         if (update is not null) Trunk[0].Update(update, share);
@@ -227,13 +276,16 @@ public sealed partial class MultiTaskNetwork
             var conv = Convolutions[l];
             var stage = ws.Stages[l];
             var (c0, c1) = StepSchedule.BiasChannels(conv, worker, workers);
+            var normed = Norms.Count > 0 ? BackwardNorm(ws, l, batch, b0, b1, pool, worker) : default;
             if (l == 0)
             {
+                if (Norms.Count > 0) pool.Barrier(); // the winners' dW reads every sample's pooled gradient
                 // The first stage passes no gradient on: its dW and db come straight from the pooling's winners (every
                 // worker's share of the pooled gradient is written: the barriers of the stage above, or fc1's, saw to it).
                 conv.WeightGradientFromWinners(Parameters, ws.Input, stage.PooledGradient, stage.Winners, stage.WeightScratch, batch, c0, c1);
                 pool.Barrier();
                 if (worker == 0) conv.TransposeWeightGradient(Parameters, stage.WeightScratch);
+                UpdateNorm(l, normed, update);
                 if (update is null) break;
                 if (worker == 0) update.Apply(conv.Weight, 0, conv.Depth * conv.OutChannels);
                 if (c0 < c1) update.Apply(conv.Bias, c0, c1 - c0);
@@ -242,10 +294,11 @@ public sealed partial class MultiTaskNetwork
             MaxPool2d.Backward(stage.Output, stage.Pooled, stage.PooledGradient, stage.OutputGradient, conv.OutHeight, conv.OutWidth, conv.OutChannels, b0, b1);
             IndexOutputGradient(ws, l, batch, b0, b1);
             conv.BackwardInputSparse(stage.TransposedWeight, stage.OutputGradient, stage.GradientMasks, stage.InputLists, stage.InputCounts,
-                stage.ColumnGradient, ws.Stages[l - 1].PooledGradient, b0, b1);
+                stage.ColumnGradient, ws.Stages[l - 1].NormalizedGradient, b0, b1);
             pool.Barrier();
             ListOutputGradientPixels(ws, l, batch, worker, workers);
             pool.Barrier();
+            UpdateNorm(l, normed, update);
             conv.BiasGradient(Parameters, stage.OutputGradient, batch, c0, c1);
             int w0 = 0, w1 = 0; // the dW rows this worker hands to the update
             if (StepSchedule.SplitsPanels(conv, workers))
@@ -253,7 +306,7 @@ public sealed partial class MultiTaskNetwork
                 // A panel-split weight gradient reads each pixel's im2col row from the pooled input itself.
                 (w0, w1) = StepSchedule.WeightPanels(conv, worker, workers);
                 conv.WeightGradientPanels(Parameters, default, stage.OutputGradient, stage.WeightScratch, batch, w0, w1,
-                    stage.WeightLists, stage.WeightCounts, ws.Stages[l - 1].Pooled, stage.RowOffsets);
+                    stage.WeightLists, stage.WeightCounts, ws.Stages[l - 1].Normalized, stage.RowOffsets);
             }
             else
             {

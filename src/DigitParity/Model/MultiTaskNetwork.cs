@@ -11,6 +11,7 @@ namespace DigitParity.Model;
 /// CNN: x (B, 28, 28, 1) -conv1+ReLU-> (B, 24, 24, 32) -pool-> (B, 12, 12, 32) -conv2+ReLU-> (B, 8, 8, 64)
 ///      -pool-> (B, 4, 4, 64) = features (B, 1024) -fc1+ReLU-> (B, 128) -heads-> logits (B, 10 + 2)
 /// </code>
+/// With batch norm, each pooled map is normalized (bn1, bn2) before the next layer reads it.
 /// </summary>
 public sealed partial class MultiTaskNetwork
 {
@@ -30,8 +31,15 @@ public sealed partial class MultiTaskNetwork
         Config = config;
         var layout = new ParameterLayout();
         var stages = config.Stages();
-        Convolutions = config.Convolutions.Select((channels, l) =>
-            new Conv2d(layout, $"conv{l + 1}", stages[l].Channels, channels, config.Kernel, stages[l].Side, stages[l].Side)).ToArray();
+        var convolutions = new List<Conv2d>();
+        var norms = new List<BatchNorm>();
+        for (int l = 0; l < config.Convolutions.Count; l++)
+        {
+            convolutions.Add(new Conv2d(layout, $"conv{l + 1}", stages[l].Channels, config.Convolutions[l], config.Kernel, stages[l].Side, stages[l].Side));
+            if (config.BatchNorm) norms.Add(new BatchNorm(layout, $"bn{l + 1}", config.Convolutions[l]));
+        }
+        Convolutions = convolutions;
+        Norms = norms;
         var trunk = new List<Linear>();
         int width = config.FeatureSize;
         for (int l = 0; l < config.Hidden.Count; l++)
@@ -57,6 +65,12 @@ public sealed partial class MultiTaskNetwork
 
     /// <summary>The convolution stages (each followed by ReLU and 2 × 2 max pooling); empty for an MLP.</summary>
     internal IReadOnlyList<Conv2d> Convolutions { get; }
+
+    /// <summary>With <see cref="ModelConfig.BatchNorm"/>, each convolution stage's batch norm of its pooled output; empty otherwise.</summary>
+    internal IReadOnlyList<BatchNorm> Norms { get; }
+
+    /// <summary>Every batch norm's tensors, each a plain (C) vector in checkpoints: γ, β, running mean and variance.</summary>
+    internal IEnumerable<ParameterTensor> NormTensors => Norms.SelectMany(n => new[] { n.Weight, n.Bias, n.RunningMean, n.RunningVariance });
 
     /// <summary>Trunk layers, each followed by ReLU.</summary>
     internal IReadOnlyList<Linear> Trunk { get; }
@@ -111,6 +125,7 @@ public sealed partial class MultiTaskNetwork
     {
         var rng = new Rng(seed, stream: 1);
         foreach (var conv in Convolutions) conv.Initialize(Parameters, rng);
+        foreach (var norm in Norms) norm.Initialize(Parameters);
         foreach (var layer in Trunk) layer.Initialize(Parameters, rng);
         Heads.Initialize(Parameters, rng);
     }

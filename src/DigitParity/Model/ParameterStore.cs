@@ -7,7 +7,8 @@ namespace DigitParity.Model;
 /// <param name="Offset">Start inside <see cref="ParameterStore.Values"/> (a multiple of 16 floats).</param>
 /// <param name="Shape">Dimensions, row-major; a Linear weight is (in, out).</param>
 /// <param name="Decay">Whether weight decay applies (weights yes, biases no).</param>
-internal sealed record ParameterTensor(string Name, int Offset, int[] Shape, bool Decay)
+/// <param name="Trained">Whether an optimizer updates it (false: a statistic the forward pass keeps, such as batch norm's running mean).</param>
+internal sealed record ParameterTensor(string Name, int Offset, int[] Shape, bool Decay, bool Trained = true)
 {
     /// <summary>Number of floats.</summary>
     public int Length { get; } = Shape.Aggregate(1, (a, b) => a * b);
@@ -21,10 +22,10 @@ internal sealed class ParameterLayout
     private int _size;
 
     /// <summary>Reserves a tensor and returns its descriptor.</summary>
-    public ParameterTensor Add(string name, int[] shape, bool decay)
+    public ParameterTensor Add(string name, int[] shape, bool decay, bool trained = true)
     {
         if (_tensors.Any(t => t.Name == name)) throw new ArgumentException($"Parameter {name} is already defined.", nameof(name));
-        var tensor = new ParameterTensor(name, _size, shape, decay);
+        var tensor = new ParameterTensor(name, _size, shape, decay, trained);
         _tensors.Add(tensor);
         _size += (tensor.Length + Alignment - 1) / Alignment * Alignment;
         return tensor;
@@ -61,8 +62,8 @@ internal sealed class ParameterStore
     /// <summary>Every gradient, same layout as <see cref="Values"/>.</summary>
     public FloatBuffer Gradients { get; }
 
-    /// <summary>Number of trainable parameters (padding excluded).</summary>
-    public int Count => Tensors.Sum(t => t.Length);
+    /// <summary>Number of trainable parameters (padding and running statistics excluded).</summary>
+    public int Count => Tensors.Where(t => t.Trained).Sum(t => t.Length);
 
     /// <summary>Values of one tensor.</summary>
     public Span<float> Value(ParameterTensor tensor) => Values.AsSpan(tensor.Offset, tensor.Length);

@@ -15,12 +15,12 @@ internal sealed class Workspace
         Training = training;
         Workers = workers;
         Input = new FloatBuffer(checked(maxBatch * config.InputSize));
-        Stages = network.Convolutions.Select((conv, l) => conv.CreateBuffers(maxBatch, training, workers, l)).ToArray();
+        Stages = network.Convolutions.Select((conv, l) => conv.CreateBuffers(maxBatch, training, workers, l, config.BatchNorm)).ToArray();
         // fc1 passes an input gradient on only behind convolutions; the layers above it compute theirs row by row,
         // each worker from its own Wᵀ (see MultiTaskNetwork.Backward).
         var layers = network.Trunk.Append(network.Heads).ToArray();
         Layers = layers.Select((layer, l) => layer.CreateBuffers(maxBatch, l > 0 ? workers : Stages.Length > 0 ? 1 : 0)).ToArray();
-        Features = Stages.Length > 0 ? Stages[^1].Pooled : Input;
+        Features = Stages.Length > 0 ? Stages[^1].Normalized : Input;
         // Workers with their own copy of x also index all of it themselves (see InputMasksOf).
         bool privateIndex = Stages.Length == 0 && privateInputs;
         int indexCopies = privateIndex ? workers : 1;
@@ -63,7 +63,7 @@ internal sealed class Workspace
     /// <summary>x: (B, InputSize).</summary>
     public FloatBuffer Input { get; }
 
-    /// <summary>The trunk's input: <see cref="Input"/> for an MLP, the last pooled stage (B, FeatureSize) after convolutions.</summary>
+    /// <summary>The trunk's input: <see cref="Input"/> for an MLP, the last stage's (normalized) pooled output (B, FeatureSize) after convolutions.</summary>
     public FloatBuffer Features { get; }
 
     // The worker count the buffers were sized for (which weight gradients split by panels, StepSchedule.SplitsPanels).

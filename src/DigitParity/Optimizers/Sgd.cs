@@ -55,7 +55,7 @@ internal sealed class Sgd : IOptimizer
     /// <summary>Applies one update to every parameter.</summary>
     public void Step()
     {
-        foreach (var tensor in _store.Tensors) Apply(tensor, 0, tensor.Length);
+        foreach (var tensor in _store.Tensors.Where(t => t.Trained)) Apply(tensor, 0, tensor.Length);
     }
 
     /// <inheritdoc/>
