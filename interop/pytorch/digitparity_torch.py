@@ -1,7 +1,8 @@
 """DigitParity checkpoints in PyTorch.
 
 A DigitParity model is a plain torch.nn.Module built from the checkpoint's own configuration (the `config`
-metadata): Conv2d -> ReLU -> max_pool2d(2) per convolution, flatten(1), Linear -> ReLU (-> dropout) per hidden layer,
+metadata): Conv2d -> ReLU -> max_pool2d(2) (-> BatchNorm2d with "batch_norm") per convolution, flatten(1),
+Linear -> ReLU (-> dropout) per hidden layer,
 and one Linear `heads` whose outputs are every task's logits side by side. The file holds every tensor in the layout
 and order this module expects, so load_state_dict takes it as it is.
 
@@ -89,10 +90,13 @@ class DigitParityNet(nn.Module):
         self.convolutions = len(config.get("convolutions", []))
         self.hidden = len(config["hidden"])
         self.dropout = config.get("dropout", 0.0)
+        self.batch_norm = config.get("batch_norm", False)
         self.tasks = [(t["name"], t["classes"]) for t in config["tasks"]]
         kernel, channels, side, width = config.get("kernel", 5), 1, self.side, self.input_size
         for i, out in enumerate(config.get("convolutions", [])):
             setattr(self, f"conv{i + 1}", nn.Conv2d(channels, out, kernel))
+            if self.batch_norm:
+                setattr(self, f"bn{i + 1}", nn.BatchNorm2d(out))
             channels, side = out, (side - kernel + 1) // 2
             width = channels * side * side
         for i, out in enumerate(config["hidden"]):
@@ -106,6 +110,8 @@ class DigitParityNet(nn.Module):
             x = x.view(-1, 1, self.side, self.side)
             for i in range(self.convolutions):
                 x = F.max_pool2d(F.relu(getattr(self, f"conv{i + 1}")(x)), 2)
+                if self.batch_norm:
+                    x = getattr(self, f"bn{i + 1}")(x)
             x = x.flatten(1)
         for i in range(self.hidden):
             x = F.dropout(F.relu(getattr(self, f"fc{i + 1}")(x)), self.dropout, self.training)
@@ -127,6 +133,10 @@ def load(path, config=None):
                               " (a file of an older format loads in DigitParity; save it again there to convert it)")
     model = DigitParityNet(json.loads(metadata["config"]))
     state = {name: value for name, value in tensors.items() if not name.startswith("optimizer.")}
+    # DigitParity keeps no batch count (its running estimates move by a fixed momentum, as BatchNorm2d's default does).
+    for name, buffer in model.state_dict().items():
+        if name.endswith(".num_batches_tracked"):
+            state.setdefault(name, torch.zeros_like(buffer))
     model.load_state_dict(state, strict=True)
     optimizer = {}
     for name, value in tensors.items():
@@ -138,7 +148,7 @@ def load(path, config=None):
 
 def save(path, model, metadata, momentum=None):
     """Writes model (and SGD's momentum buffers by parameter name) as a DigitParity checkpoint DigitParity loads."""
-    tensors = {name: value for name, value in model.state_dict().items()}
+    tensors = {name: value for name, value in model.state_dict().items() if not name.endswith(".num_batches_tracked")}
     for name, value in (momentum or {}).items():
         tensors[f"optimizer.momentum.{name}"] = value
     meta = dict(metadata)

@@ -244,9 +244,10 @@ public sealed class ResumeTests
     [InlineData(OptimizerKind.AdamW, false, 0f)]
     [InlineData(OptimizerKind.Sgd, true, 0f)]
     [InlineData(OptimizerKind.Sgd, false, 0.99f)]
-    public void OneEpochSavedThenTwoResumedEqualsThreeStraightBitForBit(OptimizerKind optimizer, bool cnn, float averageDecay)
+    [InlineData(OptimizerKind.Sgd, true, 0.99f, true)]
+    public void OneEpochSavedThenTwoResumedEqualsThreeStraightBitForBit(OptimizerKind optimizer, bool cnn, float averageDecay, bool batchNorm = false)
     {
-        var config = cnn ? ModelConfig.Cnn : ModelConfig.Tutorial;
+        var config = cnn ? ModelConfig.Cnn with { BatchNorm = batchNorm } : ModelConfig.Tutorial;
         var train = new LabeledDataset(TestData.Mnist.Train.Take(cnn ? 1000 : 3000), config.Tasks);
         var validation = new LabeledDataset(TestData.Mnist.Test.Take(500), config.Tasks);
         var options = new TrainingOptions { Epochs = 3, Seed = 9, Optimizer = optimizer, LearningRate = optimizer == OptimizerKind.Sgd ? 0.1f : 0.001f, AverageDecay = averageDecay };

@@ -250,19 +250,31 @@ public sealed class ConvolutionTests
     // every parameter probed. The fast paths: 20 x 20 -conv 5x5 (32, fused with its pooling)-> 16 -pool-> 8 -conv 5x5 (16,
     // Winograd forward, weight gradient from the pooled input)-> 4 -pool-> 2: features 64 -> fc 6 -> heads, every 41st
     // weight probed (about 400 of 14,000).
+    // With batch norm the loss couples the batch's samples through each stage's statistics: the reference normalizes
+    // each pooled map by its channels' mean and biased variance over the batch, and the step moves the running estimates.
     [Theory]
-    [InlineData(1, 13, 3, 3, 4, 1)]
-    [InlineData(2, 13, 3, 3, 4, 1)]
-    [InlineData(2, 20, 5, 32, 16, 41)]
-    public void WholeCnnLossMatchesFiniteDifferences(int threads, int side0, int kernel, int channels1, int channels2, int probeStride)
+    [InlineData(1, 13, 3, 3, 4, 1, false)]
+    [InlineData(2, 13, 3, 3, 4, 1, false)]
+    [InlineData(2, 20, 5, 32, 16, 41, false)]
+    [InlineData(1, 13, 3, 3, 4, 1, true)]
+    [InlineData(2, 13, 3, 3, 4, 1, true)]
+    [InlineData(2, 20, 5, 32, 16, 41, true)]
+    public void WholeCnnLossMatchesFiniteDifferences(int threads, int side0, int kernel, int channels1, int channels2, int probeStride, bool batchNorm)
     {
         TaskDefinition[] tasks = [new("a", 3, d => d % 3), new("b", 2, d => d % 2)];
         int pixels = side0 * side0;
-        var config = new ModelConfig(pixels, [6], tasks) { Convolutions = [channels1, channels2], Kernel = kernel };
+        var config = new ModelConfig(pixels, [6], tasks) { Convolutions = [channels1, channels2], Kernel = kernel, BatchNorm = batchNorm };
         var network = new MultiTaskNetwork(config);
         Assert.Equal(kernel == 5, network.Convolutions[0].FusesPooling);
         Assert.Equal(kernel == 5, network.Convolutions[1].UsesWinograd);
         network.Initialize(11);
+        var scales = new Rng(13);
+        foreach (var norm in network.Norms)
+        {
+            // γ and β away from their initial 1 and 0, so that both enter the gradients.
+            foreach (ref float g in network.Parameters.Value(norm.Weight)) g = 1 + 0.5f * scales.NextUniform(1);
+            foreach (ref float b in network.Parameters.Value(norm.Bias)) b = 0.3f * scales.NextUniform(1);
+        }
         const int batch = 6;
         var rng = new Rng(12);
         var ws = network.CreateWorkspace(batch);
@@ -281,20 +293,39 @@ public sealed class ConvolutionTests
         var convB = convs.Select(c => D(network.Parameters.Value(c.Bias))).ToArray();
         var weights = layers.Select(l => l.ReadWeight(network.Parameters).Select(v => (double)v).ToArray()).ToArray();
         var biases = layers.Select(l => D(network.Parameters.Value(l.Bias))).ToArray();
+        var gammas = network.Norms.Select(n => D(network.Parameters.Value(n.Weight))).ToArray();
+        var betas = network.Norms.Select(n => D(network.Parameters.Value(n.Bias))).ToArray();
+        var means = new double[convs.Count][];
+        var variances = new double[convs.Count][];
         double Loss()
         {
             double total = 0;
+            var maps = Enumerable.Range(0, batch).Select(b => x.Skip(b * pixels).Take(pixels).Select(v => (double)v).ToArray()).ToArray();
+            int side = side0, channels = 1;
+            for (int l = 0; l < convs.Count; l++)
+            {
+                for (int b = 0; b < batch; b++)
+                    maps[b] = Pool(Conv(maps[b], side, channels, convW[l], convB[l], kernel, convs[l].OutChannels), side - kernel + 1, convs[l].OutChannels);
+                side = (side - kernel + 1) / 2;
+                channels = convs[l].OutChannels;
+                if (!batchNorm) continue;
+                int n = batch * side * side;
+                means[l] = new double[channels];
+                variances[l] = new double[channels];
+                foreach (var map in maps)
+                    for (int i = 0; i < map.Length; i++) means[l][i % channels] += map[i] / n;
+                foreach (var map in maps)
+                    for (int i = 0; i < map.Length; i++) variances[l][i % channels] += Math.Pow(map[i] - means[l][i % channels], 2) / n;
+                foreach (var map in maps)
+                    for (int i = 0; i < map.Length; i++)
+                    {
+                        int c = i % channels;
+                        map[i] = gammas[l][c] * (map[i] - means[l][c]) / Math.Sqrt(variances[l][c] + BatchNorm.Epsilon) + betas[l][c];
+                    }
+            }
             for (int b = 0; b < batch; b++)
             {
-                double[] h = x.Skip(b * pixels).Take(pixels).Select(v => (double)v).ToArray();
-                int side = side0, channels = 1;
-                for (int l = 0; l < convs.Count; l++)
-                {
-                    h = Pool(Conv(h, side, channels, convW[l], convB[l], kernel, convs[l].OutChannels), side - kernel + 1, convs[l].OutChannels);
-                    side = (side - kernel + 1) / 2;
-                    channels = convs[l].OutChannels;
-                }
-                h = GradientCheckTests.Dense(h, layers, weights, biases);
+                double[] h = GradientCheckTests.Dense(maps[b], layers, weights, biases);
                 foreach (var (offset, classes, t) in new[] { (0, 3, 0), (3, 2, 1) })
                 {
                     var row = h.Skip(offset).Take(classes).ToArray();
@@ -305,6 +336,24 @@ public sealed class ConvolutionTests
             return total / batch;
         }
         Assert.Equal(Loss(), (step.TaskLosses[0] + step.TaskLosses[1]) / batch, 1e-4);
+        for (int l = 0; l < network.Norms.Count; l++)
+        {
+            var norm = network.Norms[l];
+            int n = batch * convs[l].PooledPixels;
+            var dGamma = network.Parameters.Gradient(norm.Weight).ToArray();
+            var dBeta = network.Parameters.Gradient(norm.Bias).ToArray();
+            var runningMean = network.Parameters.Value(norm.RunningMean).ToArray();
+            var runningVariance = network.Parameters.Value(norm.RunningVariance).ToArray();
+            Loss(); // the unperturbed batch's statistics
+            for (int c = 0; c < norm.Channels; c++)
+            {
+                AssertClose(Numeric(gammas[l], c, Loss), dGamma[c], $"bn {l} dγ[{c}]");
+                AssertClose(Numeric(betas[l], c, Loss), dBeta[c], $"bn {l} dβ[{c}]");
+                // PyTorch's update from (0, 1): 0.1 of the mean, 0.9 + 0.1 of the unbiased variance.
+                Assert.Equal(0.1 * means[l][c], runningMean[c], 1e-5);
+                Assert.Equal(0.9 + 0.1 * variances[l][c] * n / (n - 1), runningVariance[c], 1e-5);
+            }
+        }
         for (int l = 0; l < convs.Count; l++)
         {
             var dW = network.Parameters.Gradient(convs[l].Weight).ToArray();

@@ -11,15 +11,28 @@ public sealed class ExplanationTests
     private static readonly TaskDefinition[] Tasks = [new("a", 3, d => d % 3), new("b", 2, d => d % 2)];
 
     // The CNN case has conv1 fused with its pooling (32 channels, 5 × 5) and conv2 on Winograd's path; the 3 × 3 case
-    // takes the plain im2col paths. Every input pixel is checked.
+    // takes the plain im2col paths. Every input pixel is checked. With batch norm, an explanation normalizes by the
+    // running statistics (set at random here), as a prediction does.
     [Theory]
-    [InlineData(20, 5, 32, 16)]
-    [InlineData(13, 3, 3, 4)]
-    public void CnnSaliencyIsGradientTimesInputByFiniteDifferences(int side0, int kernel, int channels1, int channels2)
+    [InlineData(20, 5, 32, 16, false)]
+    [InlineData(13, 3, 3, 4, false)]
+    [InlineData(20, 5, 32, 16, true)]
+    [InlineData(13, 3, 3, 4, true)]
+    public void CnnSaliencyIsGradientTimesInputByFiniteDifferences(int side0, int kernel, int channels1, int channels2, bool batchNorm)
     {
         int pixels = side0 * side0;
-        var network = new MultiTaskNetwork(new ModelConfig(pixels, [6], Tasks) { Convolutions = [channels1, channels2], Kernel = kernel });
+        var network = new MultiTaskNetwork(new ModelConfig(pixels, [6], Tasks) { Convolutions = [channels1, channels2], Kernel = kernel, BatchNorm = batchNorm });
         network.Initialize(21);
+        var rng = new Rng(23);
+        foreach (var norm in network.Norms)
+        {
+            foreach (ref float v in network.Parameters.Value(norm.Weight)) v = 1 + 0.5f * rng.NextUniform(1);
+            foreach (ref float v in network.Parameters.Value(norm.Bias)) v = 0.3f * rng.NextUniform(1);
+            foreach (ref float v in network.Parameters.Value(norm.RunningMean)) v = 0.1f * rng.NextUniform(1);
+            foreach (ref float v in network.Parameters.Value(norm.RunningVariance)) v = 0.05f + 0.1f * Math.Abs(rng.NextUniform(1));
+        }
+        var norms = network.Norms.Select(n => (Gamma: D(network.Parameters.Value(n.Weight)), Beta: D(network.Parameters.Value(n.Bias)),
+            Mean: D(network.Parameters.Value(n.RunningMean)), Variance: D(network.Parameters.Value(n.RunningVariance)))).ToArray();
         Assert.Equal(kernel == 5, network.Convolutions[0].FusesPooling);
         Assert.Equal(kernel == 5, network.Convolutions[1].UsesWinograd);
         var convs = network.Convolutions;
@@ -34,6 +47,9 @@ public sealed class ExplanationTests
                 h = ConvolutionTests.Pool(ConvolutionTests.Conv(h, side, channels, convW[l], convB[l], kernel, convs[l].OutChannels), side - kernel + 1, convs[l].OutChannels);
                 side = (side - kernel + 1) / 2;
                 channels = convs[l].OutChannels;
+                if (!batchNorm) continue;
+                var n = norms[l];
+                h = h.Select((v, i) => n.Gamma[i % channels] * (v - n.Mean[i % channels]) / Math.Sqrt(n.Variance[i % channels] + BatchNorm.Epsilon) + n.Beta[i % channels]).ToArray();
             }
             return Dense(network, h);
         }

@@ -215,7 +215,7 @@ public sealed class GradientCheckTests
         public void Execute(int worker)
         {
             var (r0, r1) = StepSchedule.Rows(batch, worker, pool.Count);
-            network.IndexInput(ws, batch, r0, r1);
+            network.IndexInput(ws, batch, r0, r1, worker, step: pool);
             pool.Barrier();
             network.ForwardLoss(ws, batch, pool, worker);
             network.Backward(ws, batch, pool, worker, update: null);

@@ -14,9 +14,10 @@ public sealed class OnnxExportTests
     [Theory]
     [InlineData("mlp", 1000, 1e-5)]
     [InlineData("cnn", 200, 1e-4)]
+    [InlineData("cnn-bn", 200, 1e-4)]
     public void OnnxRuntimeReproducesOurEngineOnTestImages(string model, int n, double tolerance)
     {
-        var config = model == "cnn" ? ModelConfig.Cnn : ModelConfig.Tutorial;
+        var config = model == "cnn" ? ModelConfig.Cnn : model == "cnn-bn" ? ModelConfig.Cnn with { BatchNorm = true } : ModelConfig.Tutorial;
         var network = new MultiTaskNetwork(config);
         network.Initialize(5);
         using (var trainer = new Trainer(network, new TrainingOptions { Epochs = 1 }))

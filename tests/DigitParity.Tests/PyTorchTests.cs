@@ -55,7 +55,7 @@ public sealed class TorchTheoryAttribute : TheoryAttribute
 /// <summary>Our checkpoints in a plain PyTorch module (interop/pytorch): the same logits and accuracy on the MNIST test set.</summary>
 public sealed class PyTorchTests
 {
-    public static TheoryData<string> Models() => new() { "mlp", "mlp-other-tasks", "cnn" };
+    public static TheoryData<string> Models() => new() { "mlp", "mlp-other-tasks", "cnn", "cnn-batch-norm" };
 
     private static MultiTaskNetwork Model(string name)
     {
@@ -71,6 +71,8 @@ public sealed class PyTorchTests
                 });
                 other.Initialize(5);
                 return other;
+            case "cnn-batch-norm":
+                return TestData.TrainedBatchNorm.Value;
             default:
                 return Checkpoint.LoadShipped().Network;
         }

@@ -50,6 +50,17 @@ internal static class TestData
         return network;
     });
 
+    /// <summary>The CNN with batch norm after one epoch on 5,000 MNIST images (its running statistics away from 0 and 1), trained once for all tests.</summary>
+    public static Lazy<DigitParity.Model.MultiTaskNetwork> TrainedBatchNorm { get; } = new(() =>
+    {
+        var config = DigitParity.Model.ModelConfig.Cnn with { BatchNorm = true };
+        var network = new DigitParity.Model.MultiTaskNetwork(config);
+        network.Initialize(3);
+        using var trainer = new DigitParity.Training.Trainer(network, new DigitParity.Training.TrainingOptions { Epochs = 1, Threads = 2 });
+        trainer.Fit(new LabeledDataset(Mnist.Train.Take(5000), config.Tasks), new LabeledDataset(Mnist.Test.Take(100), config.Tasks));
+        return network;
+    });
+
     /// <summary>A PNG of 28 × 28 MNIST bytes drawn <paramref name="scale"/> times larger, white ink on black.</summary>
     public static byte[] Png(ReadOnlySpan<byte> mnist, int scale = 1)
     {

@@ -52,6 +52,9 @@ internal sealed partial class Conv2d
     /// <summary>Output pixels per sample.</summary>
     public int OutPixels => OutHeight * OutWidth;
 
+    /// <summary>Pixels per sample after 2 × 2 pooling (an odd last row or column is dropped).</summary>
+    public int PooledPixels => OutHeight / 2 * (OutWidth / 2);
+
     /// <summary>K·K·C: the length of one im2col row, the depth of the product.</summary>
     public int Depth => Kernel * Kernel * InChannels;
 

@@ -75,7 +75,7 @@ public sealed partial class MultiTaskNetwork
         var norm = Norms[l];
         Span<float> mean = stackalloc float[norm.Channels], inverseStd = stackalloc float[norm.Channels];
         norm.RunningStatistics(Parameters, mean, inverseStd);
-        int pixels = Convolutions[l].OutPixels / 4;
+        int pixels = Convolutions[l].PooledPixels;
         norm.BackwardInputFixed(Parameters, inverseStd, ws.Stages[l].NormalizedGradient, ws.Stages[l].PooledGradient, 0, rows * pixels);
     }
 

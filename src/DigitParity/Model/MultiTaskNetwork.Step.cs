@@ -55,7 +55,7 @@ public sealed partial class MultiTaskNetwork
     {
         var norm = Norms[l];
         var stage = ws.Stages[l];
-        int pixels = Convolutions[l].OutPixels / 4;
+        int pixels = Convolutions[l].PooledPixels;
         if (step is null)
         {
             Span<float> mean = stackalloc float[norm.Channels], inverseStd = stackalloc float[norm.Channels];
@@ -77,7 +77,7 @@ public sealed partial class MultiTaskNetwork
     {
         var norm = Norms[l];
         var stage = ws.Stages[l];
-        int rows = batch * Convolutions[l].OutPixels / 4, pixels = Convolutions[l].OutPixels / 4;
+        int rows = batch * Convolutions[l].PooledPixels, pixels = Convolutions[l].PooledPixels;
         var (c0, c1) = Partition.Share(norm.Channels, 8, worker, pool.Count);
         norm.BackwardSums(Parameters, stage.Pooled, stage.Mean, stage.InverseStd, stage.NormalizedGradient, rows, c0, c1);
         pool.Barrier();
