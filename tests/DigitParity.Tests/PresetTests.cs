@@ -33,17 +33,19 @@ public sealed class PresetTests
     public void APresetSetsTheNetworkAndSettingsAndExplicitOptionsOverrideIt()
     {
         string data = TestData.WriteMnistSubset(300, 100, gzip: false);
-        // speedrun: a CNN of 16 and 32 channels without dropout, one-cycle; --epochs 1 overrides its 2 epochs.
-        var (network, output) = Train(data, "--preset", "speedrun", "--epochs", "1");
+        // speedrun: a CNN of 16 and 32 channels with batch norm, without dropout, one epoch; --epochs 2 overrides it.
+        var (network, output) = Train(data, "--preset", "speedrun", "--epochs", "2");
         Assert.Equal([16, 32], network.Config.Convolutions);
         Assert.Equal(0, network.Config.Dropout);
-        Assert.Contains("Epoch[1] Validation-accuracy", output);
-        Assert.DoesNotContain("Epoch[2]", output);
+        Assert.True(network.Config.BatchNorm);
+        Assert.Contains("Epoch[2] Validation-accuracy", output);
+        Assert.DoesNotContain("Epoch[3]", output);
 
-        // --conv and --dropout override the preset's network; --model mlp replaces it.
-        var (wider, _) = Train(data, "--preset", "speedrun", "--epochs", "1", "--conv", "8,8", "--dropout", "0.5");
+        // --conv, --dropout and --batch-norm override the preset's network; --model mlp replaces it.
+        var (wider, _) = Train(data, "--preset", "speedrun", "--conv", "8,8", "--dropout", "0.5", "--batch-norm", "false");
         Assert.Equal([8, 8], wider.Config.Convolutions);
         Assert.Equal(0.5f, wider.Config.Dropout);
+        Assert.False(wider.Config.BatchNorm);
         var (mlp, _) = Train(data, "--preset", "speedrun", "--epochs", "1", "--model", "mlp");
         Assert.Empty(mlp.Config.Convolutions);
         Assert.Equal(ModelConfig.Tutorial.Hidden, mlp.Config.Hidden);

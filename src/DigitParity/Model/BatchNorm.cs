@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
 namespace DigitParity.Model;
@@ -126,21 +127,23 @@ internal sealed class BatchNorm
         if (dy.Length < (long)rows * Channels) throw new ArgumentException("dy is too short for the rows.", nameof(dy));
         int width = c1 - c0;
         if (width == 0) return;
-        Span<double> sums = width <= 512 ? stackalloc double[width] : new double[width];
-        Span<float> block = width <= 512 ? stackalloc float[width] : new float[width];
-        ColumnSums(dy, rows, c0, c1, default, sums, block);
-        Span<float> dGamma = store.Gradient(Weight), dBeta = store.Gradient(Bias);
-        for (int c = 0; c < width; c++) dBeta[c0 + c] = (float)sums[c];
-        // Σ dy·(x − μ), then the one scale by inverseStd.
+        Span<double> sums = width <= 256 ? stackalloc double[2 * width] : new double[2 * width];
+        Span<float> block = width <= 256 ? stackalloc float[2 * width] : new float[2 * width];
         sums.Clear();
+        // Σ dy and Σ dy·(x − μ) in one pass, then the one scale by inverseStd.
         for (int start = 0; start < rows; start += Block)
         {
             block.Clear();
             for (int r = start; r < Math.Min(rows, start + Block); r++)
-                for (int c = 0; c < width; c++) block[c] = MathF.FusedMultiplyAdd(dy[r * Channels + c0 + c], x[r * Channels + c0 + c] - mean[c0 + c], block[c]);
-            for (int c = 0; c < width; c++) sums[c] += block[c];
+                AccumulateProducts(dy.Slice(r * Channels + c0, width), x.Slice(r * Channels + c0, width), mean.Slice(c0, width), block[..width], block[width..]);
+            for (int c = 0; c < 2 * width; c++) sums[c] += block[c];
         }
-        for (int c = 0; c < width; c++) dGamma[c0 + c] = (float)(sums[c] * inverseStd[c0 + c]);
+        Span<float> dGamma = store.Gradient(Weight), dBeta = store.Gradient(Bias);
+        for (int c = 0; c < width; c++)
+        {
+            dBeta[c0 + c] = (float)sums[c];
+            dGamma[c0 + c] = (float)(sums[width + c] * inverseStd[c0 + c]);
+        }
     }
 
     /// <summary>
@@ -166,7 +169,8 @@ internal sealed class BatchNorm
         for (int r = r0; r < r1; r++)
         {
             int o = r * Channels;
-            for (int c = 0; c < Channels; c++) dx[o + c] = MathF.FusedMultiplyAdd(dy[o + c], s[c], MathF.FusedMultiplyAdd(x[o + c], u[c], v[c]));
+            Affine(x.Slice(o, Channels), u, v, dx.Slice(o, Channels));
+            MultiplyAdd(dy.Slice(o, Channels), s, dx.Slice(o, Channels));
         }
     }
 
@@ -194,12 +198,7 @@ internal sealed class BatchNorm
             if (center.IsEmpty)
                 for (int r = start; r < end; r++) Accumulate(x.Slice(r * Channels + c0, width), block);
             else
-                for (int r = start; r < end; r++)
-                    for (int c = 0; c < width; c++)
-                    {
-                        float d = x[r * Channels + c0 + c] - center[c0 + c];
-                        block[c] = MathF.FusedMultiplyAdd(d, d, block[c]);
-                    }
+                for (int r = start; r < end; r++) AccumulateSquares(x.Slice(r * Channels + c0, width), center.Slice(c0, width), block);
             for (int c = 0; c < width; c++) sums[c] += block[c];
         }
     }
@@ -209,11 +208,69 @@ internal sealed class BatchNorm
     private static void Accumulate(ReadOnlySpan<float> row, Span<float> sum)
     {
         int c = 0;
-        ref float r = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(row);
-        ref float s = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(sum);
+        ref float r = ref MemoryMarshal.GetReference(row);
+        ref float s = ref MemoryMarshal.GetReference(sum);
         for (; c + Vector256<float>.Count <= row.Length; c += Vector256<float>.Count)
             (Vector256.LoadUnsafe(ref s, (nuint)c) + Vector256.LoadUnsafe(ref r, (nuint)c)).StoreUnsafe(ref s, (nuint)c);
         for (; c < row.Length; c++) sum[c] += row[c];
+    }
+
+    // With d[c] = b[c] − center[c]: sum[c] += a[c] and products[c] += a[c]·d[c], one rounding each.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void AccumulateProducts(ReadOnlySpan<float> a, ReadOnlySpan<float> b, ReadOnlySpan<float> center, Span<float> sum, Span<float> products)
+    {
+        int c = 0, n = a.Length;
+        ref float pa = ref MemoryMarshal.GetReference(a);
+        ref float pb = ref MemoryMarshal.GetReference(b);
+        ref float pc = ref MemoryMarshal.GetReference(center);
+        ref float ps = ref MemoryMarshal.GetReference(sum);
+        ref float pp = ref MemoryMarshal.GetReference(products);
+        for (; c + Vector256<float>.Count <= n; c += Vector256<float>.Count)
+        {
+            var va = Vector256.LoadUnsafe(ref pa, (nuint)c);
+            var d = Vector256.LoadUnsafe(ref pb, (nuint)c) - Vector256.LoadUnsafe(ref pc, (nuint)c);
+            (Vector256.LoadUnsafe(ref ps, (nuint)c) + va).StoreUnsafe(ref ps, (nuint)c);
+            Vector256.FusedMultiplyAdd(va, d, Vector256.LoadUnsafe(ref pp, (nuint)c)).StoreUnsafe(ref pp, (nuint)c);
+        }
+        for (; c < n; c++)
+        {
+            sum[c] += a[c];
+            products[c] = MathF.FusedMultiplyAdd(a[c], b[c] - center[c], products[c]);
+        }
+    }
+
+    // squares[c] += (x[c] − center[c])², one rounding.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void AccumulateSquares(ReadOnlySpan<float> x, ReadOnlySpan<float> center, Span<float> squares)
+    {
+        int c = 0, n = x.Length;
+        ref float px = ref MemoryMarshal.GetReference(x);
+        ref float pc = ref MemoryMarshal.GetReference(center);
+        ref float pq = ref MemoryMarshal.GetReference(squares);
+        for (; c + Vector256<float>.Count <= n; c += Vector256<float>.Count)
+        {
+            var d = Vector256.LoadUnsafe(ref px, (nuint)c) - Vector256.LoadUnsafe(ref pc, (nuint)c);
+            Vector256.FusedMultiplyAdd(d, d, Vector256.LoadUnsafe(ref pq, (nuint)c)).StoreUnsafe(ref pq, (nuint)c);
+        }
+        for (; c < n; c++)
+        {
+            float d = x[c] - center[c];
+            squares[c] = MathF.FusedMultiplyAdd(d, d, squares[c]);
+        }
+    }
+
+    // y[c] += x[c]·scale[c], one rounding.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void MultiplyAdd(ReadOnlySpan<float> x, ReadOnlySpan<float> scale, Span<float> y)
+    {
+        int c = 0;
+        ref float px = ref MemoryMarshal.GetReference(x);
+        ref float ps = ref MemoryMarshal.GetReference(scale);
+        ref float py = ref MemoryMarshal.GetReference(y);
+        for (; c + Vector256<float>.Count <= x.Length; c += Vector256<float>.Count)
+            Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref px, (nuint)c), Vector256.LoadUnsafe(ref ps, (nuint)c), Vector256.LoadUnsafe(ref py, (nuint)c))
+                .StoreUnsafe(ref py, (nuint)c);
+        for (; c < x.Length; c++) y[c] = MathF.FusedMultiplyAdd(x[c], scale[c], y[c]);
     }
 
     // y[c] = x[c]·scale[c] + shift[c], one rounding.
@@ -221,10 +278,10 @@ internal sealed class BatchNorm
     private static void Affine(ReadOnlySpan<float> x, ReadOnlySpan<float> scale, ReadOnlySpan<float> shift, Span<float> y)
     {
         int c = 0;
-        ref float px = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(x);
-        ref float ps = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(scale);
-        ref float pt = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(shift);
-        ref float py = ref System.Runtime.InteropServices.MemoryMarshal.GetReference(y);
+        ref float px = ref MemoryMarshal.GetReference(x);
+        ref float ps = ref MemoryMarshal.GetReference(scale);
+        ref float pt = ref MemoryMarshal.GetReference(shift);
+        ref float py = ref MemoryMarshal.GetReference(y);
         for (; c + Vector256<float>.Count <= x.Length; c += Vector256<float>.Count)
             Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref px, (nuint)c), Vector256.LoadUnsafe(ref ps, (nuint)c), Vector256.LoadUnsafe(ref pt, (nuint)c))
                 .StoreUnsafe(ref py, (nuint)c);
