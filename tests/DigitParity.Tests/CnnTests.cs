@@ -85,8 +85,44 @@ public sealed class CnnTests
         Assert.Contains("Test samples: 200", evaluation.ToString());
     }
 
+    // A batch-norm CNN from the command line: the saved model scores what the run's last evaluation did (its running
+    // statistics travel in the file), and every command that takes a model takes it.
+    [Fact]
+    public void TrainWithBatchNormFromTheCommandLine()
+    {
+        string data = TestData.WriteMnistSubset(1000, 200, gzip: false);
+        string dir = Directory.CreateTempSubdirectory("digitparity-bn-cli-").FullName, model = Path.Combine(dir, "bn.safetensors");
+        var output = new StringWriter();
+        Assert.Equal(0, Program.Run(["train", "--model", "cnn", "--conv", "8,16", "--batch-norm", "--epochs", "1", "--data", data, "--save", model], output, new StringWriter()));
+        Assert.Contains("conv 5x5 1->8, pool 2, batch norm (12x12x8) -> conv 5x5 8->16, pool 2, batch norm (4x4x16)", output.ToString());
+        string last = output.ToString().Split('\n').Last(l => l.Contains("Validation-accuracy"));
+        string trained = last[(last.IndexOf("Validation-accuracy=", StringComparison.Ordinal) + 20)..].Split(' ')[0];
+        var loaded = Checkpoint.Load(model).Network;
+        Assert.True(loaded.Config.BatchNorm);
+        Assert.NotEqual(1f, loaded.Parameters.Value(loaded.Norms[0].RunningVariance)[0]);
+        var evaluation = new StringWriter();
+        Assert.Equal(0, Program.Run(["evaluate", "--model", model, "--data", data], evaluation, new StringWriter()));
+        Assert.Contains($"pooled accuracy {trained}", evaluation.ToString());
+        Assert.Equal(0, Program.Run(["export", "--model", model, "--onnx", Path.Combine(dir, "bn.onnx")], new StringWriter(), new StringWriter()));
+        Assert.True(new FileInfo(Path.Combine(dir, "bn.onnx")).Length > 0);
+    }
+
+    // A file whose running variance is negative would answer NaN: it is refused, naming the tensor.
+    [Fact]
+    public void ANegativeRunningVarianceIsRefused()
+    {
+        var network = new MultiTaskNetwork(ModelConfig.Cnn with { Convolutions = [8, 16], BatchNorm = true });
+        network.Initialize(1);
+        network.Parameters.Value(network.Norms[1].RunningVariance)[3] = -0.5f;
+        string path = Path.Combine(Directory.CreateTempSubdirectory("digitparity-bn-var-").FullName, "bad.safetensors");
+        Checkpoint.Save(path, network);
+        var e = Assert.Throws<InvalidDataException>(() => Checkpoint.Load(path));
+        Assert.Equal($"{path}: tensor bn2.running_var holds -0.5 at index 3, expected variances of 0 or more", e.Message);
+    }
+
     [Theory]
     [InlineData("--conv 8,16", "--conv needs --model cnn")]
+    [InlineData("--batch-norm", "--batch-norm needs --model cnn")]
     [InlineData("--model cnn --conv 8,x", "--conv 8,x is not a comma-separated list of sizes")]
     [InlineData("--hidden 0", "--hidden 0 is not a comma-separated list of sizes")]
     [InlineData("--model rnn", "rnn")]

@@ -180,7 +180,11 @@ public static class Checkpoint
         }
         foreach (var norm in network.NormTensors)
         {
-            Expect(path, file, norm.Name, norm.Shape).CopyTo(network.Parameters.Value(norm));
+            var values = Expect(path, file, norm.Name, norm.Shape);
+            // A negative variance would make every answer NaN (its square root).
+            if (norm.Name.EndsWith(".running_var", StringComparison.Ordinal) && Array.FindIndex(values, v => v < 0) is var negative and >= 0)
+                throw new InvalidDataException($"{path}: tensor {norm.Name} holds {values[negative]} at index {negative}, expected variances of 0 or more");
+            values.CopyTo(network.Parameters.Value(norm));
             foreach (string state in states)
                 if (names.Contains(OptimizerPrefix + state + "." + norm.Name))
                     optimizerState[state][norm.Name] = Expect(path, file, OptimizerPrefix + state + "." + norm.Name, norm.Shape);
