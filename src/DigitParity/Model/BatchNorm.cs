@@ -170,7 +170,7 @@ internal sealed class BatchNorm
         {
             int o = r * Channels;
             Affine(x.Slice(o, Channels), u, v, dx.Slice(o, Channels));
-            MultiplyAdd(dy.Slice(o, Channels), s, dx.Slice(o, Channels));
+            Affine(dy.Slice(o, Channels), s, dx.Slice(o, Channels), dx.Slice(o, Channels));
         }
     }
 
@@ -259,21 +259,7 @@ internal sealed class BatchNorm
         }
     }
 
-    // y[c] += x[c]·scale[c], one rounding.
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void MultiplyAdd(ReadOnlySpan<float> x, ReadOnlySpan<float> scale, Span<float> y)
-    {
-        int c = 0;
-        ref float px = ref MemoryMarshal.GetReference(x);
-        ref float ps = ref MemoryMarshal.GetReference(scale);
-        ref float py = ref MemoryMarshal.GetReference(y);
-        for (; c + Vector256<float>.Count <= x.Length; c += Vector256<float>.Count)
-            Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref px, (nuint)c), Vector256.LoadUnsafe(ref ps, (nuint)c), Vector256.LoadUnsafe(ref py, (nuint)c))
-                .StoreUnsafe(ref py, (nuint)c);
-        for (; c < x.Length; c++) y[c] = MathF.FusedMultiplyAdd(x[c], scale[c], y[c]);
-    }
-
-    // y[c] = x[c]·scale[c] + shift[c], one rounding.
+    // y[c] = x[c]·scale[c] + shift[c], one rounding (y may be shift).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Affine(ReadOnlySpan<float> x, ReadOnlySpan<float> scale, ReadOnlySpan<float> shift, Span<float> y)
     {
