@@ -18,6 +18,7 @@ public sealed partial class MultiTaskNetwork
     internal void IndexInput(Workspace ws, int batch, int r0, int r1, int worker = 0, WorkerPool? step = null)
     {
         ForwardConvolutions(ws, batch, r0, r1, worker, step);
+        if (Norms.Count > 0) return; // normalized features have no zeros to skip: fc1 runs dense
         int inputs = Trunk[0].In; // the feature size, without rebuilding the stage list every step
         if (ws.ListsRows)
             for (int b = r0; b < r1; b++) ws.ListRow(b, ws.Features.AsSpan(b * inputs, inputs));
@@ -93,8 +94,9 @@ public sealed partial class MultiTaskNetwork
         update.Apply(Norms[l].Bias, channels.Start, channels.End - channels.Start);
     }
 
-    // fc1's input: the features, or this worker's own byte copy of the pixels, with the masks IndexInput built.
-    private static LayerInput Features(Workspace ws, int worker) => new(ws.Features)
+    // fc1's input: the features, or this worker's own byte copy of the pixels, with the masks IndexInput built (none
+    // behind batch norm).
+    private LayerInput Features(Workspace ws, int worker) => Norms.Count > 0 ? new(ws.Features) : new(ws.Features)
     {
         Bytes = ws.PixelsOf(worker), ByteValues = ws.PrivateIndex ? UnitFloats.ByteValues : default,
         RowMasks = ws.InputMasksOf(worker), TileMasks = ws.InputTileMasksOf(worker),
