@@ -144,7 +144,11 @@ internal static class PredictRequest
     }
 
     // {"pixels": [inputSize numbers in 0..1]}, the network's input (pixel / 255, ink = 1).
-    private static float[] ParsePixels(byte[] body, int inputSize)
+    // {"pixels": [inputSize numbers in 0..1]} -> the pixels; anything else is refused, saying why.
+    internal static float[] ParsePixels(byte[] body, int inputSize) => TryReadPixels(body, inputSize) ?? DocumentPixels(body, inputSize);
+
+    // The same through a JsonDocument, which can say what is wrong with a body.
+    internal static float[] DocumentPixels(byte[] body, int inputSize)
     {
         JsonDocument document;
         try
@@ -172,6 +176,45 @@ internal static class PredictRequest
             }
             return values;
         }
+    }
+
+    // The pixels of a body that is exactly what the API asks for, read in one pass without building a document (under
+    // load, JsonDocument's element tree cost more than the CNN); null for any other body, which ParsePixels then
+    // examines to say what is wrong with it. Same rules as the document: one object, its "pixels" an array of
+    // inputSize numbers in 0..1, other properties ignored, nothing after the object.
+    internal static float[]? TryReadPixels(byte[] body, int inputSize)
+    {
+        var reader = new Utf8JsonReader(body, new JsonReaderOptions { MaxDepth = 8 });
+        float[]? values = null;
+        try
+        {
+            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject) return null;
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                if (!reader.ValueTextEquals("pixels"u8))
+                {
+                    reader.Read();
+                    reader.Skip();
+                    continue;
+                }
+                // A second "pixels" is left to the document's rule for duplicates.
+                if (values is not null || !reader.Read() || reader.TokenType != JsonTokenType.StartArray) return null;
+                values = new float[inputSize];
+                int count = 0;
+                while (reader.Read() && reader.TokenType == JsonTokenType.Number)
+                {
+                    if (count == inputSize || !reader.TryGetSingle(out float v) || !(v >= 0 && v <= 1)) return null;
+                    values[count++] = v;
+                }
+                if (reader.TokenType != JsonTokenType.EndArray || count != inputSize) return null;
+            }
+            if (reader.TokenType != JsonTokenType.EndObject || reader.Read()) return null;
+        }
+        catch (JsonException)
+        {
+            return null;
+        }
+        return values;
     }
 
     private static string Shorten(string text) => text.Length <= 40 ? text : text[..40] + "...";

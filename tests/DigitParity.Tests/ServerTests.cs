@@ -144,6 +144,46 @@ public sealed class ServerTests : IAsyncLifetime
         };
     }
 
+    // JSON pixels are read in one pass unless the body is not exactly what the API asks for; the document's reading is
+    // the oracle: the same values to the bit, or the same refusal.
+    [Theory]
+    [InlineData("{\"pixels\":[P]}")]
+    [InlineData(" {\"id\": {\"a\": [1, {\"b\": null}]}, \"pixels\": [P], \"label\": \"7\"}\n")]
+    [InlineData("{\"pixels\":[P], \"pixels\":[P]}")]
+    [InlineData("{\"pixels\":[P]} x")]
+    [InlineData("{\"pixels\":[P]}{}")]
+    [InlineData("{\"pixels\":[P,0.5]}")]
+    [InlineData("{\"pixels\":[P,]}")]
+    [InlineData("{\"pixels\":[[P]]}")]
+    [InlineData("{\"pixels\":[-0,P]}")]
+    [InlineData("{\"pixels\":[1e-50,P]}")]
+    [InlineData("{\"pixels\":[1.0000001,P]}")]
+    [InlineData("{\"pixels\":[1e400,P]}")]
+    [InlineData("{\"pixels\":[null,P]}")]
+    [InlineData("{\"pixels\":[\"0.5\",P]}")]
+    [InlineData("{\"Pixels\":[P]}")]
+    [InlineData("{\"pix\\u0065ls\":[P]}")]
+    [InlineData("[P]")]
+    public void JsonPixelsReadInOnePassAsTheDocumentReadsThem(string template)
+    {
+        var rng = new Random(3);
+        string pixels = string.Join(",", Enumerable.Range(0, 783).Select(_ => (rng.Next(256) / 255.0).ToString("R", System.Globalization.CultureInfo.InvariantCulture)));
+        // 783 values, and the template adds or leaves out the 784th.
+        byte[] body = Encoding.UTF8.GetBytes(template.Replace("P", pixels + ",0.25"));
+        float[]? expected = null, actual = null;
+        string? expectedError = null, actualError = null;
+        try { expected = Server.PredictRequest.DocumentPixels(body, 784); } catch (Server.RequestProblem e) { expectedError = e.Message; }
+        try { actual = Server.PredictRequest.ParsePixels(body, 784); } catch (Server.RequestProblem e) { actualError = e.Message; }
+        Assert.Equal(expectedError, actualError);
+        Assert.Equal(expected, actual);
+        // The bodies the API asks for take the one pass.
+        if (template == "{\"pixels\":[P]}" || template.StartsWith(" {\"id\"", StringComparison.Ordinal))
+        {
+            Assert.NotNull(expected);
+            Assert.Equal(expected, Server.PredictRequest.TryReadPixels(body, 784));
+        }
+    }
+
     [Theory]
     [MemberData(nameof(BadRequests))]
     public async Task BadRequestsGetProblemJsonNamingTheProblem(string what, string? contentType, byte[] body, int status, string detail)
