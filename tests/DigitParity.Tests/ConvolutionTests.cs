@@ -143,6 +143,41 @@ public sealed class ConvolutionTests
         }
     }
 
+    // Two workers each compute half of one image's channels: the halves are the whole forward's bits, and a worker
+    // whose channels' weights changed since its last transform transforms them again (a change elsewhere does not
+    // concern it), as the naive reference of the new weights shows.
+    [Fact]
+    public void WinogradChannelRangesGiveTheWholeBitsAndFollowTheirWeights()
+    {
+        var layout = new ParameterLayout();
+        var conv = new Conv2d(layout, "c", 32, 64, 5, 12, 12);
+        Assert.True(conv.UsesWinograd);
+        var store = new ParameterStore(layout);
+        var rng = new Rng(6);
+        conv.Initialize(store, rng);
+        float[] x = GemmTests.Random(rng, 2 * conv.InSize);
+        var whole = new float[2 * conv.OutSize];
+        var halves = new float[whole.Length];
+        conv.Forward(store, x, default, whole, 0, 2, keepColumns: false);
+        conv.Forward(store, x, default, halves, 0, 2, keepColumns: false, o0: 0, o1: 32);
+        conv.Forward(store, x, default, halves, 0, 2, keepColumns: false, o0: 32, o1: 64);
+        Assert.Equal(whole, halves);
+
+        // A weight of channel 40 changes: the first half still answers for the old weights it does not read, the second
+        // half transforms again.
+        store.Value(conv.Weight)[3 * 64 + 40] += 0.5f;
+        conv.Forward(store, x, default, halves, 0, 2, keepColumns: false, o0: 0, o1: 32);
+        conv.Forward(store, x, default, halves, 0, 2, keepColumns: false, o0: 32, o1: 64);
+        double[] w = store.Value(conv.Weight).ToArray().Select(v => (double)v).ToArray(), bias = store.Value(conv.Bias).ToArray().Select(v => (double)v).ToArray();
+        for (int b = 0; b < 2; b++)
+        {
+            double[] reference = Conv(x.Skip(b * conv.InSize).Take(conv.InSize).Select(v => (double)v).ToArray(), 12, 32, w, bias, 5, 64);
+            for (int i = 0; i < reference.Length; i++)
+                Assert.True(Math.Abs(reference[i] - halves[b * conv.OutSize + i]) < 1e-5, $"y[{b}, {i}]: {halves[b * conv.OutSize + i]} vs {reference[i]}");
+        }
+        Assert.NotEqual(whole, halves);
+    }
+
     [Fact]
     public void WinogradRejectsShapesItCannotTile()
     {

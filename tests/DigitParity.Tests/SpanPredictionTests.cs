@@ -57,6 +57,33 @@ public sealed class SpanPredictionTests
         return (rejected.Count(r => r), expected.Count(p => !p.HeadsAgree));
     }
 
+    // A batch too small to give each of two workers its own images splits every image between them (conv1's pooled
+    // rows, conv2's channels, fc1's panels): the logits are one worker's, bit for bit, and the batch sizes around the
+    // switch agree too. The shipped CNN and a narrower one, whose conv2 channels split 16 and 16.
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void ImagesSplitBetweenWorkersGiveOneWorkersBits(bool narrow)
+    {
+        var network = Checkpoint.LoadShipped().Network;
+        if (narrow)
+        {
+            network = new MultiTaskNetwork(ModelConfig.Cnn with { Convolutions = [32, 32], Hidden = [200] });
+            network.Initialize(4);
+        }
+        Assert.True(network.SplitsImages(1, 2));
+        Assert.True(network.SplitsImages(5, 2));
+        Assert.False(network.SplitsImages(6, 2));
+        var images = Images().Skip(100).Take(12).ToList();
+        using var one = new Predictor(network, maxBatch: 8, threads: 1);
+        using var two = new Predictor(network, maxBatch: 8, threads: 2);
+        foreach (int batch in new[] { 1, 2, 5, 6 })
+        {
+            var part = images.Take(batch).ToList();
+            Assert.Equal(one.Logits(part), two.Logits(part));
+        }
+    }
+
     [Fact]
     public void AnswersAloneAllocateNothing()
     {

@@ -95,14 +95,19 @@ internal static unsafe class Winograd
     // x: (B, H, W, C) -> y: (B, H−4, W−4, OC) = x ∗ w + b (then ReLU if asked) for samples [b0, b1), with u = the
     // TransformWeights of w. A chunk of samples at a time (ChunkSamples), through scratch:
     //   v: (64, T, C) = Bᵀ d B of each tile d, m: (64, T, OC) = v[p] · u[p] for each position p, y = Aᵀ m A + b.
-    // Every tile's result depends on its own input only, so any split of the batch gives the same bits.
+    // Every tile's result depends on its own input only, so any split of the batch gives the same bits. With a channel
+    // range [o0, o1) (multiples of 8), only those output channels: each element the same chain, so a split of one
+    // image's channels between workers gives the same bits too.
     public static void Forward(ReadOnlySpan<float> x, int height, int width, int inChannels, ReadOnlySpan<float> u, ReadOnlySpan<float> bias,
-        int outChannels, Span<float> y, int b0, int b1, bool relu, Span<float> scratch)
+        int outChannels, Span<float> y, int b0, int b1, bool relu, Span<float> scratch, int o0 = 0, int o1 = -1)
     {
+        if (o1 < 0) o1 = outChannels;
+        if (o0 < 0 || o1 > outChannels || o0 > o1 || o0 % 8 != 0 || o1 % 8 != 0)
+            throw new ArgumentOutOfRangeException(nameof(o1), $"output channels [{o0}, {o1}) of {outChannels}, expected multiples of 8");
         int outHeight = height - 4, outWidth = width - 4;
         if (!Supports(5, outHeight, outWidth, inChannels, outChannels))
             throw new ArgumentException($"F(4x4, 5x5) needs output sides in multiples of 4 and channels in multiples of 8 (got {outHeight}x{outWidth}, {inChannels} -> {outChannels}).");
-        if (b0 >= b1) return;
+        if (b0 >= b1 || o0 == o1) return;
         ArgumentOutOfRangeException.ThrowIfNegative(b0);
         int inSize = height * width * inChannels, outSize = outHeight * outWidth * outChannels;
         if (x.Length < (long)b1 * inSize) throw new ArgumentException("x is too short for the samples.", nameof(x));
@@ -120,9 +125,9 @@ internal static unsafe class Winograd
             Span<float> m = scratch.Slice(Positions * tiles * inChannels, Positions * tiles * outChannels);
             TransformInput(x, height, width, inChannels, s0, s1, v);
             for (int p = 0; p < Positions; p++)
-                Gemm.Multiply(v[(p * tiles * inChannels)..], inChannels, u[(p * inChannels * outChannels)..], outChannels, default,
-                    m[(p * tiles * outChannels)..], outChannels, tiles, outChannels, inChannels, GemmOptions.None);
-            TransformOutput(m, bias, outHeight, outWidth, outChannels, s0, s1, relu, y);
+                Gemm.Multiply(v[(p * tiles * inChannels)..], inChannels, u[(p * inChannels * outChannels + o0)..], outChannels, default,
+                    m[(p * tiles * outChannels + o0)..], outChannels, tiles, o1 - o0, inChannels, GemmOptions.None);
+            TransformOutput(m, bias, outHeight, outWidth, outChannels, s0, s1, relu, y, o0, o1);
         }
     }
 
@@ -161,15 +166,16 @@ internal static unsafe class Winograd
 
     // m: (64, T, OC) -> y[b, 4ty + i, 4tx + j] = (Aᵀ m A)[i, j] + b (ReLU if asked), for samples [s0, s1).
     private static void TransformOutput(ReadOnlySpan<float> m, ReadOnlySpan<float> bias, int outHeight, int outWidth, int channels, int s0, int s1,
-        bool relu, Span<float> y)
+        bool relu, Span<float> y, int c0, int c1)
     {
-        if (Vector512.IsHardwareAccelerated && channels % 16 == 0) TransformOutput<Simd512, Vector512<float>>(m, bias, outHeight, outWidth, channels, s0, s1, relu, y);
-        else TransformOutput<Simd256, Vector256<float>>(m, bias, outHeight, outWidth, channels, s0, s1, relu, y);
+        if (Vector512.IsHardwareAccelerated && c0 % 16 == 0 && c1 % 16 == 0)
+            TransformOutput<Simd512, Vector512<float>>(m, bias, outHeight, outWidth, channels, s0, s1, relu, y, c0, c1);
+        else TransformOutput<Simd256, Vector256<float>>(m, bias, outHeight, outWidth, channels, s0, s1, relu, y, c0, c1);
     }
 
     [MethodImpl(KernelCompilation.Options)]
     private static void TransformOutput<TSimd, TVec>(ReadOnlySpan<float> m, ReadOnlySpan<float> bias, int outHeight, int outWidth, int channels, int s0, int s1,
-        bool relu, Span<float> y) where TSimd : struct, ISimd<TVec> where TVec : struct
+        bool relu, Span<float> y, int c0, int c1) where TSimd : struct, ISimd<TVec> where TVec : struct
     {
         int lanes = TSimd.Count, tilesY = outHeight / OutTile, tilesX = outWidth / OutTile, tiles = (s1 - s0) * tilesY * tilesX;
         int rowStride = outWidth * channels, position = tiles * channels;
@@ -182,7 +188,7 @@ internal static unsafe class Winograd
                     for (int tx = 0; tx < tilesX; tx++, t++)
                     {
                         float* origin = py + (nint)b * outHeight * rowStride + ty * OutTile * rowStride + tx * OutTile * channels;
-                        for (int c = 0; c < channels; c += lanes)
+                        for (int c = c0; c < c1; c += lanes)
                         {
                             TVec shift = TSimd.Load(pb + c);
                             // Aᵀ down each of the 8 columns (positions j, 8 + j, ..., 56 + j) into tmp (4, 8).

@@ -17,6 +17,8 @@ public sealed class Predictor : IDisposable, IParallelWork
     // The pool of the batch being run: _solo (the calling thread alone) for a batch too small to give every worker a
     // tile of rows, where the others would only split the narrow products and wait at the barriers.
     private WorkerPool _running;
+    // Whether the batch being run splits each image between the workers (MultiTaskNetwork.SplitsImages).
+    private bool _splitImages;
     // Floats in (shared rows, indexed by each worker for its rows); for an MLP given bytes on several workers, _byteWs:
     // each worker copies the whole batch's bytes and masks for itself, and fc1 reads the bytes (as training does: no
     // barrier before fc1, a quarter of the memory, x in the worker's own cache). _current is the one the batch runs on.
@@ -292,7 +294,9 @@ public sealed class Predictor : IDisposable, IParallelWork
         _current = _unitImages is null && _byteWs is not null ? _byteWs : _ws;
         Array.Clear(_nonFinite, 0, batch);
         // (Shipped CNN, batch 1, 2 threads: 97 µs an image against 75 µs on one.)
-        _running = batch <= Gemm.TileRows * (_pool.Count - 1) ? _solo : _pool;
+        // A CNN splits each image of such a batch between the workers instead (shipped CNN, batch 1, 2 threads, Zen 4).
+        _splitImages = _current.Stages.Length > 0 && _network.SplitsImages(batch, _pool.Count);
+        _running = batch <= Gemm.TileRows * (_pool.Count - 1) && !_splitImages ? _solo : _pool;
         _running.Run(this);
         for (int b = 0; b < batch; b++)
             // Weights that load (all finite) can still overflow on the way to the logits.
@@ -309,8 +313,13 @@ public sealed class Predictor : IDisposable, IParallelWork
         else
         {
             Fill(ws, r0, r1);
+            if (_splitImages)
+            {
+                _running.Barrier(); // every worker reads every image
+                _network.IndexSplitImages(ws, _batch, worker, _running);
+            }
             // Rows listed as they are filled from bytes need no index; rows listed need no barrier (see Forward).
-            if (!(ws.ListsRows && _unitImages is null)) _network.IndexInput(ws, _batch, r0, r1);
+            else if (!(ws.ListsRows && _unitImages is null)) _network.IndexInput(ws, _batch, r0, r1);
             if (!ws.ListsRows) _running.Barrier();
         }
         _network.ForwardOwnRows(ws, _batch, _running, worker);

@@ -21,10 +21,12 @@ internal sealed partial class Conv2d
     // if keepColumns (the weight gradient of a stage that does not split it by panels reads them). Its weights are
     // transformed again whenever they differ from those the thread last transformed for this stage: every training
     // step, but once for a run of predictions, where the transform would cost as much as a batch of one.
+    // Output channels [o0, o1) only (Winograd's path; multiples of 8), to split one image between workers.
     internal void Forward(ParameterStore store, ReadOnlySpan<float> x, Span<float> cols, Span<float> y, int b0, int b1, bool relu = true,
-        bool keepColumns = true)
+        bool keepColumns = true, int o0 = 0, int o1 = -1)
     {
         if (b0 >= b1) return;
+        if ((o0 != 0 || o1 >= 0 && o1 != OutChannels) && !UsesWinograd) throw new ArgumentException("Only a Winograd stage computes a range of its channels.");
         if (UsesWinograd)
         {
             if (keepColumns) Im2Col(x, cols, b0, b1);
@@ -34,7 +36,8 @@ internal sealed partial class Conv2d
             if (t_winograd is null || t_winograd.Length < weights + transform + tiles) (t_winograd, t_transformedFor) = (new float[weights + transform + tiles], null);
             Span<float> scratch = t_winograd, u = scratch[..weights];
             var w = System.Runtime.InteropServices.MemoryMarshal.Cast<float, int>(store.Value(Weight));
-            if (!ReferenceEquals(t_transformedFor, this) || !t_transformedFrom.AsSpan().SequenceEqual(w))
+            if (o1 < 0) o1 = OutChannels;
+            if (!ReferenceEquals(t_transformedFor, this) || !SameColumns(w, t_transformedFrom, o0, o1))
             {
                 t_transformedFor = null; // until u holds this stage's transform
                 Winograd.TransformWeights(store.Value(Weight), InChannels, OutChannels, u, scratch.Slice(weights, transform));
@@ -42,12 +45,24 @@ internal sealed partial class Conv2d
                 w.CopyTo(t_transformedFrom);
                 t_transformedFor = this;
             }
-            Winograd.Forward(x, InHeight, InWidth, InChannels, u, store.Value(Bias), OutChannels, y, b0, b1, relu, scratch[(weights + transform)..]);
+            Winograd.Forward(x, InHeight, InWidth, InChannels, u, store.Value(Bias), OutChannels, y, b0, b1, relu, scratch[(weights + transform)..], o0, o1);
             return;
         }
         Im2Col(x, cols, b0, b1);
         int r0 = b0 * OutPixels, rows = (b1 - b0) * OutPixels;
         Gemm.Multiply(cols[(r0 * Depth)..], Depth, store.Value(Weight), OutChannels, store.Value(Bias), y[(r0 * OutChannels)..], OutChannels,
             rows, OutChannels, Depth, relu ? GemmOptions.Relu : GemmOptions.None);
+    }
+
+    // Whether output channels [o0, o1) of W (K·K·C, OC) hold the bits of `from`: the transformed weights of those
+    // channels depend on their own columns only, so a worker that computes a range of channels checks only those (half
+    // the reading at batch 1 on two workers, where the check costs as much as the transforms).
+    private bool SameColumns(ReadOnlySpan<int> w, int[]? from, int o0, int o1)
+    {
+        if (from is null || from.Length != w.Length) return false;
+        if (o0 == 0 && o1 == OutChannels) return w.SequenceEqual(from);
+        for (int row = 0; row < Depth; row++)
+            if (!w.Slice(row * OutChannels + o0, o1 - o0).SequenceEqual(from.AsSpan(row * OutChannels + o0, o1 - o0))) return false;
+        return true;
     }
 }

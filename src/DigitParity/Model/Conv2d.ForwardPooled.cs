@@ -19,8 +19,12 @@ internal sealed partial class Conv2d
     // register tile is two pooling windows (8 output pixels) × 2 vectors of channels, its sums built from the image's
     // pixels in (ky, kx) order starting from the bias — the fma chain of the im2col product, so the same bits —
     // then ReLU and the window maxima straight from the registers.
-    internal unsafe void ForwardPooled(ParameterStore store, ReadOnlySpan<float> x, Span<float> pooled, Span<int> winners, int b0, int b1, GemmIsa isa)
+    // With a pooled row range [py0, py1), only those rows of each sample (one image split between workers).
+    internal unsafe void ForwardPooled(ParameterStore store, ReadOnlySpan<float> x, Span<float> pooled, Span<int> winners, int b0, int b1, GemmIsa isa,
+        int py0 = 0, int py1 = -1)
     {
+        if (py1 < 0) py1 = OutHeight / 2;
+        if (py0 < 0 || py1 > OutHeight / 2 || py0 > py1) throw new ArgumentOutOfRangeException(nameof(py1), $"pooled rows [{py0}, {py1}) of {OutHeight / 2}");
         if (!FusesPooling) throw new InvalidOperationException($"A {InChannels}-channel stage with {OutChannels} outputs does not fuse its pooling.");
         if (b0 >= b1) return;
         int pooledSize = OutPixels / 4 * OutChannels;
@@ -32,17 +36,17 @@ internal sealed partial class Conv2d
             int* win = winners.IsEmpty ? null : pwin;
             switch (isa)
             {
-                case GemmIsa.Avx512: ForwardPooled<Simd512, Vector512<float>, FullWidth>(px, pw, pb, py, win, b0, b1); break;
+                case GemmIsa.Avx512: ForwardPooled<Simd512, Vector512<float>, FullWidth>(px, pw, pb, py, win, b0, b1, py0, py1); break;
                 // 16 vector registers: a tile of one window (8 accumulators), as 16 would spill.
-                case GemmIsa.Avx2: ForwardPooled<Simd256, Vector256<float>, HalfWidth>(px, pw, pb, py, win, b0, b1); break;
-                default: ForwardPooledScalar(px, pw, pb, py, win, b0, b1); break;
+                case GemmIsa.Avx2: ForwardPooled<Simd256, Vector256<float>, HalfWidth>(px, pw, pb, py, win, b0, b1, py0, py1); break;
+                default: ForwardPooledScalar(px, pw, pb, py, win, b0, b1, py0, py1); break;
             }
         }
     }
 
     // TW.Half: a tile of one window (4 output pixels) instead of two.
     [MethodImpl(KernelCompilation.Options)]
-    private unsafe void ForwardPooled<TSimd, TVec, TW>(float* x, float* w, float* bias, float* pooled, int* winners, int b0, int b1)
+    private unsafe void ForwardPooled<TSimd, TVec, TW>(float* x, float* w, float* bias, float* pooled, int* winners, int b0, int b1, int py0, int py1)
         where TSimd : struct, ISimd<TVec> where TVec : struct where TW : struct, ITileWidth
     {
         int v = TSimd.Count, ph = OutHeight / 2, pwidth = OutWidth / 2, oc = OutChannels, k = Kernel, iw = InWidth;
@@ -50,7 +54,7 @@ internal sealed partial class Conv2d
         for (int b = b0; b < b1; b++)
         {
             float* image = x + (nint)b * InSize;
-            for (int py = 0; py < ph; py++)
+            for (int py = py0; py < py1; py++)
                 for (int px = 0; px < pwidth; px += pair ? 2 : 1)
                 {
                     // The second window of the pair (the first again when the row has an odd one out; stored once).
@@ -105,14 +109,14 @@ internal sealed partial class Conv2d
     }
 
     // The reference for processors without AVX2: the same sums, one float at a time.
-    private unsafe void ForwardPooledScalar(float* x, float* w, float* bias, float* pooled, int* winners, int b0, int b1)
+    private unsafe void ForwardPooledScalar(float* x, float* w, float* bias, float* pooled, int* winners, int b0, int b1, int py0, int py1)
     {
         int ph = OutHeight / 2, pwidth = OutWidth / 2, oc = OutChannels, k = Kernel;
         Span<float> window = stackalloc float[4];
         for (int b = b0; b < b1; b++)
         {
             float* image = x + (nint)b * InSize;
-            for (int py = 0; py < ph; py++)
+            for (int py = py0; py < py1; py++)
                 for (int px = 0; px < pwidth; px++)
                     for (int c = 0; c < oc; c++)
                     {

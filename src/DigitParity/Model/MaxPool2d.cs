@@ -20,11 +20,13 @@ internal static class MaxPool2d
     // window the backward would pass the gradient to: the first maximum in row-major window order (0-3), or NoWinner
     // where the maximum is not above 0 — exactly the choice Backward makes.
     [MethodImpl(KernelCompilation.Options)]
+    // With a channel range [c0, c1), only those channels (one image split between workers).
     internal static unsafe void Forward(ReadOnlySpan<float> x, Span<float> y, int height, int width, int channels, int b0, int b1, bool vectors = true,
-        Span<int> winners = default)
+        Span<int> winners = default, int c0 = 0, int c1 = -1)
     {
+        if (c1 < 0) c1 = channels;
         int oh = height / 2, ow = width / 2, inSize = height * width * channels, outSize = oh * ow * channels, row = width * channels;
-        bool wide = vectors && channels % Vector256<float>.Count == 0;
+        bool wide = vectors && c0 % Vector256<float>.Count == 0 && c1 % Vector256<float>.Count == 0;
         for (int b = b0; b < b1; b++)
         {
             ReadOnlySpan<float> image = x.Slice(b * inSize, inSize);
@@ -35,7 +37,7 @@ internal static class MaxPool2d
                     int top = 2 * py * row + 2 * px * channels, o = (py * ow + px) * channels;
                     if (wide)
                     {
-                        for (int c = 0; c < channels; c += Vector256<float>.Count)
+                        for (int c = c0; c < c1; c += Vector256<float>.Count)
                         {
                             var x0 = Vector256.Create(image.Slice(top + c));
                             var x1 = Vector256.Create(image.Slice(top + channels + c));
@@ -48,7 +50,7 @@ internal static class MaxPool2d
                         }
                         continue;
                     }
-                    for (int c = 0; c < channels; c++)
+                    for (int c = c0; c < c1; c++)
                     {
                         float x0 = image[top + c], x1 = image[top + channels + c], x2 = image[top + row + c], x3 = image[top + row + channels + c];
                         float m = MathF.Max(MathF.Max(x0, x1), MathF.Max(x2, x3));

@@ -18,6 +18,52 @@ public sealed partial class MultiTaskNetwork
     internal void IndexInput(Workspace ws, int batch, int r0, int r1, int worker = 0, WorkerPool? step = null)
     {
         ForwardConvolutions(ws, batch, r0, r1, worker, step);
+        IndexFeatures(ws, batch, r0, r1, worker);
+    }
+
+    // Whether a prediction of `batch` images on `workers` workers splits each image between them: a batch too small to
+    // give every worker whole 5-row tiles of images, on a CNN whose first stage fuses its pooling (split by pooled rows)
+    // and whose later stages run Winograd (split by output channels, 8 at a time), without batch norm. Each worker
+    // then reads its own part of the weights, from its own core's cache.
+    internal bool SplitsImages(int batch, int workers)
+    {
+        if (workers < 2 || batch > Gemm.TileRows * (workers - 1) || Convolutions.Count == 0 || Norms.Count > 0 || !Convolutions[0].FusesPooling) return false;
+        for (int l = 1; l < Convolutions.Count; l++) // (a loop: a prediction allocates nothing)
+            if (!Convolutions[l].UsesWinograd || Convolutions[l].OutChannels % (8 * workers) != 0) return false;
+        return true;
+    }
+
+    // IndexInput for a batch whose images are split between the workers (SplitsImages), once rows [0, batch) of x are
+    // filled and visible to all: every worker computes its part of each stage for every image, with a barrier after
+    // each stage, then indexes its own rows of the features. Every element is the chain the whole stage computes, so
+    // the bits are those of one worker.
+    internal void IndexSplitImages(Workspace ws, int batch, int worker, WorkerPool pool)
+    {
+        int workers = pool.Count;
+        for (int l = 0; l < Convolutions.Count; l++)
+        {
+            var conv = Convolutions[l];
+            var stage = ws.Stages[l];
+            if (l == 0)
+            {
+                var (p0, p1) = Partition.Share(conv.OutHeight / 2, 1, worker, workers);
+                conv.ForwardPooled(Parameters, ws.Input, stage.Pooled, stage.Winners, 0, batch, Gemm.BestIsa, p0, p1);
+            }
+            else
+            {
+                var (o0, o1) = Partition.Share(conv.OutChannels, 8, worker, workers);
+                conv.Forward(Parameters, ws.Stages[l - 1].Pooled, stage.Columns, stage.Output, 0, batch, keepColumns: false, o0: o0, o1: o1);
+                MaxPool2d.Forward(stage.Output, stage.Pooled, conv.OutHeight, conv.OutWidth, conv.OutChannels, 0, batch, c0: o0, c1: o1);
+            }
+            pool.Barrier();
+        }
+        var (r0, r1) = StepSchedule.Rows(batch, worker, workers);
+        IndexFeatures(ws, batch, r0, r1, worker);
+    }
+
+    // Rows [r0, r1) of fc1's masks of its non-zero inputs (or of each row's list of them), from the features.
+    private void IndexFeatures(Workspace ws, int batch, int r0, int r1, int worker)
+    {
         if (Norms.Count > 0) return; // normalized features have no zeros to skip: fc1 runs dense
         int inputs = Trunk[0].In; // the feature size, without rebuilding the stage list every step
         if (ws.ListsRows)
