@@ -15,7 +15,8 @@ public sealed class Predictor : IDisposable, IParallelWork
     private readonly MultiTaskNetwork _network;
     private readonly WorkerPool _pool, _solo;
     // The pool of the batch being run: _solo (the calling thread alone) for a batch too small to give every worker a
-    // tile of rows, where the others would only split the narrow products and wait at the barriers.
+    // tile of rows, where the others would only split the narrow products and wait at the barriers, unless a CNN
+    // splits each of its images between the workers (_splitImages).
     private WorkerPool _running;
     // Whether the batch being run splits each image between the workers (MultiTaskNetwork.SplitsImages).
     private bool _splitImages;
