@@ -94,9 +94,16 @@ public sealed class SpanPredictionTests
         var probabilities = new float[64 * network.Config.HeadWidth];
         var rejected = new bool[64];
         predictor.Predict(pixels, answers, probabilities, rejected);
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int r = 0; r < 10; r++) predictor.Predict(pixels, answers, probabilities, rejected);
-        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        // Three rounds of ten: a round may meet a path of the runtime's for the first time (a wait that outlasts its
+        // spin on a busy machine, with what that initializes once), but a prediction that allocates shows in every round.
+        var rounds = new long[3];
+        for (int round = 0; round < rounds.Length; round++)
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int r = 0; r < 10; r++) predictor.Predict(pixels, answers, probabilities, rejected);
+            rounds[round] = GC.GetAllocatedBytesForCurrentThread() - before;
+        }
+        Assert.True(rounds.Contains(0), $"bytes allocated by each round of ten predictions: {string.Join(", ", rounds)}");
     }
 
     [Fact]
