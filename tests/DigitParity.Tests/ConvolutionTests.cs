@@ -291,8 +291,8 @@ public sealed class ConvolutionTests
     [InlineData(1, 13, 3, 3, 4, 1, false)]
     [InlineData(2, 13, 3, 3, 4, 1, false)]
     [InlineData(2, 20, 5, 32, 16, 41, false)]
-    [InlineData(1, 13, 3, 3, 4, 1, true)]
-    [InlineData(2, 13, 3, 3, 4, 1, true)]
+    [InlineData(1, 17, 3, 3, 4, 1, true)]
+    [InlineData(2, 17, 3, 3, 4, 1, true)]
     [InlineData(2, 20, 5, 32, 16, 41, true)]
     public void WholeCnnLossMatchesFiniteDifferences(int threads, int side0, int kernel, int channels1, int channels2, int probeStride, bool batchNorm)
     {
@@ -462,5 +462,10 @@ public sealed class ConvolutionTests
         Assert.Contains("square image", error.Message);
         error = Assert.Throws<ArgumentException>(() => new MultiTaskNetwork(new ModelConfig(36, [8], TaskDefinition.DigitAndParity) { Convolutions = [4, 4] }));
         Assert.Contains("do not fit", error.Message);
+        // 13 -> 11 -> 5 -> 3 -> 1: a batch of one would give batch norm a single value a channel.
+        error = Assert.Throws<ArgumentException>(() => new MultiTaskNetwork(new ModelConfig(169, [8], TaskDefinition.DigitAndParity) { Convolutions = [4, 4], Kernel = 3, BatchNorm = true }));
+        Assert.Contains("batch normalization needs every pooled map at least 2 x 2", error.Message);
+        error = Assert.Throws<ArgumentException>(() => new MultiTaskNetwork(ModelConfig.Tutorial with { BatchNorm = true }));
+        Assert.Contains("an MLP has none", error.Message);
     }
 }

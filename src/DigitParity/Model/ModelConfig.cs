@@ -85,6 +85,8 @@ public sealed record ModelConfig(int InputSize, IReadOnlyList<int> Hidden, IRead
         if (!(Dropout >= 0 && Dropout < 1)) return $"the dropout rate must be in [0, 1) (got {Dropout})";
         if (Convolutions.Count > 0 && ConvolutionProblem() is { } convolution) return convolution;
         if (BatchNorm && Convolutions.Count == 0) return "batch normalization follows convolution stages; an MLP has none";
+        // A 1 x 1 map gives a batch of one image a single value a channel, whose variance is not defined.
+        if (BatchNorm && Stages().Skip(1).Any(s => s.Side < 2)) return "batch normalization needs every pooled map at least 2 x 2; a stage here pools to 1 x 1";
         if (ParameterCount() is var parameters && parameters > MaxParameters)
             return $"{parameters:N0} parameters, more than the {MaxParameters:N0} a network may have";
         return null;
