@@ -176,6 +176,24 @@ public sealed class ConvolutionTests
                 Assert.True(Math.Abs(reference[i] - halves[b * conv.OutSize + i]) < 1e-5, $"y[{b}, {i}]: {halves[b * conv.OutSize + i]} vs {reference[i]}");
         }
         Assert.NotEqual(whole, halves);
+
+        // A change in channel 50, then the first half (which finds its channels as they were), then every channel: the
+        // whole forward must not take the first half's check for its own.
+        store.Value(conv.Weight)[7 * 64 + 50] -= 0.25f;
+        conv.Forward(store, x, default, halves, 0, 2, keepColumns: false, o0: 0, o1: 32);
+        conv.Forward(store, x, default, whole, 0, 2, keepColumns: false);
+        w = store.Value(conv.Weight).ToArray().Select(v => (double)v).ToArray();
+        for (int b = 0; b < 2; b++)
+        {
+            double[] reference = Conv(x.Skip(b * conv.InSize).Take(conv.InSize).Select(v => (double)v).ToArray(), 12, 32, w, bias, 5, 64);
+            for (int i = 0; i < reference.Length; i++)
+                Assert.True(Math.Abs(reference[i] - whole[b * conv.OutSize + i]) < 1e-5, $"y[{b}, {i}]: {whole[b * conv.OutSize + i]} vs {reference[i]}");
+        }
+        // Reading the weights is no write: the next forward gives the same bits.
+        var again = new float[whole.Length];
+        _ = store.Read(conv.Weight)[0];
+        conv.Forward(store, x, default, again, 0, 2, keepColumns: false);
+        Assert.Equal(whole, again);
     }
 
     [Fact]

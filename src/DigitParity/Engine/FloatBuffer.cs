@@ -27,8 +27,28 @@ internal sealed class FloatBuffer
     /// <summary>Number of floats.</summary>
     public int Length { get; }
 
+    /// <summary>
+    /// Counts the writable views handed out (<see cref="Span"/> and everything built on it): unchanged since a moment
+    /// means nothing can have written the floats since, as every write goes through such a view. A cache of something
+    /// computed from the floats may skip re-reading them while it is unchanged. (Workers that take views at the same
+    /// time may lose an increment between them, never all of them.)
+    /// </summary>
+    public long Writes => _writes;
+
+    private long _writes;
+
     /// <summary>All floats.</summary>
-    public Span<float> Span => _array.AsSpan(_offset, Length);
+    public Span<float> Span
+    {
+        get
+        {
+            _writes++;
+            return _array.AsSpan(_offset, Length);
+        }
+    }
+
+    /// <summary>All floats, read-only (not counted in <see cref="Writes"/>).</summary>
+    public ReadOnlySpan<float> ReadOnly => _array.AsSpan(_offset, Length);
 
     /// <summary>Element <paramref name="index"/>.</summary>
     public ref float this[int index] => ref Span[index];
@@ -40,11 +60,11 @@ internal sealed class FloatBuffer
     public Span<float> AsSpan(int start, int length) => Span.Slice(start, length);
 
     /// <summary>The floats as a new array.</summary>
-    public float[] ToArray() => Span.ToArray();
+    public float[] ToArray() => ReadOnly.ToArray();
 
     /// <summary>Views the buffer as a span.</summary>
     public static implicit operator Span<float>(FloatBuffer buffer) => buffer is null ? default : buffer.Span;
 
     /// <summary>Views the buffer as a read-only span.</summary>
-    public static implicit operator ReadOnlySpan<float>(FloatBuffer buffer) => buffer is null ? default : buffer.Span;
+    public static implicit operator ReadOnlySpan<float>(FloatBuffer buffer) => buffer is null ? default : buffer.ReadOnly;
 }

@@ -30,7 +30,7 @@ internal sealed partial class Conv2d
         int pooledSize = OutPixels / 4 * OutChannels;
         if (x.Length < (long)b1 * InSize || pooled.Length < (long)b1 * pooledSize || (!winners.IsEmpty && winners.Length < (long)b1 * pooledSize))
             throw new ArgumentException("x, pooled or winners is too short for the samples.");
-        fixed (float* px = x, pw = store.Value(Weight), pb = store.Value(Bias), py = pooled)
+        fixed (float* px = x, pw = store.Read(Weight), pb = store.Read(Bias), py = pooled)
         fixed (int* pwin = winners)
         {
             int* win = winners.IsEmpty ? null : pwin;

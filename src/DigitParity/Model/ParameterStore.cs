@@ -68,6 +68,9 @@ internal sealed class ParameterStore
     /// <summary>Values of one tensor.</summary>
     public Span<float> Value(ParameterTensor tensor) => Values.AsSpan(tensor.Offset, tensor.Length);
 
+    /// <summary>Values of one tensor, read-only: a view that does not count as a possible write (FloatBuffer.Writes).</summary>
+    public ReadOnlySpan<float> Read(ParameterTensor tensor) => Values.ReadOnly.Slice(tensor.Offset, tensor.Length);
+
     /// <summary>Gradient of one tensor.</summary>
     public Span<float> Gradient(ParameterTensor tensor) => Gradients.AsSpan(tensor.Offset, tensor.Length);
 
