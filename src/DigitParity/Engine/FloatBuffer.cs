@@ -11,9 +11,10 @@ internal sealed class FloatBuffer
     private readonly float[] _array;
     private readonly int _offset;
 
-    /// <summary>A zeroed buffer of <paramref name="length"/> floats.</summary>
-    public unsafe FloatBuffer(int length)
+    /// <summary>A zeroed buffer of <paramref name="length"/> floats; with <paramref name="countsWrites"/>, one that keeps <see cref="Writes"/>.</summary>
+    public unsafe FloatBuffer(int length, bool countsWrites = false)
     {
+        _countsWrites = countsWrites;
         ArgumentOutOfRangeException.ThrowIfNegative(length);
         _array = GC.AllocateArray<float>(length + AlignmentBytes / sizeof(float), pinned: true);
         fixed (float* p = _array)
@@ -28,13 +29,14 @@ internal sealed class FloatBuffer
     public int Length { get; }
 
     /// <summary>
-    /// Counts the writable views handed out (<see cref="Span"/> and everything built on it): unchanged since a moment
-    /// means nothing can have written the floats since, as every write goes through such a view. A cache of something
-    /// computed from the floats may skip re-reading them while it is unchanged. (Workers that take views at the same
-    /// time may lose an increment between them, never all of them.)
+    /// For a buffer that counts its writes (the parameters): how many writable views it has handed out (<see cref="Span"/>
+    /// and everything built on it), atomically, so it only grows. Unchanged since a moment means nothing can have written
+    /// the floats since, as every write goes through such a view, and a cache of something computed from them may skip
+    /// reading them again. Other buffers, which workers share in every step, keep no count (0).
     /// </summary>
-    public long Writes => _writes;
+    public long Writes => Volatile.Read(ref _writes);
 
+    private readonly bool _countsWrites;
     private long _writes;
 
     /// <summary>All floats.</summary>
@@ -42,7 +44,7 @@ internal sealed class FloatBuffer
     {
         get
         {
-            _writes++;
+            if (_countsWrites) Interlocked.Increment(ref _writes);
             return _array.AsSpan(_offset, Length);
         }
     }

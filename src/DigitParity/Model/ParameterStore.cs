@@ -49,7 +49,7 @@ internal sealed class ParameterStore
     {
         ArgumentNullException.ThrowIfNull(layout);
         Tensors = layout.Tensors.ToArray();
-        Values = new FloatBuffer(layout.Size);
+        Values = new FloatBuffer(layout.Size, countsWrites: true);
         Gradients = new FloatBuffer(layout.Size);
     }
 
