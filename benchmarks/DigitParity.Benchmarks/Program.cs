@@ -7,6 +7,7 @@ using BenchmarkDotNet.Running;
 // dotnet run -c Release --project benchmarks/DigitParity.Benchmarks -- profile-explain (an explanation against a prediction)
 // dotnet run -c Release --project benchmarks/DigitParity.Benchmarks -- profile-peak [SECONDS] (the FMA peak every 100 ms)
 // DOTNET_TieredCompilation=0 dotnet run -c Release --project benchmarks/DigitParity.Benchmarks -- profile-mlp (fully optimized code, as the CLI runs)
+if (args is ["scratch", var t, var sec]) { DigitParity.Benchmarks.Scratch.Run(int.Parse(t), double.Parse(sec)); return; }
 if (args is ["profile-inference"])
 {
     DigitParity.Benchmarks.InferenceComparison.Run();
