@@ -3,11 +3,17 @@ using BenchmarkDotNet.Running;
 // dotnet run -c Release --project benchmarks/DigitParity.Benchmarks -- --filter '*'
 // dotnet run -c Release --project benchmarks/DigitParity.Benchmarks -- profile-cnn
 // dotnet run -c Release --project benchmarks/DigitParity.Benchmarks -- profile-inference (ours against ONNX Runtime)
+// DOTNET_TieredCompilation=0 dotnet run -c Release --project benchmarks/DigitParity.Benchmarks -- profile-batch1 [THREADS] [SECONDS] (the shipped CNN, one image at a time)
 // benchmarks/load/serve.sh [SECONDS] (serve under wrk: JSON pixels and PNG bodies, 1 and 200 connections)
 // dotnet run -c Release --project benchmarks/DigitParity.Benchmarks -- profile-explain (an explanation against a prediction)
 // dotnet run -c Release --project benchmarks/DigitParity.Benchmarks -- profile-peak [SECONDS] (the FMA peak every 100 ms)
 // DOTNET_TieredCompilation=0 dotnet run -c Release --project benchmarks/DigitParity.Benchmarks -- profile-mlp (fully optimized code, as the CLI runs)
-if (args is ["scratch", var t, var sec]) { DigitParity.Benchmarks.Scratch.Run(int.Parse(t), double.Parse(sec)); return; }
+if (args is ["profile-batch1", ..])
+{
+    var invariant = System.Globalization.CultureInfo.InvariantCulture;
+    DigitParity.Benchmarks.BatchOneLoop.Run(args.Length > 1 ? int.Parse(args[1], invariant) : 1, args.Length > 2 ? double.Parse(args[2], invariant) : 3);
+    return;
+}
 if (args is ["profile-inference"])
 {
     DigitParity.Benchmarks.InferenceComparison.Run();
