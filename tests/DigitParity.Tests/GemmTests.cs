@@ -101,6 +101,29 @@ public sealed class GemmTests
     // With masks instead of lists, each tile lists its depth steps per depth block as it goes (fc1's products): the result
     // must still be the dense product bit for bit, on every ISA, for depths over several blocks whose last ends inside
     // a mask word, tiles cut short by the rows, strided A, and the SGD epilogue.
+    // Strided products (Winograd's 64 a chunk) are each the single product, bit for bit, and a batch whose last product
+    // would run past a span is refused before anything is written.
+    [Theory]
+    [InlineData(4, 32, 32)]
+    [InlineData(1, 24, 16)]
+    [InlineData(7, 13, 5)]
+    public void StridedProductsAreEachTheSingleProduct(int m, int n, int k)
+    {
+        const int count = 6, lda = 40, ldb = 48, ldc = 56;
+        var rng = new Rng(31);
+        int strideA = m * lda, strideB = k * ldb, strideC = m * ldc;
+        float[] a = Random(rng, count * strideA), b = Random(rng, count * strideB);
+        var strided = new float[count * strideC];
+        var single = new float[strided.Length];
+        Gemm.MultiplyStrided(new GemmProduct(a, lda, b, ldb, strided, ldc, m, n, k), count, strideA, strideB, strideC);
+        for (int i = 0; i < count; i++)
+            Gemm.Multiply(a.AsSpan(i * strideA), lda, b.AsSpan(i * strideB), ldb, default, single.AsSpan(i * strideC), ldc, m, n, k);
+        Assert.Equal(single, strided);
+        var untouched = new float[strided.Length];
+        Assert.Throws<ArgumentException>(() => Gemm.MultiplyStrided(new GemmProduct(a, lda, b, ldb, untouched, ldc, m, n, k), count + 1, strideA, strideB, strideC));
+        Assert.All(untouched, v => Assert.Equal(0f, v));
+    }
+
     [Theory]
     [MemberData(nameof(SparseShapes))]
     [InlineData(7, 64, 300, false)]

@@ -63,6 +63,41 @@ internal static unsafe partial class Gemm
     internal static void Multiply(in GemmProduct product) => Multiply(product, BestIsa);
 
     /// <summary>
+    /// <paramref name="count"/> dense products of one shape, product i reading A, B and writing C
+    /// <paramref name="strideA"/>·i, <paramref name="strideB"/>·i and <paramref name="strideC"/>·i floats further on
+    /// (Winograd's 64 products a chunk). The arguments are checked once, for the first and the last product (the others
+    /// lie between them); each product is the one <see cref="Multiply(in GemmProduct, GemmIsa)"/> computes.
+    /// </summary>
+    internal static void MultiplyStrided(in GemmProduct x, int count, int strideA, int strideB, int strideC)
+    {
+        if (count <= 0) return;
+        ArgumentOutOfRangeException.ThrowIfNegative(strideA);
+        ArgumentOutOfRangeException.ThrowIfNegative(strideB);
+        ArgumentOutOfRangeException.ThrowIfNegative(strideC);
+        if (!x.ABytes.IsEmpty || !x.DepthMasks.IsEmpty || !x.DepthCounts.IsEmpty || !x.UpdateWeights.IsEmpty || !x.Gate.IsEmpty || !x.Bias.IsEmpty)
+            throw new ArgumentException("Strided products are plain dense products: no bytes, masks, lists, update, gate or bias.");
+        int m = x.M, n = x.N, k = x.K;
+        long last = count - 1;
+        CheckArguments(x.A, x.Lda, x.B, x.Ldb, default, x.C, x.Ldc, m, n, k, x.Options, -1);
+        if (last > 0)
+            CheckArguments(x.A[checked((int)(last * strideA))..], x.Lda, x.B[checked((int)(last * strideB))..], x.Ldb, default, x.C[checked((int)(last * strideC))..],
+                x.Ldc, m, n, k, x.Options, -1);
+        if (m == 0 || n == 0) return;
+        var isa = BestIsa;
+        fixed (float* pa = x.A, pb = x.B, pc = x.C)
+            for (int i = 0; i < count; i++)
+            {
+                var args = new Operands(pa + (nint)i * strideA, x.Lda, pb + (nint)i * strideB, x.Ldb, null, pc + (nint)i * strideC, x.Ldc, k, x.Options);
+                switch (isa)
+                {
+                    case GemmIsa.Avx512: Blocked<Simd512, Vector512<float>, FloatsA>(args, m, n, null, null); break;
+                    case GemmIsa.Avx2: Blocked<Simd256, Vector256<float>, FloatsA>(args, m, n, null, null); break;
+                    default: Scalar<FloatsA>(args, m, n); break;
+                }
+            }
+    }
+
+    /// <summary>
     /// The product as described, on <paramref name="isa"/>. Shapes and lengths are checked; depth masks and lists are
     /// trusted (they are built in the same step, and checking each entry cost as much as 10 % of fc1's products).
     /// A fused update gives bit for bit what a separate <c>Sgd.Update</c> of the stored gradient would.

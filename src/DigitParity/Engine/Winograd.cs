@@ -124,9 +124,9 @@ internal static unsafe class Winograd
             Span<float> v = scratch[..(Positions * tiles * inChannels)];
             Span<float> m = scratch.Slice(Positions * tiles * inChannels, Positions * tiles * outChannels);
             TransformInput(x, height, width, inChannels, s0, s1, v);
-            for (int p = 0; p < Positions; p++)
-                Gemm.Multiply(v[(p * tiles * inChannels)..], inChannels, u[(p * inChannels * outChannels + o0)..], outChannels, default,
-                    m[(p * tiles * outChannels + o0)..], outChannels, tiles, o1 - o0, inChannels, GemmOptions.None);
+            // One product per position p: m[p] (T, OC) = v[p] (T, C) · u[p] (C, OC), channels [o0, o1).
+            Gemm.MultiplyStrided(new GemmProduct(v, inChannels, u[o0..], outChannels, m[o0..], outChannels, tiles, o1 - o0, inChannels),
+                Positions, tiles * inChannels, inChannels * outChannels, tiles * outChannels);
             TransformOutput(m, bias, outHeight, outWidth, outChannels, s0, s1, relu, y, o0, o1);
         }
     }
