@@ -94,8 +94,8 @@ internal sealed class BatchNorm
     {
         ArgumentNullException.ThrowIfNull(store);
         if (mean.Length < Channels || inverseStd.Length < Channels) throw new ArgumentException("mean or inverseStd is shorter than the channels.");
-        store.Value(RunningMean).CopyTo(mean);
-        ReadOnlySpan<float> variance = store.Value(RunningVariance);
+        store.Read(RunningMean).CopyTo(mean);
+        ReadOnlySpan<float> variance = store.Read(RunningVariance);
         for (int c = 0; c < Channels; c++) inverseStd[c] = (float)(1.0 / Math.Sqrt(variance[c] + (double)Epsilon));
     }
 
@@ -107,7 +107,7 @@ internal sealed class BatchNorm
         // y = x·s + t with s = γ·inverseStd, t = β − μ·s.
         Span<float> scale = Channels <= 512 ? stackalloc float[Channels] : new float[Channels];
         Span<float> shift = Channels <= 512 ? stackalloc float[Channels] : new float[Channels];
-        ReadOnlySpan<float> gamma = store.Value(Weight), beta = store.Value(Bias);
+        ReadOnlySpan<float> gamma = store.Read(Weight), beta = store.Read(Bias);
         for (int c = 0; c < Channels; c++)
         {
             scale[c] = gamma[c] * inverseStd[c];
@@ -159,7 +159,7 @@ internal sealed class BatchNorm
         Span<float> s = Channels <= 512 ? stackalloc float[Channels] : new float[Channels];
         Span<float> u = Channels <= 512 ? stackalloc float[Channels] : new float[Channels];
         Span<float> v = Channels <= 512 ? stackalloc float[Channels] : new float[Channels];
-        ReadOnlySpan<float> gamma = store.Value(Weight), dGamma = store.Gradient(Weight), dBeta = store.Gradient(Bias);
+        ReadOnlySpan<float> gamma = store.Read(Weight), dGamma = store.Gradient(Weight), dBeta = store.Gradient(Bias);
         for (int c = 0; c < Channels; c++)
         {
             s[c] = gamma[c] * inverseStd[c];
@@ -180,7 +180,7 @@ internal sealed class BatchNorm
         ArgumentNullException.ThrowIfNull(store);
         if (inverseStd.Length < Channels || dy.Length < (long)r1 * Channels || dx.Length < (long)r1 * Channels) throw new ArgumentException("A span is too short for the rows.");
         Span<float> scale = Channels <= 512 ? stackalloc float[Channels] : new float[Channels];
-        ReadOnlySpan<float> gamma = store.Value(Weight);
+        ReadOnlySpan<float> gamma = store.Read(Weight);
         for (int c = 0; c < Channels; c++) scale[c] = gamma[c] * inverseStd[c];
         for (int r = r0; r < r1; r++)
             for (int c = 0; c < Channels; c++) dx[r * Channels + c] = dy[r * Channels + c] * scale[c];

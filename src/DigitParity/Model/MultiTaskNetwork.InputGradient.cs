@@ -39,7 +39,7 @@ public sealed partial class MultiTaskNetwork
             var conv = Convolutions[l];
             var stage = ws.Stages[l];
             BackwardNormFixed(ws, l, rows);
-            Gemm.Transpose(Parameters.Value(conv.Weight), conv.OutChannels, stage.TransposedWeight, conv.Depth, conv.Depth, conv.OutChannels);
+            Gemm.Transpose(Parameters.Read(conv.Weight), conv.OutChannels, stage.TransposedWeight, conv.Depth, conv.Depth, conv.OutChannels);
             MaxPool2d.Backward(stage.Output, stage.Pooled, stage.PooledGradient, stage.OutputGradient, conv.OutHeight, conv.OutWidth, conv.OutChannels, 0, rows);
             conv.BackwardInput(stage.TransposedWeight, stage.OutputGradient, stage.ColumnGradient, ws.Stages[l - 1].NormalizedGradient, 0, rows);
         }
@@ -63,7 +63,7 @@ public sealed partial class MultiTaskNetwork
                         int y = 2 * py + (winner >> 1), x = 2 * px + (winner & 1);
                         outputGradient[((b * first.OutHeight + y) * first.OutWidth + x) * channels + c] = pooledGradient[p];
                     }
-        Gemm.Transpose(Parameters.Value(first.Weight), channels, buffers.FirstTransposed, first.Depth, first.Depth, channels);
+        Gemm.Transpose(Parameters.Read(first.Weight), channels, buffers.FirstTransposed, first.Depth, first.Depth, channels);
         first.BackwardInput(buffers.FirstTransposed, outputGradient, buffers.FirstColumnGradient, dx, 0, rows);
     }
 

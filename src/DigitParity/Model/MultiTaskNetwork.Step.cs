@@ -124,7 +124,7 @@ public sealed partial class MultiTaskNetwork
     {
         var norm = Norms[l];
         var stage = ws.Stages[l];
-        int rows = batch * Convolutions[l].PooledPixels, pixels = Convolutions[l].PooledPixels;
+        int pixels = Convolutions[l].PooledPixels, rows = batch * pixels;
         var (c0, c1) = Partition.Share(norm.Channels, 8, worker, pool.Count);
         norm.BackwardSums(Parameters, stage.Pooled, stage.Mean, stage.InverseStd, stage.NormalizedGradient, rows, c0, c1);
         pool.Barrier();
@@ -240,7 +240,7 @@ public sealed partial class MultiTaskNetwork
         // Wᵀ of the convolutions that pass a gradient on, for dx = dy·Wᵀ; visible to all after the barrier below.
         if (worker == 0)
             for (int l = 1; l < Convolutions.Count; l++)
-                Gemm.Transpose(Parameters.Value(Convolutions[l].Weight), Convolutions[l].OutChannels, ws.Stages[l].TransposedWeight, Convolutions[l].Depth,
+                Gemm.Transpose(Parameters.Read(Convolutions[l].Weight), Convolutions[l].OutChannels, ws.Stages[l].TransposedWeight, Convolutions[l].Depth,
                     Convolutions[l].Depth, Convolutions[l].OutChannels);
         bool dropout = ws.DropoutKey is not null && Config.Dropout > 0;
         // (A workspace sized for fewer workers has one Wᵀ per layer: its workers split the columns.)
