@@ -20,7 +20,7 @@ public static class InferenceComparison
     {
         var data = MnistFiles.Load(MnistFiles.EmbeddedDirectory);
         var test = data.Test;
-        var models = new[] { ("MLP", OrtPeer.TutorialMlp(data)), ("CNN", Checkpoint.LoadShipped().Network) };
+        var models = new[] { ("MLP", OrtPeer.TutorialMlp(data)), ("CNN", Checkpoint.LoadShipped().Network) }.Where(m => Environment.GetEnvironmentVariable("DP_MODEL") is not string only || only == m.Item1).ToArray();
         Console.WriteLine($"{"model",-5} {"threads",7} {"batch",6} {"spans img/s",12} {"µs/img",8} {"objects img/s",14} {"µs/img",8} {"ORT img/s",12} {"µs/img",8} {"spans/ORT",10} {"bytes/img",10}");
         foreach (var (name, network) in models)
         {

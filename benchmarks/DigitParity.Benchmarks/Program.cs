@@ -3,15 +3,16 @@ using BenchmarkDotNet.Running;
 // dotnet run -c Release --project benchmarks/DigitParity.Benchmarks -- --filter '*'
 // dotnet run -c Release --project benchmarks/DigitParity.Benchmarks -- profile-cnn
 // dotnet run -c Release --project benchmarks/DigitParity.Benchmarks -- profile-inference (ours against ONNX Runtime)
-// DOTNET_TieredCompilation=0 dotnet run -c Release --project benchmarks/DigitParity.Benchmarks -- profile-batch1 [THREADS] [SECONDS] (the shipped CNN, one image at a time)
+// DOTNET_TieredCompilation=0 dotnet run -c Release --project benchmarks/DigitParity.Benchmarks -- profile-predict [cnn|mlp] [BATCH] [THREADS] [SECONDS] (one model's predictions in a loop)
 // benchmarks/load/serve.sh [SECONDS] (serve under wrk: JSON pixels and PNG bodies, 1 and 200 connections)
 // dotnet run -c Release --project benchmarks/DigitParity.Benchmarks -- profile-explain (an explanation against a prediction)
 // dotnet run -c Release --project benchmarks/DigitParity.Benchmarks -- profile-peak [SECONDS] (the FMA peak every 100 ms)
 // DOTNET_TieredCompilation=0 dotnet run -c Release --project benchmarks/DigitParity.Benchmarks -- profile-mlp (fully optimized code, as the CLI runs)
-if (args is ["profile-batch1", ..])
+if (args is ["profile-predict", ..])
 {
     var invariant = System.Globalization.CultureInfo.InvariantCulture;
-    DigitParity.Benchmarks.BatchOneLoop.Run(args.Length > 1 ? int.Parse(args[1], invariant) : 1, args.Length > 2 ? double.Parse(args[2], invariant) : 3);
+    DigitParity.Benchmarks.PredictionLoop.Run(args.Length > 1 ? args[1] : "cnn", args.Length > 2 ? int.Parse(args[2], invariant) : 1,
+        args.Length > 3 ? int.Parse(args[3], invariant) : 1, args.Length > 4 ? double.Parse(args[4], invariant) : 3);
     return;
 }
 if (args is ["profile-inference"])

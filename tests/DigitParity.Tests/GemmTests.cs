@@ -240,7 +240,7 @@ public sealed class GemmTests
     [Theory]
     [InlineData(7, 800, 64)] // AVX-512: 5 blocks of 8 vectors and one of 10
     [InlineData(6, 80, 40)] // AVX2: one block of 10 vectors
-    [InlineData(4, 96, 33)] // AVX-512: 6 vectors, as pairs; AVX2: 8 + 2 vectors
+    [InlineData(4, 96, 33)] // AVX-512: 4 + 2 vectors; AVX2: 8 + 4 vectors
     [InlineData(5, 37, 70)]
     [InlineData(3, 130, 9)]
     public void SparseRowsEqualTheDenseProductBitForBit(int m, int n, int k)
@@ -279,7 +279,7 @@ public sealed class GemmTests
     // Accumulating, each row's chain starts from the value already in C: a bias put there gives the bits of the dense
     // product's chain from the bias.
     [Theory]
-    [InlineData(6, 64, 784)] // fc1's panel: AVX2 one block of 8 vectors, AVX-512 two pairs
+    [InlineData(6, 64, 784)] // fc1's panel: AVX2 one block of 8 vectors, AVX-512 one of 4
     [InlineData(4, 37, 70)]
     public void SparseRowsAccumulateFromCLikeTheDenseProductFromTheBias(int m, int n, int k)
     {
@@ -303,6 +303,33 @@ public sealed class GemmTests
         }
     }
 
+    // fc1's two panels of 64 columns in one visit of each row's list: the dense product's chain from the bias, for the
+    // 128 columns of the two panels, which lie apart in B (each (k, 64), the second panelStride floats on).
+    [Fact]
+    public void PanelPairsAccumulateLikeTheDenseProductFromTheBias()
+    {
+        if (!System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated) return; // only AVX-512 takes panels in pairs
+        const int m = 7, k = 150, n = 128, panelStride = k * 64 + 16;
+        var rng = new Rng(33);
+        float[] a = Random(rng, m * k), b = Random(rng, k * n), bias = Random(rng, n);
+        for (int i = 0; i < a.Length; i++) if (rng.NextUniform(1f) < 0.7f) a[i] = 0f;
+        float[] dense = new float[m * n];
+        Gemm.MultiplyNaive(a, k, b, n, bias, dense, n, m, n, k);
+        float[] panels = new float[panelStride + k * 64];
+        for (int p = 0; p < k; p++)
+            for (int j = 0; j < n; j++) panels[(j < 64 ? 0 : panelStride) + p * 64 + j % 64] = b[p * n + j];
+        var (lists, counts) = RowLists(a, m, k);
+        float[] sparse = new float[m * n];
+        for (int i = 0; i < m; i++) bias.CopyTo(sparse, i * n);
+        unsafe
+        {
+            fixed (float* pa = a, pb = panels, pc = sparse)
+            fixed (int* pl = lists, pn = counts)
+                SparseRows.MultiplyPanelPair(pa, k, pl, k, pn, m, pb, panelStride, pc, n, accumulate: true);
+        }
+        Assert.True(dense.AsSpan().SequenceEqual(sparse));
+    }
+
     // Runs a kernel on every ISA into a NaN-filled output 16 floats longer than the product: the product must be
     // expected's bits and the rest untouched.
     private static void EveryIsaGives(float[] expected, Action<GemmIsa, float[]> kernel)
@@ -323,6 +350,7 @@ public sealed class GemmTests
     [InlineData(64, 150, 70, 3)]
     [InlineData(9, 160, 40, 16)] // a run of conv2's window: 10 vectors in one pass (AVX-512)
     [InlineData(5, 80, 30, 7)] // the same for AVX2
+    [InlineData(6, 100, 30, 4)] // 4 + 2 vectors and a masked one (AVX-512), 8 + 4 and a masked one (AVX2)
     [InlineData(7, 37, 20, 1)]
     [InlineData(5, 130, 9, 100)]
     public void SparseColumnsEqualTheDenseTransposedProductBitForBit(int m, int n, int k, int chunkRows)

@@ -117,6 +117,21 @@ internal static unsafe class SparseRows
         }
     }
 
+    /// <summary>
+    /// As <see cref="Multiply"/> on AVX-512 for n = 128 columns of B held as two panels of 64 (a linear layer's weights,
+    /// (k, 64) each, the second <paramref name="panelStride"/> floats after the first, ldb 64): each row visits its list
+    /// once for all 128 columns, rather than once a panel. Same bits as two calls of Multiply, one a panel.
+    /// </summary>
+    [MethodImpl(KernelCompilation.Options)]
+    public static void MultiplyPanelPair(float* a, int lda, int* lists, int listStride, int* counts, int m, float* b, nint panelStride, float* c, int ldc,
+        bool accumulate = false)
+    {
+        if (!Vector512.IsHardwareAccelerated) throw new PlatformNotSupportedException("MultiplyPanelPair needs AVX-512.");
+        for (int i = 0; i < m; i++)
+            Sum8<Simd512, Vector512<float>>(a + (nint)i * lda, 1, lists + (nint)i * listStride, 0, counts[i], b, 64, c + (nint)i * ldc, !accumulate,
+                upper: panelStride);
+    }
+
     [MethodImpl(KernelCompilation.Options)]
     private static void Blocks<TSimd, TVec>(float* a, int lda, int* lists, int listStride, int* counts, int m, float* b, int ldb, float* c, int ldc, int n,
         bool first) where TSimd : struct, ISimd<TVec> where TVec : struct
@@ -135,6 +150,9 @@ internal static unsafe class SparseRows
             }
             j += ten ? 10 * v : 8 * v;
         }
+        for (; j + 4 * v <= n; j += 4 * v)
+            for (int i = 0; i < m; i++)
+                Sum4<TSimd, TVec>(a + (nint)i * lda, 1, lists + (nint)i * listStride, 0, counts[i], b + j, ldb, c + (nint)i * ldc + j, first, rowOffsets: null);
         for (; j + 2 * v <= n; j += 2 * v)
             for (int i = 0; i < m; i++)
                 Sum2<TSimd, TVec>(a + (nint)i * lda, 1, lists + (nint)i * listStride, 0, counts[i], b + j, ldb, c + (nint)i * ldc + j, first, rowOffsets: null);
@@ -148,12 +166,14 @@ internal static unsafe class SparseRows
     }
 
     // 8 vectors of C at ci (0 when first, else loaded) += Σ x[p · xStride] · B[p, 0..8 vectors) over p = list[from..to),
-    // in that order: one broadcast and eight loads of B's row p per entry.
+    // in that order: one broadcast and eight loads of B's row p per entry. With `upper`, the last four vectors of B's
+    // row p start `upper` floats after its first (another panel of a linear layer's weights; default 4 vectors on).
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Sum8<TSimd, TVec>(float* x, int xStride, int* list, int from, int to, float* b, int ldb, float* ci, bool first,
-        int* rowOffsets = null) where TSimd : struct, ISimd<TVec> where TVec : struct
+        int* rowOffsets = null, nint upper = 0) where TSimd : struct, ISimd<TVec> where TVec : struct
     {
         int v = TSimd.Count;
+        if (upper == 0) upper = 4 * v;
         TVec c0, c1, c2, c3, c4, c5, c6, c7;
         if (first) c0 = c1 = c2 = c3 = c4 = c5 = c6 = c7 = TSimd.Zero;
         else
@@ -170,10 +190,11 @@ internal static unsafe class SparseRows
             c1 = TSimd.MultiplyAdd(s, TSimd.Load(bp + v), c1);
             c2 = TSimd.MultiplyAdd(s, TSimd.Load(bp + 2 * v), c2);
             c3 = TSimd.MultiplyAdd(s, TSimd.Load(bp + 3 * v), c3);
-            c4 = TSimd.MultiplyAdd(s, TSimd.Load(bp + 4 * v), c4);
-            c5 = TSimd.MultiplyAdd(s, TSimd.Load(bp + 5 * v), c5);
-            c6 = TSimd.MultiplyAdd(s, TSimd.Load(bp + 6 * v), c6);
-            c7 = TSimd.MultiplyAdd(s, TSimd.Load(bp + 7 * v), c7);
+            float* bu = bp + upper;
+            c4 = TSimd.MultiplyAdd(s, TSimd.Load(bu), c4);
+            c5 = TSimd.MultiplyAdd(s, TSimd.Load(bu + v), c5);
+            c6 = TSimd.MultiplyAdd(s, TSimd.Load(bu + 2 * v), c6);
+            c7 = TSimd.MultiplyAdd(s, TSimd.Load(bu + 3 * v), c7);
         }
         TSimd.Store(ci, c0); TSimd.Store(ci + v, c1); TSimd.Store(ci + 2 * v, c2); TSimd.Store(ci + 3 * v, c3);
         TSimd.Store(ci + 4 * v, c4); TSimd.Store(ci + 5 * v, c5); TSimd.Store(ci + 6 * v, c6); TSimd.Store(ci + 7 * v, c7);
@@ -229,6 +250,28 @@ internal static unsafe class SparseRows
         }
         TSimd.Store(ci, c0);
         TSimd.Store(ci + v, c1);
+    }
+
+    // As Sum8 for four vectors (a linear layer's panel of 64 columns on AVX-512).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Sum4<TSimd, TVec>(float* x, int xStride, int* list, int from, int to, float* b, int ldb, float* ci, bool first, int* rowOffsets)
+        where TSimd : struct, ISimd<TVec> where TVec : struct
+    {
+        int v = TSimd.Count;
+        TVec c0, c1, c2, c3;
+        if (first) c0 = c1 = c2 = c3 = TSimd.Zero;
+        else { c0 = TSimd.Load(ci); c1 = TSimd.Load(ci + v); c2 = TSimd.Load(ci + 2 * v); c3 = TSimd.Load(ci + 3 * v); }
+        for (int q = from; q < to; q++)
+        {
+            int p = list[q];
+            TVec s = TSimd.Broadcast(x[(nint)p * xStride]);
+            float* bp = b + (rowOffsets == null ? (nint)p * ldb : rowOffsets[p]);
+            c0 = TSimd.MultiplyAdd(s, TSimd.Load(bp), c0);
+            c1 = TSimd.MultiplyAdd(s, TSimd.Load(bp + v), c1);
+            c2 = TSimd.MultiplyAdd(s, TSimd.Load(bp + 2 * v), c2);
+            c3 = TSimd.MultiplyAdd(s, TSimd.Load(bp + 3 * v), c3);
+        }
+        TSimd.Store(ci, c0); TSimd.Store(ci + v, c1); TSimd.Store(ci + 2 * v, c2); TSimd.Store(ci + 3 * v, c3);
     }
 
     // As Sum8 for one vector, its lanes limited by mask.
@@ -337,6 +380,9 @@ internal static unsafe class SparseRows
             }
             j += ten ? 10 * v : 8 * v;
         }
+        for (; j + 4 * v <= n; j += 4 * v)
+            for (int i = 0; i < m; i++)
+                Sum4<TSimd, TVec>(a + i, lda, lists + (nint)i * listStride, from[i], to[i], b + j, ldb, c + (nint)i * ldc + j, first, rowOffsets);
         for (; j + 2 * v <= n; j += 2 * v)
             for (int i = 0; i < m; i++)
                 Sum2<TSimd, TVec>(a + i, lda, lists + (nint)i * listStride, from[i], to[i], b + j, ldb, c + (nint)i * ldc + j, first, rowOffsets);

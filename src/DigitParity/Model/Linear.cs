@@ -137,6 +137,14 @@ internal sealed class Linear
             for (int j = 0; j < Out; j += PanelWidth)
             {
                 int n = PanelColumns(j);
+                if (Gemm.BestIsa == GemmIsa.Avx512 && j + 2 * PanelWidth <= Out)
+                {
+                    // Two whole panels are 8 vectors: one visit of each row's list for both.
+                    SparseRows.MultiplyPanelPair(px + (nint)b0 * In, In, pl + (nint)b0 * listStride, listStride, pc + b0, b1 - b0, pw + (nint)j * In,
+                        (nint)In * PanelWidth, py + j, Out, accumulate: true);
+                    j += PanelWidth;
+                    continue;
+                }
                 SparseRows.Multiply(px + (nint)b0 * In, In, pl + (nint)b0 * listStride, listStride, pc + b0, b1 - b0, pw + (nint)j * In, n, py + j, Out, n,
                     Gemm.BestIsa, accumulate: true);
             }

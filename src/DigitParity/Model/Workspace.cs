@@ -30,7 +30,7 @@ internal sealed class Workspace
         InputMasks = new ulong[_maskLength * indexCopies];
         InputTileMasks = new ulong[_tileMaskLength * indexCopies];
         WorkerPixels = privateIndex ? Enumerable.Range(0, workers).Select(_ => new byte[maxBatch * config.InputSize]).ToArray() : [];
-        bool listsRows = !training && Stages.Length == 0 && (listRows ?? SparseRowsPay);
+        bool listsRows = !training && Stages.Length == 0 && (listRows ?? SparseRowsPay(maxBatch));
         // A row's list has room for the widest trunk input: the features, or a hidden layer wider than them.
         InputLists = listsRows ? new int[maxBatch * Math.Max(features, config.Hidden.Max())] : [];
         InputCounts = listsRows ? new int[maxBatch] : [];
@@ -103,10 +103,12 @@ internal sealed class Workspace
     /// <summary>
     /// Whether a prediction's fc1 over pixels visits each row's own non-zero inputs (<see cref="Linear.ForwardSparseRows"/>)
     /// rather than those of its 5-row tile: an MNIST digit has 151 non-zero pixels on average, a tile of five 318. The
-    /// rows' product is bound by reading W from L2 (one load per fused multiply-add) and still wins on AVX2 (fc1 of
-    /// 1000 test images, one thread, Zen 3: 1.35 against 1.74 µs an image); on AVX-512 the tiles stay until measured.
+    /// rows' product is bound by reading W from L2 (one load per fused multiply-add), which a tile's five rows share. On
+    /// AVX2 the rows win at every batch (fc1 of 1000 test images, one thread, Zen 3: 1.35 against 1.74 µs an image); on
+    /// AVX-512 below batches of 256 (the tutorial MLP, one thread, Zen 4, whole predictions: 1.40 against 2.1 µs an
+    /// image at batch 1, 1.15 against 1.46 at 16; a tie at 256, the tiles ahead at 1000).
     /// </summary>
-    internal static bool SparseRowsPay => Gemm.BestIsa != GemmIsa.Avx512;
+    internal static bool SparseRowsPay(int maxBatch) => Gemm.BestIsa != GemmIsa.Avx512 || maxBatch < 256;
 
     /// <summary>The ε of the loss's smoothed targets (0, plain cross-entropy, unless a training run sets it).</summary>
     internal float LabelSmoothing { get; set; }
