@@ -12,15 +12,15 @@ namespace DigitParity.Benchmarks;
 /// 5 timings of at least 0.3 s, ours and ORT's interleaved; ours is timed through the public API, bytes in and either answers, probabilities and
 /// rejections written into spans or <see cref="Prediction"/> objects out, ORT as <see cref="OrtPeer"/> runs it
 /// (floats in, every output, all bound once). Also the managed bytes the objects cost per image (the spans
-/// allocate none). <c>dotnet run -c Release --project benchmarks/DigitParity.Benchmarks -- profile-inference</c>
+/// allocate none). <c>dotnet run -c Release --project benchmarks/DigitParity.Benchmarks -- profile-inference [MLP|CNN]</c>
 /// </summary>
 public static class InferenceComparison
 {
-    public static void Run()
+    public static void Run(string? only = null)
     {
         var data = MnistFiles.Load(MnistFiles.EmbeddedDirectory);
         var test = data.Test;
-        var models = new[] { ("MLP", OrtPeer.TutorialMlp(data)), ("CNN", Checkpoint.LoadShipped().Network) }.Where(m => Environment.GetEnvironmentVariable("DP_MODEL") is not string only || only == m.Item1).ToArray();
+        var models = new[] { ("MLP", OrtPeer.TutorialMlp(data)), ("CNN", Checkpoint.LoadShipped().Network) }.Where(m => only is null || string.Equals(only, m.Item1, StringComparison.OrdinalIgnoreCase)).ToArray();
         Console.WriteLine($"{"model",-5} {"threads",7} {"batch",6} {"spans img/s",12} {"µs/img",8} {"objects img/s",14} {"µs/img",8} {"ORT img/s",12} {"µs/img",8} {"spans/ORT",10} {"bytes/img",10}");
         foreach (var (name, network) in models)
         {

@@ -2,7 +2,7 @@ using BenchmarkDotNet.Running;
 
 // dotnet run -c Release --project benchmarks/DigitParity.Benchmarks -- --filter '*'
 // dotnet run -c Release --project benchmarks/DigitParity.Benchmarks -- profile-cnn
-// dotnet run -c Release --project benchmarks/DigitParity.Benchmarks -- profile-inference (ours against ONNX Runtime)
+// dotnet run -c Release --project benchmarks/DigitParity.Benchmarks -- profile-inference [MLP|CNN] (ours against ONNX Runtime; both models unless one is named)
 // DOTNET_TieredCompilation=0 dotnet run -c Release --project benchmarks/DigitParity.Benchmarks -- profile-predict [cnn|mlp] [BATCH] [THREADS] [SECONDS] (one model's predictions in a loop)
 // benchmarks/load/serve.sh [SECONDS] (serve under wrk: JSON pixels and PNG bodies, 1 and 200 connections)
 // dotnet run -c Release --project benchmarks/DigitParity.Benchmarks -- profile-explain (an explanation against a prediction)
@@ -15,9 +15,9 @@ if (args is ["profile-predict", ..])
         args.Length > 3 ? int.Parse(args[3], invariant) : 1, args.Length > 4 ? double.Parse(args[4], invariant) : 3);
     return;
 }
-if (args is ["profile-inference"])
+if (args is ["profile-inference", ..])
 {
-    DigitParity.Benchmarks.InferenceComparison.Run();
+    DigitParity.Benchmarks.InferenceComparison.Run(args.Length > 1 ? args[1] : null);
     return;
 }
 if (args is ["profile-explain"])
