@@ -136,9 +136,10 @@ internal static class PredictRequest
         throw RequestProblem.Malformed("The multipart form holds no file; expected one image file part");
     }
 
-    // {"pixels": [inputSize numbers in 0..1]}, the network's input (pixel / 255, ink = 1).
-    // {"pixels": [inputSize numbers in 0..1]} -> the pixels; anything else is refused, saying why.
-    internal static float[] ParsePixels(byte[] body, int inputSize) => TryReadPixels(body, inputSize) ?? DocumentPixels(body, inputSize);
+    // {"pixels": [inputSize numbers in 0..1]} (pixel / 255, ink = 1) -> the pixels; anything else is refused, saying why.
+    // The body as the API writes it is scanned by hand; one with other properties or exponents goes through the reader.
+    internal static float[] ParsePixels(byte[] body, int inputSize) =>
+        PixelScanner.TryScan(body, inputSize) ?? TryReadPixels(body, inputSize) ?? DocumentPixels(body, inputSize);
 
     // The same through a JsonDocument, which can say what is wrong with a body.
     internal static float[] DocumentPixels(byte[] body, int inputSize)

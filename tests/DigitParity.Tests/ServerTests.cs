@@ -148,6 +148,7 @@ public sealed class ServerTests : IAsyncLifetime
     // the oracle: the same values to the bit, or the same refusal.
     [Theory]
     [InlineData("{\"pixels\":[P]}")]
+    [InlineData(" { \"pixels\" :\t[P] }\r\n")]
     [InlineData(" {\"id\": {\"a\": [1, {\"b\": null}]}, \"pixels\": [P], \"label\": \"7\"}\n")]
     [InlineData("{\"pixels\":[P], \"pixels\":[P]}")]
     [InlineData("{\"pixels\":[P]} x")]
@@ -176,11 +177,51 @@ public sealed class ServerTests : IAsyncLifetime
         try { actual = Server.PredictRequest.ParsePixels(body, 784); } catch (Server.RequestProblem e) { actualError = e.Message; }
         Assert.Equal(expectedError, actualError);
         Assert.Equal(expected, actual);
-        // The bodies the API asks for take the one pass.
+        // The bodies the API asks for take the one pass; the plain one is scanned by hand.
         if (template == "{\"pixels\":[P]}" || template.StartsWith(" {\"id\"", StringComparison.Ordinal))
         {
             Assert.NotNull(expected);
             Assert.Equal(expected, Server.PredictRequest.TryReadPixels(body, 784));
+        }
+        float[]? scanned = Server.PixelScanner.TryScan(body, 784);
+        Assert.Equal(template is "{\"pixels\":[P]}" or " { \"pixels\" :\t[P] }\r\n", scanned is not null);
+        if (scanned is not null) Assert.Equal(expected, scanned);
+    }
+
+    // The scanner's numbers against float.Parse (what Utf8JsonReader.TryGetSingle gives): every value with 4 decimals
+    // in 0..1 in each way JSON writes it, every k / 255 as "R" and rounded to 6 places, and random numbers of up to 20
+    // digits with up to 12 decimals; and the texts JSON does not allow, or that it leaves to the reader, refused.
+    [Fact]
+    public void ScannedNumbersAreFloatParseBits()
+    {
+        var inv = System.Globalization.CultureInfo.InvariantCulture;
+        var texts = new List<string>();
+        for (int i = 0; i <= 10000; i++) texts.Add((i / 10000.0).ToString("0.0000", inv));
+        for (int i = 0; i <= 10000; i += 7) texts.Add((i / 10000.0).ToString(inv));
+        for (int k = 0; k < 256; k++) { texts.Add((k / 255.0).ToString("R", inv)); texts.Add((k / 255f).ToString("R", inv)); texts.Add(Math.Round(k / 255.0, 6).ToString(inv)); }
+        var rng = new Random(7);
+        for (int i = 0; i < 200_000; i++)
+        {
+            string whole = rng.Next(4) == 0 ? "0" : rng.NextInt64(1, 10_000_000_000).ToString(inv);
+            int decimals = rng.Next(13);
+            string text = (rng.Next(8) == 0 ? "-" : "") + whole + (decimals == 0 ? "" : "." + string.Concat(Enumerable.Range(0, decimals).Select(_ => (char)('0' + rng.Next(10)))));
+            texts.Add(text);
+        }
+        texts.AddRange(["-0", "0", "1", "1.0", "0.00000000001", "16777217", "16777216.5", "0.16777217", "123456789012345678901234567890", "3.4028236e38"[..9] + "0000000000000000000000000000000"]);
+        foreach (string text in texts)
+        {
+            byte[] bytes = Encoding.ASCII.GetBytes(text + ",");
+            int p = 0;
+            Assert.True(Server.PixelScanner.TryNumber(bytes, ref p, out float v), text);
+            Assert.Equal(text.Length, p);
+            Assert.True(BitConverter.SingleToInt32Bits(float.Parse(text, inv)) == BitConverter.SingleToInt32Bits(v), text);
+        }
+        foreach (string text in new[] { "", "-", "01", "-01", "1.", ".5", "1.e3", "1e3", "1E-3", "0.5e1", "+1", "1x", "NaN", "Infinity", "0x1" })
+        {
+            byte[] bytes = Encoding.ASCII.GetBytes(text);
+            int p = 0;
+            bool read = Server.PixelScanner.TryNumber(bytes, ref p, out _);
+            Assert.False(read && p == bytes.Length, text);
         }
     }
 
