@@ -303,8 +303,9 @@ public sealed class GemmTests
         }
     }
 
-    // fc1's two panels of 64 columns in one visit of each row's list: the dense product's chain from the bias, for the
-    // 128 columns of the two panels, which lie apart in B (each (k, 64), the second panelStride floats on).
+    // fc1's two panels of 64 columns in one visit of each row's list, rows in pairs over the union of their lists (7
+    // rows: three pairs and a lone one): the dense product's chain from the bias, for the 128 columns of the two
+    // panels, which lie apart in B (each (k, 64), the second panelStride floats on).
     [Fact]
     public void PanelPairsAccumulateLikeTheDenseProductFromTheBias()
     {

@@ -102,13 +102,15 @@ internal sealed class Workspace
 
     /// <summary>
     /// Whether a prediction's fc1 over pixels visits each row's own non-zero inputs (<see cref="Linear.ForwardSparseRows"/>)
-    /// rather than those of its 5-row tile: an MNIST digit has 151 non-zero pixels on average, a tile of five 318. The
+    /// rather than those of its 5-row tile: an MNIST digit has 142 non-zero pixels on average, a tile of five 317. The
     /// rows' product is bound by reading W from L2 (one load per fused multiply-add), which a tile's five rows share. On
-    /// AVX2 the rows win at every batch (fc1 of 1000 test images, one thread, Zen 3: 1.35 against 1.74 µs an image); on
-    /// AVX-512 below batches of 256 (the tutorial MLP, one thread, Zen 4, whole predictions: 1.40 against 2.1 µs an
-    /// image at batch 1, 1.15 against 1.46 at 16; a tie at 256, the tiles ahead at 1000).
+    /// AVX2 the rows win at every batch (fc1 of 1000 test images, one thread, Zen 3: 1.35 against 1.74 µs an image). On
+    /// AVX-512 the rows go in pairs over the union of their lists (220 pixels), sharing each weight row between two, and
+    /// win below batches of 512 (the tutorial MLP, one thread, Zen 4, whole predictions: 1.40 against 2.1 µs an image
+    /// at batch 1, 1.01-1.05 against 1.19-1.21 at 256); at 1000 the rows' floats no longer stay in L2, and the tiles,
+    /// which read the pixels' bytes, are as fast or faster.
     /// </summary>
-    internal static bool SparseRowsPay(int maxBatch) => Gemm.BestIsa != GemmIsa.Avx512 || maxBatch < 256;
+    internal static bool SparseRowsPay(int maxBatch) => Gemm.BestIsa != GemmIsa.Avx512 || maxBatch < 512;
 
     /// <summary>The ε of the loss's smoothed targets (0, plain cross-entropy, unless a training run sets it).</summary>
     internal float LabelSmoothing { get; set; }
