@@ -120,7 +120,7 @@ internal static unsafe class SparseRows
     /// <summary>
     /// As <see cref="Multiply"/> on AVX-512 for n = 128 columns of B held as two panels of 64 (a linear layer's weights,
     /// (k, 64) each, the second <paramref name="panelStride"/> floats after the first, ldb 64): each row visits its list
-    /// once for all 128 columns, rather than once a panel. Same bits as two calls of Multiply, one a panel.
+    /// once for all 128 columns, rather than once a panel. The bits of two calls of Multiply, one a panel, except as below.
     /// </summary>
     /// <remarks>
     /// Rows go two at a time over the union of their lists, each of B's rows loaded once for both (a lone row reads

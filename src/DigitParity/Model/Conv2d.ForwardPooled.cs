@@ -51,15 +51,18 @@ internal sealed partial class Conv2d
     {
         int v = TSimd.Count, ph = OutHeight / 2, pwidth = OutWidth / 2, oc = OutChannels, k = Kernel, iw = InWidth;
         bool pair = !TW.Half;
-        // Per input row, its non-zero pixels as bits (all set when the row is wider than 64): a tile skips each (ky, kx)
-        // step whose 2 × 4 pixels (2 × 2 for one window) are all 0, steps that add ±0 to every sum and so change at most
-        // the sign of a zero, which the ReLU makes +0. Most of an MNIST digit's pixels are 0.
-        ulong* nonZero = stackalloc ulong[InHeight];
+        // Per input row, its non-zero pixels as bits (ActiveDepth's row masks; no skipping in rows wider than 64): a tile
+        // skips each (ky, kx) step whose 2 × 4 pixels (2 × 2 for one window) are all 0, steps that add ±0 to every sum and
+        // so change at most the sign of a zero, which the ReLU makes +0. Most of an MNIST digit's pixels are 0.
+        int words = ActiveDepth.MaskWords(iw);
+        bool masked = iw <= 64;
+        ulong* nonZero = stackalloc ulong[InHeight * words];
         ulong steps = pair ? 0xFul : 0x3ul;
         for (int b = b0; b < b1; b++)
         {
             float* image = x + (nint)b * InSize;
-            for (int r = 2 * py0; r < Math.Min(InHeight, 2 * py1 + k); r++) nonZero[r] = NonZeroBits(image + (nint)r * iw, iw);
+            if (masked) ActiveDepth.NonZeroMasks(new ReadOnlySpan<float>(image, InSize), iw, iw, 2 * py0, Math.Min(InHeight, 2 * py1 + k),
+                new Span<ulong>(nonZero, InHeight * words));
             for (int py = py0; py < py1; py++)
                 for (int px = 0; px < pwidth; px += pair ? 2 : 1)
                 {
@@ -76,7 +79,7 @@ internal sealed partial class Conv2d
                         {
                             float* p0 = image + (2 * py + ky) * iw + 2 * px, p1 = image + (2 * py + ky) * iw + 2 * second;
                             // Bit kx: a pixel of step kx is non-zero (columns 2px + kx .. 2px + kx + 3 of both rows).
-                            ulong live = (nonZero[2 * py + ky] | nonZero[2 * py + ky + 1]) >> (2 * px);
+                            ulong live = masked ? (nonZero[(2 * py + ky) * words] | nonZero[(2 * py + ky + 1) * words]) >> (2 * px) : ulong.MaxValue;
                             for (int kx = 0; kx < k; kx++, wrow += oc, p0++, p1++)
                             {
                                 if ((live >> kx & steps) == 0) continue;
@@ -103,21 +106,6 @@ internal sealed partial class Conv2d
                     }
                 }
         }
-    }
-
-    // Bit i set where row[i] is non-zero (−0 counts as 0); all bits set for a row wider than 64.
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe ulong NonZeroBits(float* row, int width)
-    {
-        if (width > 64) return ulong.MaxValue;
-        ulong bits = 0;
-        int i = 0;
-        if (Vector256.IsHardwareAccelerated)
-            for (; i + 8 <= width; i += 8)
-                bits |= (ulong)(~Vector256.Equals(Vector256.Load(row + i), Vector256<float>.Zero).ExtractMostSignificantBits() & 0xFF) << i;
-        for (; i < width; i++)
-            if (row[i] != 0f) bits |= 1ul << i;
-        return bits;
     }
 
     // One window's 4 pre-activations (row-major) of one vector of channels -> max(ReLU) into pooled and, unless winners is
